@@ -1,1 +1,149 @@
+//! Where Laissez keeps its state: the [`Store`] interface the server talks to,
+//! and its embedded SQLite backend.
+//!
+//! The interface is domain-level: each mutation takes the [`AuditEvent`] that
+//! records it, and a backend commits both in one transaction, so there is
+//! never a change without its audit record or the other way round. Every
+//! acknowledged write is durable before the call returns. The SQL is kept
+//! portable so that a PostgreSQL backend can implement the same interface.
 
+mod error;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use laissez_core::audit::{AuditEvent, AuditRecord, Verification};
+use laissez_core::credential::{Credential, Settings};
+use laissez_core::{Name, Policy, PolicySet, Principal, Role, Status, UnixTime};
+
+pub use error::Error;
+pub use sqlite::SqliteStore;
+
+/// A credential together with the stored hash it was found by, so the caller
+/// can compare the hash in constant time.
+#[derive(Clone, Debug)]
+pub struct StoredCredential {
+    /// The credential's metadata.
+    pub credential: Credential,
+    /// SHA-256 of its secret.
+    pub secret_hash: [u8; 32],
+}
+
+/// Everything needed to authorize a request made with one credential, read in
+/// one consistent snapshot.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// The credential presented.
+    pub stored: StoredCredential,
+    /// The delegation chain, human first, ending with the credential's principal.
+    pub chain: Vec<Principal>,
+}
+
+/// A new secret for an existing credential.
+#[derive(Clone, Debug)]
+pub struct Rolled {
+    /// SHA-256 of the new secret.
+    pub secret_hash: [u8; 32],
+    /// The new secret's last four characters.
+    pub last4: String,
+    /// When the rolled credential was created.
+    pub created_at: UnixTime,
+    /// When it expires.
+    pub expires_at: Option<UnixTime>,
+}
+
+/// The storage interface. Lookups return `Ok(None)` for absent rows; mutations
+/// of absent rows return [`Error::NotFound`].
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Whether the store has been bootstrapped (its first admin exists).
+    async fn is_bootstrapped(&self) -> Result<bool, Error>;
+
+    /// Creates the first admin user, its policy and its credential, once.
+    /// Returns `false` and changes nothing if the store is already bootstrapped.
+    async fn bootstrap(
+        &self,
+        admin: Principal,
+        policy: Policy,
+        credential: Credential,
+        secret_hash: [u8; 32],
+        audit: AuditEvent,
+    ) -> Result<bool, Error>;
+
+    /// Adds a principal. Names are unique across all principals.
+    async fn create_principal(&self, principal: Principal, audit: AuditEvent) -> Result<(), Error>;
+
+    /// The principal with this id or, failing that, this name.
+    async fn principal(&self, id_or_name: &str) -> Result<Option<Principal>, Error>;
+
+    /// Every principal, oldest first.
+    async fn principals(&self) -> Result<Vec<Principal>, Error>;
+
+    /// Activates or deactivates a principal.
+    async fn set_principal_status(&self, id: &str, status: Status, audit: AuditEvent) -> Result<(), Error>;
+
+    /// The delegation chain ending with the principal `id`, human first.
+    async fn chain(&self, id: &str) -> Result<Vec<Principal>, Error>;
+
+    /// Stores a new credential by the hash of its secret.
+    async fn create_credential(
+        &self,
+        credential: Credential,
+        secret_hash: [u8; 32],
+        audit: AuditEvent,
+    ) -> Result<(), Error>;
+
+    /// Finds the credential whose secret hashes to `secret_hash` with its chain.
+    async fn caller(&self, secret_hash: &[u8; 32]) -> Result<Option<Caller>, Error>;
+
+    /// The credential with this id.
+    async fn credential(&self, id: &str) -> Result<Option<Credential>, Error>;
+
+    /// Every credential, or those of one principal, newest first.
+    async fn credentials(&self, principal_id: Option<&str>) -> Result<Vec<Credential>, Error>;
+
+    /// Replaces a live credential's secret; the old secret stops working.
+    async fn roll_credential(&self, id: &str, rolled: Rolled, audit: AuditEvent) -> Result<(), Error>;
+
+    /// Revokes a credential (idempotent: revoking twice keeps the first time).
+    async fn revoke_credential(&self, id: &str, at: UnixTime, audit: AuditEvent) -> Result<(), Error>;
+
+    /// Records that a credential authenticated a request at `at`.
+    async fn touch_credential(&self, id: &str, at: UnixTime) -> Result<(), Error>;
+
+    /// Adds a role.
+    async fn create_role(&self, role: Role, audit: AuditEvent) -> Result<(), Error>;
+
+    /// Every role, by name.
+    async fn roles(&self) -> Result<Vec<Role>, Error>;
+
+    /// The role with this name.
+    async fn role(&self, name: &Name) -> Result<Option<Role>, Error>;
+
+    /// Adds a policy; the same principal, role and scope twice is a conflict.
+    async fn create_policy(&self, policy: Policy, audit: AuditEvent) -> Result<(), Error>;
+
+    /// Removes a policy.
+    async fn delete_policy(&self, id: &str, audit: AuditEvent) -> Result<(), Error>;
+
+    /// Every policy, or those of one principal.
+    async fn policies(&self, principal_id: Option<&str>) -> Result<Vec<Policy>, Error>;
+
+    /// Every role and the policies of the given principals, ready to evaluate.
+    async fn policy_set(&self, principal_ids: &[String]) -> Result<PolicySet, Error>;
+
+    /// The organization settings.
+    async fn settings(&self) -> Result<Settings, Error>;
+
+    /// Replaces the organization settings.
+    async fn set_settings(&self, settings: Settings, audit: AuditEvent) -> Result<(), Error>;
+
+    /// Appends an audit record for something that changed nothing (a denial,
+    /// an authentication failure).
+    async fn append_audit(&self, audit: AuditEvent) -> Result<(), Error>;
+
+    /// Up to `limit` audit records with `seq > after`, in order.
+    async fn audit_records(&self, after: i64, limit: usize) -> Result<Vec<AuditRecord>, Error>;
+
+    /// Walks the whole audit log and checks its hash chain.
+    async fn verify_audit(&self) -> Result<Verification, Error>;
+}

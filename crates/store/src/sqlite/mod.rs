@@ -1,0 +1,375 @@
+//! The embedded SQLite backend.
+//!
+//! One writer thread owns the only write connection and commits in groups:
+//! it takes every job waiting (up to a bound), runs each inside its own
+//! savepoint so one failure does not touch the others, commits once with
+//! `synchronous=FULL`, and only then answers each caller. Durability costs one
+//! fsync per group instead of one per write, which is what lets hundreds of
+//! concurrent token creations finish quickly. Reads run on a small pool of
+//! read-only connections (WAL lets them proceed while the writer commits).
+
+mod rows;
+mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use laissez_core::audit::{AuditEvent, AuditRecord, Verification};
+use laissez_core::credential::{Credential, Settings};
+use laissez_core::{Name, Policy, PolicySet, Principal, Role, Status};
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::oneshot;
+
+use crate::{Caller, Error, Rolled, Store};
+
+/// Jobs committed together at most.
+const MAX_GROUP: usize = 256;
+/// Read connections kept open.
+const READERS: usize = 8;
+
+/// A queued write. Given no connection, it must fail without running.
+type Job = Box<dyn FnOnce(Option<&Connection>) -> Reply + Send>;
+
+/// What the writer does after the group's commit: answer the caller with the
+/// job's own result, or with the commit's error.
+struct Reply {
+    ok: bool,
+    send: Box<dyn FnOnce(Option<Error>) + Send>,
+}
+
+/// The SQLite store. Cheap to clone.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Option<mpsc::Sender<Job>>>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn open(path: &Path, flags: OpenFlags) -> Result<Connection, Error> {
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(|e| Error::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file `path` and starts the writer.
+    pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, Error> {
+        let path = path.as_ref().to_path_buf();
+        let conn = open(&path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::Unavailable(format!(
+                "cannot switch {} to WAL mode (got {mode}); is the folder writable?",
+                path.display()
+            )));
+        }
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        schema::migrate(&conn)?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("laissez-store-writer".into())
+            .spawn(move || write_loop(conn, rx))
+            .map_err(|e| Error::Unavailable(format!("cannot start the writer thread: {e}")))?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path,
+                writer: Mutex::new(Some(tx)),
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Stops accepting writes; queued writes still commit.
+    pub fn close(&self) {
+        if let Ok(mut writer) = self.inner.writer.lock() {
+            writer.take();
+        }
+    }
+
+    async fn write<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let result = match conn {
+                Some(conn) => job(conn),
+                None => Err(Error::Unavailable("the transaction could not begin".into())),
+            };
+            Reply {
+                ok: result.is_ok(),
+                send: Box::new(move |commit_error| {
+                    let _ = tx.send(match commit_error {
+                        Some(e) => Err(e),
+                        None => result,
+                    });
+                }),
+            }
+        });
+        {
+            let writer = self.inner.writer.lock().map_err(|_| Error::Closed)?;
+            writer.as_ref().ok_or(Error::Closed)?.send(job).map_err(|_| Error::Closed)?;
+        }
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// A mutation and its audit record, in one transaction.
+    async fn mutate(
+        &self,
+        audit: AuditEvent,
+        change: impl FnOnce(&Connection) -> Result<(), Error> + Send + 'static,
+    ) -> Result<(), Error> {
+        self.write(move |conn| {
+            change(conn)?;
+            rows::append_audit(conn, audit, now())
+        })
+        .await
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        query: impl FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = inner.readers.lock().ok().and_then(|mut r| r.pop());
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => open(&inner.path, OpenFlags::SQLITE_OPEN_READ_ONLY)?,
+            };
+            // Each read is its own snapshot.
+            let result = (|| {
+                let tx = conn.unchecked_transaction()?;
+                let value = query(&tx)?;
+                tx.finish()?;
+                Ok(value)
+            })();
+            if let Ok(mut readers) = inner.readers.lock() {
+                if readers.len() < READERS {
+                    readers.push(conn);
+                }
+            }
+            result
+        })
+        .await
+        .map_err(|e| Error::Unavailable(format!("read task failed: {e}")))?
+    }
+}
+
+fn write_loop(conn: Connection, jobs: mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut replies = Vec::with_capacity(group.len());
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let error = Error::from(e);
+            for job in group {
+                (job(None).send)(Some(error.clone()));
+            }
+            continue;
+        }
+        for job in group {
+            let reply = match conn.execute_batch("SAVEPOINT job") {
+                Ok(()) => {
+                    let reply = job(Some(&conn));
+                    let end = if reply.ok {
+                        "RELEASE job"
+                    } else {
+                        "ROLLBACK TO job; RELEASE job"
+                    };
+                    if let Err(e) = conn.execute_batch(end) {
+                        tracing::error!(error = %e, "savepoint failed");
+                    }
+                    reply
+                }
+                Err(e) => {
+                    replies.push((job(None), Some(Error::from(e))));
+                    continue;
+                }
+            };
+            replies.push((reply, None));
+        }
+        let commit_error = conn.execute_batch("COMMIT").err().map(Error::from);
+        if commit_error.is_some() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for (reply, savepoint_error) in replies {
+            // A job that failed on its own keeps its own error.
+            let error = match (reply.ok, savepoint_error) {
+                (_, Some(e)) => Some(e),
+                (true, None) => commit_error.clone(),
+                (false, None) => None,
+            };
+            (reply.send)(error);
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn is_bootstrapped(&self) -> Result<bool, Error> {
+        self.read(|c| Ok(rows::principals(c)?.iter().any(|p| p.kind.is_human())))
+            .await
+    }
+
+    async fn bootstrap(
+        &self,
+        admin: Principal,
+        policy: Policy,
+        credential: Credential,
+        secret_hash: [u8; 32],
+        audit: AuditEvent,
+    ) -> Result<bool, Error> {
+        self.write(move |c| {
+            if rows::principals(c)?.iter().any(|p| p.kind.is_human()) {
+                return Ok(false);
+            }
+            rows::insert_principal(c, &admin)?;
+            rows::insert_policy(c, &policy)?;
+            rows::insert_credential(c, &credential, &secret_hash)?;
+            rows::append_audit(c, audit, now())?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn create_principal(&self, principal: Principal, audit: AuditEvent) -> Result<(), Error> {
+        self.mutate(audit, move |c| rows::insert_principal(c, &principal)).await
+    }
+
+    async fn principal(&self, id_or_name: &str) -> Result<Option<Principal>, Error> {
+        let key = id_or_name.to_owned();
+        self.read(move |c| rows::principal(c, &key)).await
+    }
+
+    async fn principals(&self) -> Result<Vec<Principal>, Error> {
+        self.read(rows::principals).await
+    }
+
+    async fn set_principal_status(&self, id: &str, status: Status, audit: AuditEvent) -> Result<(), Error> {
+        let id = id.to_owned();
+        self.mutate(audit, move |c| rows::set_status(c, &id, status)).await
+    }
+
+    async fn chain(&self, id: &str) -> Result<Vec<Principal>, Error> {
+        let id = id.to_owned();
+        self.read(move |c| rows::chain(c, &id)).await
+    }
+
+    async fn create_credential(
+        &self,
+        credential: Credential,
+        secret_hash: [u8; 32],
+        audit: AuditEvent,
+    ) -> Result<(), Error> {
+        self.mutate(audit, move |c| rows::insert_credential(c, &credential, &secret_hash))
+            .await
+    }
+
+    async fn caller(&self, secret_hash: &[u8; 32]) -> Result<Option<Caller>, Error> {
+        let hash = *secret_hash;
+        self.read(move |c| rows::caller(c, &hash)).await
+    }
+
+    async fn credential(&self, id: &str) -> Result<Option<Credential>, Error> {
+        let id = id.to_owned();
+        self.read(move |c| rows::credential(c, &id)).await
+    }
+
+    async fn credentials(&self, principal_id: Option<&str>) -> Result<Vec<Credential>, Error> {
+        let id = principal_id.map(str::to_owned);
+        self.read(move |c| rows::credentials(c, id.as_deref())).await
+    }
+
+    async fn roll_credential(&self, id: &str, rolled: Rolled, audit: AuditEvent) -> Result<(), Error> {
+        let id = id.to_owned();
+        self.mutate(audit, move |c| rows::roll_credential(c, &id, &rolled)).await
+    }
+
+    async fn revoke_credential(&self, id: &str, at: i64, audit: AuditEvent) -> Result<(), Error> {
+        let id = id.to_owned();
+        self.mutate(audit, move |c| rows::revoke_credential(c, &id, at)).await
+    }
+
+    async fn touch_credential(&self, id: &str, at: i64) -> Result<(), Error> {
+        let id = id.to_owned();
+        self.write(move |c| rows::touch_credential(c, &id, at)).await
+    }
+
+    async fn create_role(&self, role: Role, audit: AuditEvent) -> Result<(), Error> {
+        self.mutate(audit, move |c| rows::insert_role(c, &role)).await
+    }
+
+    async fn roles(&self) -> Result<Vec<Role>, Error> {
+        self.read(rows::roles).await
+    }
+
+    async fn role(&self, name: &Name) -> Result<Option<Role>, Error> {
+        let name = name.as_str().to_owned();
+        self.read(move |c| rows::role(c, &name)).await
+    }
+
+    async fn create_policy(&self, policy: Policy, audit: AuditEvent) -> Result<(), Error> {
+        self.mutate(audit, move |c| rows::insert_policy(c, &policy)).await
+    }
+
+    async fn delete_policy(&self, id: &str, audit: AuditEvent) -> Result<(), Error> {
+        let id = id.to_owned();
+        self.mutate(audit, move |c| rows::delete_policy(c, &id)).await
+    }
+
+    async fn policies(&self, principal_id: Option<&str>) -> Result<Vec<Policy>, Error> {
+        let id = principal_id.map(str::to_owned);
+        self.read(move |c| rows::policies(c, id.as_deref())).await
+    }
+
+    async fn policy_set(&self, principal_ids: &[String]) -> Result<PolicySet, Error> {
+        let ids = principal_ids.to_vec();
+        self.read(move |c| rows::policy_set(c, &ids)).await
+    }
+
+    async fn settings(&self) -> Result<Settings, Error> {
+        self.read(rows::settings).await
+    }
+
+    async fn set_settings(&self, settings: Settings, audit: AuditEvent) -> Result<(), Error> {
+        self.mutate(audit, move |c| rows::set_settings(c, &settings)).await
+    }
+
+    async fn append_audit(&self, audit: AuditEvent) -> Result<(), Error> {
+        self.write(move |c| rows::append_audit(c, audit, now())).await
+    }
+
+    async fn audit_records(&self, after: i64, limit: usize) -> Result<Vec<AuditRecord>, Error> {
+        self.read(move |c| rows::audit_records(c, after, limit)).await
+    }
+
+    async fn verify_audit(&self) -> Result<Verification, Error> {
+        self.read(rows::verify_audit).await
+    }
+}

@@ -1,0 +1,111 @@
+//! The schema, created on first open. Plain, portable SQL: TEXT and BIGINT
+//! columns, no SQLite-only types, so the PostgreSQL backend can share it.
+
+use rusqlite::Connection;
+
+use crate::Error;
+
+/// The schema version this build writes.
+pub const VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS principals (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL UNIQUE,
+    owner_id TEXT REFERENCES principals(id),
+    parent_id TEXT REFERENCES principals(id),
+    status TEXT NOT NULL,
+    description TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS principals_owner ON principals(owner_id);
+CREATE TABLE IF NOT EXISTS credentials (
+    id TEXT PRIMARY KEY,
+    secret_hash TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    prefix TEXT NOT NULL,
+    last4 TEXT NOT NULL,
+    principal_id TEXT NOT NULL REFERENCES principals(id),
+    role TEXT,
+    scope TEXT,
+    allowed_ips TEXT NOT NULL,
+    description TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT,
+    last_used_at BIGINT,
+    revoked_at BIGINT
+);
+CREATE INDEX IF NOT EXISTS credentials_principal ON credentials(principal_id);
+CREATE TABLE IF NOT EXISTS roles (
+    name TEXT PRIMARY KEY,
+    permissions TEXT NOT NULL,
+    builtin BIGINT NOT NULL,
+    description TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS policies (
+    id TEXT PRIMARY KEY,
+    principal_id TEXT NOT NULL REFERENCES principals(id),
+    role TEXT NOT NULL REFERENCES roles(name),
+    scope TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    UNIQUE (principal_id, role, scope)
+);
+CREATE INDEX IF NOT EXISTS policies_principal ON policies(principal_id);
+CREATE TABLE IF NOT EXISTS settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit_log (
+    seq BIGINT PRIMARY KEY,
+    at BIGINT NOT NULL,
+    chain TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    client_ip TEXT,
+    detail TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit_head (
+    id BIGINT PRIMARY KEY,
+    seq BIGINT NOT NULL,
+    hash TEXT NOT NULL
+);
+";
+
+/// Creates missing tables and the built-in roles; refuses a newer schema.
+pub fn migrate(conn: &Connection) -> Result<(), Error> {
+    let tx = conn.unchecked_transaction()?;
+    tx.execute_batch(SCHEMA)?;
+    let stored: Option<String> = tx
+        .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
+        .ok();
+    match stored.as_deref().map(str::parse::<i64>) {
+        None => {
+            tx.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?1)", [VERSION.to_string()])?;
+        }
+        Some(Ok(v)) if v == VERSION => {}
+        Some(Ok(v)) if v > VERSION => {
+            return Err(Error::Unavailable(format!(
+                "the data folder was written by a newer Laissez (schema {v}, this build knows {VERSION})"
+            )));
+        }
+        Some(_) => return Err(Error::Corrupt("meta.schema_version".into())),
+    }
+    for role in laissez_core::admin::builtin_roles() {
+        let permissions: Vec<&str> = role.permissions.iter().map(|p| p.as_str()).collect();
+        tx.execute(
+            "INSERT INTO roles (name, permissions, builtin, description) VALUES (?1, ?2, 1, ?3)
+             ON CONFLICT (name) DO UPDATE SET permissions = excluded.permissions, description = excluded.description",
+            (role.name.as_str(), serde_json::to_string(&permissions).unwrap_or_default(), &role.description),
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
