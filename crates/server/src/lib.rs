@@ -1,1 +1,78 @@
+//! The Laissez HTTP server: the admin API behind the CLI, its OpenAPI
+//! document, and the first start of a data folder.
+//!
+//! Requests are authenticated by [`auth::Authenticated`] and every admin
+//! action is authorized by [`laissez_core::admin::authorize`], the same policy
+//! engine users' own checks go through. Errors are RFC 9457 problem details
+//! ([`problem`]).
 
+pub mod api;
+pub mod auth;
+pub mod bootstrap;
+pub mod openapi;
+pub mod problem;
+pub mod run;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use laissez_store::Store;
+use laissez_token::Namespace;
+
+pub use bootstrap::{Bootstrapped, bootstrap};
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// Where state lives.
+    pub store: Arc<dyn Store>,
+    /// The token namespace (`lz` unless configured).
+    pub namespace: Namespace,
+}
+
+impl AppState {
+    /// State over `store` with the default namespace.
+    pub fn new(store: Arc<dyn Store>) -> AppState {
+        AppState {
+            store,
+            namespace: Namespace::default(),
+        }
+    }
+}
+
+/// The current time in Unix seconds.
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// A fresh identifier such as `tok_3kT9...`.
+pub fn new_id(prefix: &str) -> Result<String, problem::ApiError> {
+    let random = laissez_token::random_base62(20)
+        .map_err(|e| problem::ApiError::Unavailable(format!("cannot generate an identifier: {e}")))?;
+    Ok(format!("{prefix}_{random}"))
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    api::routes()
+        .merge(openapi::routes())
+        .fallback(problem::not_found)
+        .layer(DefaultBodyLimit::max(problem::MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}

@@ -135,20 +135,7 @@ impl Token {
         text.push_str(&namespace.0);
         text.push_str(kind.code());
         text.push('_');
-        let mut filled = 0;
-        let mut random = [0u8; 64];
-        while filled < BODY_LEN {
-            getrandom::fill(&mut random).map_err(|_| Error::RandomUnavailable)?;
-            // Rejection sampling: 248 = 4 * 62, so `byte % 62` is uniform on the
-            // bytes we keep.
-            for &byte in random.iter().filter(|&&b| b < 248) {
-                if filled == BODY_LEN {
-                    break;
-                }
-                text.push(char::from(ALPHABET[usize::from(byte % 62)]));
-                filled += 1;
-            }
-        }
+        push_random(&mut text, BODY_LEN)?;
         let checksum = checksum(text.as_bytes());
         // The checksum is ASCII from ALPHABET.
         text.push_str(std::str::from_utf8(&checksum).unwrap_or_default());
@@ -268,6 +255,32 @@ pub enum Error {
     /// The operating system's random number generator failed.
     #[error("the operating system's random number generator is unavailable")]
     RandomUnavailable,
+}
+
+/// `len` characters drawn uniformly from [`ALPHABET`] by the OS CSPRNG (for
+/// identifiers and other non-token randomness).
+pub fn random_base62(len: usize) -> Result<String, Error> {
+    let mut text = String::with_capacity(len);
+    push_random(&mut text, len)?;
+    Ok(text)
+}
+
+fn push_random(text: &mut String, len: usize) -> Result<(), Error> {
+    let mut filled = 0;
+    let mut random = [0u8; 64];
+    while filled < len {
+        getrandom::fill(&mut random).map_err(|_| Error::RandomUnavailable)?;
+        // Rejection sampling: 248 = 4 * 62, so `byte % 62` is uniform on the
+        // bytes we keep.
+        for &byte in random.iter().filter(|&&b| b < 248) {
+            if filled == len {
+                break;
+            }
+            text.push(char::from(ALPHABET[usize::from(byte % 62)]));
+            filled += 1;
+        }
+    }
+    Ok(())
 }
 
 /// The six-character base62 CRC-32 checksum of `signed` (prefix, `_` and body).

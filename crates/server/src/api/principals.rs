@@ -1,0 +1,190 @@
+//! Users, services, agents and tasks: creating them with their owner, listing,
+//! deactivating (which suspends everything they own) and reactivating.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use laissez_core::admin::{PRINCIPALS_READ, PRINCIPALS_WRITE};
+use laissez_core::{Name, Principal, PrincipalKind, Scope, Status};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use super::lookup_principal;
+use crate::auth::Authenticated;
+use crate::problem::{ApiError, ApiJson, Problem};
+use crate::{AppState, new_id, now};
+
+/// A new principal.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePrincipal {
+    /// `user`, `service`, `agent` or `task`.
+    pub kind: PrincipalKind,
+    /// Unique name: lowercase letters, digits, `.`, `_`, `-`, `@`.
+    pub name: String,
+    /// The owning user (name or id). Required for services and agents.
+    pub owner: Option<String>,
+    /// The delegating agent or service (name or id). Required for tasks.
+    pub parent: Option<String>,
+    /// Free text for people.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// Filter for listing principals.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListPrincipals {
+    /// Only this kind.
+    pub kind: Option<PrincipalKind>,
+}
+
+/// Creates a principal. Every non-human principal has an active human owner.
+#[utoipa::path(post, path = "/v1/principals", tag = "principals", request_body = CreatePrincipal,
+    responses((status = 201, body = Principal), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    ApiJson(body): ApiJson<CreatePrincipal>,
+) -> Result<(StatusCode, Json<Principal>), ApiError> {
+    let name = Name::parse(&body.name, "principal name")?;
+    if body.description.len() > 1024 {
+        return Err(ApiError::BadRequest("description is longer than 1024 bytes".into()));
+    }
+    caller.authorize(&state, PRINCIPALS_WRITE, &Scope::root(), None).await?;
+    let (owner_id, parent_id) = match body.kind {
+        PrincipalKind::User => {
+            if body.owner.is_some() || body.parent.is_some() {
+                return Err(ApiError::BadRequest("a user is a human and has no owner or parent".into()));
+            }
+            (None, None)
+        }
+        PrincipalKind::Service | PrincipalKind::Agent => {
+            if body.parent.is_some() {
+                return Err(ApiError::BadRequest(format!("a {} has an owner, not a parent", body.kind)));
+            }
+            let owner = body.owner.as_deref().ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "every {} needs a human owner: pass `owner` (CLI: --owner USER)",
+                    body.kind
+                ))
+            })?;
+            let owner = lookup_principal(&state, owner).await?;
+            if owner.kind != PrincipalKind::User {
+                return Err(ApiError::BadRequest(format!(
+                    "the owner must be a user, and '{}' is a {}",
+                    owner.name, owner.kind
+                )));
+            }
+            if owner.status != Status::Active {
+                return Err(ApiError::Conflict(format!("the owner '{}' is inactive", owner.name)));
+            }
+            (Some(owner.id.clone()), Some(owner.id))
+        }
+        PrincipalKind::Task => {
+            let parent = body.parent.as_deref().ok_or_else(|| {
+                ApiError::BadRequest("every task needs a parent: the agent or service that runs it".into())
+            })?;
+            let parent = lookup_principal(&state, parent).await?;
+            if !matches!(parent.kind, PrincipalKind::Agent | PrincipalKind::Service) {
+                return Err(ApiError::BadRequest("a task's parent must be an agent or a service".into()));
+            }
+            if let Some(owner) = body.owner.as_deref() {
+                let owner = lookup_principal(&state, owner).await?;
+                if Some(&owner.id) != parent.owner_id.as_ref() {
+                    return Err(ApiError::BadRequest("a task's owner is its parent's owner".into()));
+                }
+            }
+            (parent.owner_id.clone(), Some(parent.id))
+        }
+    };
+    let principal = Principal {
+        id: new_id(match body.kind {
+            PrincipalKind::User => "usr",
+            PrincipalKind::Service => "svc",
+            PrincipalKind::Agent => "agt",
+            PrincipalKind::Task => "tsk",
+        })?,
+        kind: body.kind,
+        name,
+        owner_id,
+        parent_id,
+        status: Status::Active,
+        description: body.description,
+        created_at: now(),
+    };
+    let event = caller
+        .event("principal.create", principal.id.clone())
+        .with_detail(serde_json::json!({"kind": principal.kind, "name": principal.name, "owner": principal.owner_id}));
+    state.store.create_principal(principal.clone(), event).await?;
+    Ok((StatusCode::CREATED, Json(principal)))
+}
+
+/// Lists principals, oldest first.
+#[utoipa::path(get, path = "/v1/principals", tag = "principals", params(ListPrincipals),
+    responses((status = 200, body = Vec<Principal>), (status = 403, body = Problem)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Query(filter): Query<ListPrincipals>,
+) -> Result<Json<Vec<Principal>>, ApiError> {
+    caller.authorize(&state, PRINCIPALS_READ, &Scope::root(), None).await?;
+    let mut all = state.store.principals().await?;
+    if let Some(kind) = filter.kind {
+        all.retain(|p| p.kind == kind);
+    }
+    Ok(Json(all))
+}
+
+/// One principal.
+#[utoipa::path(get, path = "/v1/principals/{id}", tag = "principals", params(("id" = String, Path, description = "Name or id")),
+    responses((status = 200, body = Principal), (status = 404, body = Problem)))]
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<Principal>, ApiError> {
+    caller.authorize(&state, PRINCIPALS_READ, &Scope::root(), None).await?;
+    Ok(Json(lookup_principal(&state, &id).await?))
+}
+
+/// Deactivates a principal: its credentials, and those of everything it owns
+/// or delegates to, stop working at once.
+#[utoipa::path(post, path = "/v1/principals/{id}/deactivate", tag = "principals", params(("id" = String, Path, description = "Name or id")),
+    responses((status = 200, body = Principal), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn deactivate(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<Principal>, ApiError> {
+    set_status(state, caller, id, Status::Inactive).await
+}
+
+/// Reactivates a principal.
+#[utoipa::path(post, path = "/v1/principals/{id}/activate", tag = "principals", params(("id" = String, Path, description = "Name or id")),
+    responses((status = 200, body = Principal), (status = 404, body = Problem)))]
+pub async fn activate(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<Principal>, ApiError> {
+    set_status(state, caller, id, Status::Active).await
+}
+
+async fn set_status(state: AppState, caller: Authenticated, id: String, status: Status) -> Result<Json<Principal>, ApiError> {
+    let mut principal = lookup_principal(&state, &id).await?;
+    caller.authorize(&state, PRINCIPALS_WRITE, &Scope::root(), None).await?;
+    if status == Status::Inactive && caller.chain.iter().any(|p| p.id == principal.id) {
+        return Err(ApiError::Conflict(
+            "you cannot deactivate a principal in your own chain; ask another administrator".into(),
+        ));
+    }
+    let action = match status {
+        Status::Active => "principal.activate",
+        Status::Inactive => "principal.deactivate",
+    };
+    let event = caller.event(action, principal.id.clone());
+    state.store.set_principal_status(&principal.id, status, event).await?;
+    principal.status = status;
+    Ok(Json(principal))
+}

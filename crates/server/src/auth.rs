@@ -1,0 +1,227 @@
+//! Who is calling: turns the bearer credential of a request into its
+//! delegation chain, and authorizes admin actions for that chain.
+//!
+//! The order of checks matters for safety and speed: the token's checksum is
+//! verified offline first (a mistyped or forged token never reaches the
+//! store), then the SHA-256 of the secret is looked up by index and compared
+//! in constant time, then the credential's state (revoked, expired), its
+//! client IP ranges, and the status of every principal in its chain (a
+//! deactivated owner suspends everything they own). Every failure is audited.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use laissez_core::audit::{AuditEvent, Outcome};
+use laissez_core::credential::{Credential, CredentialState, hash_secret};
+use laissez_core::{Decision, Principal, PrincipalRef, Restriction, Scope, Status};
+use subtle::ConstantTimeEq;
+
+use crate::problem::ApiError;
+use crate::{AppState, now};
+
+/// Record last use at most this often per credential (seconds).
+const TOUCH_INTERVAL: i64 = 60;
+
+/// An authenticated caller.
+#[derive(Clone, Debug)]
+pub struct Authenticated {
+    /// The credential presented.
+    pub credential: Credential,
+    /// Its delegation chain, human first.
+    pub chain: Vec<Principal>,
+    /// The client's address.
+    pub client_ip: Option<IpAddr>,
+}
+
+impl Authenticated {
+    /// The chain as references, for decisions and audit records.
+    pub fn refs(&self) -> Vec<PrincipalRef> {
+        self.chain.iter().map(Principal::reference).collect()
+    }
+
+    /// The principal the credential belongs to.
+    pub fn principal(&self) -> &Principal {
+        // The store never returns an empty chain for a credential.
+        &self.chain[self.chain.len() - 1]
+    }
+
+    /// The credential's restriction, if it narrows anything.
+    pub fn restriction(&self) -> Option<&Restriction> {
+        let r = &self.credential.restriction;
+        (r.role.is_some() || r.scope.is_some()).then_some(r)
+    }
+
+    /// An audit event for a successful action by this caller.
+    pub fn event(&self, action: &str, target: impl Into<String>) -> AuditEvent {
+        AuditEvent::success(&self.refs(), action, target).from_ip(self.client_ip.map(|ip| ip.to_string()))
+    }
+
+    /// Whether policy allows the action, without auditing a denial (for
+    /// choosing what to show rather than refusing).
+    pub async fn may(&self, state: &AppState, permission: &str, resource: &Scope) -> Result<bool, ApiError> {
+        let ids: Vec<String> = self.chain.iter().map(|p| p.id.clone()).collect();
+        let policies = state.store.policy_set(&ids).await?;
+        let refs = self.refs();
+        Ok(
+            laissez_core::admin::authorize(&policies, &refs, self.restriction(), permission, resource, None)
+                .is_allow(),
+        )
+    }
+
+    /// Allows the action or answers 403 (and audits the denial).
+    /// `target` is `(principal id, owner id)` for actions on one principal's credentials.
+    pub async fn authorize(
+        &self,
+        state: &AppState,
+        permission: &str,
+        resource: &Scope,
+        target: Option<(&str, Option<&str>)>,
+    ) -> Result<Decision, ApiError> {
+        let ids: Vec<String> = self.chain.iter().map(|p| p.id.clone()).collect();
+        let policies = state.store.policy_set(&ids).await?;
+        let refs = self.refs();
+        let decision =
+            laissez_core::admin::authorize(&policies, &refs, self.restriction(), permission, resource, target);
+        if let Decision::Deny { reason } = &decision {
+            let mut event = self.event("authorize", target.map(|t| t.0).unwrap_or(resource.as_key()));
+            event.outcome = Outcome::Denied;
+            event.detail = serde_json::json!({"permission": permission, "resource": resource.to_string(), "reason": reason.to_string()});
+            state.store.append_audit(event).await?;
+            return Err(ApiError::Forbidden(format!(
+                "{} may not use {permission} on '{resource}': {reason}",
+                laissez_core::principal::format_chain(&refs)
+            )));
+        }
+        Ok(decision)
+    }
+}
+
+/// Reads the bearer credential from the `Authorization` header.
+fn bearer(parts: &Parts) -> Result<&str, &'static str> {
+    let value = parts
+        .headers
+        .get(AUTHORIZATION)
+        .ok_or("send a Laissez token in the Authorization header: `Authorization: Bearer lz..._...`")?;
+    let value = value.to_str().map_err(|_| "the Authorization header is not ASCII")?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or("the Authorization header must be `Bearer <token>`")?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err("the Authorization header must use the Bearer scheme");
+    }
+    Ok(token.trim())
+}
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let client_ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        match authenticate(parts, state, client_ip).await {
+            Ok(caller) => Ok(caller),
+            Err(Failure::Store(error)) => Err(error.into()),
+            Err(Failure::Refused { reason, detail }) => {
+                let event = AuditEvent {
+                    chain: Vec::new(),
+                    action: "authenticate".into(),
+                    target: detail.credential_id.clone().unwrap_or_default(),
+                    outcome: Outcome::Unauthenticated,
+                    client_ip: client_ip.map(|ip| ip.to_string()),
+                    detail: serde_json::json!({"reason": reason, "prefix": detail.prefix}),
+                };
+                state.store.append_audit(event).await?;
+                Err(ApiError::Unauthenticated(reason))
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct FailureDetail {
+    credential_id: Option<String>,
+    prefix: Option<String>,
+}
+
+enum Failure {
+    Refused { reason: String, detail: FailureDetail },
+    Store(laissez_store::Error),
+}
+
+fn refused(reason: impl Into<String>, detail: FailureDetail) -> Failure {
+    Failure::Refused {
+        reason: reason.into(),
+        detail,
+    }
+}
+
+async fn authenticate(parts: &Parts, state: &AppState, client_ip: Option<IpAddr>) -> Result<Authenticated, Failure> {
+    let text = bearer(parts).map_err(|reason| refused(reason, FailureDetail::default()))?;
+    let token = laissez_token::Token::parse(text)
+        .map_err(|e| refused(format!("the bearer token is not a valid Laissez token: {e}"), FailureDetail::default()))?;
+    let detail = || FailureDetail {
+        credential_id: None,
+        prefix: Some(token.prefix().to_owned()),
+    };
+    let hash = hash_secret(token.expose());
+    let caller = state
+        .store
+        .caller(&hash)
+        .await
+        .map_err(Failure::Store)?
+        .ok_or_else(|| refused("the token is not known to this server (deleted, rolled, or never issued here)", detail()))?;
+    // The index lookup matched on the hash; compare again in constant time so
+    // that no timing depends on how much of a hash matched.
+    if !bool::from(caller.stored.secret_hash.ct_eq(&hash)) {
+        return Err(refused("the token is not known to this server", detail()));
+    }
+    let credential = caller.stored.credential;
+    let with_id = || FailureDetail {
+        credential_id: Some(credential.id.clone()),
+        prefix: Some(token.prefix().to_owned()),
+    };
+    let now = now();
+    match credential.state(now) {
+        CredentialState::Active => {}
+        CredentialState::Revoked => return Err(refused(format!("the token {} was revoked", credential.id), with_id())),
+        CredentialState::Expired => return Err(refused(format!("the token {} has expired", credential.id), with_id())),
+    }
+    if let Some(ip) = client_ip {
+        if !credential.allows_ip(ip) {
+            return Err(refused(
+                format!("the token {} may not be used from {ip}", credential.id),
+                with_id(),
+            ));
+        }
+    }
+    if let Some(inactive) = caller.chain.iter().find(|p| p.status == Status::Inactive) {
+        return Err(refused(
+            format!(
+                "the token {} is suspended: {} {} is inactive",
+                credential.id, inactive.kind, inactive.name
+            ),
+            with_id(),
+        ));
+    }
+    if caller.chain.is_empty() {
+        return Err(refused("the token's principal no longer exists", with_id()));
+    }
+    if credential.last_used_at.is_none_or(|at| now - at >= TOUCH_INTERVAL) {
+        let store = state.store.clone();
+        let id = credential.id.clone();
+        tokio::spawn(async move {
+            if let Err(error) = store.touch_credential(&id, now).await {
+                tracing::warn!(%error, credential = %id, "cannot record last use");
+            }
+        });
+    }
+    Ok(Authenticated {
+        credential,
+        chain: caller.chain,
+        client_ip,
+    })
+}

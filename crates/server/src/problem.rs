@@ -1,0 +1,163 @@
+//! Errors as RFC 9457 problem details.
+//!
+//! Every handler returns [`ApiError`]; this is the one place that turns it
+//! into a status code and an `application/problem+json` body whose `detail`
+//! says what to do about it. Request bodies go through [`ApiJson`], which
+//! turns malformed, mistyped and oversize JSON into the same kind of answer.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use utoipa::ToSchema;
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// An RFC 9457 problem details document.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A short summary of the kind of problem.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong this time, and what to do about it.
+    pub detail: String,
+}
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed or names something invalid.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No valid credential was presented.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The credential is valid but policy does not allow this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The thing named does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The change conflicts with what exists.
+    #[error("{0}")]
+    Conflict(String),
+    /// The request body is too large.
+    #[error("the request body is larger than {MAX_BODY_BYTES} bytes")]
+    PayloadTooLarge,
+    /// The store cannot be read or written.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "Bad request"),
+            ApiError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated", "Not authenticated"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Not allowed"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Request body too large"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "store-unavailable", "Store unavailable"),
+        }
+    }
+
+    /// The problem document for this error.
+    pub fn problem(&self) -> Problem {
+        let (status, slug, title) = self.parts();
+        Problem {
+            kind: format!("https://laissez.dev/problems/{slug}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail: self.to_string(),
+        }
+    }
+}
+
+impl From<laissez_store::Error> for ApiError {
+    fn from(error: laissez_store::Error) -> ApiError {
+        use laissez_store::Error as E;
+        match error {
+            E::NotFound { .. } => ApiError::NotFound(error.to_string()),
+            E::Conflict(message) => ApiError::Conflict(message),
+            E::Unavailable(_) | E::Closed => {
+                tracing::error!(%error, "store unavailable");
+                ApiError::Unavailable(format!("{error}; nothing was changed. Check the data folder's disk and permissions"))
+            }
+            E::Corrupt(_) => {
+                tracing::error!(%error, "store corrupt");
+                ApiError::Unavailable(error.to_string())
+            }
+        }
+    }
+}
+
+impl From<laissez_core::Error> for ApiError {
+    fn from(error: laissez_core::Error) -> ApiError {
+        ApiError::BadRequest(error.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let problem = self.problem();
+        let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, axum::Json(problem)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"laissez\""));
+        }
+        response
+    }
+}
+
+/// A JSON request body; any failure to read it is a problem document.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(match rejection {
+                JsonRejection::MissingJsonContentType(_) => {
+                    ApiError::BadRequest("send the body as JSON with `Content-Type: application/json`".into())
+                }
+                JsonRejection::JsonSyntaxError(e) => ApiError::BadRequest(format!("the body is not valid JSON: {}", inner(&e))),
+                JsonRejection::JsonDataError(e) => ApiError::BadRequest(format!("the body has the wrong shape: {}", inner(&e))),
+                JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+                other => ApiError::BadRequest(other.body_text()),
+            }),
+        }
+    }
+}
+
+/// Parses an optional JSON body: empty means `T::default()`.
+pub fn json_or_default<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON of the right shape: {e}")))
+}
+
+fn inner(error: &dyn std::error::Error) -> String {
+    let mut source: &dyn std::error::Error = error;
+    while let Some(next) = source.source() {
+        source = next;
+    }
+    source.to_string()
+}
+
+/// Answers requests to unknown paths.
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound("no such endpoint; the API is described at /openapi.json".into())
+}
