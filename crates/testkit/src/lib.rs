@@ -1,1 +1,136 @@
+//! A real Laissez server for tests and benchmarks: a temporary (or given)
+//! data folder, a free loopback port, its own runtime thread, and a small
+//! HTTP client that returns status and JSON. Tests drive the server only over
+//! HTTP, as users do.
 
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+
+use laissez_server::bootstrap::ADMIN_TOKEN_FILE;
+use laissez_server::run::start;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+/// A running server. Dropping it shuts the server down.
+pub struct TestServer {
+    /// Base URL, e.g. `http://127.0.0.1:41234`.
+    pub url: String,
+    /// The bootstrap admin token.
+    pub admin_token: String,
+    /// The data folder.
+    pub data_dir: PathBuf,
+    /// The server's store, to simulate failures.
+    pub store: laissez_store::SqliteStore,
+    client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    /// Starts a server on a fresh temporary data folder.
+    pub fn start() -> TestServer {
+        let temp = tempfile::tempdir().expect("temporary folder");
+        let dir = temp.path().join("data");
+        let mut server = TestServer::start_in(&dir);
+        server._temp = Some(temp);
+        server
+    }
+
+    /// Starts a server on `data_dir` (created if needed, reused if present).
+    pub fn start_in(data_dir: &Path) -> TestServer {
+        let data_dir = data_dir.to_path_buf();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+        let dir = data_dir.clone();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let started = match start(&dir, "127.0.0.1:0").await {
+                    Ok(started) => started,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e.to_string()));
+                        return;
+                    }
+                };
+                let _ = ready_tx.send(Ok((started.addr, started.store.clone())));
+                let _ = started
+                    .serve(async move {
+                        let _ = shutdown_rx.await;
+                    })
+                    .await;
+            });
+        });
+        let (addr, store) = ready_rx
+            .recv()
+            .expect("server thread")
+            .unwrap_or_else(|e| panic!("server did not start: {e}"));
+        let admin_token = std::fs::read_to_string(data_dir.join(ADMIN_TOKEN_FILE))
+            .expect("admin token file")
+            .trim()
+            .to_owned();
+        TestServer {
+            url: format!("http://{addr}"),
+            admin_token,
+            data_dir,
+            store,
+            client: reqwest::Client::new(),
+            shutdown: Some(shutdown_tx),
+            thread: Some(thread),
+            _temp: None,
+        }
+    }
+
+    /// Stops the server and waits for it.
+    pub fn stop(mut self) {
+        self.shutdown_now();
+    }
+
+    fn shutdown_now(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+
+    /// Sends a request with `token` and an optional JSON body; returns the
+    /// status and the JSON body (`Value::Null` when the body is not JSON).
+    pub async fn call(&self, method: Method, path: &str, token: &str, body: Option<&Value>) -> (StatusCode, Value) {
+        let mut request = self.client.request(method, format!("{}{path}", self.url)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let bytes = response.bytes().await.expect("body");
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// GET as the admin.
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, &self.admin_token, None).await
+    }
+
+    /// POST JSON as the admin.
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, &self.admin_token, Some(&body)).await
+    }
+
+    /// The raw HTTP client.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown_now();
+    }
+}

@@ -120,8 +120,11 @@ pub async fn list_roles(State(state): State<AppState>, caller: Authenticated) ->
     Ok(Json(state.store.roles().await?))
 }
 
-/// Grants a role on a scope. The caller must itself hold every permission of
-/// the role there: nobody grants more than they have.
+/// Grants a role on a scope. Needs `laissez.policies.write` on that scope
+/// (the authority over what happens there); a role carrying Laissez's own
+/// admin permissions additionally needs the caller to hold each of them
+/// there, so nobody can make themselves or anyone else a bigger administrator
+/// than they are.
 #[utoipa::path(post, path = "/v1/policies", tag = "policies", request_body = CreatePolicy,
     responses((status = 201, body = Policy), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn create(
@@ -137,7 +140,10 @@ pub async fn create(
     let caller_policies = state.store.policy_set(&ids).await?;
     let missing = caller_policies
         .missing_for(&caller.refs(), caller.restriction(), &role, &scope)
-        .map_err(|_| ApiError::BadRequest(format!("unknown role '{role}'; list roles with `laissez role list`")))?;
+        .map_err(|_| ApiError::BadRequest(format!("unknown role '{role}'; list roles with `laissez role list`")))?
+        .into_iter()
+        .filter(|p| p.as_str().starts_with("laissez."))
+        .collect::<Vec<_>>();
     if !missing.is_empty() {
         let names: Vec<&str> = missing.iter().map(|p| p.as_str()).collect();
         let mut event = caller.event("policy.create", principal.id.clone());
@@ -145,7 +151,7 @@ pub async fn create(
         event.detail = serde_json::json!({"role": role, "scope": scope, "missing": names});
         state.store.append_audit(event).await?;
         return Err(ApiError::Forbidden(format!(
-            "you cannot grant '{role}' on '{scope}' because you do not hold {} there yourself",
+            "you cannot grant '{role}' on '{scope}' because it carries Laissez admin permissions you do not hold there yourself: {}",
             names.join(", ")
         )));
     }
