@@ -1,1 +1,154 @@
-fn main(){}
+//! `laissez-bench`: the benchmark table in one run. In-process figures first,
+//! then load runs over loopback against a real server on a temporary data
+//! folder: authenticated no-op call (whoami) against an unauthenticated
+//! round trip, token issuance, and verification latency with 1,000 and then
+//! 1,000,000 stored tokens.
+//!
+//! Run with `cargo run --release -p laissez-bench` (`-- --quick` for a short run).
+
+mod inproc;
+mod load;
+mod stats;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use hyper::{Method, StatusCode};
+use laissez_core::audit::AuditEvent;
+use laissez_core::credential::{Credential, hash_secret};
+use laissez_core::{Restriction, Scope};
+use laissez_store::Store;
+use laissez_testkit::TestServer;
+use laissez_token::{Kind, Namespace, Token};
+use serde_json::json;
+
+use load::Call;
+use stats::{Samples, ms, rate};
+
+fn row(name: &str, samples: &Samples) {
+    println!(
+        "| {name} | {} | {} | {} | {} |",
+        ms(samples.percentile(50.0)),
+        ms(samples.percentile(99.0)),
+        rate(samples.per_second()),
+        samples.len()
+    );
+}
+
+/// Stores `n` more credentials for `principal` straight through the store
+/// (the same path the API uses, with one audit record each).
+async fn fill(store: &laissez_store::SqliteStore, principal: &str, n: usize) {
+    let ns = Namespace::default();
+    let chunk = 512;
+    let mut done = 0;
+    while done < n {
+        let mut tasks = Vec::with_capacity(chunk);
+        for _ in 0..chunk.min(n - done) {
+            let store = store.clone();
+            let token = Token::generate(&ns, Kind::Account).expect("token");
+            let credential = Credential {
+                id: laissez_server::new_id("tok").expect("id"),
+                kind: "at".into(),
+                prefix: token.prefix().into(),
+                last4: token.last4().into(),
+                principal_id: principal.into(),
+                restriction: Restriction { role: None, scope: None },
+                allowed_ips: Vec::new(),
+                description: String::new(),
+                created_at: 0,
+                expires_at: Some(i64::MAX / 2),
+                last_used_at: None,
+                revoked_at: None,
+            };
+            let event = AuditEvent::success(&[], "token.create", credential.id.clone());
+            let hash = hash_secret(token.expose());
+            tasks.push(tokio::spawn(async move { store.create_credential(credential, hash, event).await }));
+        }
+        for task in tasks {
+            task.await.expect("task").expect("insert");
+        }
+        done += chunk.min(n - done);
+    }
+}
+
+async fn verification(server: &TestServer, addr: &str, token: &str, n: usize, label: &str) {
+    let call = Call {
+        method: Method::GET,
+        path: "/v1/whoami".into(),
+        token: Some(token.to_owned()),
+        body: None,
+        expect: StatusCode::OK,
+    };
+    load::run(addr, &call, 1, 2_000).await; // warm up
+    let samples = load::run(addr, &call, 1, n).await;
+    row(&format!("verify (whoami), 1 connection, {label} stored tokens"), &samples);
+    let _ = server;
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let big: usize = if quick { 100_000 } else { 1_000_000 };
+    let n = if quick { 5_000 } else { 20_000 };
+
+    println!("## In process (median of 7 rounds)\n");
+    println!("| operation | rate |\n| --- | --- |");
+    println!("| token generation + SHA-256 | {} |", rate(inproc::generate_and_hash()));
+    println!("| offline checksum check | {} |", rate(inproc::check_offline()));
+    println!("| policy check, 10,000 policies | {} |", rate(inproc::policy_checks()));
+
+    let server = Arc::new(TestServer::start());
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    let (_, alice) = server.post("/v1/principals", json!({"kind": "user", "name": "alice"})).await;
+    let alice_id = alice["id"].as_str().expect("id").to_owned();
+    let (_, issued) = server.post("/v1/tokens", json!({"principal": "alice", "ttl": "1d"})).await;
+    let token = issued["token"].as_str().expect("token").to_owned();
+    fill(&server.store, &alice_id, 1_000 - 2).await;
+
+    println!("\n## Over loopback HTTP/1.1, keep-alive (server: 2 worker threads, same machine)\n");
+    println!("| run | p50 | p99 | throughput | requests |\n| --- | --- | --- | --- | --- |");
+    let plain = Call {
+        method: Method::GET,
+        path: "/v1/no-such-endpoint".into(),
+        token: None,
+        body: None,
+        expect: StatusCode::NOT_FOUND,
+    };
+    load::run(&addr, &plain, 1, 2_000).await;
+    let baseline = load::run(&addr, &plain, 1, n).await;
+    row("round trip, no auth (baseline)", &baseline);
+    verification(&server, &addr, &token, n, "1,000").await;
+    let whoami = Call {
+        method: Method::GET,
+        path: "/v1/whoami".into(),
+        token: Some(token.clone()),
+        body: None,
+        expect: StatusCode::OK,
+    };
+    let auth = load::run(&addr, &whoami, 1, n).await;
+    let overhead = auth.percentile(50.0).saturating_sub(baseline.percentile(50.0));
+    row("verify (whoami), 1 connection, repeat", &auth);
+    row("verify (whoami), 8 connections", &load::run(&addr, &whoami, 8, n * 2).await);
+    let issue = Call {
+        method: Method::POST,
+        path: "/v1/tokens".into(),
+        token: Some(server.admin_token.clone()),
+        body: Some(json!({"principal": "alice"}).to_string()),
+        expect: StatusCode::CREATED,
+    };
+    row("issue token (POST /v1/tokens), 1 connection", &load::run(&addr, &issue, 1, n / 4).await);
+    row("issue token (POST /v1/tokens), 16 connections", &load::run(&addr, &issue, 16, n).await);
+
+    let t = Instant::now();
+    let have = server.store.credentials(Some(&alice_id)).await.expect("list").len();
+    fill(&server.store, &alice_id, big.saturating_sub(have)).await;
+    eprintln!("stored {big} tokens in {:.1} s", t.elapsed().as_secs_f64());
+    let label = if quick { "100,000" } else { "1,000,000" };
+    verification(&server, &addr, &token, n, label).await;
+
+    println!(
+        "\nAuthenticated-call overhead (whoami p50 − baseline p50, 1,000 tokens): {}",
+        ms(overhead)
+    );
+    let _ = Scope::root();
+}

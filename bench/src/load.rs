@@ -1,0 +1,89 @@
+//! A small HTTP/1.1 load generator over loopback: keep-alive connections,
+//! one request in flight per connection, every latency recorded.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use crate::stats::Samples;
+
+/// One request to repeat.
+#[derive(Clone)]
+pub struct Call {
+    /// Method.
+    pub method: Method,
+    /// Path and query.
+    pub path: String,
+    /// Bearer token, if any.
+    pub token: Option<String>,
+    /// JSON body, if any.
+    pub body: Option<String>,
+    /// The status every answer must have.
+    pub expect: StatusCode,
+}
+
+/// Opens a keep-alive connection to `addr`.
+pub async fn connect(addr: &str) -> SendRequest<Full<Bytes>> {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    stream.set_nodelay(true).expect("nodelay");
+    let (sender, connection) = http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    sender
+}
+
+/// Sends `call` once and returns the body.
+pub async fn send(sender: &mut SendRequest<Full<Bytes>>, addr: &str, call: &Call) -> Bytes {
+    let mut request = Request::builder()
+        .method(call.method.clone())
+        .uri(&call.path)
+        .header("host", addr);
+    if let Some(token) = &call.token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let body = match &call.body {
+        Some(body) => {
+            request = request.header("content-type", "application/json");
+            Full::new(Bytes::from(body.clone()))
+        }
+        None => Full::new(Bytes::new()),
+    };
+    sender.ready().await.expect("connection ready");
+    let response = sender.send_request(request.body(body).expect("request")).await.expect("response");
+    let status = response.status();
+    let bytes = response.into_body().collect().await.expect("body").to_bytes();
+    assert_eq!(status, call.expect, "{} {}: {}", call.method, call.path, String::from_utf8_lossy(&bytes));
+    bytes
+}
+
+/// Runs `total` calls over `connections` connections, one in flight each.
+pub async fn run(addr: &str, call: &Call, connections: usize, total: usize) -> Samples {
+    let per = total / connections;
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let addr = addr.to_owned();
+        let call = call.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut sender = connect(&addr).await;
+            let mut latencies = Vec::with_capacity(per);
+            for _ in 0..per {
+                let t = Instant::now();
+                send(&mut sender, &addr, &call).await;
+                latencies.push(t.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut all: Vec<Duration> = Vec::with_capacity(total);
+    for task in tasks {
+        all.extend(task.await.expect("worker"));
+    }
+    Samples::new(all, start.elapsed())
+}
