@@ -164,10 +164,8 @@ impl SqliteStore {
                 tx.finish()?;
                 Ok(value)
             })();
-            if let Ok(mut readers) = inner.readers.lock() {
-                if readers.len() < READERS {
-                    readers.push(conn);
-                }
+            if let Some(mut readers) = inner.readers.lock().ok().filter(|r| r.len() < READERS) {
+                readers.push(conn);
             }
             result
         })
@@ -185,48 +183,70 @@ fn write_loop(conn: Connection, jobs: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let mut replies = Vec::with_capacity(group.len());
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-            let error = Error::from(e);
-            for job in group {
-                (job(None).send)(Some(error.clone()));
-            }
+        // One transaction per group, unless a failure rolls it back part-way;
+        // then the jobs not yet run go on in a fresh one.
+        let mut queue = group.into_iter();
+        while queue.len() > 0 {
+            commit_jobs(&conn, &mut queue);
+        }
+    }
+}
+
+/// Runs jobs from `queue` in one transaction, each in its own savepoint, until
+/// the queue is empty or a failure rolls back the whole transaction (SQLite
+/// does that on disk full and I/O errors); then commits and answers each job.
+fn commit_jobs(conn: &Connection, queue: &mut std::vec::IntoIter<Job>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let error = Error::from(e);
+        for job in queue {
+            (job(None).send)(Some(error.clone()));
+        }
+        return;
+    }
+    let mut replies = Vec::new();
+    let mut rolled_back = false;
+    for job in queue.by_ref() {
+        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+            replies.push((job(None), Some(Error::from(e))));
             continue;
         }
-        for job in group {
-            let reply = match conn.execute_batch("SAVEPOINT job") {
-                Ok(()) => {
-                    let reply = job(Some(&conn));
-                    let end = if reply.ok {
-                        "RELEASE job"
-                    } else {
-                        "ROLLBACK TO job; RELEASE job"
-                    };
-                    if let Err(e) = conn.execute_batch(end) {
-                        tracing::error!(error = %e, "savepoint failed");
-                    }
-                    reply
-                }
-                Err(e) => {
-                    replies.push((job(None), Some(Error::from(e))));
-                    continue;
-                }
+        let reply = job(Some(conn));
+        // Outside a transaction the savepoint is gone with it.
+        if !conn.is_autocommit() {
+            let end = if reply.ok {
+                "RELEASE job"
+            } else {
+                "ROLLBACK TO job; RELEASE job"
             };
-            replies.push((reply, None));
+            if let Err(e) = conn.execute_batch(end) {
+                tracing::error!(error = %e, "savepoint failed");
+            }
         }
-        let commit_error = conn.execute_batch("COMMIT").err().map(Error::from);
-        if commit_error.is_some() {
-            let _ = conn.execute_batch("ROLLBACK");
+        replies.push((reply, None));
+        if conn.is_autocommit() {
+            // Statements run now would each commit on their own: stop here.
+            rolled_back = true;
+            break;
         }
-        for (reply, savepoint_error) in replies {
-            // A job that failed on its own keeps its own error.
-            let error = match (reply.ok, savepoint_error) {
-                (_, Some(e)) => Some(e),
-                (true, None) => commit_error.clone(),
-                (false, None) => None,
-            };
-            (reply.send)(error);
-        }
+    }
+    let commit_error = if rolled_back {
+        Some(Error::Unavailable(
+            "another write in the same group commit failed and rolled back the transaction; nothing was changed".into(),
+        ))
+    } else {
+        conn.execute_batch("COMMIT").err().map(Error::from)
+    };
+    if commit_error.is_some() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    for (reply, savepoint_error) in replies {
+        // A job that failed on its own keeps its own error.
+        let error = match (reply.ok, savepoint_error) {
+            (_, Some(e)) => Some(e),
+            (true, None) => commit_error.clone(),
+            (false, None) => None,
+        };
+        (reply.send)(error);
     }
 }
 

@@ -57,10 +57,18 @@ pub fn insert_principal(conn: &Connection, p: &Principal) -> Result<(), Error> {
     Ok(())
 }
 
+/// The principal with this id or, failing that, this name. Ids and names share
+/// an alphabet, so one principal's name may equal another's id: the id wins.
 pub fn principal(conn: &Connection, id_or_name: &str) -> Result<Option<Principal>, Error> {
-    let mut stmt =
-        conn.prepare_cached(&format!("SELECT {PRINCIPAL_COLUMNS} FROM principals WHERE id = ?1 OR name = ?1"))?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {PRINCIPAL_COLUMNS} FROM principals WHERE id = ?1 OR name = ?1 ORDER BY id = ?1 DESC LIMIT 1"
+    ))?;
     stmt.query_row([id_or_name], principal_row).optional()?.transpose()
+}
+
+fn principal_by_id(conn: &Connection, id: &str) -> Result<Option<Principal>, Error> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT {PRINCIPAL_COLUMNS} FROM principals WHERE id = ?1"))?;
+    stmt.query_row([id], principal_row).optional()?.transpose()
 }
 
 pub fn principals(conn: &Connection) -> Result<Vec<Principal>, Error> {
@@ -77,7 +85,7 @@ pub fn chain(conn: &Connection, id: &str) -> Result<Vec<Principal>, Error> {
         if chain.len() > 16 {
             return Err(corrupt("delegation chain", "longer than 16 links (a cycle?)"));
         }
-        let p = principal(conn, &id)?.ok_or_else(|| Error::NotFound {
+        let p = principal_by_id(conn, &id)?.ok_or_else(|| Error::NotFound {
             what: "principal",
             key: id.clone(),
         })?;
@@ -457,7 +465,13 @@ pub fn verify_audit(conn: &Connection) -> Result<laissez_core::audit::Verificati
             Ok(record) => records.push(record),
             Err(e) => {
                 let seq: i64 = row.get(0)?;
-                let mut v = verify(records, None);
+                // Check the records before it on their own: they end where
+                // they end, not where the stored head says the log does.
+                let end = records.last().map(|r| Head {
+                    seq: r.seq,
+                    hash: r.hash.clone(),
+                });
+                let mut v = verify(records, end.as_ref());
                 if v.first_break.is_none() {
                     v.first_break = Some(ChainBreak {
                         seq,
