@@ -1,1 +1,133 @@
-fn main(){}
+//! `laissez`: the Laissez server (`laissez serve`) and its admin CLI in one
+//! binary. This file declares the command line and dispatches; each command
+//! group lives in its own module under `commands`.
+
+mod client;
+mod commands;
+mod error;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::client::Client;
+use crate::error::CliError;
+
+/// Identity for AI agents and every other non-human identity.
+#[derive(Parser)]
+#[command(name = "laissez", version, about, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options shared by the client commands.
+#[derive(Args, Clone)]
+pub struct Global {
+    /// The server's URL.
+    #[arg(long, global = true, env = "LAISSEZ_URL", default_value = "http://127.0.0.1:8700")]
+    server: String,
+    /// The token to present (default: DATA/admin-token beside a local server).
+    #[arg(long, global = true, env = "LAISSEZ_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// The data folder whose admin token is used when no token is given.
+    #[arg(long, global = true, env = "LAISSEZ_DATA", default_value = "laissez-data")]
+    data: PathBuf,
+    /// Print machine-readable JSON.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+impl Global {
+    /// A client with the token from --token, LAISSEZ_TOKEN or DATA/admin-token.
+    pub fn client(&self) -> Result<Client, CliError> {
+        let token = match &self.token {
+            Some(token) => token.trim().to_owned(),
+            None => {
+                let path = self.data.join(laissez_server::bootstrap::ADMIN_TOKEN_FILE);
+                std::fs::read_to_string(&path)
+                    .map(|t| t.trim().to_owned())
+                    .map_err(|_| CliError::NoToken(path.display().to_string()))?
+            }
+        };
+        Ok(Client::new(&self.server, token))
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server on an embedded SQLite store in the data folder.
+    Serve(commands::serve::ServeArgs),
+    /// Manage users (humans).
+    #[command(subcommand)]
+    User(commands::principals::UserCommand),
+    /// Manage services (scripts, CI jobs), each owned by a user.
+    #[command(subcommand)]
+    Service(commands::principals::OwnedCommand),
+    /// Manage agents (AI agents, OAuth clients), each owned by a user.
+    #[command(subcommand)]
+    Agent(commands::principals::OwnedCommand),
+    /// Issue, list, roll, revoke and check tokens.
+    #[command(subcommand)]
+    Token(commands::tokens::TokenCommand),
+    /// Define roles (named sets of permissions).
+    #[command(subcommand)]
+    Role(commands::policies::RoleCommand),
+    /// Grant roles on scopes (principal + role + scope).
+    #[command(subcommand)]
+    Policy(commands::policies::PolicyCommand),
+    /// Ask whether a principal may use a permission on a resource.
+    /// Exits 0 on allow and 1 on deny.
+    Check(commands::policies::CheckArgs),
+    /// Read, verify and export the audit log.
+    #[command(subcommand)]
+    Audit(commands::audit::AuditCommand),
+    /// Report risky identities and credentials.
+    Hygiene(commands::org::HygieneArgs),
+    /// Show or change organization settings (token lifetimes).
+    #[command(subcommand)]
+    Settings(commands::org::SettingsCommand),
+    /// Show who the presented token is: principal, owner, chain, scope, expiry.
+    Whoami,
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    let global = cli.global;
+    match cli.command {
+        Command::Serve(args) => commands::serve::run(args).await,
+        Command::User(command) => commands::principals::user(&global, command).await,
+        Command::Service(command) => commands::principals::owned(&global, "service", command).await,
+        Command::Agent(command) => commands::principals::owned(&global, "agent", command).await,
+        Command::Token(command) => commands::tokens::run(&global, command).await,
+        Command::Role(command) => commands::policies::role(&global, command).await,
+        Command::Policy(command) => commands::policies::policy(&global, command).await,
+        Command::Check(args) => commands::policies::check(&global, args).await,
+        Command::Audit(command) => commands::audit::run(&global, command).await,
+        Command::Hygiene(args) => commands::org::hygiene(&global, args).await,
+        Command::Settings(command) => commands::org::settings(&global, command).await,
+        Command::Whoami => commands::org::whoami(&global).await,
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError::Denied) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -8,7 +8,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use laissez_core::admin::{POLICIES_READ, POLICIES_WRITE, ROLES_READ, ROLES_WRITE};
 use laissez_core::audit::AuditEvent;
-use laissez_core::principal::format_chain;
 use laissez_core::{Decision, Name, Permission, Policy, Principal, PrincipalRef, Role, Scope};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -236,7 +235,6 @@ pub async fn check(
         }
         Decision::Deny { reason } => format!("deny: {reason}"),
     };
-    let _ = format_chain;
     Ok(Json(CheckResult {
         allowed: decision.is_allow(),
         chain: refs,

@@ -1,0 +1,9 @@
+//! One module per command group. Each turns its arguments into admin API
+//! calls and prints the answer as JSON (`--json`) or for people.
+
+pub mod audit;
+pub mod org;
+pub mod policies;
+pub mod principals;
+pub mod serve;
+pub mod tokens;

@@ -1,0 +1,136 @@
+//! `laissez hygiene|settings|whoami`: organization-wide views.
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use crate::error::CliError;
+use crate::{Global, output};
+
+/// The hygiene report's threshold.
+#[derive(Args)]
+pub struct HygieneArgs {
+    /// Report credentials unused for at least this many days.
+    #[arg(long, default_value_t = 30)]
+    unused_days: i64,
+}
+
+/// Settings commands.
+#[derive(Subcommand)]
+pub enum SettingsCommand {
+    /// Show the settings.
+    Show,
+    /// Change token lifetimes.
+    Set {
+        /// Lifetime of tokens created without --ttl.
+        #[arg(long, allow_hyphen_values = true)]
+        default_ttl: Option<String>,
+        /// The longest lifetime any token may have.
+        #[arg(long, allow_hyphen_values = true)]
+        max_ttl: Option<String>,
+    },
+}
+
+/// Runs `laissez hygiene`.
+pub async fn hygiene(global: &Global, args: HygieneArgs) -> Result<(), CliError> {
+    let findings = global
+        .client()?
+        .get(&format!("/v1/hygiene?unused_days={}", args.unused_days))
+        .await?;
+    if global.json {
+        output::json(&findings);
+        return Ok(());
+    }
+    let findings = findings.as_array().cloned().unwrap_or_default();
+    if findings.is_empty() {
+        println!("no findings");
+        return Ok(());
+    }
+    let rows = findings
+        .iter()
+        .map(|f| {
+            let what = match f["finding"].as_str().unwrap_or("") {
+                "owner_inactive" => format!("owner {} is inactive", output::principal(&f["owner"])),
+                "unused" => format!("unused for {} days", output::text(&f["days"])),
+                "never_used" => format!("never used ({} days old)", output::text(&f["age_days"])),
+                "no_expiry" => "never expires".into(),
+                "over_max_lifetime" => format!(
+                    "lifetime {} days is over the organization maximum",
+                    f["lifetime_seconds"].as_i64().unwrap_or(0) / 86_400
+                ),
+                other => other.to_owned(),
+            };
+            vec![
+                output::text(&f["finding"]),
+                output::principal(&f["principal"]),
+                output::text(&f["credential_id"]),
+                what,
+            ]
+        })
+        .collect();
+    output::table(&["finding", "principal", "credential", "detail"], rows);
+    Ok(())
+}
+
+/// Runs a settings command.
+pub async fn settings(global: &Global, command: SettingsCommand) -> Result<(), CliError> {
+    let client = global.client()?;
+    let mut settings = client.get("/v1/settings").await?;
+    if let SettingsCommand::Set { default_ttl, max_ttl } = command {
+        if default_ttl.is_none() && max_ttl.is_none() {
+            return Err(CliError::Local("nothing to change: pass --default-ttl and/or --max-ttl".into()));
+        }
+        if let Some(ttl) = default_ttl {
+            settings["default_ttl"] = json!(ttl);
+        }
+        if let Some(ttl) = max_ttl {
+            settings["max_ttl"] = json!(ttl);
+        }
+        settings = client.call(reqwest::Method::PUT, "/v1/settings", Some(settings)).await?;
+    }
+    if global.json {
+        output::json(&settings);
+    } else {
+        output::table(
+            &["default ttl", "max ttl"],
+            vec![vec![output::text(&settings["default_ttl"]), output::text(&settings["max_ttl"])]],
+        );
+    }
+    Ok(())
+}
+
+/// Runs `laissez whoami`.
+pub async fn whoami(global: &Global) -> Result<(), CliError> {
+    let me = global.client()?.get("/v1/whoami").await?;
+    if global.json {
+        output::json(&me);
+        return Ok(());
+    }
+    let credential = &me["credential"];
+    let policies: Vec<String> = me["policies"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|p| format!("{} on {}", output::text(&p["role"]), output::text(&p["scope"])))
+                .collect()
+        })
+        .unwrap_or_default();
+    let rows: Vec<Vec<String>> = [
+        ("principal", output::principal(&me["principal"])),
+        ("owner", output::principal(&me["owner"])),
+        ("chain", output::text(&me["chain_text"])),
+        ("credential", format!(
+            "{} ({}…{})",
+            output::text(&credential["id"]),
+            output::text(&credential["prefix"]),
+            output::text(&credential["last4"])
+        )),
+        ("narrowed to", output::restriction(&credential["restriction"])),
+        ("expires", output::time(&credential["expires_at"])),
+        ("policies", if policies.is_empty() { "none".into() } else { policies.join("\n") }),
+    ]
+    .into_iter()
+    .map(|(k, v): (&str, String)| vec![k.to_owned(), v])
+    .collect();
+    output::table(&["", "whoami"], rows);
+    Ok(())
+}

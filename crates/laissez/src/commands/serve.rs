@@ -1,0 +1,64 @@
+//! `laissez serve`: the server on its data folder until Ctrl-C or SIGTERM.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use laissez_server::Bootstrapped;
+use tracing_subscriber::EnvFilter;
+
+use crate::error::CliError;
+
+/// Where the server keeps its data and listens.
+#[derive(Args)]
+pub struct ServeArgs {
+    /// The data folder (created on first start).
+    #[arg(long, env = "LAISSEZ_DATA", default_value = "laissez-data")]
+    data: PathBuf,
+    /// The address to listen on.
+    #[arg(long, env = "LAISSEZ_LISTEN", default_value = "127.0.0.1:8700")]
+    listen: String,
+}
+
+/// Runs the server.
+pub async fn run(args: ServeArgs) -> Result<(), CliError> {
+    let filter = EnvFilter::try_from_env("LAISSEZ_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let started = laissez_server::run::start(&args.data, &args.listen).await?;
+    if let Bootstrapped::Created(path) = &started.bootstrapped {
+        println!(
+            "created admin user 'admin'; its token is in {} (mode 0600, shown nowhere else)",
+            path.display()
+        );
+    }
+    println!("listening on http://{}", started.addr);
+    started
+        .serve(shutdown_signal())
+        .await
+        .map_err(|e| CliError::Local(format!("the server stopped: {e}")))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

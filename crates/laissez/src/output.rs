@@ -1,0 +1,75 @@
+//! How answers are shown: pretty JSON with `--json`, otherwise tables and
+//! short lines for people.
+
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use serde_json::Value;
+
+/// Prints `value` as pretty JSON.
+pub fn json(value: &Value) {
+    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+}
+
+/// A table with these headers and rows.
+pub fn table(headers: &[&str], rows: Vec<Vec<String>>) {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header(headers.to_vec());
+    for row in rows {
+        table.add_row(row);
+    }
+    println!("{table}");
+}
+
+/// A Unix time as `YYYY-MM-DD HH:MM` UTC; `never` when absent.
+pub fn time(value: &Value) -> String {
+    let Some(seconds) = value.as_i64() else {
+        return "never".into();
+    };
+    match time::OffsetDateTime::from_unix_timestamp(seconds) {
+        Ok(t) => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute()
+        ),
+        Err(_) => seconds.to_string(),
+    }
+}
+
+/// A JSON string field, or `—`.
+pub fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) if !s.is_empty() => s.clone(),
+        Value::Null => "—".into(),
+        Value::String(_) => "—".into(),
+        other => other.to_string(),
+    }
+}
+
+/// `kind:name` for a principal reference.
+pub fn principal(value: &Value) -> String {
+    match (value["kind"].as_str(), value["name"].as_str()) {
+        (Some(kind), Some(name)) => format!("{kind}:{name}"),
+        _ => "—".into(),
+    }
+}
+
+/// A chain of principal references as `user:alice → agent:bot`.
+pub fn chain(value: &Value) -> String {
+    let links: Vec<String> = value
+        .as_array()
+        .map(|a| a.iter().map(principal).collect())
+        .unwrap_or_default();
+    if links.is_empty() { "—".into() } else { links.join(" → ") }
+}
+
+/// A credential restriction as `role on scope`.
+pub fn restriction(value: &Value) -> String {
+    match (value["role"].as_str(), value["scope"].as_str()) {
+        (None, None) => "(principal's policies)".into(),
+        (Some(role), None) => format!("role {role}"),
+        (None, Some(scope)) => format!("scope {scope}"),
+        (Some(role), Some(scope)) => format!("{role} on {scope}"),
+    }
+}
