@@ -190,13 +190,14 @@ async fn authenticate(parts: &Parts, state: &AppState, client_ip: Option<IpAddr>
         CredentialState::Revoked => return Err(refused(format!("the token {} was revoked", credential.id), with_id())),
         CredentialState::Expired => return Err(refused(format!("the token {} has expired", credential.id), with_id())),
     }
-    if let Some(ip) = client_ip {
-        if !credential.allows_ip(ip) {
-            return Err(refused(
-                format!("the token {} may not be used from {ip}", credential.id),
-                with_id(),
-            ));
-        }
+    // Deny by default: a token limited to IP ranges is refused when the
+    // client's address is unknown.
+    if !credential.allowed_ips.is_empty() && !client_ip.is_some_and(|ip| credential.allows_ip(ip)) {
+        let from = client_ip.map_or_else(|| "an unknown address".to_owned(), |ip| ip.to_string());
+        return Err(refused(
+            format!("the token {} may not be used from {from}", credential.id),
+            with_id(),
+        ));
     }
     if let Some(inactive) = caller.chain.iter().find(|p| p.status == Status::Inactive) {
         return Err(refused(
