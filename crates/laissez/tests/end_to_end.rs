@@ -1,0 +1,267 @@
+//! The `laissez` binary end to end, as a new user drives it: `laissez serve`
+//! as a child process, and the admin CLI against it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_laissez");
+
+struct Server {
+    child: Child,
+    url: String,
+    data: PathBuf,
+    first_lines: Vec<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(data: &Path) -> Server {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .env_remove("LAISSEZ_DATA")
+        .env("LAISSEZ_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn laissez serve");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut first_lines = Vec::new();
+    loop {
+        let line = lines.next().expect("server printed its address").unwrap();
+        if let Some(url) = line.strip_prefix("listening on ") {
+            return Server {
+                child,
+                url: url.to_owned(),
+                data: data.to_owned(),
+                first_lines,
+            };
+        }
+        first_lines.push(line);
+    }
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+}
+
+fn cli(server: &Server, args: &[&str]) -> Out {
+    run(&server.url, &server.data, args)
+}
+
+fn run(url: &str, data: &Path, args: &[&str]) -> Out {
+    let out = Command::new(BIN)
+        .args(["--server", url, "--data"])
+        .arg(data)
+        .args(args)
+        .env_remove("LAISSEZ_URL")
+        .env_remove("LAISSEZ_TOKEN")
+        .env_remove("LAISSEZ_DATA")
+        .output()
+        .expect("run laissez");
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn ok(server: &Server, args: &[&str]) -> Out {
+    let out = cli(server, args);
+    assert_eq!(out.code, 0, "{args:?}: {}{}", out.stdout, out.stderr);
+    out
+}
+
+fn fails(server: &Server, args: &[&str], needle: &str) -> Out {
+    let out = cli(server, args);
+    assert_eq!(out.code, 1, "{args:?} should fail: {}", out.stdout);
+    assert_eq!(out.stderr.lines().count(), 1, "one-line error: {}", out.stderr);
+    assert!(out.stderr.starts_with("error: "), "{}", out.stderr);
+    assert!(out.stderr.contains(needle), "{args:?}: {} lacks {needle:?}", out.stderr);
+    out
+}
+
+fn setup() -> (tempfile::TempDir, Server) {
+    let temp = tempfile::tempdir().unwrap();
+    let server = serve(&temp.path().join("data"));
+    ok(&server, &["user", "add", "alice"]);
+    ok(&server, &["agent", "add", "bot", "--owner", "alice"]);
+    (temp, server)
+}
+
+#[test]
+fn first_start_bootstraps_once_and_the_cli_finds_the_token() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("data");
+    let server = serve(&data);
+    let token_file = data.join("admin-token");
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    assert_eq!(server.first_lines.len(), 1, "one line on first start: {:?}", server.first_lines);
+    assert!(server.first_lines[0].contains("admin-token"));
+    assert!(!server.first_lines[0].contains(token.trim()), "the token is never printed");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let check = ok(&server, &["token", "check", token.trim()]);
+    assert!(check.stdout.contains("lzut_"), "{}", check.stdout);
+    let me = ok(&server, &["whoami", "--json"]).json();
+    assert_eq!(me["principal"]["name"], "admin");
+    drop(server);
+    let again = serve(&data);
+    assert!(again.first_lines.is_empty(), "nothing recreated: {:?}", again.first_lines);
+    assert_eq!(std::fs::read_to_string(&token_file).unwrap(), token);
+    ok(&again, &["whoami"]);
+}
+
+#[test]
+fn principals_need_owners_and_list_as_tables_or_json() {
+    let (_temp, server) = setup();
+    fails(&server, &["service", "add", "ci"], "owner");
+    ok(&server, &["service", "add", "ci", "--owner", "alice"]);
+    let users = ok(&server, &["user", "list"]);
+    assert!(users.stdout.contains("alice") && users.stdout.contains("admin"));
+    let alice = ok(&server, &["user", "list", "--json"]).json();
+    let alice_id = alice.as_array().unwrap().iter().find(|u| u["name"] == "alice").unwrap()["id"].clone();
+    let agents = ok(&server, &["agent", "list", "--json"]).json();
+    assert_eq!(agents.as_array().unwrap().len(), 1);
+    assert_eq!(agents[0]["name"], "bot");
+    assert_eq!(agents[0]["owner_id"], alice_id);
+    let table = ok(&server, &["service", "list"]);
+    assert!(table.stdout.contains("ci") && table.stdout.contains("alice"), "owner shown by name");
+}
+
+#[test]
+fn token_lifecycle_from_the_command_line() {
+    let (_temp, server) = setup();
+    let created = ok(&server, &["token", "create", "--principal", "bot", "--ttl", "30m"]);
+    let lines: Vec<&str> = created.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "stdout is the token alone");
+    let token = lines[0].to_owned();
+    assert!(token.starts_with("lzat_"));
+    assert!(created.stderr.contains("only time"));
+    let check = ok(&server, &["token", "check", &token]);
+    assert!(check.stdout.contains("account API token"));
+    let me = ok(&server, &["whoami", "--token", &token]);
+    assert!(me.stdout.contains("agent:bot") && me.stdout.contains("user:alice → agent:bot"), "{}", me.stdout);
+    let listed = ok(&server, &["token", "list", "--json"]);
+    assert!(!listed.stdout.contains(&token[5..45]), "token list never shows secrets");
+    let id = listed.json().as_array().unwrap().iter().find(|t| t["principal"]["name"] == "bot").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let other = ok(&server, &["token", "create", "--principal", "bot"]).stdout.trim().to_owned();
+    let other_id = ok(&server, &["whoami", "--token", &other, "--json"]).json()["credential"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rolled = ok(&server, &["token", "roll", &other_id]).stdout.trim().to_owned();
+    fails(&server, &["whoami", "--token", &other], "not known");
+    ok(&server, &["whoami", "--token", &rolled]);
+
+    ok(&server, &["token", "revoke", &id]);
+    fails(&server, &["whoami", "--token", &token], "revoked");
+
+    // One changed character fails the offline checksum.
+    let mut altered = token.clone().into_bytes();
+    altered[20] = if altered[20] == b'A' { b'B' } else { b'A' };
+    fails(&server, &["token", "check", std::str::from_utf8(&altered).unwrap()], "checksum");
+}
+
+#[test]
+fn roles_policies_and_check_explain_themselves() {
+    let (_temp, server) = setup();
+    ok(&server, &["role", "add", "wiki-reader", "--permission", "wiki.pages.read"]);
+    ok(&server, &["policy", "add", "--principal", "alice", "--role", "wiki-reader", "--scope", "acme/apps/wiki"]);
+    ok(&server, &["policy", "add", "--principal", "bot", "--role", "wiki-reader", "--scope", "acme"]);
+    let policies = ok(&server, &["policy", "list", "--json"]).json();
+    let ids: Vec<String> = policies
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["role"] == "wiki-reader")
+        .map(|p| p["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let args = ["check", "--principal", "bot", "--permission", "wiki.pages.read", "--resource"];
+    let allowed = ok(&server, &[&args[..], &["acme/apps/wiki/pages/42"]].concat());
+    assert!(allowed.stdout.starts_with("allow"));
+    for id in &ids {
+        assert!(allowed.stdout.contains(id.as_str()), "{} names {id}", allowed.stdout);
+    }
+    let denied = cli(&server, &[&args[..], &["acme/apps/blog"]].concat());
+    assert_eq!(denied.code, 1);
+    assert!(denied.stdout.starts_with("deny") && denied.stdout.contains("alice"), "{}", denied.stdout);
+}
+
+#[test]
+fn audit_verifies_and_exports_json_lines_without_secrets() {
+    let (_temp, server) = setup();
+    let token = ok(&server, &["token", "create", "--principal", "alice"]).stdout.trim().to_owned();
+    ok(&server, &["whoami", "--token", &token]);
+    let verify = ok(&server, &["audit", "verify"]);
+    assert!(verify.stdout.contains("intact"));
+    let export = ok(&server, &["audit", "export"]);
+    let records: Vec<Value> = export.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(records.len() >= 4);
+    for (i, record) in records.iter().enumerate() {
+        assert_eq!(record["seq"], i as i64 + 1);
+    }
+    assert!(!export.stdout.contains(&token[5..45]));
+    let list = ok(&server, &["audit", "list"]);
+    assert!(list.stdout.contains("token.create"));
+}
+
+#[test]
+fn bad_input_is_one_clear_line_and_changes_nothing() {
+    let (_temp, server) = setup();
+    let count = || ok(&server, &["token", "list", "--json"]).json().as_array().unwrap().len();
+    let before = count();
+    fails(&server, &["token", "create", "--principal", "alice", "--ttl", "-5m"], "positive");
+    fails(&server, &["token", "create", "--principal", "alice", "--ttl", "10y"], "maximum");
+    fails(&server, &["token", "create", "--principal", "alice", "--scope", "a//b"], "scope");
+    fails(&server, &["token", "create", "--principal", "ghost"], "unknown principal");
+    assert_eq!(count(), before);
+    let unreachable = run("http://127.0.0.1:1", &server.data, &["whoami"]);
+    assert_eq!(unreachable.code, 1);
+    assert_eq!(unreachable.stderr.lines().count(), 1);
+    assert!(unreachable.stderr.contains("cannot reach"), "{}", unreachable.stderr);
+    fails(&server, &["--token", "garbage", "whoami"], "not a valid Laissez token");
+    fails(&server, &["token", "check", "garbage"], "not a valid Laissez token");
+}
+
+#[test]
+fn deactivating_the_owner_suspends_the_agent() {
+    let (_temp, server) = setup();
+    let token = ok(&server, &["token", "create", "--principal", "bot"]).stdout.trim().to_owned();
+    ok(&server, &["whoami", "--token", &token]);
+    ok(&server, &["user", "deactivate", "alice"]);
+    fails(&server, &["whoami", "--token", &token], "inactive");
+    let findings = ok(&server, &["hygiene", "--json"]).json();
+    assert!(
+        findings
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["finding"] == "owner_inactive" && f["principal"]["name"] == "bot"),
+        "{findings}"
+    );
+}
