@@ -37,7 +37,12 @@ pub fn generate_and_hash() -> f64 {
 pub fn check_offline() -> f64 {
     let ns = Namespace::default();
     let tokens: Vec<String> = (0..1000)
-        .map(|_| Token::generate(&ns, Kind::Account).expect("token").expose().to_owned())
+        .map(|_| {
+            Token::generate(&ns, Kind::Account)
+                .expect("token")
+                .expose()
+                .to_owned()
+        })
         .collect();
     median_rate(7, 200_000, |i| {
         black_box(Token::parse(black_box(&tokens[i % tokens.len()])).is_ok());
@@ -75,7 +80,10 @@ pub fn policy_checks() -> f64 {
     // p7 holds role-7 on acct7/apps/app7 (policy 7).
     let permission = Permission::parse("app7.thing3.read").expect("permission");
     let resource = Scope::parse("acct7/apps/app7/items/42").expect("scope");
-    assert!(set.evaluate(&chain, None, &permission, &resource).is_allow());
+    assert!(
+        set.evaluate(&chain, None, &permission, &resource)
+            .is_allow()
+    );
     median_rate(7, 200_000, |_| {
         black_box(set.evaluate(black_box(&chain), None, &permission, &resource));
     })

@@ -31,7 +31,9 @@ pub struct Call {
 pub async fn connect(addr: &str) -> SendRequest<Full<Bytes>> {
     let stream = TcpStream::connect(addr).await.expect("connect");
     stream.set_nodelay(true).expect("nodelay");
-    let (sender, connection) = http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+    let (sender, connection) = http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
     tokio::spawn(async move {
         let _ = connection.await;
     });
@@ -55,10 +57,25 @@ pub async fn send(sender: &mut SendRequest<Full<Bytes>>, addr: &str, call: &Call
         None => Full::new(Bytes::new()),
     };
     sender.ready().await.expect("connection ready");
-    let response = sender.send_request(request.body(body).expect("request")).await.expect("response");
+    let response = sender
+        .send_request(request.body(body).expect("request"))
+        .await
+        .expect("response");
     let status = response.status();
-    let bytes = response.into_body().collect().await.expect("body").to_bytes();
-    assert_eq!(status, call.expect, "{} {}: {}", call.method, call.path, String::from_utf8_lossy(&bytes));
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    assert_eq!(
+        status,
+        call.expect,
+        "{} {}: {}",
+        call.method,
+        call.path,
+        String::from_utf8_lossy(&bytes)
+    );
     bytes
 }
 

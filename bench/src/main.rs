@@ -52,7 +52,10 @@ async fn fill(store: &laissez_store::SqliteStore, principal: &str, n: usize) {
                 prefix: token.prefix().into(),
                 last4: token.last4().into(),
                 principal_id: principal.into(),
-                restriction: Restriction { role: None, scope: None },
+                restriction: Restriction {
+                    role: None,
+                    scope: None,
+                },
                 allowed_ips: Vec::new(),
                 description: String::new(),
                 created_at: 0,
@@ -62,7 +65,9 @@ async fn fill(store: &laissez_store::SqliteStore, principal: &str, n: usize) {
             };
             let event = AuditEvent::success(&[], "token.create", credential.id.clone());
             let hash = hash_secret(token.expose());
-            tasks.push(tokio::spawn(async move { store.create_credential(credential, hash, event).await }));
+            tasks.push(tokio::spawn(async move {
+                store.create_credential(credential, hash, event).await
+            }));
         }
         for task in tasks {
             task.await.expect("task").expect("insert");
@@ -81,7 +86,10 @@ async fn verification(server: &TestServer, addr: &str, token: &str, n: usize, la
     };
     load::run(addr, &call, 1, 2_000).await; // warm up
     let samples = load::run(addr, &call, 1, n).await;
-    row(&format!("verify (whoami), 1 connection, {label} stored tokens"), &samples);
+    row(
+        &format!("verify (whoami), 1 connection, {label} stored tokens"),
+        &samples,
+    );
     let _ = server;
 }
 
@@ -93,15 +101,28 @@ async fn main() {
 
     println!("## In process (median of 7 rounds)\n");
     println!("| operation | rate |\n| --- | --- |");
-    println!("| token generation + SHA-256 | {} |", rate(inproc::generate_and_hash()));
-    println!("| offline checksum check | {} |", rate(inproc::check_offline()));
-    println!("| policy check, 10,000 policies | {} |", rate(inproc::policy_checks()));
+    println!(
+        "| token generation + SHA-256 | {} |",
+        rate(inproc::generate_and_hash())
+    );
+    println!(
+        "| offline checksum check | {} |",
+        rate(inproc::check_offline())
+    );
+    println!(
+        "| policy check, 10,000 policies | {} |",
+        rate(inproc::policy_checks())
+    );
 
     let server = Arc::new(TestServer::start());
     let addr = server.url.trim_start_matches("http://").to_owned();
-    let (_, alice) = server.post("/v1/principals", json!({"kind": "user", "name": "alice"})).await;
+    let (_, alice) = server
+        .post("/v1/principals", json!({"kind": "user", "name": "alice"}))
+        .await;
     let alice_id = alice["id"].as_str().expect("id").to_owned();
-    let (_, issued) = server.post("/v1/tokens", json!({"principal": "alice", "ttl": "1d"})).await;
+    let (_, issued) = server
+        .post("/v1/tokens", json!({"principal": "alice", "ttl": "1d"}))
+        .await;
     let token = issued["token"].as_str().expect("token").to_owned();
     fill(&server.store, &alice_id, 1_000 - 2).await;
 
@@ -126,9 +147,14 @@ async fn main() {
         expect: StatusCode::OK,
     };
     let auth = load::run(&addr, &whoami, 1, n).await;
-    let overhead = auth.percentile(50.0).saturating_sub(baseline.percentile(50.0));
+    let overhead = auth
+        .percentile(50.0)
+        .saturating_sub(baseline.percentile(50.0));
     row("verify (whoami), 1 connection, repeat", &auth);
-    row("verify (whoami), 8 connections", &load::run(&addr, &whoami, 8, n * 2).await);
+    row(
+        "verify (whoami), 8 connections",
+        &load::run(&addr, &whoami, 8, n * 2).await,
+    );
     let issue = Call {
         method: Method::POST,
         path: "/v1/tokens".into(),
@@ -136,11 +162,22 @@ async fn main() {
         body: Some(json!({"principal": "alice"}).to_string()),
         expect: StatusCode::CREATED,
     };
-    row("issue token (POST /v1/tokens), 1 connection", &load::run(&addr, &issue, 1, n / 4).await);
-    row("issue token (POST /v1/tokens), 16 connections", &load::run(&addr, &issue, 16, n).await);
+    row(
+        "issue token (POST /v1/tokens), 1 connection",
+        &load::run(&addr, &issue, 1, n / 4).await,
+    );
+    row(
+        "issue token (POST /v1/tokens), 16 connections",
+        &load::run(&addr, &issue, 16, n).await,
+    );
 
     let t = Instant::now();
-    let have = server.store.credentials(Some(&alice_id)).await.expect("list").len();
+    let have = server
+        .store
+        .credentials(Some(&alice_id))
+        .await
+        .expect("list")
+        .len();
     fill(&server.store, &alice_id, big.saturating_sub(have)).await;
     eprintln!("stored {big} tokens in {:.1} s", t.elapsed().as_secs_f64());
     let label = if quick { "100,000" } else { "1,000,000" };

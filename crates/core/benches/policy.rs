@@ -45,9 +45,15 @@ fn bench(c: &mut Criterion) {
     let one = [who("p7")];
     assert!(set.evaluate(&one, None, &permission, &resource).is_allow());
     let three = [who("p7"), who("p7"), who("p7")];
-    assert!(set.evaluate(&three, None, &permission, &resource).is_allow());
+    assert!(
+        set.evaluate(&three, None, &permission, &resource)
+            .is_allow()
+    );
     let denied_resource = Scope::parse("acct8/apps/app7/items/42").unwrap();
-    assert!(!set.evaluate(&one, None, &permission, &denied_resource).is_allow());
+    assert!(
+        !set.evaluate(&one, None, &permission, &denied_resource)
+            .is_allow()
+    );
 
     let mut group = c.benchmark_group("policy check, 10,000 policies");
     group.throughput(Throughput::Elements(1));

@@ -12,7 +12,10 @@
 //! present. Non-human principals get no such rule: a leaked service token
 //! cannot mint new tokens unless a policy says it may.
 
-use crate::{Decision, DenyReason, Permission, PolicySet, PrincipalKind, PrincipalRef, Restriction, Role, Scope};
+use crate::{
+    Decision, DenyReason, Permission, PolicySet, PrincipalKind, PrincipalRef, Restriction, Role,
+    Scope,
+};
 
 /// Read principals (users, services, agents, tasks) and the hygiene report.
 pub const PRINCIPALS_READ: &str = "laissez.principals.read";
@@ -59,8 +62,12 @@ pub const OPERATOR_ROLE: &str = "laissez-operator";
 /// The built-in roles, present in every store.
 pub fn builtin_roles() -> Vec<Role> {
     let role = |name: &str, description: &str, permissions: &[&'static str]| Role {
-        name: crate::Name::parse(name, "role").unwrap_or_else(|_| unreachable!("built-in names are valid")),
-        permissions: permissions.iter().map(|p| Permission::from_static(p)).collect(),
+        name: crate::Name::parse(name, "role")
+            .unwrap_or_else(|_| unreachable!("built-in names are valid")),
+        permissions: permissions
+            .iter()
+            .map(|p| Permission::from_static(p))
+            .collect(),
         builtin: true,
         description: description.to_owned(),
     };
@@ -69,12 +76,25 @@ pub fn builtin_roles() -> Vec<Role> {
         role(
             AUDITOR_ROLE,
             "Read principals, credentials, roles, policies and the audit log",
-            &[PRINCIPALS_READ, TOKENS_READ, ROLES_READ, POLICIES_READ, AUDIT_READ],
+            &[
+                PRINCIPALS_READ,
+                TOKENS_READ,
+                ROLES_READ,
+                POLICIES_READ,
+                AUDIT_READ,
+            ],
         ),
         role(
             OPERATOR_ROLE,
             "Manage principals and their credentials",
-            &[PRINCIPALS_READ, PRINCIPALS_WRITE, TOKENS_READ, TOKENS_WRITE, ROLES_READ, POLICIES_READ],
+            &[
+                PRINCIPALS_READ,
+                PRINCIPALS_WRITE,
+                TOKENS_READ,
+                TOKENS_WRITE,
+                ROLES_READ,
+                POLICIES_READ,
+            ],
         ),
     ]
 }
@@ -94,18 +114,20 @@ pub fn authorize(
     if decision.is_allow() {
         return decision;
     }
-    if matches!(permission.as_str(), TOKENS_READ | TOKENS_WRITE) {
-        if let (Some((target_id, target_owner)), [me]) = (target, caller) {
-            let owns = me.kind == PrincipalKind::User && (target_id == me.id || target_owner == Some(me.id.as_str()));
-            let within = restriction.is_none_or(|r| policies.restriction_allows(r, &permission, &Scope::root()));
-            if owns && within {
-                return Decision::Allow { grants: Vec::new() };
-            }
-            if owns {
-                return Decision::Deny {
-                    reason: DenyReason::OutsideRestriction,
-                };
-            }
+    if matches!(permission.as_str(), TOKENS_READ | TOKENS_WRITE)
+        && let (Some((target_id, target_owner)), [me]) = (target, caller)
+    {
+        let owns = me.kind == PrincipalKind::User
+            && (target_id == me.id || target_owner == Some(me.id.as_str()));
+        let within =
+            restriction.is_none_or(|r| policies.restriction_allows(r, &permission, &Scope::root()));
+        if owns && within {
+            return Decision::Allow { grants: Vec::new() };
+        }
+        if owns {
+            return Decision::Deny {
+                reason: DenyReason::OutsideRestriction,
+            };
         }
     }
     decision
@@ -113,7 +135,8 @@ pub fn authorize(
 
 impl Permission {
     fn from_static_or_parse(name: &str) -> Permission {
-        Permission::parse(name).unwrap_or_else(|_| unreachable!("admin permissions are valid names"))
+        Permission::parse(name)
+            .unwrap_or_else(|_| unreachable!("admin permissions are valid names"))
     }
 }
 
@@ -143,19 +166,71 @@ mod tests {
         let set = PolicySet::new(builtin_roles(), []);
         let alice = [who("alice", PrincipalKind::User)];
         let root = Scope::root();
-        assert!(authorize(&set, &alice, None, TOKENS_WRITE, &root, Some(("alice", None))).is_allow());
-        assert!(authorize(&set, &alice, None, TOKENS_WRITE, &root, Some(("bot", Some("alice")))).is_allow());
-        assert!(!authorize(&set, &alice, None, TOKENS_WRITE, &root, Some(("bob", None))).is_allow());
-        assert!(!authorize(&set, &alice, None, PRINCIPALS_WRITE, &root, Some(("alice", None))).is_allow());
+        assert!(
+            authorize(
+                &set,
+                &alice,
+                None,
+                TOKENS_WRITE,
+                &root,
+                Some(("alice", None))
+            )
+            .is_allow()
+        );
+        assert!(
+            authorize(
+                &set,
+                &alice,
+                None,
+                TOKENS_WRITE,
+                &root,
+                Some(("bot", Some("alice")))
+            )
+            .is_allow()
+        );
+        assert!(
+            !authorize(&set, &alice, None, TOKENS_WRITE, &root, Some(("bob", None))).is_allow()
+        );
+        assert!(
+            !authorize(
+                &set,
+                &alice,
+                None,
+                PRINCIPALS_WRITE,
+                &root,
+                Some(("alice", None))
+            )
+            .is_allow()
+        );
         // A service may not mint its own tokens without a policy.
         let svc = [who("svc", PrincipalKind::Service)];
-        assert!(!authorize(&set, &svc, None, TOKENS_WRITE, &root, Some(("svc", Some("alice")))).is_allow());
+        assert!(
+            !authorize(
+                &set,
+                &svc,
+                None,
+                TOKENS_WRITE,
+                &root,
+                Some(("svc", Some("alice")))
+            )
+            .is_allow()
+        );
         // A restricted credential cannot use the ownership rule.
         let narrow = Restriction {
             role: None,
             scope: Some(Scope::parse("acme").unwrap()),
         };
-        assert!(!authorize(&set, &alice, Some(&narrow), TOKENS_WRITE, &root, Some(("alice", None))).is_allow());
+        assert!(
+            !authorize(
+                &set,
+                &alice,
+                Some(&narrow),
+                TOKENS_WRITE,
+                &root,
+                Some(("alice", None))
+            )
+            .is_allow()
+        );
     }
 
     #[test]
@@ -170,7 +245,10 @@ mod tests {
         let set = PolicySet::new(builtin_roles(), [policy]);
         let admin = [who("root", PrincipalKind::User)];
         for p in ALL {
-            assert!(authorize(&set, &admin, None, p, &Scope::root(), None).is_allow(), "{p}");
+            assert!(
+                authorize(&set, &admin, None, p, &Scope::root(), None).is_allow(),
+                "{p}"
+            );
         }
     }
 }

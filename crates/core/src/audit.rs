@@ -204,7 +204,10 @@ pub fn verify(records: impl IntoIterator<Item = AuditRecord>, head: Option<&Head
     for record in records {
         count += 1;
         let why = if record.seq != expected_seq {
-            Some(format!("record {expected_seq} is missing (next present is {})", record.seq))
+            Some(format!(
+                "record {expected_seq} is missing (next present is {})",
+                record.seq
+            ))
         } else if record.prev_hash != prev_hash {
             Some("its prev_hash does not match the record before it".to_owned())
         } else if record.compute_hash() != record.hash {
@@ -228,7 +231,11 @@ pub fn verify(records: impl IntoIterator<Item = AuditRecord>, head: Option<&Head
     let first_break = match head {
         Some(head) if head.seq > last => Some(ChainBreak {
             seq: last + 1,
-            why: format!("records {} to {} were deleted from the end", last + 1, head.seq),
+            why: format!(
+                "records {} to {} were deleted from the end",
+                last + 1,
+                head.seq
+            ),
         }),
         Some(head) if head.seq == last && head.hash != prev_hash => Some(ChainBreak {
             seq: last,
@@ -305,7 +312,10 @@ mod tests {
         let mut records = log(5);
         let h = head(&records);
         records.remove(1);
-        assert_eq!(verify(records.clone(), Some(&h)).first_break.unwrap().seq, 2);
+        assert_eq!(
+            verify(records.clone(), Some(&h)).first_break.unwrap().seq,
+            2
+        );
         let mut records = log(5);
         records.truncate(3);
         assert_eq!(verify(records, Some(&h)).first_break.unwrap().seq, 4);

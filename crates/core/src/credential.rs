@@ -203,18 +203,24 @@ pub fn hygiene(
         principals.iter().map(|p| (p.id.as_str(), p)).collect();
     let mut findings = Vec::new();
     for principal in principals {
-        if let Some(owner) = principal.owner_id.as_deref().and_then(|id| by_id.get(id)) {
-            if owner.status == Status::Inactive {
-                findings.push(Finding::OwnerInactive {
-                    principal: principal.reference(),
-                    owner: owner.reference(),
-                });
-            }
+        if let Some(owner) = principal.owner_id.as_deref().and_then(|id| by_id.get(id))
+            && owner.status == Status::Inactive
+        {
+            findings.push(Finding::OwnerInactive {
+                principal: principal.reference(),
+                owner: owner.reference(),
+            });
         }
     }
     const DAY: i64 = 86_400;
-    for credential in credentials.iter().filter(|c| c.state(now) == CredentialState::Active) {
-        let Some(principal) = by_id.get(credential.principal_id.as_str()).map(|p| p.reference()) else {
+    for credential in credentials
+        .iter()
+        .filter(|c| c.state(now) == CredentialState::Active)
+    {
+        let Some(principal) = by_id
+            .get(credential.principal_id.as_str())
+            .map(|p| p.reference())
+        else {
             continue;
         };
         let id = || credential.id.clone();
@@ -267,14 +273,23 @@ mod tests {
         }
     }
 
-    fn credential(id: &str, principal: &str, created: i64, expires: Option<i64>, used: Option<i64>) -> Credential {
+    fn credential(
+        id: &str,
+        principal: &str,
+        created: i64,
+        expires: Option<i64>,
+        used: Option<i64>,
+    ) -> Credential {
         Credential {
             id: id.into(),
             kind: "at".into(),
             prefix: "lzat_".into(),
             last4: "abcd".into(),
             principal_id: principal.into(),
-            restriction: Restriction { role: None, scope: None },
+            restriction: Restriction {
+                role: None,
+                scope: None,
+            },
             allowed_ips: Vec::new(),
             description: String::new(),
             created_at: created,
@@ -288,7 +303,10 @@ mod tests {
     fn ip_ranges() {
         let mut c = credential("t", "p", 0, None, None);
         assert!(c.allows_ip("192.0.2.1".parse().unwrap()));
-        c.allowed_ips = vec![parse_ip_range("10.0.0.0/8").unwrap(), parse_ip_range("2001:db8::1").unwrap()];
+        c.allowed_ips = vec![
+            parse_ip_range("10.0.0.0/8").unwrap(),
+            parse_ip_range("2001:db8::1").unwrap(),
+        ];
         assert!(c.allows_ip("10.1.2.3".parse().unwrap()));
         assert!(c.allows_ip("::ffff:10.1.2.3".parse().unwrap()));
         assert!(c.allows_ip("2001:db8::1".parse().unwrap()));
@@ -312,7 +330,12 @@ mod tests {
         let s = Settings::default();
         assert_eq!(s.lifetime(None).unwrap().seconds(), 3600);
         assert!(s.lifetime(Some(Ttl::parse("91d").unwrap())).is_err());
-        assert_eq!(s.lifetime(Some(Ttl::parse("90d").unwrap())).unwrap().seconds(), 90 * 86_400);
+        assert_eq!(
+            s.lifetime(Some(Ttl::parse("90d").unwrap()))
+                .unwrap()
+                .seconds(),
+            90 * 86_400
+        );
     }
 
     #[test]
@@ -329,7 +352,13 @@ mod tests {
         revoked.revoked_at = Some(1);
         let credentials = vec![
             credential("t1", "ci", now - day, Some(now + day), Some(now - 60)),
-            credential("t2", "ci", now - 50 * day, Some(now + day), Some(now - 40 * day)),
+            credential(
+                "t2",
+                "ci",
+                now - 50 * day,
+                Some(now + day),
+                Some(now - 40 * day),
+            ),
             credential("t3", "ci", now - 2 * day, Some(now + 200 * day), Some(now)),
             credential("t4", "ci", now - day, None, Some(now)),
             revoked,
@@ -338,11 +367,22 @@ mod tests {
         let findings = hygiene(&principals, &credentials, &Settings::default(), 30, now);
         let kinds: Vec<String> = findings
             .iter()
-            .map(|f| serde_json::to_value(f).unwrap()["finding"].as_str().unwrap().to_owned())
+            .map(|f| {
+                serde_json::to_value(f).unwrap()["finding"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
             .collect();
         assert_eq!(
             kinds,
-            ["owner_inactive", "unused", "over_max_lifetime", "no_expiry", "never_used"]
+            [
+                "owner_inactive",
+                "unused",
+                "over_max_lifetime",
+                "no_expiry",
+                "never_used"
+            ]
         );
     }
 }

@@ -33,6 +33,8 @@ pub enum Error {
     #[error("unknown principal kind '{0}': expected user, service, agent or task")]
     UnknownPrincipalKind(String),
     /// A client IP range did not parse as CIDR.
-    #[error("invalid IP range '{0}': expected CIDR like 10.0.0.0/8 or 2001:db8::/32, or a single address")]
+    #[error(
+        "invalid IP range '{0}': expected CIDR like 10.0.0.0/8 or 2001:db8::/32, or a single address"
+    )]
     InvalidIpRange(String),
 }

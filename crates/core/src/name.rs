@@ -66,9 +66,9 @@ impl Permission {
         }
         for word in input.split('.') {
             let ok = !word.is_empty()
-                && word
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+                && word.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
+                });
             if !ok {
                 return Err(bad(
                     "must be dotted words of lowercase letters, digits, '_' and '-', like wiki.pages.read",

@@ -172,7 +172,12 @@ impl PolicySet {
 
     /// The first policy (from the root down) of `principal_id` that grants
     /// `permission` on a scope covering `resource`.
-    pub fn grant_for(&self, principal_id: &str, permission: &Permission, resource: &Scope) -> Option<&Policy> {
+    pub fn grant_for(
+        &self,
+        principal_id: &str,
+        permission: &Permission,
+        resource: &Scope,
+    ) -> Option<&Policy> {
         let by_scope = self.index.get(principal_id)?;
         resource
             .ancestors_and_self()
@@ -196,12 +201,12 @@ impl PolicySet {
                 reason: DenyReason::EmptyChain,
             };
         }
-        if let Some(restriction) = restriction {
-            if !self.restriction_allows(restriction, permission, resource) {
-                return Decision::Deny {
-                    reason: DenyReason::OutsideRestriction,
-                };
-            }
+        if let Some(restriction) = restriction
+            && !self.restriction_allows(restriction, permission, resource)
+        {
+            return Decision::Deny {
+                reason: DenyReason::OutsideRestriction,
+            };
         }
         let mut grants = Vec::with_capacity(chain.len());
         for link in chain {
@@ -225,7 +230,12 @@ impl PolicySet {
     }
 
     /// Whether a restriction by itself admits `permission` on `resource`.
-    pub fn restriction_allows(&self, restriction: &Restriction, permission: &Permission, resource: &Scope) -> bool {
+    pub fn restriction_allows(
+        &self,
+        restriction: &Restriction,
+        permission: &Permission,
+        resource: &Scope,
+    ) -> bool {
         let role_ok = match &restriction.role {
             Some(role) => self.role_grants(role, permission),
             None => true,
@@ -335,22 +345,48 @@ mod tests {
         let set = set();
         let alice = [who("alice", PrincipalKind::User)];
         let read = perm("wiki.pages.read");
-        assert!(set.evaluate(&alice, None, &read, &scope("acme/apps/wiki/pages/42")).is_allow());
-        assert!(!set.evaluate(&alice, None, &read, &scope("acme/apps/blog")).is_allow());
+        assert!(
+            set.evaluate(&alice, None, &read, &scope("acme/apps/wiki/pages/42"))
+                .is_allow()
+        );
+        assert!(
+            !set.evaluate(&alice, None, &read, &scope("acme/apps/blog"))
+                .is_allow()
+        );
         assert!(!set.evaluate(&alice, None, &read, &scope("acme")).is_allow());
-        assert!(!set.evaluate(&alice, None, &perm("wiki.pages.delete"), &scope("acme/apps/wiki")).is_allow());
+        assert!(
+            !set.evaluate(
+                &alice,
+                None,
+                &perm("wiki.pages.delete"),
+                &scope("acme/apps/wiki")
+            )
+            .is_allow()
+        );
         let nobody = [who("nobody", PrincipalKind::User)];
-        assert!(!set.evaluate(&nobody, None, &read, &scope("acme/apps/wiki")).is_allow());
-        assert!(!set.evaluate(&[], None, &read, &scope("acme/apps/wiki")).is_allow());
+        assert!(
+            !set.evaluate(&nobody, None, &read, &scope("acme/apps/wiki"))
+                .is_allow()
+        );
+        assert!(
+            !set.evaluate(&[], None, &read, &scope("acme/apps/wiki"))
+                .is_allow()
+        );
     }
 
     #[test]
     fn chain_is_an_intersection() {
         let set = set();
         // bot holds wiki-editor on all of acme, but acts for alice, who holds it on the wiki only.
-        let chain = [who("alice", PrincipalKind::User), who("bot", PrincipalKind::Agent)];
+        let chain = [
+            who("alice", PrincipalKind::User),
+            who("bot", PrincipalKind::Agent),
+        ];
         let write = perm("wiki.pages.write");
-        assert!(set.evaluate(&chain, None, &write, &scope("acme/apps/wiki/x")).is_allow());
+        assert!(
+            set.evaluate(&chain, None, &write, &scope("acme/apps/wiki/x"))
+                .is_allow()
+        );
         let denied = set.evaluate(&chain, None, &write, &scope("acme/apps/blog"));
         assert_eq!(
             denied,
@@ -371,9 +407,33 @@ mod tests {
             scope: Some(scope("acme/apps/wiki/pages")),
         };
         let r = Some(&restriction);
-        assert!(set.evaluate(&alice, r, &perm("wiki.pages.read"), &scope("acme/apps/wiki/pages/1")).is_allow());
-        assert!(!set.evaluate(&alice, r, &perm("wiki.pages.write"), &scope("acme/apps/wiki/pages/1")).is_allow());
-        assert!(!set.evaluate(&alice, r, &perm("wiki.pages.read"), &scope("acme/apps/wiki")).is_allow());
+        assert!(
+            set.evaluate(
+                &alice,
+                r,
+                &perm("wiki.pages.read"),
+                &scope("acme/apps/wiki/pages/1")
+            )
+            .is_allow()
+        );
+        assert!(
+            !set.evaluate(
+                &alice,
+                r,
+                &perm("wiki.pages.write"),
+                &scope("acme/apps/wiki/pages/1")
+            )
+            .is_allow()
+        );
+        assert!(
+            !set.evaluate(
+                &alice,
+                r,
+                &perm("wiki.pages.read"),
+                &scope("acme/apps/wiki")
+            )
+            .is_allow()
+        );
     }
 
     #[test]
@@ -381,13 +441,21 @@ mod tests {
         let set = set();
         let carol = [who("carol", PrincipalKind::User)];
         let missing = set
-            .missing_for(&carol, None, &name("wiki-editor"), &scope("acme/apps/wiki/pages/42"))
+            .missing_for(
+                &carol,
+                None,
+                &name("wiki-editor"),
+                &scope("acme/apps/wiki/pages/42"),
+            )
             .unwrap();
         assert_eq!(missing, vec![perm("wiki.pages.write")]);
         let missing = set
             .missing_for(&carol, None, &name("wiki-reader"), &scope("acme/apps/wiki"))
             .unwrap();
         assert_eq!(missing, vec![perm("wiki.pages.read")]);
-        assert!(set.missing_for(&carol, None, &name("nope"), &scope("acme")).is_err());
+        assert!(
+            set.missing_for(&carol, None, &name("nope"), &scope("acme"))
+                .is_err()
+        );
     }
 }

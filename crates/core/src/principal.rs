@@ -44,7 +44,9 @@ impl PrincipalKind {
             "service" => Ok(PrincipalKind::Service),
             "agent" => Ok(PrincipalKind::Agent),
             "task" => Ok(PrincipalKind::Task),
-            other => Err(Error::UnknownPrincipalKind(other.chars().take(40).collect())),
+            other => Err(Error::UnknownPrincipalKind(
+                other.chars().take(40).collect(),
+            )),
         }
     }
 

@@ -82,7 +82,13 @@ impl Ttl {
 impl fmt::Display for Ttl {
     /// The largest exact unit: `90d`, `1h30m` prints as `90m`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (unit, seconds) in [("y", 365 * 86_400), ("w", 7 * 86_400), ("d", 86_400), ("h", 3_600), ("m", 60)] {
+        for (unit, seconds) in [
+            ("y", 365 * 86_400),
+            ("w", 7 * 86_400),
+            ("d", 86_400),
+            ("h", 3_600),
+            ("m", 60),
+        ] {
             if self.0 % seconds == 0 {
                 return write!(f, "{}{unit}", self.0 / seconds);
             }
@@ -137,7 +143,18 @@ mod tests {
 
     #[test]
     fn refuses_nonsense() {
-        for bad in ["", "-5m", "0s", "5", "m", "10x", "11y", "99999999999999999999s", "1.5h", "5 m"] {
+        for bad in [
+            "",
+            "-5m",
+            "0s",
+            "5",
+            "m",
+            "10x",
+            "11y",
+            "99999999999999999999s",
+            "1.5h",
+            "5 m",
+        ] {
             assert!(Ttl::parse(bad).is_err(), "{bad}");
         }
     }

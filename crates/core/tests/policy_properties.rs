@@ -6,11 +6,19 @@
 use std::collections::BTreeSet;
 
 use laissez_core::audit::{AuditEvent, AuditRecord, GENESIS_HASH, Head, verify};
-use laissez_core::{Decision, Name, Permission, Policy, PolicySet, PrincipalKind, PrincipalRef, Restriction, Role, Scope, Ttl};
+use laissez_core::{
+    Decision, Name, Permission, Policy, PolicySet, PrincipalKind, PrincipalRef, Restriction, Role,
+    Scope, Ttl,
+};
 use proptest::prelude::*;
 
 const SEGMENTS: [&str; 5] = ["acme", "apps", "wiki", "wiki2", "x"];
-const PERMISSIONS: [&str; 4] = ["wiki.pages.read", "wiki.pages.write", "blog.read", "tokens.create"];
+const PERMISSIONS: [&str; 4] = [
+    "wiki.pages.read",
+    "wiki.pages.write",
+    "blog.read",
+    "tokens.create",
+];
 
 fn scope_strategy() -> impl Strategy<Value = Scope> {
     prop::collection::vec(prop::sample::select(&SEGMENTS[..]), 0..4).prop_map(|segments| {
@@ -46,7 +54,11 @@ fn roles() -> Vec<Role> {
 fn who(i: usize) -> PrincipalRef {
     PrincipalRef {
         id: format!("p{i}"),
-        kind: if i == 0 { PrincipalKind::User } else { PrincipalKind::Agent },
+        kind: if i == 0 {
+            PrincipalKind::User
+        } else {
+            PrincipalKind::Agent
+        },
         name: format!("p{i}"),
     }
 }
@@ -67,10 +79,14 @@ fn policies_strategy() -> impl Strategy<Value = Vec<Policy>> {
 }
 
 fn restriction_strategy() -> impl Strategy<Value = Restriction> {
-    (prop::option::of(0usize..4), prop::option::of(scope_strategy())).prop_map(|(role, scope)| Restriction {
-        role: role.map(|r| Name::parse(&format!("role{r}"), "role").unwrap()),
-        scope,
-    })
+    (
+        prop::option::of(0usize..4),
+        prop::option::of(scope_strategy()),
+    )
+        .prop_map(|(role, scope)| Restriction {
+            role: role.map(|r| Name::parse(&format!("role{r}"), "role").unwrap()),
+            scope,
+        })
 }
 
 proptest! {
@@ -193,7 +209,8 @@ fn log(n: usize) -> Vec<AuditRecord> {
     let mut prev = GENESIS_HASH.to_owned();
     (1..=n as i64)
         .map(|seq| {
-            let record = AuditEvent::success(&[who(0)], "token.create", format!("tok_{seq}")).seal(seq, seq, &prev);
+            let record = AuditEvent::success(&[who(0)], "token.create", format!("tok_{seq}"))
+                .seal(seq, seq, &prev);
             prev = record.hash.clone();
             record
         })

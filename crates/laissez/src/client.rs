@@ -24,7 +24,12 @@ impl Client {
     }
 
     /// Sends one request and returns the JSON answer (`Null` for an empty one).
-    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value, CliError> {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, CliError> {
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -37,12 +42,16 @@ impl Client {
             why: root_cause(&e),
         })?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| CliError::BadResponse(e.to_string()))?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| CliError::BadResponse(e.to_string()))?;
         if status.is_success() {
             if bytes.is_empty() {
                 return Ok(Value::Null);
             }
-            return serde_json::from_slice(&bytes).map_err(|e| CliError::BadResponse(e.to_string()));
+            return serde_json::from_slice(&bytes)
+                .map_err(|e| CliError::BadResponse(e.to_string()));
         }
         let problem: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let detail = problem["detail"]

@@ -7,7 +7,9 @@ use std::fmt;
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     /// The server could not be reached.
-    #[error("cannot reach the Laissez server at {url} ({why}); start it with `laissez serve` or pass --server")]
+    #[error(
+        "cannot reach the Laissez server at {url} ({why}); start it with `laissez serve` or pass --server"
+    )]
     Unreachable {
         /// The server URL.
         url: String,

@@ -29,13 +29,23 @@ struct Cli {
 #[derive(Args, Clone)]
 pub struct Global {
     /// The server's URL.
-    #[arg(long, global = true, env = "LAISSEZ_URL", default_value = "http://127.0.0.1:8700")]
+    #[arg(
+        long,
+        global = true,
+        env = "LAISSEZ_URL",
+        default_value = "http://127.0.0.1:8700"
+    )]
     server: String,
     /// The token to present (default: DATA/admin-token beside a local server).
     #[arg(long, global = true, env = "LAISSEZ_TOKEN", hide_env_values = true)]
     token: Option<String>,
     /// The data folder whose admin token is used when no token is given.
-    #[arg(long, global = true, env = "LAISSEZ_DATA", default_value = "laissez-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "LAISSEZ_DATA",
+        default_value = "laissez-data"
+    )]
     data: PathBuf,
     /// Print machine-readable JSON.
     #[arg(long, global = true)]
@@ -115,7 +125,10 @@ async fn run(cli: Cli) -> Result<(), CliError> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

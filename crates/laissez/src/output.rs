@@ -6,13 +6,18 @@ use serde_json::Value;
 
 /// Prints `value` as pretty JSON.
 pub fn json(value: &Value) {
-    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
 }
 
 /// A table with these headers and rows.
 pub fn table(headers: &[&str], rows: Vec<Vec<String>>) {
     let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED).set_header(headers.to_vec());
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_header(headers.to_vec());
     for row in rows {
         table.add_row(row);
     }
@@ -61,7 +66,11 @@ pub fn chain(value: &Value) -> String {
         .as_array()
         .map(|a| a.iter().map(principal).collect())
         .unwrap_or_default();
-    if links.is_empty() { "—".into() } else { links.join(" → ") }
+    if links.is_empty() {
+        "—".into()
+    } else {
+        links.join(" → ")
+    }
 }
 
 /// A credential restriction as `role on scope`.

@@ -33,19 +33,23 @@ fn serve(data: &Path) -> Server {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn laissez serve");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut first_lines = Vec::new();
+    let stdout = child.stdout.take();
+    // Owned by the guard from here on, so the child is killed and reaped
+    // even if reading its address fails.
+    let mut server = Server {
+        child,
+        url: String::new(),
+        data: data.to_owned(),
+        first_lines: Vec::new(),
+    };
+    let mut lines = BufReader::new(stdout.expect("piped stdout")).lines();
     loop {
         let line = lines.next().expect("server printed its address").unwrap();
         if let Some(url) = line.strip_prefix("listening on ") {
-            return Server {
-                child,
-                url: url.to_owned(),
-                data: data.to_owned(),
-                first_lines,
-            };
+            server.url = url.to_owned();
+            return server;
         }
-        first_lines.push(line);
+        server.first_lines.push(line);
     }
 }
 
@@ -57,7 +61,8 @@ struct Out {
 
 impl Out {
     fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
     }
 }
 
@@ -91,9 +96,18 @@ fn ok(server: &Server, args: &[&str]) -> Out {
 fn fails(server: &Server, args: &[&str], needle: &str) -> Out {
     let out = cli(server, args);
     assert_eq!(out.code, 1, "{args:?} should fail: {}", out.stdout);
-    assert_eq!(out.stderr.lines().count(), 1, "one-line error: {}", out.stderr);
+    assert_eq!(
+        out.stderr.lines().count(),
+        1,
+        "one-line error: {}",
+        out.stderr
+    );
     assert!(out.stderr.starts_with("error: "), "{}", out.stderr);
-    assert!(out.stderr.contains(needle), "{args:?}: {} lacks {needle:?}", out.stderr);
+    assert!(
+        out.stderr.contains(needle),
+        "{args:?}: {} lacks {needle:?}",
+        out.stderr
+    );
     out
 }
 
@@ -112,13 +126,24 @@ fn first_start_bootstraps_once_and_the_cli_finds_the_token() {
     let server = serve(&data);
     let token_file = data.join("admin-token");
     let token = std::fs::read_to_string(&token_file).unwrap();
-    assert_eq!(server.first_lines.len(), 1, "one line on first start: {:?}", server.first_lines);
+    assert_eq!(
+        server.first_lines.len(),
+        1,
+        "one line on first start: {:?}",
+        server.first_lines
+    );
     assert!(server.first_lines[0].contains("admin-token"));
-    assert!(!server.first_lines[0].contains(token.trim()), "the token is never printed");
+    assert!(
+        !server.first_lines[0].contains(token.trim()),
+        "the token is never printed"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
     let check = ok(&server, &["token", "check", token.trim()]);
     assert!(check.stdout.contains("lzut_"), "{}", check.stdout);
@@ -126,7 +151,11 @@ fn first_start_bootstraps_once_and_the_cli_finds_the_token() {
     assert_eq!(me["principal"]["name"], "admin");
     drop(server);
     let again = serve(&data);
-    assert!(again.first_lines.is_empty(), "nothing recreated: {:?}", again.first_lines);
+    assert!(
+        again.first_lines.is_empty(),
+        "nothing recreated: {:?}",
+        again.first_lines
+    );
     assert_eq!(std::fs::read_to_string(&token_file).unwrap(), token);
     ok(&again, &["whoami"]);
 }
@@ -139,19 +168,31 @@ fn principals_need_owners_and_list_as_tables_or_json() {
     let users = ok(&server, &["user", "list"]);
     assert!(users.stdout.contains("alice") && users.stdout.contains("admin"));
     let alice = ok(&server, &["user", "list", "--json"]).json();
-    let alice_id = alice.as_array().unwrap().iter().find(|u| u["name"] == "alice").unwrap()["id"].clone();
+    let alice_id = alice
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "alice")
+        .unwrap()["id"]
+        .clone();
     let agents = ok(&server, &["agent", "list", "--json"]).json();
     assert_eq!(agents.as_array().unwrap().len(), 1);
     assert_eq!(agents[0]["name"], "bot");
     assert_eq!(agents[0]["owner_id"], alice_id);
     let table = ok(&server, &["service", "list"]);
-    assert!(table.stdout.contains("ci") && table.stdout.contains("alice"), "owner shown by name");
+    assert!(
+        table.stdout.contains("ci") && table.stdout.contains("alice"),
+        "owner shown by name"
+    );
 }
 
 #[test]
 fn token_lifecycle_from_the_command_line() {
     let (_temp, server) = setup();
-    let created = ok(&server, &["token", "create", "--principal", "bot", "--ttl", "30m"]);
+    let created = ok(
+        &server,
+        &["token", "create", "--principal", "bot", "--ttl", "30m"],
+    );
     let lines: Vec<&str> = created.stdout.lines().collect();
     assert_eq!(lines.len(), 1, "stdout is the token alone");
     let token = lines[0].to_owned();
@@ -160,20 +201,39 @@ fn token_lifecycle_from_the_command_line() {
     let check = ok(&server, &["token", "check", &token]);
     assert!(check.stdout.contains("account API token"));
     let me = ok(&server, &["whoami", "--token", &token]);
-    assert!(me.stdout.contains("agent:bot") && me.stdout.contains("user:alice → agent:bot"), "{}", me.stdout);
+    assert!(
+        me.stdout.contains("agent:bot") && me.stdout.contains("user:alice → agent:bot"),
+        "{}",
+        me.stdout
+    );
     let listed = ok(&server, &["token", "list", "--json"]);
-    assert!(!listed.stdout.contains(&token[5..45]), "token list never shows secrets");
-    let id = listed.json().as_array().unwrap().iter().find(|t| t["principal"]["name"] == "bot").unwrap()["id"]
+    assert!(
+        !listed.stdout.contains(&token[5..45]),
+        "token list never shows secrets"
+    );
+    let id = listed
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["principal"]["name"] == "bot")
+        .unwrap()["id"]
         .as_str()
         .unwrap()
         .to_owned();
 
-    let other = ok(&server, &["token", "create", "--principal", "bot"]).stdout.trim().to_owned();
+    let other = ok(&server, &["token", "create", "--principal", "bot"])
+        .stdout
+        .trim()
+        .to_owned();
     let other_id = ok(&server, &["whoami", "--token", &other, "--json"]).json()["credential"]["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let rolled = ok(&server, &["token", "roll", &other_id]).stdout.trim().to_owned();
+    let rolled = ok(&server, &["token", "roll", &other_id])
+        .stdout
+        .trim()
+        .to_owned();
     fails(&server, &["whoami", "--token", &other], "not known");
     ok(&server, &["whoami", "--token", &rolled]);
 
@@ -183,15 +243,52 @@ fn token_lifecycle_from_the_command_line() {
     // One changed character fails the offline checksum.
     let mut altered = token.clone().into_bytes();
     altered[20] = if altered[20] == b'A' { b'B' } else { b'A' };
-    fails(&server, &["token", "check", std::str::from_utf8(&altered).unwrap()], "checksum");
+    fails(
+        &server,
+        &["token", "check", std::str::from_utf8(&altered).unwrap()],
+        "checksum",
+    );
 }
 
 #[test]
 fn roles_policies_and_check_explain_themselves() {
     let (_temp, server) = setup();
-    ok(&server, &["role", "add", "wiki-reader", "--permission", "wiki.pages.read"]);
-    ok(&server, &["policy", "add", "--principal", "alice", "--role", "wiki-reader", "--scope", "acme/apps/wiki"]);
-    ok(&server, &["policy", "add", "--principal", "bot", "--role", "wiki-reader", "--scope", "acme"]);
+    ok(
+        &server,
+        &[
+            "role",
+            "add",
+            "wiki-reader",
+            "--permission",
+            "wiki.pages.read",
+        ],
+    );
+    ok(
+        &server,
+        &[
+            "policy",
+            "add",
+            "--principal",
+            "alice",
+            "--role",
+            "wiki-reader",
+            "--scope",
+            "acme/apps/wiki",
+        ],
+    );
+    ok(
+        &server,
+        &[
+            "policy",
+            "add",
+            "--principal",
+            "bot",
+            "--role",
+            "wiki-reader",
+            "--scope",
+            "acme",
+        ],
+    );
     let policies = ok(&server, &["policy", "list", "--json"]).json();
     let ids: Vec<String> = policies
         .as_array()
@@ -201,26 +298,48 @@ fn roles_policies_and_check_explain_themselves() {
         .map(|p| p["id"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(ids.len(), 2);
-    let args = ["check", "--principal", "bot", "--permission", "wiki.pages.read", "--resource"];
+    let args = [
+        "check",
+        "--principal",
+        "bot",
+        "--permission",
+        "wiki.pages.read",
+        "--resource",
+    ];
     let allowed = ok(&server, &[&args[..], &["acme/apps/wiki/pages/42"]].concat());
     assert!(allowed.stdout.starts_with("allow"));
     for id in &ids {
-        assert!(allowed.stdout.contains(id.as_str()), "{} names {id}", allowed.stdout);
+        assert!(
+            allowed.stdout.contains(id.as_str()),
+            "{} names {id}",
+            allowed.stdout
+        );
     }
     let denied = cli(&server, &[&args[..], &["acme/apps/blog"]].concat());
     assert_eq!(denied.code, 1);
-    assert!(denied.stdout.starts_with("deny") && denied.stdout.contains("alice"), "{}", denied.stdout);
+    assert!(
+        denied.stdout.starts_with("deny") && denied.stdout.contains("alice"),
+        "{}",
+        denied.stdout
+    );
 }
 
 #[test]
 fn audit_verifies_and_exports_json_lines_without_secrets() {
     let (_temp, server) = setup();
-    let token = ok(&server, &["token", "create", "--principal", "alice"]).stdout.trim().to_owned();
+    let token = ok(&server, &["token", "create", "--principal", "alice"])
+        .stdout
+        .trim()
+        .to_owned();
     ok(&server, &["whoami", "--token", &token]);
     let verify = ok(&server, &["audit", "verify"]);
     assert!(verify.stdout.contains("intact"));
     let export = ok(&server, &["audit", "export"]);
-    let records: Vec<Value> = export.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let records: Vec<Value> = export
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert!(records.len() >= 4);
     for (i, record) in records.iter().enumerate() {
         assert_eq!(record["seq"], i as i64 + 1);
@@ -233,25 +352,62 @@ fn audit_verifies_and_exports_json_lines_without_secrets() {
 #[test]
 fn bad_input_is_one_clear_line_and_changes_nothing() {
     let (_temp, server) = setup();
-    let count = || ok(&server, &["token", "list", "--json"]).json().as_array().unwrap().len();
+    let count = || {
+        ok(&server, &["token", "list", "--json"])
+            .json()
+            .as_array()
+            .unwrap()
+            .len()
+    };
     let before = count();
-    fails(&server, &["token", "create", "--principal", "alice", "--ttl", "-5m"], "positive");
-    fails(&server, &["token", "create", "--principal", "alice", "--ttl", "10y"], "maximum");
-    fails(&server, &["token", "create", "--principal", "alice", "--scope", "a//b"], "scope");
-    fails(&server, &["token", "create", "--principal", "ghost"], "unknown principal");
+    fails(
+        &server,
+        &["token", "create", "--principal", "alice", "--ttl", "-5m"],
+        "positive",
+    );
+    fails(
+        &server,
+        &["token", "create", "--principal", "alice", "--ttl", "10y"],
+        "maximum",
+    );
+    fails(
+        &server,
+        &["token", "create", "--principal", "alice", "--scope", "a//b"],
+        "scope",
+    );
+    fails(
+        &server,
+        &["token", "create", "--principal", "ghost"],
+        "unknown principal",
+    );
     assert_eq!(count(), before);
     let unreachable = run("http://127.0.0.1:1", &server.data, &["whoami"]);
     assert_eq!(unreachable.code, 1);
     assert_eq!(unreachable.stderr.lines().count(), 1);
-    assert!(unreachable.stderr.contains("cannot reach"), "{}", unreachable.stderr);
-    fails(&server, &["--token", "garbage", "whoami"], "not a valid Laissez token");
-    fails(&server, &["token", "check", "garbage"], "not a valid Laissez token");
+    assert!(
+        unreachable.stderr.contains("cannot reach"),
+        "{}",
+        unreachable.stderr
+    );
+    fails(
+        &server,
+        &["--token", "garbage", "whoami"],
+        "not a valid Laissez token",
+    );
+    fails(
+        &server,
+        &["token", "check", "garbage"],
+        "not a valid Laissez token",
+    );
 }
 
 #[test]
 fn deactivating_the_owner_suspends_the_agent() {
     let (_temp, server) = setup();
-    let token = ok(&server, &["token", "create", "--principal", "bot"]).stdout.trim().to_owned();
+    let token = ok(&server, &["token", "create", "--principal", "bot"])
+        .stdout
+        .trim()
+        .to_owned();
     ok(&server, &["whoami", "--token", &token]);
     ok(&server, &["user", "deactivate", "alice"]);
     fails(&server, &["whoami", "--token", &token], "inactive");

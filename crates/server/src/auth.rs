@@ -55,19 +55,30 @@ impl Authenticated {
 
     /// An audit event for a successful action by this caller.
     pub fn event(&self, action: &str, target: impl Into<String>) -> AuditEvent {
-        AuditEvent::success(&self.refs(), action, target).from_ip(self.client_ip.map(|ip| ip.to_string()))
+        AuditEvent::success(&self.refs(), action, target)
+            .from_ip(self.client_ip.map(|ip| ip.to_string()))
     }
 
     /// Whether policy allows the action, without auditing a denial (for
     /// choosing what to show rather than refusing).
-    pub async fn may(&self, state: &AppState, permission: &str, resource: &Scope) -> Result<bool, ApiError> {
+    pub async fn may(
+        &self,
+        state: &AppState,
+        permission: &str,
+        resource: &Scope,
+    ) -> Result<bool, ApiError> {
         let ids: Vec<String> = self.chain.iter().map(|p| p.id.clone()).collect();
         let policies = state.store.policy_set(&ids).await?;
         let refs = self.refs();
-        Ok(
-            laissez_core::admin::authorize(&policies, &refs, self.restriction(), permission, resource, None)
-                .is_allow(),
+        Ok(laissez_core::admin::authorize(
+            &policies,
+            &refs,
+            self.restriction(),
+            permission,
+            resource,
+            None,
         )
+        .is_allow())
     }
 
     /// Allows the action or answers 403 (and audits the denial).
@@ -82,10 +93,19 @@ impl Authenticated {
         let ids: Vec<String> = self.chain.iter().map(|p| p.id.clone()).collect();
         let policies = state.store.policy_set(&ids).await?;
         let refs = self.refs();
-        let decision =
-            laissez_core::admin::authorize(&policies, &refs, self.restriction(), permission, resource, target);
+        let decision = laissez_core::admin::authorize(
+            &policies,
+            &refs,
+            self.restriction(),
+            permission,
+            resource,
+            target,
+        );
         if let Decision::Deny { reason } = &decision {
-            let mut event = self.event("authorize", target.map(|t| t.0).unwrap_or(resource.as_key()));
+            let mut event = self.event(
+                "authorize",
+                target.map(|t| t.0).unwrap_or(resource.as_key()),
+            );
             event.outcome = Outcome::Denied;
             event.detail = serde_json::json!({"permission": permission, "resource": resource.to_string(), "reason": reason.to_string()});
             state.store.append_audit(event).await?;
@@ -100,11 +120,12 @@ impl Authenticated {
 
 /// Reads the bearer credential from the `Authorization` header.
 fn bearer(parts: &Parts) -> Result<&str, &'static str> {
-    let value = parts
-        .headers
-        .get(AUTHORIZATION)
-        .ok_or("send a Laissez token in the Authorization header: `Authorization: Bearer lz..._...`")?;
-    let value = value.to_str().map_err(|_| "the Authorization header is not ASCII")?;
+    let value = parts.headers.get(AUTHORIZATION).ok_or(
+        "send a Laissez token in the Authorization header: `Authorization: Bearer lz..._...`",
+    )?;
+    let value = value
+        .to_str()
+        .map_err(|_| "the Authorization header is not ASCII")?;
     let (scheme, token) = value
         .split_once(' ')
         .ok_or("the Authorization header must be `Bearer <token>`")?;
@@ -117,7 +138,10 @@ fn bearer(parts: &Parts) -> Result<&str, &'static str> {
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let client_ip = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -148,7 +172,10 @@ struct FailureDetail {
 }
 
 enum Failure {
-    Refused { reason: String, detail: FailureDetail },
+    Refused {
+        reason: String,
+        detail: FailureDetail,
+    },
     Store(laissez_store::Error),
 }
 
@@ -159,10 +186,18 @@ fn refused(reason: impl Into<String>, detail: FailureDetail) -> Failure {
     }
 }
 
-async fn authenticate(parts: &Parts, state: &AppState, client_ip: Option<IpAddr>) -> Result<Authenticated, Failure> {
+async fn authenticate(
+    parts: &Parts,
+    state: &AppState,
+    client_ip: Option<IpAddr>,
+) -> Result<Authenticated, Failure> {
     let text = bearer(parts).map_err(|reason| refused(reason, FailureDetail::default()))?;
-    let token = laissez_token::Token::parse(text)
-        .map_err(|e| refused(format!("the bearer token is not a valid Laissez token: {e}"), FailureDetail::default()))?;
+    let token = laissez_token::Token::parse(text).map_err(|e| {
+        refused(
+            format!("the bearer token is not a valid Laissez token: {e}"),
+            FailureDetail::default(),
+        )
+    })?;
     let detail = || FailureDetail {
         credential_id: None,
         prefix: Some(token.prefix().to_owned()),
@@ -173,7 +208,12 @@ async fn authenticate(parts: &Parts, state: &AppState, client_ip: Option<IpAddr>
         .caller(&hash)
         .await
         .map_err(Failure::Store)?
-        .ok_or_else(|| refused("the token is not known to this server (deleted, rolled, or never issued here)", detail()))?;
+        .ok_or_else(|| {
+            refused(
+                "the token is not known to this server (deleted, rolled, or never issued here)",
+                detail(),
+            )
+        })?;
     // The index lookup matched on the hash; compare again in constant time so
     // that no timing depends on how much of a hash matched.
     if !bool::from(caller.stored.secret_hash.ct_eq(&hash)) {
@@ -187,8 +227,18 @@ async fn authenticate(parts: &Parts, state: &AppState, client_ip: Option<IpAddr>
     let now = now();
     match credential.state(now) {
         CredentialState::Active => {}
-        CredentialState::Revoked => return Err(refused(format!("the token {} was revoked", credential.id), with_id())),
-        CredentialState::Expired => return Err(refused(format!("the token {} has expired", credential.id), with_id())),
+        CredentialState::Revoked => {
+            return Err(refused(
+                format!("the token {} was revoked", credential.id),
+                with_id(),
+            ));
+        }
+        CredentialState::Expired => {
+            return Err(refused(
+                format!("the token {} has expired", credential.id),
+                with_id(),
+            ));
+        }
     }
     // Deny by default: a token limited to IP ranges is refused when the
     // client's address is unknown.
@@ -211,7 +261,10 @@ async fn authenticate(parts: &Parts, state: &AppState, client_ip: Option<IpAddr>
     if caller.chain.is_empty() {
         return Err(refused("the token's principal no longer exists", with_id()));
     }
-    if credential.last_used_at.is_none_or(|at| now - at >= TOUCH_INTERVAL) {
+    if credential
+        .last_used_at
+        .is_none_or(|at| now - at >= TOUCH_INTERVAL)
+    {
         let store = state.store.clone();
         let id = credential.id.clone();
         tokio::spawn(async move {

@@ -49,7 +49,11 @@ pub enum BootstrapError {
 /// Creates the first admin once. The token file is written before the store
 /// commits, so a crash between the two leaves a token file that works after
 /// the next start rather than an admin nobody can reach.
-pub async fn bootstrap(store: &dyn Store, namespace: &Namespace, data_dir: &Path) -> Result<Bootstrapped, BootstrapError> {
+pub async fn bootstrap(
+    store: &dyn Store,
+    namespace: &Namespace,
+    data_dir: &Path,
+) -> Result<Bootstrapped, BootstrapError> {
     if store.is_bootstrapped().await? {
         return Ok(Bootstrapped::Existing);
     }
@@ -68,19 +72,24 @@ pub async fn bootstrap(store: &dyn Store, namespace: &Namespace, data_dir: &Path
     let policy = Policy {
         id: new_id("pol").map_err(random)?,
         principal_id: admin.id.clone(),
-        role: Name::parse(laissez_core::admin::ADMIN_ROLE, "role").unwrap_or_else(|_| unreachable!("valid name")),
+        role: Name::parse(laissez_core::admin::ADMIN_ROLE, "role")
+            .unwrap_or_else(|_| unreachable!("valid name")),
         scope: Scope::root(),
         created_at: now,
     };
     let lifetime = store.settings().await?.max_ttl;
-    let token = Token::generate(namespace, Kind::User).map_err(|e| BootstrapError::Random(e.to_string()))?;
+    let token = Token::generate(namespace, Kind::User)
+        .map_err(|e| BootstrapError::Random(e.to_string()))?;
     let credential = Credential {
         id: new_id("tok").map_err(random)?,
         kind: Kind::User.code().into(),
         prefix: token.prefix().into(),
         last4: token.last4().into(),
         principal_id: admin.id.clone(),
-        restriction: Restriction { role: None, scope: None },
+        restriction: Restriction {
+            role: None,
+            scope: None,
+        },
         allowed_ips: Vec::new(),
         description: "Bootstrap admin token".into(),
         created_at: now,
@@ -96,7 +105,10 @@ pub async fn bootstrap(store: &dyn Store, namespace: &Namespace, data_dir: &Path
     let audit = AuditEvent::success(&[admin.reference()], "bootstrap", admin.id.clone())
         .with_detail(serde_json::json!({"credential": credential.id, "policy": policy.id}));
     let hash = hash_secret(token.expose());
-    if store.bootstrap(admin, policy, credential, hash, audit).await? {
+    if store
+        .bootstrap(admin, policy, credential, hash, audit)
+        .await?
+    {
         Ok(Bootstrapped::Created(path))
     } else {
         Ok(Bootstrapped::Existing)

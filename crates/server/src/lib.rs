@@ -53,8 +53,9 @@ pub fn now() -> i64 {
 
 /// A fresh identifier such as `tok_3kT9...`.
 pub fn new_id(prefix: &str) -> Result<String, problem::ApiError> {
-    let random = laissez_token::random_base62(20)
-        .map_err(|e| problem::ApiError::Unavailable(format!("cannot generate an identifier: {e}")))?;
+    let random = laissez_token::random_base62(20).map_err(|e| {
+        problem::ApiError::Unavailable(format!("cannot generate an identifier: {e}"))
+    })?;
     Ok(format!("{prefix}_{random}"))
 }
 
@@ -74,5 +75,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -60,12 +60,24 @@ impl ApiError {
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         match self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "Bad request"),
-            ApiError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated", "Not authenticated"),
+            ApiError::Unauthenticated(_) => (
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "Not authenticated",
+            ),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Not allowed"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
-            ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Request body too large"),
-            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "store-unavailable", "Store unavailable"),
+            ApiError::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Request body too large",
+            ),
+            ApiError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store-unavailable",
+                "Store unavailable",
+            ),
         }
     }
 
@@ -89,7 +101,9 @@ impl From<laissez_store::Error> for ApiError {
             E::Conflict(message) => ApiError::Conflict(message),
             E::Unavailable(_) | E::Closed => {
                 tracing::error!(%error, "store unavailable");
-                ApiError::Unavailable(format!("{error}; nothing was changed. Check the data folder's disk and permissions"))
+                ApiError::Unavailable(format!(
+                    "{error}; nothing was changed. Check the data folder's disk and permissions"
+                ))
             }
             E::Corrupt(_) => {
                 tracing::error!(%error, "store corrupt");
@@ -108,12 +122,19 @@ impl From<laissez_core::Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let problem = self.problem();
-        let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = (status, axum::Json(problem)).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if status == StatusCode::UNAUTHORIZED {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"laissez\""));
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"laissez\""),
+            );
         }
         response
     }
@@ -129,12 +150,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(value)) => Ok(ApiJson(value)),
             Err(rejection) => Err(match rejection {
-                JsonRejection::MissingJsonContentType(_) => {
-                    ApiError::BadRequest("send the body as JSON with `Content-Type: application/json`".into())
+                JsonRejection::MissingJsonContentType(_) => ApiError::BadRequest(
+                    "send the body as JSON with `Content-Type: application/json`".into(),
+                ),
+                JsonRejection::JsonSyntaxError(e) => {
+                    ApiError::BadRequest(format!("the body is not valid JSON: {}", inner(&e)))
                 }
-                JsonRejection::JsonSyntaxError(e) => ApiError::BadRequest(format!("the body is not valid JSON: {}", inner(&e))),
-                JsonRejection::JsonDataError(e) => ApiError::BadRequest(format!("the body has the wrong shape: {}", inner(&e))),
-                JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+                JsonRejection::JsonDataError(e) => {
+                    ApiError::BadRequest(format!("the body has the wrong shape: {}", inner(&e)))
+                }
+                JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                    ApiError::PayloadTooLarge
+                }
                 other => ApiError::BadRequest(other.body_text()),
             }),
         }
@@ -146,7 +173,11 @@ pub fn json_or_default<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, 
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON of the right shape: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "the body is not valid JSON of the right shape: {e}"
+        ))
+    })
 }
 
 fn inner(error: &dyn std::error::Error) -> String {

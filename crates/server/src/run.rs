@@ -57,7 +57,10 @@ pub struct Started {
 
 impl Started {
     /// Serves until `shutdown` completes, then lets queued writes commit.
-    pub async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn serve(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let result = serve(self.listener, self.state, shutdown).await;
         self.store.close();
         result
@@ -70,10 +73,12 @@ pub async fn start(data_dir: &Path, listen: &str) -> Result<Started, StartError>
     let store = SqliteStore::open(data_dir.join(DATABASE_FILE))?;
     let state = AppState::new(Arc::new(store.clone()));
     let bootstrapped = bootstrap(state.store.as_ref(), &state.namespace, data_dir).await?;
-    let listener = TcpListener::bind(listen).await.map_err(|source| StartError::Listen {
-        addr: listen.to_owned(),
-        source,
-    })?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: listen.to_owned(),
+            source,
+        })?;
     let addr = listener.local_addr().map_err(|source| StartError::Listen {
         addr: listen.to_owned(),
         source,
@@ -100,7 +105,9 @@ fn prepare_folder(path: &Path) -> Result<(), StartError> {
             use std::os::unix::fs::DirBuilderExt;
             builder.mode(0o700);
         }
-        builder.create(path).map_err(|e| fail(format!("cannot create it: {e}")))?;
+        builder
+            .create(path)
+            .map_err(|e| fail(format!("cannot create it: {e}")))?;
     }
     if !path.is_dir() {
         return Err(fail("it is not a folder".into()));

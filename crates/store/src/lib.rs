@@ -79,7 +79,12 @@ pub trait Store: Send + Sync + 'static {
     async fn principals(&self) -> Result<Vec<Principal>, Error>;
 
     /// Activates or deactivates a principal.
-    async fn set_principal_status(&self, id: &str, status: Status, audit: AuditEvent) -> Result<(), Error>;
+    async fn set_principal_status(
+        &self,
+        id: &str,
+        status: Status,
+        audit: AuditEvent,
+    ) -> Result<(), Error>;
 
     /// The delegation chain ending with the principal `id`, human first.
     async fn chain(&self, id: &str) -> Result<Vec<Principal>, Error>;
@@ -102,10 +107,20 @@ pub trait Store: Send + Sync + 'static {
     async fn credentials(&self, principal_id: Option<&str>) -> Result<Vec<Credential>, Error>;
 
     /// Replaces a live credential's secret; the old secret stops working.
-    async fn roll_credential(&self, id: &str, rolled: Rolled, audit: AuditEvent) -> Result<(), Error>;
+    async fn roll_credential(
+        &self,
+        id: &str,
+        rolled: Rolled,
+        audit: AuditEvent,
+    ) -> Result<(), Error>;
 
     /// Revokes a credential (idempotent: revoking twice keeps the first time).
-    async fn revoke_credential(&self, id: &str, at: UnixTime, audit: AuditEvent) -> Result<(), Error>;
+    async fn revoke_credential(
+        &self,
+        id: &str,
+        at: UnixTime,
+        audit: AuditEvent,
+    ) -> Result<(), Error>;
 
     /// Records that a credential authenticated a request at `at`.
     async fn touch_credential(&self, id: &str, at: UnixTime) -> Result<(), Error>;

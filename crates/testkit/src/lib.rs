@@ -102,15 +102,27 @@ impl TestServer {
 
     /// Sends a request with `token` and an optional JSON body; returns the
     /// status and the JSON body (`Value::Null` when the body is not JSON).
-    pub async fn call(&self, method: Method, path: &str, token: &str, body: Option<&Value>) -> (StatusCode, Value) {
-        let mut request = self.client.request(method, format!("{}{path}", self.url)).bearer_auth(token);
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(token);
         if let Some(body) = body {
             request = request.json(body);
         }
         let response = request.send().await.expect("request");
         let status = response.status();
         let bytes = response.bytes().await.expect("body");
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     /// GET as the admin.
@@ -120,7 +132,8 @@ impl TestServer {
 
     /// POST JSON as the admin.
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::POST, path, &self.admin_token, Some(&body)).await
+        self.call(Method::POST, path, &self.admin_token, Some(&body))
+            .await
     }
 
     /// The raw HTTP client.

@@ -27,12 +27,26 @@ async fn whoami(server: &TestServer, token: &str) -> (StatusCode, Value) {
 
 fn is_problem(value: &Value, status: StatusCode) {
     assert_eq!(value["status"], status.as_u16(), "{value}");
-    assert!(value["type"].as_str().is_some_and(|t| t.starts_with("https://")), "{value}");
-    assert!(value["detail"].as_str().is_some_and(|d| d.len() > 10), "{value}");
+    assert!(
+        value["type"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("https://")),
+        "{value}"
+    );
+    assert!(
+        value["detail"].as_str().is_some_and(|d| d.len() > 10),
+        "{value}"
+    );
 }
 
 async fn counts(server: &TestServer) -> (usize, usize, usize) {
-    let principals = server.get("/v1/principals").await.1.as_array().unwrap().len();
+    let principals = server
+        .get("/v1/principals")
+        .await
+        .1
+        .as_array()
+        .unwrap()
+        .len();
     let tokens = server.get("/v1/tokens").await.1.as_array().unwrap().len();
     let policies = server.get("/v1/policies").await.1.as_array().unwrap().len();
     (principals, tokens, policies)
@@ -44,12 +58,22 @@ async fn whoami_describes_the_chain_scope_and_expiry() {
     add(&server, "user", "alice", None).await;
     add(&server, "agent", "bot", Some("alice")).await;
     let (status, _) = server
-        .post("/v1/policies", json!({"principal": "alice", "role": "laissez-auditor", "scope": "acme"}))
+        .post(
+            "/v1/policies",
+            json!({"principal": "alice", "role": "laissez-auditor", "scope": "acme"}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED);
-    let (secret, issued) = token(&server, json!({"principal": "bot", "scope": "acme/apps", "ttl": "30m"})).await;
+    let (secret, issued) = token(
+        &server,
+        json!({"principal": "bot", "scope": "acme/apps", "ttl": "30m"}),
+    )
+    .await;
     assert!(secret.starts_with("lzat_"));
-    assert_eq!(issued["expires_at"].as_i64().unwrap() - issued["created_at"].as_i64().unwrap(), 1800);
+    assert_eq!(
+        issued["expires_at"].as_i64().unwrap() - issued["created_at"].as_i64().unwrap(),
+        1800
+    );
     let (status, me) = whoami(&server, &secret).await;
     assert_eq!(status, StatusCode::OK, "{me}");
     assert_eq!(me["principal"]["name"], "bot");
@@ -57,28 +81,41 @@ async fn whoami_describes_the_chain_scope_and_expiry() {
     assert_eq!(me["chain_text"], "user:alice → agent:bot");
     assert_eq!(me["credential"]["restriction"]["scope"], "acme/apps");
     assert_eq!(me["credential"]["expires_at"], issued["expires_at"]);
-    assert!(me.to_string().find(&secret).is_none(), "whoami must not echo the secret");
+    assert!(
+        me.to_string().find(&secret).is_none(),
+        "whoami must not echo the secret"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn non_human_principals_need_an_active_human_owner() {
     let server = TestServer::start();
     let before = counts(&server).await;
-    let (status, value) = server.post("/v1/principals", json!({"kind": "service", "name": "ci"})).await;
+    let (status, value) = server
+        .post("/v1/principals", json!({"kind": "service", "name": "ci"}))
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     is_problem(&value, status);
     assert!(value["detail"].as_str().unwrap().contains("owner"));
     let (status, _) = server
-        .post("/v1/principals", json!({"kind": "agent", "name": "bot", "owner": "nobody"}))
+        .post(
+            "/v1/principals",
+            json!({"kind": "agent", "name": "bot", "owner": "nobody"}),
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     add(&server, "user", "alice", None).await;
     add(&server, "service", "ci", Some("alice")).await;
     let (status, _) = server
-        .post("/v1/principals", json!({"kind": "agent", "name": "bot", "owner": "ci"}))
+        .post(
+            "/v1/principals",
+            json!({"kind": "agent", "name": "bot", "owner": "ci"}),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "a service cannot own");
-    let (status, _) = server.post("/v1/principals", json!({"kind": "user", "name": "alice"})).await;
+    let (status, _) = server
+        .post("/v1/principals", json!({"kind": "user", "name": "alice"}))
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
     let after = counts(&server).await;
     assert_eq!(after.0, before.0 + 2, "only alice and ci were created");
@@ -96,12 +133,17 @@ async fn deactivating_an_owner_suspends_everything_they_own() {
     for t in [&bot, &ci, &alice] {
         assert_eq!(whoami(&server, t).await.0, StatusCode::OK);
     }
-    let (status, _) = server.post("/v1/principals/alice/deactivate", json!({})).await;
+    let (status, _) = server
+        .post("/v1/principals/alice/deactivate", json!({}))
+        .await;
     assert_eq!(status, StatusCode::OK);
     for t in [&bot, &ci, &alice] {
         let (status, value) = whoami(&server, t).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
-        assert!(value["detail"].as_str().unwrap().contains("inactive"), "{value}");
+        assert!(
+            value["detail"].as_str().unwrap().contains("inactive"),
+            "{value}"
+        );
     }
     let (_, findings) = server.get("/v1/hygiene").await;
     let orphans: Vec<&str> = findings
@@ -112,7 +154,9 @@ async fn deactivating_an_owner_suspends_everything_they_own() {
         .map(|f| f["principal"]["name"].as_str().unwrap())
         .collect();
     assert_eq!(orphans, ["bot", "ci"]);
-    server.post("/v1/principals/alice/activate", json!({})).await;
+    server
+        .post("/v1/principals/alice/activate", json!({}))
+        .await;
     assert_eq!(whoami(&server, &bot).await.0, StatusCode::OK);
 }
 
@@ -124,22 +168,39 @@ async fn revoked_rolled_and_expired_tokens_are_refused_on_the_next_request() {
     let id = issued["id"].as_str().unwrap().to_owned();
     assert_eq!(whoami(&server, &first).await.0, StatusCode::OK);
 
-    let (status, rolled) = server.post(&format!("/v1/tokens/{id}/roll"), json!({})).await;
+    let (status, rolled) = server
+        .post(&format!("/v1/tokens/{id}/roll"), json!({}))
+        .await;
     assert_eq!(status, StatusCode::OK, "{rolled}");
     let second = rolled["token"].as_str().unwrap().to_owned();
     assert_ne!(first, second);
     assert_eq!(rolled["id"], id.as_str());
-    assert_eq!(rolled["expires_at"].as_i64().unwrap() - rolled["created_at"].as_i64().unwrap(), 3600);
-    assert_eq!(whoami(&server, &first).await.0, StatusCode::UNAUTHORIZED, "old secret dead after roll");
+    assert_eq!(
+        rolled["expires_at"].as_i64().unwrap() - rolled["created_at"].as_i64().unwrap(),
+        3600
+    );
+    assert_eq!(
+        whoami(&server, &first).await.0,
+        StatusCode::UNAUTHORIZED,
+        "old secret dead after roll"
+    );
     assert_eq!(whoami(&server, &second).await.0, StatusCode::OK);
 
-    let (status, _) = server.post(&format!("/v1/tokens/{id}/revoke"), json!({})).await;
+    let (status, _) = server
+        .post(&format!("/v1/tokens/{id}/revoke"), json!({}))
+        .await;
     assert_eq!(status, StatusCode::OK);
     let (status, value) = whoami(&server, &second).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(value["detail"].as_str().unwrap().contains("revoked"));
-    let (status, _) = server.post(&format!("/v1/tokens/{id}/roll"), json!({})).await;
-    assert_eq!(status, StatusCode::CONFLICT, "a revoked token cannot be brought back by rolling");
+    let (status, _) = server
+        .post(&format!("/v1/tokens/{id}/roll"), json!({}))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "a revoked token cannot be brought back by rolling"
+    );
 
     let (short, _) = token(&server, json!({"principal": "alice", "ttl": "1s"})).await;
     assert_eq!(whoami(&server, &short).await.0, StatusCode::OK);
@@ -156,9 +217,22 @@ async fn a_holder_can_revoke_its_own_token_without_any_policy() {
     add(&server, "service", "ci", Some("alice")).await;
     let (ci, issued) = token(&server, json!({"principal": "ci"})).await;
     let id = issued["id"].as_str().unwrap();
-    let (status, _) = server.call(Method::POST, "/v1/principals", &ci, Some(&json!({"kind": "user", "name": "x"}))).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "a service has no admin rights by default");
-    let (status, _) = server.call(Method::POST, &format!("/v1/tokens/{id}/revoke"), &ci, None).await;
+    let (status, _) = server
+        .call(
+            Method::POST,
+            "/v1/principals",
+            &ci,
+            Some(&json!({"kind": "user", "name": "x"})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a service has no admin rights by default"
+    );
+    let (status, _) = server
+        .call(Method::POST, &format!("/v1/tokens/{id}/revoke"), &ci, None)
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(whoami(&server, &ci).await.0, StatusCode::UNAUTHORIZED);
 }
@@ -167,14 +241,28 @@ async fn a_holder_can_revoke_its_own_token_without_any_policy() {
 async fn client_ip_ranges_are_enforced() {
     let server = TestServer::start();
     add(&server, "user", "alice", None).await;
-    let (elsewhere, _) = token(&server, json!({"principal": "alice", "allowed_ips": ["10.0.0.0/8", "2001:db8::/32"]})).await;
-    let (here, _) = token(&server, json!({"principal": "alice", "allowed_ips": ["127.0.0.0/8"]})).await;
+    let (elsewhere, _) = token(
+        &server,
+        json!({"principal": "alice", "allowed_ips": ["10.0.0.0/8", "2001:db8::/32"]}),
+    )
+    .await;
+    let (here, _) = token(
+        &server,
+        json!({"principal": "alice", "allowed_ips": ["127.0.0.0/8"]}),
+    )
+    .await;
     let (status, value) = whoami(&server, &elsewhere).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert!(value["detail"].as_str().unwrap().contains("127.0.0.1"), "{value}");
+    assert!(
+        value["detail"].as_str().unwrap().contains("127.0.0.1"),
+        "{value}"
+    );
     assert_eq!(whoami(&server, &here).await.0, StatusCode::OK);
     let (status, value) = server
-        .post("/v1/tokens", json!({"principal": "alice", "allowed_ips": ["10.0.0.0/33"]}))
+        .post(
+            "/v1/tokens",
+            json!({"principal": "alice", "allowed_ips": ["10.0.0.0/33"]}),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(value["detail"].as_str().unwrap().contains("CIDR"));
@@ -185,23 +273,45 @@ async fn tokens_narrow_and_never_widen_their_principal() {
     let server = TestServer::start();
     add(&server, "user", "alice", None).await;
     let (status, _) = server
-        .post("/v1/roles", json!({"name": "wiki-reader", "permissions": ["wiki.pages.read"]}))
+        .post(
+            "/v1/roles",
+            json!({"name": "wiki-reader", "permissions": ["wiki.pages.read"]}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED);
     server
-        .post("/v1/policies", json!({"principal": "alice", "role": "wiki-reader", "scope": "acme/apps/wiki"}))
+        .post(
+            "/v1/policies",
+            json!({"principal": "alice", "role": "wiki-reader", "scope": "acme/apps/wiki"}),
+        )
         .await;
     // Within what alice holds: fine.
-    token(&server, json!({"principal": "alice", "role": "wiki-reader", "scope": "acme/apps/wiki/pages"})).await;
+    token(
+        &server,
+        json!({"principal": "alice", "role": "wiki-reader", "scope": "acme/apps/wiki/pages"}),
+    )
+    .await;
     // Wider scope or a role she lacks: refused, nothing created.
     let before = counts(&server).await;
     let (status, value) = server
-        .post("/v1/tokens", json!({"principal": "alice", "role": "wiki-reader", "scope": "acme"}))
+        .post(
+            "/v1/tokens",
+            json!({"principal": "alice", "role": "wiki-reader", "scope": "acme"}),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(value["detail"].as_str().unwrap().contains("wiki.pages.read"), "{value}");
+    assert!(
+        value["detail"]
+            .as_str()
+            .unwrap()
+            .contains("wiki.pages.read"),
+        "{value}"
+    );
     let (status, _) = server
-        .post("/v1/tokens", json!({"principal": "alice", "role": "laissez-admin"}))
+        .post(
+            "/v1/tokens",
+            json!({"principal": "alice", "role": "laissez-admin"}),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(counts(&server).await, before);
@@ -212,17 +322,32 @@ async fn the_admin_api_authorizes_through_policies() {
     let server = TestServer::start();
     add(&server, "user", "carol", None).await;
     server
-        .post("/v1/policies", json!({"principal": "carol", "role": "laissez-auditor", "scope": "/"}))
+        .post(
+            "/v1/policies",
+            json!({"principal": "carol", "role": "laissez-auditor", "scope": "/"}),
+        )
         .await;
     let (carol, _) = token(&server, json!({"principal": "carol"})).await;
-    let (status, _) = server.call(Method::GET, "/v1/principals", &carol, None).await;
+    let (status, _) = server
+        .call(Method::GET, "/v1/principals", &carol, None)
+        .await;
     assert_eq!(status, StatusCode::OK);
     let (status, value) = server
-        .call(Method::POST, "/v1/principals", &carol, Some(&json!({"kind": "user", "name": "mallory"})))
+        .call(
+            Method::POST,
+            "/v1/principals",
+            &carol,
+            Some(&json!({"kind": "user", "name": "mallory"})),
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     is_problem(&value, status);
-    assert!(value["detail"].as_str().unwrap().contains("laissez.principals.write"));
+    assert!(
+        value["detail"]
+            .as_str()
+            .unwrap()
+            .contains("laissez.principals.write")
+    );
     // An auditor cannot grant what they do not hold.
     let (status, _) = server
         .call(
@@ -243,9 +368,18 @@ async fn the_admin_api_authorizes_through_policies() {
         .count();
     assert_eq!(denied, 2);
     // The admin's admin token restricted to the auditor role cannot write either.
-    let (restricted, _) = token(&server, json!({"principal": "admin", "role": "laissez-auditor"})).await;
+    let (restricted, _) = token(
+        &server,
+        json!({"principal": "admin", "role": "laissez-auditor"}),
+    )
+    .await;
     let (status, _) = server
-        .call(Method::POST, "/v1/principals", &restricted, Some(&json!({"kind": "user", "name": "dave"})))
+        .call(
+            Method::POST,
+            "/v1/principals",
+            &restricted,
+            Some(&json!({"kind": "user", "name": "dave"})),
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
@@ -256,10 +390,16 @@ async fn check_names_the_granting_policy_and_intersects_the_chain() {
     add(&server, "user", "alice", None).await;
     add(&server, "agent", "bot", Some("alice")).await;
     server
-        .post("/v1/roles", json!({"name": "wiki-reader", "permissions": ["wiki.pages.read"]}))
+        .post(
+            "/v1/roles",
+            json!({"name": "wiki-reader", "permissions": ["wiki.pages.read"]}),
+        )
         .await;
     let (_, alice_policy) = server
-        .post("/v1/policies", json!({"principal": "alice", "role": "wiki-reader", "scope": "acme/apps/wiki"}))
+        .post(
+            "/v1/policies",
+            json!({"principal": "alice", "role": "wiki-reader", "scope": "acme/apps/wiki"}),
+        )
         .await;
     let check = |principal: &'static str, resource: &'static str| {
         let server = &server;
@@ -276,17 +416,36 @@ async fn check_names_the_granting_policy_and_intersects_the_chain() {
     };
     let allowed = check("alice", "acme/apps/wiki/pages/42").await;
     assert_eq!(allowed["allowed"], true);
-    assert!(allowed["explanation"].as_str().unwrap().contains(alice_policy["id"].as_str().unwrap()));
-    assert_eq!(check("alice", "acme/apps/wiki2").await["allowed"], false, "no leak to a sibling");
-    assert_eq!(check("alice", "acme/apps").await["allowed"], false, "no leak to a parent");
+    assert!(
+        allowed["explanation"]
+            .as_str()
+            .unwrap()
+            .contains(alice_policy["id"].as_str().unwrap())
+    );
+    assert_eq!(
+        check("alice", "acme/apps/wiki2").await["allowed"],
+        false,
+        "no leak to a sibling"
+    );
+    assert_eq!(
+        check("alice", "acme/apps").await["allowed"],
+        false,
+        "no leak to a parent"
+    );
     // The agent holds nothing yet: intersection denies, naming the agent.
     let denied = check("bot", "acme/apps/wiki/pages/42").await;
     assert_eq!(denied["allowed"], false);
     assert_eq!(denied["decision"]["reason"]["principal"]["name"], "bot");
     server
-        .post("/v1/policies", json!({"principal": "bot", "role": "wiki-reader", "scope": "acme"}))
+        .post(
+            "/v1/policies",
+            json!({"principal": "bot", "role": "wiki-reader", "scope": "acme"}),
+        )
         .await;
-    assert_eq!(check("bot", "acme/apps/wiki/pages/42").await["allowed"], true);
+    assert_eq!(
+        check("bot", "acme/apps/wiki/pages/42").await["allowed"],
+        true
+    );
     assert_eq!(
         check("bot", "acme/apps/blog").await["allowed"],
         false,
@@ -300,19 +459,46 @@ async fn bad_input_gets_a_clear_problem_and_changes_nothing() {
     add(&server, "user", "alice", None).await;
     let before = counts(&server).await;
     let cases = [
-        (json!({"principal": "alice", "ttl": "-5m"}), StatusCode::BAD_REQUEST, "ttl"),
-        (json!({"principal": "alice", "ttl": "10y"}), StatusCode::BAD_REQUEST, "maximum"),
-        (json!({"principal": "alice", "ttl": "0s"}), StatusCode::BAD_REQUEST, "ttl"),
-        (json!({"principal": "alice", "scope": "acme//wiki"}), StatusCode::BAD_REQUEST, "scope"),
-        (json!({"principal": "nobody"}), StatusCode::NOT_FOUND, "unknown principal"),
-        (json!({"principal": "alice", "colour": "red"}), StatusCode::BAD_REQUEST, "colour"),
+        (
+            json!({"principal": "alice", "ttl": "-5m"}),
+            StatusCode::BAD_REQUEST,
+            "ttl",
+        ),
+        (
+            json!({"principal": "alice", "ttl": "10y"}),
+            StatusCode::BAD_REQUEST,
+            "maximum",
+        ),
+        (
+            json!({"principal": "alice", "ttl": "0s"}),
+            StatusCode::BAD_REQUEST,
+            "ttl",
+        ),
+        (
+            json!({"principal": "alice", "scope": "acme//wiki"}),
+            StatusCode::BAD_REQUEST,
+            "scope",
+        ),
+        (
+            json!({"principal": "nobody"}),
+            StatusCode::NOT_FOUND,
+            "unknown principal",
+        ),
+        (
+            json!({"principal": "alice", "colour": "red"}),
+            StatusCode::BAD_REQUEST,
+            "colour",
+        ),
         (json!({"principal": 5}), StatusCode::BAD_REQUEST, "shape"),
     ];
     for (body, status, needle) in cases {
         let (got, value) = server.post("/v1/tokens", body.clone()).await;
         assert_eq!(got, status, "{body} → {value}");
         is_problem(&value, status);
-        assert!(value["detail"].as_str().unwrap().contains(needle), "{body} → {value}");
+        assert!(
+            value["detail"].as_str().unwrap().contains(needle),
+            "{body} → {value}"
+        );
     }
     let raw = |body: &'static str| {
         server
@@ -324,8 +510,14 @@ async fn bad_input_gets_a_clear_problem_and_changes_nothing() {
     };
     let response = raw("{\"principal\": ").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
-    let big = format!("{{\"principal\": \"alice\", \"description\": \"{}\"}}", "x".repeat(100_000));
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let big = format!(
+        "{{\"principal\": \"alice\", \"description\": \"{}\"}}",
+        "x".repeat(100_000)
+    );
     let response = server
         .client()
         .post(format!("{}/v1/tokens", server.url))
@@ -351,14 +543,28 @@ async fn malformed_and_unknown_tokens_are_refused_and_audited() {
     let altered = String::from_utf8(altered).unwrap();
     let (status, value) = whoami(&server, &altered).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert!(value["detail"].as_str().unwrap().contains("checksum"), "{value}");
-    let unknown = laissez_token::Token::generate(&Default::default(), laissez_token::Kind::User).unwrap();
+    assert!(
+        value["detail"].as_str().unwrap().contains("checksum"),
+        "{value}"
+    );
+    let unknown =
+        laissez_token::Token::generate(&Default::default(), laissez_token::Kind::User).unwrap();
     let (status, value) = whoami(&server, unknown.expose()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(value["detail"].as_str().unwrap().contains("not known"));
-    let response = server.client().get(format!("{}/v1/whoami", server.url)).send().await.unwrap();
+    let response = server
+        .client()
+        .get(format!("{}/v1/whoami", server.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert!(response.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+    assert!(
+        response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
     let (_, records) = server.get("/v1/audit?limit=1000").await;
     let failures = records
         .as_array()
@@ -373,13 +579,18 @@ async fn malformed_and_unknown_tokens_are_refused_and_audited() {
 async fn two_hundred_parallel_token_creations_all_land() {
     let server = std::sync::Arc::new(TestServer::start());
     add(&server, "user", "alice", None).await;
-    let audit_before = server.get("/v1/audit/verify").await.1["records"].as_i64().unwrap();
+    let audit_before = server.get("/v1/audit/verify").await.1["records"]
+        .as_i64()
+        .unwrap();
     let mut tasks = Vec::new();
     for i in 0..200 {
         let server = server.clone();
         tasks.push(tokio::spawn(async move {
             let (status, value) = server
-                .post("/v1/tokens", json!({"principal": "alice", "description": format!("parallel {i}")}))
+                .post(
+                    "/v1/tokens",
+                    json!({"principal": "alice", "description": format!("parallel {i}")}),
+                )
                 .await;
             assert_eq!(status, StatusCode::CREATED, "{value}");
             value["token"].as_str().unwrap().to_owned()
@@ -394,7 +605,10 @@ async fn two_hundred_parallel_token_creations_all_land() {
     assert_eq!(listed.as_array().unwrap().len(), 200);
     let (_, verification) = server.get("/v1/audit/verify").await;
     assert_eq!(verification["first_break"], Value::Null);
-    assert_eq!(verification["records"].as_i64().unwrap(), audit_before + 200);
+    assert_eq!(
+        verification["records"].as_i64().unwrap(),
+        audit_before + 200
+    );
     for secret in secrets.iter().take(20) {
         assert_eq!(whoami(&server, secret).await.0, StatusCode::OK);
     }
@@ -410,14 +624,20 @@ async fn a_restart_reuses_the_data_folder() {
     let (alice, _) = token(&server, json!({"principal": "alice", "ttl": "2h"})).await;
     server.stop();
     let server = TestServer::start_in(&dir);
-    assert_eq!(server.admin_token, admin, "the admin token file is not rewritten");
+    assert_eq!(
+        server.admin_token, admin,
+        "the admin token file is not rewritten"
+    );
     assert_eq!(whoami(&server, &alice).await.0, StatusCode::OK);
     let (_, users) = server.get("/v1/principals?kind=user").await;
     assert_eq!(users.as_array().unwrap().len(), 2, "no second admin");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.join("admin-token")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.join("admin-token"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 }
@@ -426,7 +646,9 @@ async fn a_restart_reuses_the_data_folder() {
 async fn a_stopped_store_answers_503_and_acknowledges_nothing() {
     let server = TestServer::start();
     server.store.close();
-    let (status, value) = server.post("/v1/principals", json!({"kind": "user", "name": "zed"})).await;
+    let (status, value) = server
+        .post("/v1/principals", json!({"kind": "user", "name": "zed"}))
+        .await;
     // Authentication reads still work, the audited write does not.
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{value}");
     is_problem(&value, status);
@@ -454,7 +676,11 @@ async fn a_read_only_data_folder_is_refused_at_start() {
         dir.clone()
     };
     let runtime = tokio::runtime::Handle::current();
-    let result = runtime.spawn(async move { laissez_server::run::start(&target, "127.0.0.1:0").await.err() });
+    let result = runtime.spawn(async move {
+        laissez_server::run::start(&target, "127.0.0.1:0")
+            .await
+            .err()
+    });
     let error = result.await.unwrap().expect("start must fail");
     let message = error.to_string();
     assert!(message.contains("data folder"), "{message}");
@@ -470,7 +696,14 @@ async fn the_openapi_document_describes_the_api() {
         .await
         .unwrap();
     assert!(document["openapi"].as_str().unwrap().starts_with("3."));
-    for path in ["/v1/tokens", "/v1/whoami", "/v1/principals", "/v1/policies", "/v1/check", "/v1/audit/verify"] {
+    for path in [
+        "/v1/tokens",
+        "/v1/whoami",
+        "/v1/principals",
+        "/v1/policies",
+        "/v1/check",
+        "/v1/audit/verify",
+    ] {
         assert!(document["paths"][path].is_object(), "{path} missing");
     }
     assert!(document["components"]["schemas"]["Problem"].is_object());

@@ -37,7 +37,9 @@ fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -53,23 +55,45 @@ async fn no_plaintext_secret_in_data_logs_or_audit() {
     let temp = tempfile::tempdir().unwrap();
     let server = TestServer::start_in(&temp.path().join("data"));
     let mut secrets = vec![server.admin_token.clone()];
-    server.post("/v1/principals", json!({"kind": "user", "name": "alice"})).await;
     server
-        .post("/v1/principals", json!({"kind": "agent", "name": "bot", "owner": "alice"}))
+        .post("/v1/principals", json!({"kind": "user", "name": "alice"}))
+        .await;
+    server
+        .post(
+            "/v1/principals",
+            json!({"kind": "agent", "name": "bot", "owner": "alice"}),
+        )
         .await;
     for principal in ["alice", "bot", "admin"] {
-        let (status, issued) = server.post("/v1/tokens", json!({"principal": principal})).await;
+        let (status, issued) = server
+            .post("/v1/tokens", json!({"principal": principal}))
+            .await;
         assert_eq!(status, StatusCode::CREATED);
         let secret = issued["token"].as_str().unwrap().to_owned();
         // Use it, successfully and not.
-        assert_eq!(server.call(Method::GET, "/v1/whoami", &secret, None).await.0, StatusCode::OK);
+        assert_eq!(
+            server
+                .call(Method::GET, "/v1/whoami", &secret, None)
+                .await
+                .0,
+            StatusCode::OK
+        );
         server.call(Method::GET, "/v1/audit", &secret, None).await;
         let (status, rolled) = server
-            .post(&format!("/v1/tokens/{}/roll", issued["id"].as_str().unwrap()), json!({}))
+            .post(
+                &format!("/v1/tokens/{}/roll", issued["id"].as_str().unwrap()),
+                json!({}),
+            )
             .await;
         assert_eq!(status, StatusCode::OK);
         // The old secret, now dead, is refused (and that failure is audited).
-        assert_eq!(server.call(Method::GET, "/v1/whoami", &secret, None).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            server
+                .call(Method::GET, "/v1/whoami", &secret, None)
+                .await
+                .0,
+            StatusCode::UNAUTHORIZED
+        );
         secrets.push(secret);
         secrets.push(rolled["token"].as_str().unwrap().to_owned());
     }
@@ -81,7 +105,9 @@ async fn no_plaintext_secret_in_data_logs_or_audit() {
     let mut audit = Vec::new();
     let mut after = 0;
     loop {
-        let (_, page) = server.get(&format!("/v1/audit?after={after}&limit=1000")).await;
+        let (_, page) = server
+            .get(&format!("/v1/audit?after={after}&limit=1000"))
+            .await;
         let page = page.as_array().unwrap().clone();
         if page.is_empty() {
             break;
@@ -105,12 +131,22 @@ async fn no_plaintext_secret_in_data_logs_or_audit() {
                 continue; // The bootstrap token file exists to hold exactly that secret.
             }
             let bytes = std::fs::read(file).unwrap();
-            assert!(!contains(&bytes, secret), "plaintext secret in {}", file.display());
+            assert!(
+                !contains(&bytes, secret),
+                "plaintext secret in {}",
+                file.display()
+            );
             // Nor the body without its prefix.
             let body = &secret[5..45];
             assert!(!contains(&bytes, body), "secret body in {}", file.display());
         }
-        assert!(!contains(&logs, &secret[5..45]), "plaintext secret in the logs");
-        assert!(!contains(&audit, &secret[5..45]), "plaintext secret in the audit export");
+        assert!(
+            !contains(&logs, &secret[5..45]),
+            "plaintext secret in the logs"
+        );
+        assert!(
+            !contains(&audit, &secret[5..45]),
+            "plaintext secret in the audit export"
+        );
     }
 }

@@ -227,7 +227,9 @@ pub enum Error {
     #[error("not a token: no '_' after the prefix")]
     MissingSeparator,
     /// The prefix is not a namespace (lowercase letters and digits) followed by a kind.
-    #[error("not a token: the prefix must be a lowercase namespace followed by a kind, like 'lzut_'")]
+    #[error(
+        "not a token: the prefix must be a lowercase namespace followed by a kind, like 'lzut_'"
+    )]
     BadPrefix,
     /// The namespace is not `[a-z][a-z0-9]{0,15}`.
     #[error("a namespace is 1 to 16 lowercase letters or digits, starting with a letter")]
@@ -336,7 +338,17 @@ mod tests {
 
     #[test]
     fn parse_never_panics_on_odd_text() {
-        for text in ["", "_", "lz_", "lzut_", "ut_", "é_", "lzut_é", "lzutlzut", "__________"] {
+        for text in [
+            "",
+            "_",
+            "lz_",
+            "lzut_",
+            "ut_",
+            "é_",
+            "lzut_é",
+            "lzutlzut",
+            "__________",
+        ] {
             assert!(Token::parse(text).is_err(), "{text}");
         }
     }

@@ -30,7 +30,11 @@ fn every_invalid_vector_is_refused() {
     assert!(invalid.len() >= 8);
     for vector in invalid {
         let text = vector["token"].as_str().unwrap();
-        assert!(Token::parse(text).is_err(), "{text} ({}) was accepted", vector["why"]);
+        assert!(
+            Token::parse(text).is_err(),
+            "{text} ({}) was accepted",
+            vector["why"]
+        );
     }
 }
 
@@ -38,7 +42,10 @@ fn every_invalid_vector_is_refused() {
 fn the_vectors_file_matches_the_shared_one() {
     // The copy under tests/ keeps the crate self-contained; when the shared
     // design folder sits beside the checkout it must be the same file.
-    let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/token-vectors.json");
+    let shared = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/token-vectors.json"
+    );
     if let Ok(text) = std::fs::read_to_string(shared) {
         let shared: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(shared, vectors());

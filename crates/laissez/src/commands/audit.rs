@@ -29,7 +29,9 @@ pub async fn run(global: &Global, command: AuditCommand) -> Result<(), CliError>
     let client = global.client()?;
     match command {
         AuditCommand::List { after, limit } => {
-            let records = client.get(&format!("/v1/audit?after={after}&limit={limit}")).await?;
+            let records = client
+                .get(&format!("/v1/audit?after={after}&limit={limit}"))
+                .await?;
             if global.json {
                 output::json(&records);
                 return Ok(());
@@ -51,7 +53,18 @@ pub async fn run(global: &Global, command: AuditCommand) -> Result<(), CliError>
                     ]
                 })
                 .collect();
-            output::table(&["seq", "time", "chain", "action", "target", "outcome", "client ip"], rows);
+            output::table(
+                &[
+                    "seq",
+                    "time",
+                    "chain",
+                    "action",
+                    "target",
+                    "outcome",
+                    "client ip",
+                ],
+                rows,
+            );
             Ok(())
         }
         AuditCommand::Verify => {
@@ -62,7 +75,10 @@ pub async fn run(global: &Global, command: AuditCommand) -> Result<(), CliError>
             match &verification["first_break"] {
                 Value::Null => {
                     if !global.json {
-                        println!("audit log intact: {} records", output::text(&verification["records"]));
+                        println!(
+                            "audit log intact: {} records",
+                            output::text(&verification["records"])
+                        );
                     }
                     Ok(())
                 }
@@ -78,7 +94,9 @@ pub async fn run(global: &Global, command: AuditCommand) -> Result<(), CliError>
             let mut out = std::io::stdout().lock();
             let mut after = 0;
             loop {
-                let page = client.get(&format!("/v1/audit?after={after}&limit=1000")).await?;
+                let page = client
+                    .get(&format!("/v1/audit?after={after}&limit=1000"))
+                    .await?;
                 let Some(records) = page.as_array().filter(|r| !r.is_empty()) else {
                     return Ok(());
                 };

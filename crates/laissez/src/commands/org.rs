@@ -75,9 +75,15 @@ pub async fn hygiene(global: &Global, args: HygieneArgs) -> Result<(), CliError>
 pub async fn settings(global: &Global, command: SettingsCommand) -> Result<(), CliError> {
     let client = global.client()?;
     let mut settings = client.get("/v1/settings").await?;
-    if let SettingsCommand::Set { default_ttl, max_ttl } = command {
+    if let SettingsCommand::Set {
+        default_ttl,
+        max_ttl,
+    } = command
+    {
         if default_ttl.is_none() && max_ttl.is_none() {
-            return Err(CliError::Local("nothing to change: pass --default-ttl and/or --max-ttl".into()));
+            return Err(CliError::Local(
+                "nothing to change: pass --default-ttl and/or --max-ttl".into(),
+            ));
         }
         if let Some(ttl) = default_ttl {
             settings["default_ttl"] = json!(ttl);
@@ -85,14 +91,19 @@ pub async fn settings(global: &Global, command: SettingsCommand) -> Result<(), C
         if let Some(ttl) = max_ttl {
             settings["max_ttl"] = json!(ttl);
         }
-        settings = client.call(reqwest::Method::PUT, "/v1/settings", Some(settings)).await?;
+        settings = client
+            .call(reqwest::Method::PUT, "/v1/settings", Some(settings))
+            .await?;
     }
     if global.json {
         output::json(&settings);
     } else {
         output::table(
             &["default ttl", "max ttl"],
-            vec![vec![output::text(&settings["default_ttl"]), output::text(&settings["max_ttl"])]],
+            vec![vec![
+                output::text(&settings["default_ttl"]),
+                output::text(&settings["max_ttl"]),
+            ]],
         );
     }
     Ok(())
@@ -110,7 +121,13 @@ pub async fn whoami(global: &Global) -> Result<(), CliError> {
         .as_array()
         .map(|a| {
             a.iter()
-                .map(|p| format!("{} on {}", output::text(&p["role"]), output::text(&p["scope"])))
+                .map(|p| {
+                    format!(
+                        "{} on {}",
+                        output::text(&p["role"]),
+                        output::text(&p["scope"])
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -118,15 +135,28 @@ pub async fn whoami(global: &Global) -> Result<(), CliError> {
         ("principal", output::principal(&me["principal"])),
         ("owner", output::principal(&me["owner"])),
         ("chain", output::text(&me["chain_text"])),
-        ("credential", format!(
-            "{} ({}…{})",
-            output::text(&credential["id"]),
-            output::text(&credential["prefix"]),
-            output::text(&credential["last4"])
-        )),
-        ("narrowed to", output::restriction(&credential["restriction"])),
+        (
+            "credential",
+            format!(
+                "{} ({}…{})",
+                output::text(&credential["id"]),
+                output::text(&credential["prefix"]),
+                output::text(&credential["last4"])
+            ),
+        ),
+        (
+            "narrowed to",
+            output::restriction(&credential["restriction"]),
+        ),
         ("expires", output::time(&credential["expires_at"])),
-        ("policies", if policies.is_empty() { "none".into() } else { policies.join("\n") }),
+        (
+            "policies",
+            if policies.is_empty() {
+                "none".into()
+            } else {
+                policies.join("\n")
+            },
+        ),
     ]
     .into_iter()
     .map(|(k, v): (&str, String)| vec![k.to_owned(), v])

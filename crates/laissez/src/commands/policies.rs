@@ -77,7 +77,10 @@ pub async fn role(global: &Global, command: RoleCommand) -> Result<(), CliError>
             description,
         } => {
             let role = client
-                .post("/v1/roles", json!({"name": name, "permissions": permissions, "description": description}))
+                .post(
+                    "/v1/roles",
+                    json!({"name": name, "permissions": permissions, "description": description}),
+                )
                 .await?;
             if global.json {
                 output::json(&role);
@@ -104,7 +107,11 @@ pub async fn role(global: &Global, command: RoleCommand) -> Result<(), CliError>
                     vec![
                         output::text(&r["name"]),
                         permissions.join("\n"),
-                        if r["builtin"] == true { "yes".into() } else { "no".into() },
+                        if r["builtin"] == true {
+                            "yes".into()
+                        } else {
+                            "no".into()
+                        },
                         output::text(&r["description"]),
                     ]
                 })
@@ -119,14 +126,24 @@ pub async fn role(global: &Global, command: RoleCommand) -> Result<(), CliError>
 pub async fn policy(global: &Global, command: PolicyCommand) -> Result<(), CliError> {
     let client = global.client()?;
     match command {
-        PolicyCommand::Add { principal, role, scope } => {
+        PolicyCommand::Add {
+            principal,
+            role,
+            scope,
+        } => {
             let policy = client
-                .post("/v1/policies", json!({"principal": principal, "role": role, "scope": scope}))
+                .post(
+                    "/v1/policies",
+                    json!({"principal": principal, "role": role, "scope": scope}),
+                )
                 .await?;
             if global.json {
                 output::json(&policy);
             } else {
-                println!("granted {role} on {scope} to {principal} ({})", output::text(&policy["id"]));
+                println!(
+                    "granted {role} on {scope} to {principal} ({})",
+                    output::text(&policy["id"])
+                );
             }
         }
         PolicyCommand::List { principal } => {
@@ -166,7 +183,11 @@ pub async fn policy(global: &Global, command: PolicyCommand) -> Result<(), CliEr
         }
         PolicyCommand::Remove { id } => {
             client
-                .call(reqwest::Method::DELETE, &format!("/v1/policies/{}", encode(&id)), None)
+                .call(
+                    reqwest::Method::DELETE,
+                    &format!("/v1/policies/{}", encode(&id)),
+                    None,
+                )
                 .await?;
             if global.json {
                 output::json(&json!({"removed": id}));
@@ -193,5 +214,9 @@ pub async fn check(global: &Global, args: CheckArgs) -> Result<(), CliError> {
         println!("{}", output::text(&result["explanation"]));
         println!("chain: {}", output::chain(&result["chain"]));
     }
-    if result["allowed"] == true { Ok(()) } else { Err(CliError::Denied) }
+    if result["allowed"] == true {
+        Ok(())
+    } else {
+        Err(CliError::Denied)
+    }
 }

@@ -63,7 +63,9 @@ pub enum OwnedCommand {
 /// Runs a user command.
 pub async fn user(global: &Global, command: UserCommand) -> Result<(), CliError> {
     match command {
-        UserCommand::Add { name, description } => add(global, "user", &name, None, &description).await,
+        UserCommand::Add { name, description } => {
+            add(global, "user", &name, None, &description).await
+        }
         UserCommand::List => list(global, "user").await,
         UserCommand::Deactivate { name } => status(global, &name, "deactivate").await,
         UserCommand::Activate { name } => status(global, &name, "activate").await,
@@ -79,7 +81,9 @@ pub async fn owned(global: &Global, kind: &str, command: OwnedCommand) -> Result
             description,
         } => {
             let owner = owner.ok_or_else(|| {
-                CliError::Local(format!("every {kind} needs a human owner: pass --owner USER"))
+                CliError::Local(format!(
+                    "every {kind} needs a human owner: pass --owner USER"
+                ))
             })?;
             add(global, kind, &name, Some(&owner), &description).await
         }
@@ -89,7 +93,13 @@ pub async fn owned(global: &Global, kind: &str, command: OwnedCommand) -> Result
     }
 }
 
-async fn add(global: &Global, kind: &str, name: &str, owner: Option<&str>, description: &str) -> Result<(), CliError> {
+async fn add(
+    global: &Global,
+    kind: &str,
+    name: &str,
+    owner: Option<&str>,
+    description: &str,
+) -> Result<(), CliError> {
     let client = global.client()?;
     let mut body = json!({"kind": kind, "name": name, "description": description});
     if let Some(owner) = owner {
@@ -126,7 +136,11 @@ async fn list(global: &Global, kind: &str) -> Result<(), CliError> {
                 output::text(&p["name"]),
                 output::text(&p["id"]),
                 output::text(&p["kind"]),
-                if p["owner_id"].is_null() { "—".into() } else { name_of(&p["owner_id"]) },
+                if p["owner_id"].is_null() {
+                    "—".into()
+                } else {
+                    name_of(&p["owner_id"])
+                },
                 output::text(&p["status"]),
                 output::time(&p["created_at"]),
             ]
@@ -138,7 +152,12 @@ async fn list(global: &Global, kind: &str) -> Result<(), CliError> {
 
 async fn status(global: &Global, name: &str, action: &str) -> Result<(), CliError> {
     let client = global.client()?;
-    let principal = client.post(&format!("/v1/principals/{}/{action}", encode(name)), json!({})).await?;
+    let principal = client
+        .post(
+            &format!("/v1/principals/{}/{action}", encode(name)),
+            json!({}),
+        )
+        .await?;
     if global.json {
         output::json(&principal);
     } else {

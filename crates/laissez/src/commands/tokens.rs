@@ -92,20 +92,51 @@ pub async fn run(global: &Global, command: TokenCommand) -> Result<(), CliError>
                 output::json(&tokens);
                 return Ok(());
             }
-            let rows = tokens.as_array().cloned().unwrap_or_default().iter().map(row).collect();
+            let rows = tokens
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(row)
+                .collect();
             output::table(
-                &["id", "token", "kind", "principal", "owner", "narrowed to", "created", "expires", "last used", "state"],
+                &[
+                    "id",
+                    "token",
+                    "kind",
+                    "principal",
+                    "owner",
+                    "narrowed to",
+                    "created",
+                    "expires",
+                    "last used",
+                    "state",
+                ],
                 rows,
             );
             Ok(())
         }
         TokenCommand::Show { id } => {
-            let token = global.client()?.get(&format!("/v1/tokens/{}", encode(&id))).await?;
+            let token = global
+                .client()?
+                .get(&format!("/v1/tokens/{}", encode(&id)))
+                .await?;
             if global.json {
                 output::json(&token);
             } else {
                 output::table(
-                    &["id", "token", "kind", "principal", "owner", "narrowed to", "created", "expires", "last used", "state"],
+                    &[
+                        "id",
+                        "token",
+                        "kind",
+                        "principal",
+                        "owner",
+                        "narrowed to",
+                        "created",
+                        "expires",
+                        "last used",
+                        "state",
+                    ],
                     vec![row(&token)],
                 );
             }
@@ -114,7 +145,10 @@ pub async fn run(global: &Global, command: TokenCommand) -> Result<(), CliError>
         TokenCommand::Roll { id, ttl } => {
             let issued = global
                 .client()?
-                .post(&format!("/v1/tokens/{}/roll", encode(&id)), json!({"ttl": ttl}))
+                .post(
+                    &format!("/v1/tokens/{}/roll", encode(&id)),
+                    json!({"ttl": ttl}),
+                )
                 .await?;
             issued_token(global, &issued, "rolled");
             Ok(())
@@ -127,7 +161,12 @@ pub async fn run(global: &Global, command: TokenCommand) -> Result<(), CliError>
             if global.json {
                 output::json(&token);
             } else {
-                println!("revoked {} ({}…{})", output::text(&token["id"]), output::text(&token["prefix"]), output::text(&token["last4"]));
+                println!(
+                    "revoked {} ({}…{})",
+                    output::text(&token["id"]),
+                    output::text(&token["prefix"]),
+                    output::text(&token["last4"])
+                );
             }
             Ok(())
         }
@@ -152,7 +191,11 @@ fn issued_token(global: &Global, issued: &Value, verb: &str) {
 fn row(token: &Value) -> Vec<String> {
     vec![
         output::text(&token["id"]),
-        format!("{}…{}", output::text(&token["prefix"]), output::text(&token["last4"])),
+        format!(
+            "{}…{}",
+            output::text(&token["prefix"]),
+            output::text(&token["last4"])
+        ),
         output::text(&token["kind"]),
         output::principal(&token["principal"]),
         output::principal(&token["owner"]),

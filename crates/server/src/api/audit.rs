@@ -36,16 +36,25 @@ pub async fn list(
 ) -> Result<Json<Vec<AuditRecord>>, ApiError> {
     let limit = page.limit.unwrap_or(100);
     if limit == 0 || limit > MAX_PAGE || page.after < 0 {
-        return Err(ApiError::BadRequest(format!("limit must be 1 to {MAX_PAGE} and after must be 0 or more")));
+        return Err(ApiError::BadRequest(format!(
+            "limit must be 1 to {MAX_PAGE} and after must be 0 or more"
+        )));
     }
-    caller.authorize(&state, AUDIT_READ, &Scope::root(), None).await?;
+    caller
+        .authorize(&state, AUDIT_READ, &Scope::root(), None)
+        .await?;
     Ok(Json(state.store.audit_records(page.after, limit).await?))
 }
 
 /// Walks the whole hash chain and names the first record that does not fit.
 #[utoipa::path(get, path = "/v1/audit/verify", tag = "audit",
     responses((status = 200, body = Verification), (status = 403, body = Problem)))]
-pub async fn verify(State(state): State<AppState>, caller: Authenticated) -> Result<Json<Verification>, ApiError> {
-    caller.authorize(&state, AUDIT_READ, &Scope::root(), None).await?;
+pub async fn verify(
+    State(state): State<AppState>,
+    caller: Authenticated,
+) -> Result<Json<Verification>, ApiError> {
+    caller
+        .authorize(&state, AUDIT_READ, &Scope::root(), None)
+        .await?;
     Ok(Json(state.store.verify_audit().await?))
 }

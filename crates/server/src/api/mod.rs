@@ -21,15 +21,24 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(health))
         .route("/v1/whoami", get(whoami::whoami))
-        .route("/v1/principals", post(principals::create).get(principals::list))
+        .route(
+            "/v1/principals",
+            post(principals::create).get(principals::list),
+        )
         .route("/v1/principals/{id}", get(principals::show))
-        .route("/v1/principals/{id}/deactivate", post(principals::deactivate))
+        .route(
+            "/v1/principals/{id}/deactivate",
+            post(principals::deactivate),
+        )
         .route("/v1/principals/{id}/activate", post(principals::activate))
         .route("/v1/tokens", post(tokens::create).get(tokens::list))
         .route("/v1/tokens/{id}", get(tokens::show))
         .route("/v1/tokens/{id}/roll", post(tokens::roll))
         .route("/v1/tokens/{id}/revoke", post(tokens::revoke))
-        .route("/v1/roles", post(policies::create_role).get(policies::list_roles))
+        .route(
+            "/v1/roles",
+            post(policies::create_role).get(policies::list_roles),
+        )
         .route("/v1/policies", post(policies::create).get(policies::list))
         .route("/v1/policies/{id}", delete(policies::remove))
         .route("/v1/check", post(policies::check))
@@ -41,7 +50,9 @@ pub fn routes() -> Router<AppState> {
 
 /// Liveness: answers when the server runs and its store can be read.
 #[utoipa::path(get, path = "/healthz", tag = "meta", responses((status = 200, description = "Serving")))]
-pub async fn health(axum::extract::State(state): axum::extract::State<AppState>) -> Result<&'static str, ApiError> {
+pub async fn health(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Result<&'static str, ApiError> {
     state.store.settings().await?;
     Ok("ok\n")
 }
@@ -49,7 +60,9 @@ pub async fn health(axum::extract::State(state): axum::extract::State<AppState>)
 /// The principal with this id or name, or a 404 that says how to find one.
 pub async fn lookup_principal(state: &AppState, key: &str) -> Result<Principal, ApiError> {
     if key.is_empty() || key.len() > 128 {
-        return Err(ApiError::BadRequest("a principal is named by its name or id (1 to 128 characters)".into()));
+        return Err(ApiError::BadRequest(
+            "a principal is named by its name or id (1 to 128 characters)".into(),
+        ));
     }
     state.store.principal(key).await?.ok_or_else(|| {
         ApiError::NotFound(format!(

@@ -85,10 +85,14 @@ pub async fn create_role(
 ) -> Result<(StatusCode, Json<Role>), ApiError> {
     let name = Name::parse(&body.name, "role name")?;
     if body.permissions.is_empty() {
-        return Err(ApiError::BadRequest("a role needs at least one permission (CLI: --permission p)".into()));
+        return Err(ApiError::BadRequest(
+            "a role needs at least one permission (CLI: --permission p)".into(),
+        ));
     }
     if body.permissions.len() > 256 {
-        return Err(ApiError::BadRequest("a role has at most 256 permissions".into()));
+        return Err(ApiError::BadRequest(
+            "a role has at most 256 permissions".into(),
+        ));
     }
     let permissions = body
         .permissions
@@ -96,9 +100,13 @@ pub async fn create_role(
         .map(|p| Permission::parse(p))
         .collect::<Result<BTreeSet<_>, _>>()?;
     if body.description.len() > 1024 {
-        return Err(ApiError::BadRequest("description is longer than 1024 bytes".into()));
+        return Err(ApiError::BadRequest(
+            "description is longer than 1024 bytes".into(),
+        ));
     }
-    caller.authorize(&state, ROLES_WRITE, &Scope::root(), None).await?;
+    caller
+        .authorize(&state, ROLES_WRITE, &Scope::root(), None)
+        .await?;
     let role = Role {
         name,
         permissions,
@@ -114,8 +122,13 @@ pub async fn create_role(
 
 /// Lists roles, built-in ones included.
 #[utoipa::path(get, path = "/v1/roles", tag = "policies", responses((status = 200, body = Vec<Role>)))]
-pub async fn list_roles(State(state): State<AppState>, caller: Authenticated) -> Result<Json<Vec<Role>>, ApiError> {
-    caller.authorize(&state, ROLES_READ, &Scope::root(), None).await?;
+pub async fn list_roles(
+    State(state): State<AppState>,
+    caller: Authenticated,
+) -> Result<Json<Vec<Role>>, ApiError> {
+    caller
+        .authorize(&state, ROLES_READ, &Scope::root(), None)
+        .await?;
     Ok(Json(state.store.roles().await?))
 }
 
@@ -134,12 +147,18 @@ pub async fn create(
     let role = Name::parse(&body.role, "role")?;
     let scope = Scope::parse(&body.scope)?;
     let principal = lookup_principal(&state, &body.principal).await?;
-    caller.authorize(&state, POLICIES_WRITE, &scope, None).await?;
+    caller
+        .authorize(&state, POLICIES_WRITE, &scope, None)
+        .await?;
     let ids: Vec<String> = caller.chain.iter().map(|p| p.id.clone()).collect();
     let caller_policies = state.store.policy_set(&ids).await?;
     let missing = caller_policies
         .missing_for(&caller.refs(), caller.restriction(), &role, &scope)
-        .map_err(|_| ApiError::BadRequest(format!("unknown role '{role}'; list roles with `laissez role list`")))?
+        .map_err(|_| {
+            ApiError::BadRequest(format!(
+                "unknown role '{role}'; list roles with `laissez role list`"
+            ))
+        })?
         .into_iter()
         .filter(|p| p.as_str().starts_with("laissez."))
         .collect::<Vec<_>>();
@@ -176,7 +195,9 @@ pub async fn list(
     caller: Authenticated,
     Query(filter): Query<ListPolicies>,
 ) -> Result<Json<Vec<Policy>>, ApiError> {
-    caller.authorize(&state, POLICIES_READ, &Scope::root(), None).await?;
+    caller
+        .authorize(&state, POLICIES_READ, &Scope::root(), None)
+        .await?;
     let principal = match filter.principal.as_deref() {
         Some(key) => Some(lookup_principal(&state, key).await?.id),
         None => None,
@@ -198,8 +219,14 @@ pub async fn remove(
         .await?
         .into_iter()
         .find(|p| p.id == id)
-        .ok_or_else(|| ApiError::NotFound(format!("unknown policy '{id}'; list them with `laissez policy list`")))?;
-    caller.authorize(&state, POLICIES_WRITE, &policy.scope, None).await?;
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "unknown policy '{id}'; list them with `laissez policy list`"
+            ))
+        })?;
+    caller
+        .authorize(&state, POLICIES_WRITE, &policy.scope, None)
+        .await?;
     let event: AuditEvent = caller
         .event("policy.delete", policy.id.clone())
         .with_detail(serde_json::json!({"principal": policy.principal_id, "role": policy.role, "scope": policy.scope}));
@@ -219,7 +246,9 @@ pub async fn check(
     let permission = Permission::parse(&body.permission)?;
     let resource = Scope::parse(&body.resource)?;
     let principal = lookup_principal(&state, &body.principal).await?;
-    caller.authorize(&state, POLICIES_READ, &Scope::root(), None).await?;
+    caller
+        .authorize(&state, POLICIES_READ, &Scope::root(), None)
+        .await?;
     let chain = state.store.chain(&principal.id).await?;
     let ids: Vec<String> = chain.iter().map(|p| p.id.clone()).collect();
     let refs: Vec<PrincipalRef> = chain.iter().map(Principal::reference).collect();
@@ -229,7 +258,12 @@ pub async fn check(
         Decision::Allow { grants } => {
             let parts: Vec<String> = grants
                 .iter()
-                .map(|g| format!("{} by policy {} ({} on '{}')", g.principal, g.policy_id, g.role, g.scope))
+                .map(|g| {
+                    format!(
+                        "{} by policy {} ({} on '{}')",
+                        g.principal, g.policy_id, g.role, g.scope
+                    )
+                })
                 .collect();
             format!("allow: {}", parts.join("; "))
         }

@@ -49,19 +49,28 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<Principal>), ApiError> {
     let name = Name::parse(&body.name, "principal name")?;
     if body.description.len() > 1024 {
-        return Err(ApiError::BadRequest("description is longer than 1024 bytes".into()));
+        return Err(ApiError::BadRequest(
+            "description is longer than 1024 bytes".into(),
+        ));
     }
-    caller.authorize(&state, PRINCIPALS_WRITE, &Scope::root(), None).await?;
+    caller
+        .authorize(&state, PRINCIPALS_WRITE, &Scope::root(), None)
+        .await?;
     let (owner_id, parent_id) = match body.kind {
         PrincipalKind::User => {
             if body.owner.is_some() || body.parent.is_some() {
-                return Err(ApiError::BadRequest("a user is a human and has no owner or parent".into()));
+                return Err(ApiError::BadRequest(
+                    "a user is a human and has no owner or parent".into(),
+                ));
             }
             (None, None)
         }
         PrincipalKind::Service | PrincipalKind::Agent => {
             if body.parent.is_some() {
-                return Err(ApiError::BadRequest(format!("a {} has an owner, not a parent", body.kind)));
+                return Err(ApiError::BadRequest(format!(
+                    "a {} has an owner, not a parent",
+                    body.kind
+                )));
             }
             let owner = body.owner.as_deref().ok_or_else(|| {
                 ApiError::BadRequest(format!(
@@ -77,22 +86,31 @@ pub async fn create(
                 )));
             }
             if owner.status != Status::Active {
-                return Err(ApiError::Conflict(format!("the owner '{}' is inactive", owner.name)));
+                return Err(ApiError::Conflict(format!(
+                    "the owner '{}' is inactive",
+                    owner.name
+                )));
             }
             (Some(owner.id.clone()), Some(owner.id))
         }
         PrincipalKind::Task => {
             let parent = body.parent.as_deref().ok_or_else(|| {
-                ApiError::BadRequest("every task needs a parent: the agent or service that runs it".into())
+                ApiError::BadRequest(
+                    "every task needs a parent: the agent or service that runs it".into(),
+                )
             })?;
             let parent = lookup_principal(&state, parent).await?;
             if !matches!(parent.kind, PrincipalKind::Agent | PrincipalKind::Service) {
-                return Err(ApiError::BadRequest("a task's parent must be an agent or a service".into()));
+                return Err(ApiError::BadRequest(
+                    "a task's parent must be an agent or a service".into(),
+                ));
             }
             if let Some(owner) = body.owner.as_deref() {
                 let owner = lookup_principal(&state, owner).await?;
                 if Some(&owner.id) != parent.owner_id.as_ref() {
-                    return Err(ApiError::BadRequest("a task's owner is its parent's owner".into()));
+                    return Err(ApiError::BadRequest(
+                        "a task's owner is its parent's owner".into(),
+                    ));
                 }
             }
             (parent.owner_id.clone(), Some(parent.id))
@@ -116,7 +134,10 @@ pub async fn create(
     let event = caller
         .event("principal.create", principal.id.clone())
         .with_detail(serde_json::json!({"kind": principal.kind, "name": principal.name, "owner": principal.owner_id}));
-    state.store.create_principal(principal.clone(), event).await?;
+    state
+        .store
+        .create_principal(principal.clone(), event)
+        .await?;
     Ok((StatusCode::CREATED, Json(principal)))
 }
 
@@ -128,7 +149,9 @@ pub async fn list(
     caller: Authenticated,
     Query(filter): Query<ListPrincipals>,
 ) -> Result<Json<Vec<Principal>>, ApiError> {
-    caller.authorize(&state, PRINCIPALS_READ, &Scope::root(), None).await?;
+    caller
+        .authorize(&state, PRINCIPALS_READ, &Scope::root(), None)
+        .await?;
     let mut all = state.store.principals().await?;
     if let Some(kind) = filter.kind {
         all.retain(|p| p.kind == kind);
@@ -144,7 +167,9 @@ pub async fn show(
     caller: Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<Principal>, ApiError> {
-    caller.authorize(&state, PRINCIPALS_READ, &Scope::root(), None).await?;
+    caller
+        .authorize(&state, PRINCIPALS_READ, &Scope::root(), None)
+        .await?;
     Ok(Json(lookup_principal(&state, &id).await?))
 }
 
@@ -171,9 +196,16 @@ pub async fn activate(
     set_status(state, caller, id, Status::Active).await
 }
 
-async fn set_status(state: AppState, caller: Authenticated, id: String, status: Status) -> Result<Json<Principal>, ApiError> {
+async fn set_status(
+    state: AppState,
+    caller: Authenticated,
+    id: String,
+    status: Status,
+) -> Result<Json<Principal>, ApiError> {
     let mut principal = lookup_principal(&state, &id).await?;
-    caller.authorize(&state, PRINCIPALS_WRITE, &Scope::root(), None).await?;
+    caller
+        .authorize(&state, PRINCIPALS_WRITE, &Scope::root(), None)
+        .await?;
     if status == Status::Inactive && caller.chain.iter().any(|p| p.id == principal.id) {
         return Err(ApiError::Conflict(
             "you cannot deactivate a principal in your own chain; ask another administrator".into(),
@@ -184,7 +216,10 @@ async fn set_status(state: AppState, caller: Authenticated, id: String, status: 
         Status::Inactive => "principal.deactivate",
     };
     let event = caller.event(action, principal.id.clone());
-    state.store.set_principal_status(&principal.id, status, event).await?;
+    state
+        .store
+        .set_principal_status(&principal.id, status, event)
+        .await?;
     principal.status = status;
     Ok(Json(principal))
 }

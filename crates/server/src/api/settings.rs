@@ -22,7 +22,10 @@ pub struct HygieneQuery {
 
 /// The organization settings.
 #[utoipa::path(get, path = "/v1/settings", tag = "settings", responses((status = 200, body = Settings)))]
-pub async fn show(State(state): State<AppState>, _caller: Authenticated) -> Result<Json<Settings>, ApiError> {
+pub async fn show(
+    State(state): State<AppState>,
+    _caller: Authenticated,
+) -> Result<Json<Settings>, ApiError> {
     Ok(Json(state.store.settings().await?))
 }
 
@@ -34,11 +37,15 @@ pub async fn update(
     caller: Authenticated,
     ApiJson(settings): ApiJson<Settings>,
 ) -> Result<Json<Settings>, ApiError> {
-    settings.validate().map_err(|why| ApiError::BadRequest(why.into()))?;
-    caller.authorize(&state, SETTINGS_WRITE, &Scope::root(), None).await?;
-    let event = caller
-        .event("settings.update", "settings")
-        .with_detail(serde_json::json!({"default_ttl": settings.default_ttl, "max_ttl": settings.max_ttl}));
+    settings
+        .validate()
+        .map_err(|why| ApiError::BadRequest(why.into()))?;
+    caller
+        .authorize(&state, SETTINGS_WRITE, &Scope::root(), None)
+        .await?;
+    let event = caller.event("settings.update", "settings").with_detail(
+        serde_json::json!({"default_ttl": settings.default_ttl, "max_ttl": settings.max_ttl}),
+    );
     state.store.set_settings(settings, event).await?;
     Ok(Json(settings))
 }
@@ -56,10 +63,20 @@ pub async fn hygiene(
     if !(1..=3650).contains(&unused_days) {
         return Err(ApiError::BadRequest("unused_days must be 1 to 3650".into()));
     }
-    caller.authorize(&state, PRINCIPALS_READ, &Scope::root(), None).await?;
-    caller.authorize(&state, TOKENS_READ, &Scope::root(), None).await?;
+    caller
+        .authorize(&state, PRINCIPALS_READ, &Scope::root(), None)
+        .await?;
+    caller
+        .authorize(&state, TOKENS_READ, &Scope::root(), None)
+        .await?;
     let principals = state.store.principals().await?;
     let credentials = state.store.credentials(None).await?;
     let settings = state.store.settings().await?;
-    Ok(Json(report(&principals, &credentials, &settings, unused_days, now())))
+    Ok(Json(report(
+        &principals,
+        &credentials,
+        &settings,
+        unused_days,
+        now(),
+    )))
 }

@@ -103,7 +103,11 @@ async fn view(state: &AppState, credential: Credential) -> Result<TokenView, Api
 }
 
 /// Checks that a restriction is no wider than what the principal's chain holds.
-async fn check_narrowing(state: &AppState, chain: &[Principal], restriction: &Restriction) -> Result<(), ApiError> {
+async fn check_narrowing(
+    state: &AppState,
+    chain: &[Principal],
+    restriction: &Restriction,
+) -> Result<(), ApiError> {
     let Some(role) = &restriction.role else {
         // A scope alone only ever narrows: evaluation intersects it with the policies.
         return Ok(());
@@ -142,7 +146,9 @@ async fn check_narrowing(state: &AppState, chain: &[Principal], restriction: &Re
 }
 
 fn unknown_role(role: &Name) -> ApiError {
-    ApiError::BadRequest(format!("unknown role '{role}'; list roles with `laissez role list`"))
+    ApiError::BadRequest(format!(
+        "unknown role '{role}'; list roles with `laissez role list`"
+    ))
 }
 
 /// Issues a token. The response is the only place its secret ever appears.
@@ -154,7 +160,11 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateToken>,
 ) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
     let restriction = Restriction {
-        role: body.role.as_deref().map(|r| Name::parse(r, "role")).transpose()?,
+        role: body
+            .role
+            .as_deref()
+            .map(|r| Name::parse(r, "role"))
+            .transpose()?,
         scope: body.scope.as_deref().map(Scope::parse).transpose()?,
     };
     let ttl = parse_ttl(body.ttl.as_deref())?;
@@ -167,11 +177,18 @@ pub async fn create(
         .map(|r| parse_ip_range(r))
         .collect::<Result<Vec<_>, _>>()?;
     if body.description.len() > 1024 {
-        return Err(ApiError::BadRequest("description is longer than 1024 bytes".into()));
+        return Err(ApiError::BadRequest(
+            "description is longer than 1024 bytes".into(),
+        ));
     }
     let principal = lookup_principal(&state, &body.principal).await?;
     caller
-        .authorize(&state, TOKENS_WRITE, &Scope::root(), Some((&principal.id, principal.owner_id.as_deref())))
+        .authorize(
+            &state,
+            TOKENS_WRITE,
+            &Scope::root(),
+            Some((&principal.id, principal.owner_id.as_deref())),
+        )
         .await?;
     let chain = state.store.chain(&principal.id).await?;
     if let Some(inactive) = chain.iter().find(|p| p.status == Status::Inactive) {
@@ -206,15 +223,17 @@ pub async fn create(
         last_used_at: None,
         revoked_at: None,
     };
-    let event = caller.event("token.create", credential.id.clone()).with_detail(serde_json::json!({
-        "principal": principal.id,
-        "prefix": credential.prefix,
-        "last4": credential.last4,
-        "role": credential.restriction.role,
-        "scope": credential.restriction.scope,
-        "expires_at": credential.expires_at,
-        "allowed_ips": credential.allowed_ips,
-    }));
+    let event = caller
+        .event("token.create", credential.id.clone())
+        .with_detail(serde_json::json!({
+            "principal": principal.id,
+            "prefix": credential.prefix,
+            "last4": credential.last4,
+            "role": credential.restriction.role,
+            "scope": credential.restriction.scope,
+            "expires_at": credential.expires_at,
+            "allowed_ips": credential.allowed_ips,
+        }));
     state
         .store
         .create_credential(credential.clone(), hash_secret(token.expose()), event)
@@ -242,7 +261,12 @@ pub async fn list(
         Some(key) => {
             let principal = lookup_principal(&state, key).await?;
             caller
-                .authorize(&state, TOKENS_READ, &Scope::root(), Some((&principal.id, principal.owner_id.as_deref())))
+                .authorize(
+                    &state,
+                    TOKENS_READ,
+                    &Scope::root(),
+                    Some((&principal.id, principal.owner_id.as_deref())),
+                )
                 .await?;
             state.store.credentials(Some(&principal.id)).await?
         }
@@ -263,7 +287,9 @@ pub async fn list(
                 all.retain(|c| owned.contains(&c.principal_id));
                 all
             } else {
-                caller.authorize(&state, TOKENS_READ, &Scope::root(), None).await?;
+                caller
+                    .authorize(&state, TOKENS_READ, &Scope::root(), None)
+                    .await?;
                 Vec::new()
             }
         }
@@ -282,16 +308,25 @@ async fn credential_for(
     permission: &str,
 ) -> Result<(Credential, Principal), ApiError> {
     if id.is_empty() || id.len() > 64 {
-        return Err(ApiError::BadRequest("a token is named by its id, e.g. tok_...".into()));
+        return Err(ApiError::BadRequest(
+            "a token is named by its id, e.g. tok_...".into(),
+        ));
     }
     let credential = state.store.credential(id).await?.ok_or_else(|| {
-        ApiError::NotFound(format!("unknown token '{id}'; list tokens with `laissez token list`"))
+        ApiError::NotFound(format!(
+            "unknown token '{id}'; list tokens with `laissez token list`"
+        ))
     })?;
     let principal = lookup_principal(state, &credential.principal_id).await?;
     // Any credential may act on itself (a holder can always revoke what it holds).
     if credential.id != caller.credential.id || permission == TOKENS_READ {
         caller
-            .authorize(state, permission, &Scope::root(), Some((&principal.id, principal.owner_id.as_deref())))
+            .authorize(
+                state,
+                permission,
+                &Scope::root(),
+                Some((&principal.id, principal.owner_id.as_deref())),
+            )
             .await?;
     }
     Ok((credential, principal))
@@ -329,7 +364,10 @@ pub async fn roll(
         .and_then(Ttl::from_seconds)
         .map(|t| t.min(settings.max_ttl));
     let lifetime = settings.lifetime(ttl.or(previous)).map_err(|e| {
-        ApiError::BadRequest(format!("ttl {} is longer than the organization maximum of {}", e.requested, e.max))
+        ApiError::BadRequest(format!(
+            "ttl {} is longer than the organization maximum of {}",
+            e.requested, e.max
+        ))
     })?;
     let kind = kind_for(&principal);
     let token = Token::generate(&state.namespace, kind)
@@ -341,12 +379,17 @@ pub async fn roll(
         created_at: now,
         expires_at: Some(now + lifetime.seconds()),
     };
-    let event = caller.event("token.roll", credential.id.clone()).with_detail(serde_json::json!({
-        "old_last4": credential.last4,
-        "last4": rolled.last4,
-        "expires_at": rolled.expires_at,
-    }));
-    state.store.roll_credential(&credential.id, rolled.clone(), event).await?;
+    let event = caller
+        .event("token.roll", credential.id.clone())
+        .with_detail(serde_json::json!({
+            "old_last4": credential.last4,
+            "last4": rolled.last4,
+            "expires_at": rolled.expires_at,
+        }));
+    state
+        .store
+        .roll_credential(&credential.id, rolled.clone(), event)
+        .await?;
     credential.last4 = rolled.last4;
     credential.created_at = rolled.created_at;
     credential.expires_at = rolled.expires_at;
@@ -369,7 +412,10 @@ pub async fn revoke(
     let (mut credential, _) = credential_for(&state, &caller, &id, TOKENS_WRITE).await?;
     let now = now();
     let event = caller.event("token.revoke", credential.id.clone());
-    state.store.revoke_credential(&credential.id, now, event).await?;
+    state
+        .store
+        .revoke_credential(&credential.id, now, event)
+        .await?;
     credential.revoked_at.get_or_insert(now);
     Ok(Json(view(&state, credential).await?))
 }

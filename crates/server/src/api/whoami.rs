@@ -33,7 +33,10 @@ pub struct WhoAmI {
 /// Describes the presented credential. Any valid credential may call it.
 #[utoipa::path(get, path = "/v1/whoami", tag = "meta",
     responses((status = 200, body = WhoAmI), (status = 401, body = Problem)))]
-pub async fn whoami(State(state): State<AppState>, caller: Authenticated) -> Result<Json<WhoAmI>, ApiError> {
+pub async fn whoami(
+    State(state): State<AppState>,
+    caller: Authenticated,
+) -> Result<Json<WhoAmI>, ApiError> {
     let chain = caller.refs();
     let principal = caller.principal().reference();
     let policies = state.store.policies(Some(&principal.id)).await?;

@@ -70,7 +70,10 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file `path` and starts the writer.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, Error> {
         let path = path.as_ref().to_path_buf();
-        let conn = open(&path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)?;
+        let conn = open(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        )?;
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(Error::Unavailable(format!(
@@ -128,7 +131,11 @@ impl SqliteStore {
         });
         {
             let writer = self.inner.writer.lock().map_err(|_| Error::Closed)?;
-            writer.as_ref().ok_or(Error::Closed)?.send(job).map_err(|_| Error::Closed)?;
+            writer
+                .as_ref()
+                .ok_or(Error::Closed)?
+                .send(job)
+                .map_err(|_| Error::Closed)?;
         }
         rx.await.map_err(|_| Error::Closed)?
     }
@@ -279,7 +286,8 @@ impl Store for SqliteStore {
     }
 
     async fn create_principal(&self, principal: Principal, audit: AuditEvent) -> Result<(), Error> {
-        self.mutate(audit, move |c| rows::insert_principal(c, &principal)).await
+        self.mutate(audit, move |c| rows::insert_principal(c, &principal))
+            .await
     }
 
     async fn principal(&self, id_or_name: &str) -> Result<Option<Principal>, Error> {
@@ -291,9 +299,15 @@ impl Store for SqliteStore {
         self.read(rows::principals).await
     }
 
-    async fn set_principal_status(&self, id: &str, status: Status, audit: AuditEvent) -> Result<(), Error> {
+    async fn set_principal_status(
+        &self,
+        id: &str,
+        status: Status,
+        audit: AuditEvent,
+    ) -> Result<(), Error> {
         let id = id.to_owned();
-        self.mutate(audit, move |c| rows::set_status(c, &id, status)).await
+        self.mutate(audit, move |c| rows::set_status(c, &id, status))
+            .await
     }
 
     async fn chain(&self, id: &str) -> Result<Vec<Principal>, Error> {
@@ -307,8 +321,10 @@ impl Store for SqliteStore {
         secret_hash: [u8; 32],
         audit: AuditEvent,
     ) -> Result<(), Error> {
-        self.mutate(audit, move |c| rows::insert_credential(c, &credential, &secret_hash))
-            .await
+        self.mutate(audit, move |c| {
+            rows::insert_credential(c, &credential, &secret_hash)
+        })
+        .await
     }
 
     async fn caller(&self, secret_hash: &[u8; 32]) -> Result<Option<Caller>, Error> {
@@ -323,26 +339,36 @@ impl Store for SqliteStore {
 
     async fn credentials(&self, principal_id: Option<&str>) -> Result<Vec<Credential>, Error> {
         let id = principal_id.map(str::to_owned);
-        self.read(move |c| rows::credentials(c, id.as_deref())).await
+        self.read(move |c| rows::credentials(c, id.as_deref()))
+            .await
     }
 
-    async fn roll_credential(&self, id: &str, rolled: Rolled, audit: AuditEvent) -> Result<(), Error> {
+    async fn roll_credential(
+        &self,
+        id: &str,
+        rolled: Rolled,
+        audit: AuditEvent,
+    ) -> Result<(), Error> {
         let id = id.to_owned();
-        self.mutate(audit, move |c| rows::roll_credential(c, &id, &rolled)).await
+        self.mutate(audit, move |c| rows::roll_credential(c, &id, &rolled))
+            .await
     }
 
     async fn revoke_credential(&self, id: &str, at: i64, audit: AuditEvent) -> Result<(), Error> {
         let id = id.to_owned();
-        self.mutate(audit, move |c| rows::revoke_credential(c, &id, at)).await
+        self.mutate(audit, move |c| rows::revoke_credential(c, &id, at))
+            .await
     }
 
     async fn touch_credential(&self, id: &str, at: i64) -> Result<(), Error> {
         let id = id.to_owned();
-        self.write(move |c| rows::touch_credential(c, &id, at)).await
+        self.write(move |c| rows::touch_credential(c, &id, at))
+            .await
     }
 
     async fn create_role(&self, role: Role, audit: AuditEvent) -> Result<(), Error> {
-        self.mutate(audit, move |c| rows::insert_role(c, &role)).await
+        self.mutate(audit, move |c| rows::insert_role(c, &role))
+            .await
     }
 
     async fn roles(&self) -> Result<Vec<Role>, Error> {
@@ -355,12 +381,14 @@ impl Store for SqliteStore {
     }
 
     async fn create_policy(&self, policy: Policy, audit: AuditEvent) -> Result<(), Error> {
-        self.mutate(audit, move |c| rows::insert_policy(c, &policy)).await
+        self.mutate(audit, move |c| rows::insert_policy(c, &policy))
+            .await
     }
 
     async fn delete_policy(&self, id: &str, audit: AuditEvent) -> Result<(), Error> {
         let id = id.to_owned();
-        self.mutate(audit, move |c| rows::delete_policy(c, &id)).await
+        self.mutate(audit, move |c| rows::delete_policy(c, &id))
+            .await
     }
 
     async fn policies(&self, principal_id: Option<&str>) -> Result<Vec<Policy>, Error> {
@@ -378,15 +406,18 @@ impl Store for SqliteStore {
     }
 
     async fn set_settings(&self, settings: Settings, audit: AuditEvent) -> Result<(), Error> {
-        self.mutate(audit, move |c| rows::set_settings(c, &settings)).await
+        self.mutate(audit, move |c| rows::set_settings(c, &settings))
+            .await
     }
 
     async fn append_audit(&self, audit: AuditEvent) -> Result<(), Error> {
-        self.write(move |c| rows::append_audit(c, audit, now())).await
+        self.write(move |c| rows::append_audit(c, audit, now()))
+            .await
     }
 
     async fn audit_records(&self, after: i64, limit: usize) -> Result<Vec<AuditRecord>, Error> {
-        self.read(move |c| rows::audit_records(c, after, limit)).await
+        self.read(move |c| rows::audit_records(c, after, limit))
+            .await
     }
 
     async fn verify_audit(&self) -> Result<Verification, Error> {

@@ -6,7 +6,10 @@ use std::collections::BTreeSet;
 
 use laissez_core::audit::{AuditEvent, AuditRecord, GENESIS_HASH, Head, Outcome};
 use laissez_core::credential::{Credential, Settings};
-use laissez_core::{Name, Permission, Policy, PolicySet, Principal, PrincipalKind, Restriction, Role, Scope, Status, Ttl};
+use laissez_core::{
+    Name, Permission, Policy, PolicySet, Principal, PrincipalKind, Restriction, Role, Scope,
+    Status, Ttl,
+};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::{Caller, Error, StoredCredential};
@@ -15,7 +18,8 @@ fn corrupt(what: &str, detail: impl std::fmt::Display) -> Error {
     Error::Corrupt(format!("{what}: {detail}"))
 }
 
-const PRINCIPAL_COLUMNS: &str = "id, kind, name, owner_id, parent_id, status, description, created_at";
+const PRINCIPAL_COLUMNS: &str =
+    "id, kind, name, owner_id, parent_id, status, description, created_at";
 
 fn principal_row(row: &Row<'_>) -> rusqlite::Result<Result<Principal, Error>> {
     let kind: String = row.get(1)?;
@@ -38,7 +42,9 @@ fn principal_row(row: &Row<'_>) -> rusqlite::Result<Result<Principal, Error>> {
 
 pub fn insert_principal(conn: &Connection, p: &Principal) -> Result<(), Error> {
     conn.execute(
-        &format!("INSERT INTO principals ({PRINCIPAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+        &format!(
+            "INSERT INTO principals ({PRINCIPAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+        ),
         params![
             p.id,
             p.kind.as_str(),
@@ -51,7 +57,9 @@ pub fn insert_principal(conn: &Connection, p: &Principal) -> Result<(), Error> {
         ],
     )
     .map_err(|e| match Error::from(e) {
-        Error::Conflict(_) => Error::Conflict(format!("a principal named '{}' already exists", p.name)),
+        Error::Conflict(_) => {
+            Error::Conflict(format!("a principal named '{}' already exists", p.name))
+        }
         other => other,
     })?;
     Ok(())
@@ -63,16 +71,22 @@ pub fn principal(conn: &Connection, id_or_name: &str) -> Result<Option<Principal
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {PRINCIPAL_COLUMNS} FROM principals WHERE id = ?1 OR name = ?1 ORDER BY id = ?1 DESC LIMIT 1"
     ))?;
-    stmt.query_row([id_or_name], principal_row).optional()?.transpose()
+    stmt.query_row([id_or_name], principal_row)
+        .optional()?
+        .transpose()
 }
 
 fn principal_by_id(conn: &Connection, id: &str) -> Result<Option<Principal>, Error> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {PRINCIPAL_COLUMNS} FROM principals WHERE id = ?1"))?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {PRINCIPAL_COLUMNS} FROM principals WHERE id = ?1"
+    ))?;
     stmt.query_row([id], principal_row).optional()?.transpose()
 }
 
 pub fn principals(conn: &Connection) -> Result<Vec<Principal>, Error> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {PRINCIPAL_COLUMNS} FROM principals ORDER BY created_at, id"))?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {PRINCIPAL_COLUMNS} FROM principals ORDER BY created_at, id"
+    ))?;
     let rows = stmt.query_map([], principal_row)?;
     rows.map(|r| r?).collect()
 }
@@ -83,7 +97,10 @@ pub fn chain(conn: &Connection, id: &str) -> Result<Vec<Principal>, Error> {
     let mut next = Some(id.to_owned());
     while let Some(id) = next {
         if chain.len() > 16 {
-            return Err(corrupt("delegation chain", "longer than 16 links (a cycle?)"));
+            return Err(corrupt(
+                "delegation chain",
+                "longer than 16 links (a cycle?)",
+            ));
         }
         let p = principal_by_id(conn, &id)?.ok_or_else(|| Error::NotFound {
             what: "principal",
@@ -97,7 +114,10 @@ pub fn chain(conn: &Connection, id: &str) -> Result<Vec<Principal>, Error> {
 }
 
 pub fn set_status(conn: &Connection, id: &str, status: Status) -> Result<(), Error> {
-    let n = conn.execute("UPDATE principals SET status = ?2 WHERE id = ?1", params![id, status.as_str()])?;
+    let n = conn.execute(
+        "UPDATE principals SET status = ?2 WHERE id = ?1",
+        params![id, status.as_str()],
+    )?;
     if n == 0 {
         return Err(Error::NotFound {
             what: "principal",
@@ -136,7 +156,8 @@ fn credential_row(row: &Row<'_>) -> rusqlite::Result<Result<StoredCredential, Er
                         .transpose()
                         .map_err(|e| corrupt("credential scope", e))?,
                 },
-                allowed_ips: serde_json::from_str(&ips).map_err(|e| corrupt("credential allowed_ips", e))?,
+                allowed_ips: serde_json::from_str(&ips)
+                    .map_err(|e| corrupt("credential allowed_ips", e))?,
                 description: row.get(9)?,
                 created_at: row.get(10)?,
                 expires_at: row.get(11)?,
@@ -148,7 +169,11 @@ fn credential_row(row: &Row<'_>) -> rusqlite::Result<Result<StoredCredential, Er
     Ok(build())
 }
 
-pub fn insert_credential(conn: &Connection, c: &Credential, secret_hash: &[u8; 32]) -> Result<(), Error> {
+pub fn insert_credential(
+    conn: &Connection,
+    c: &Credential,
+    secret_hash: &[u8; 32],
+) -> Result<(), Error> {
     conn.execute(
         &format!(
             "INSERT INTO credentials ({CREDENTIAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
@@ -173,9 +198,16 @@ pub fn insert_credential(conn: &Connection, c: &Credential, secret_hash: &[u8; 3
     Ok(())
 }
 
-pub fn credential_by_hash(conn: &Connection, secret_hash: &[u8; 32]) -> Result<Option<StoredCredential>, Error> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE secret_hash = ?1"))?;
-    stmt.query_row([hex::encode(secret_hash)], credential_row).optional()?.transpose()
+pub fn credential_by_hash(
+    conn: &Connection,
+    secret_hash: &[u8; 32],
+) -> Result<Option<StoredCredential>, Error> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE secret_hash = ?1"
+    ))?;
+    stmt.query_row([hex::encode(secret_hash)], credential_row)
+        .optional()?
+        .transpose()
 }
 
 pub fn caller(conn: &Connection, secret_hash: &[u8; 32]) -> Result<Option<Caller>, Error> {
@@ -187,7 +219,9 @@ pub fn caller(conn: &Connection, secret_hash: &[u8; 32]) -> Result<Option<Caller
 }
 
 pub fn credential(conn: &Connection, id: &str) -> Result<Option<Credential>, Error> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE id = ?1"))?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE id = ?1"
+    ))?;
     Ok(stmt
         .query_row([id], credential_row)
         .optional()?
@@ -195,7 +229,10 @@ pub fn credential(conn: &Connection, id: &str) -> Result<Option<Credential>, Err
         .map(|s| s.credential))
 }
 
-pub fn credentials(conn: &Connection, principal_id: Option<&str>) -> Result<Vec<Credential>, Error> {
+pub fn credentials(
+    conn: &Connection,
+    principal_id: Option<&str>,
+) -> Result<Vec<Credential>, Error> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE ?1 IS NULL OR principal_id = ?1 ORDER BY created_at DESC, id"
     ))?;
@@ -219,7 +256,9 @@ pub fn roll_credential(conn: &Connection, id: &str, rolled: &crate::Rolled) -> R
         key: id.to_owned(),
     })?;
     if existing.revoked_at.is_some() {
-        return Err(Error::Conflict(format!("credential '{id}' is revoked; create a new one instead")));
+        return Err(Error::Conflict(format!(
+            "credential '{id}' is revoked; create a new one instead"
+        )));
     }
     let n = conn.execute(
         "UPDATE credentials SET secret_hash = ?2, last4 = ?3, created_at = ?4, expires_at = ?5, last_used_at = NULL
@@ -251,7 +290,8 @@ fn role_row(row: &Row<'_>) -> rusqlite::Result<Result<Role, Error>> {
     let builtin: i64 = row.get(2)?;
     let description: String = row.get(3)?;
     let build = || -> Result<Role, Error> {
-        let names: Vec<String> = serde_json::from_str(&permissions).map_err(|e| corrupt("role permissions", e))?;
+        let names: Vec<String> =
+            serde_json::from_str(&permissions).map_err(|e| corrupt("role permissions", e))?;
         let permissions = names
             .iter()
             .map(|p| Permission::parse(p))
@@ -278,20 +318,26 @@ pub fn insert_role(conn: &Connection, role: &Role) -> Result<(), Error> {
         ],
     )
     .map_err(|e| match Error::from(e) {
-        Error::Conflict(_) => Error::Conflict(format!("a role named '{}' already exists", role.name)),
+        Error::Conflict(_) => {
+            Error::Conflict(format!("a role named '{}' already exists", role.name))
+        }
         other => other,
     })?;
     Ok(())
 }
 
 pub fn roles(conn: &Connection) -> Result<Vec<Role>, Error> {
-    let mut stmt = conn.prepare_cached("SELECT name, permissions, builtin, description FROM roles ORDER BY name")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT name, permissions, builtin, description FROM roles ORDER BY name",
+    )?;
     let rows = stmt.query_map([], role_row)?;
     rows.map(|r| r?).collect()
 }
 
 pub fn role(conn: &Connection, name: &str) -> Result<Option<Role>, Error> {
-    let mut stmt = conn.prepare_cached("SELECT name, permissions, builtin, description FROM roles WHERE name = ?1")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT name, permissions, builtin, description FROM roles WHERE name = ?1",
+    )?;
     stmt.query_row([name], role_row).optional()?.transpose()
 }
 
@@ -370,7 +416,10 @@ pub fn settings(conn: &Connection) -> Result<Settings, Error> {
 }
 
 pub fn set_settings(conn: &Connection, settings: &Settings) -> Result<(), Error> {
-    for (key, ttl) in [("default_ttl", settings.default_ttl), ("max_ttl", settings.max_ttl)] {
+    for (key, ttl) in [
+        ("default_ttl", settings.default_ttl),
+        ("max_ttl", settings.max_ttl),
+    ] {
         conn.execute(
             "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             params![key, ttl.to_string()],
@@ -443,11 +492,17 @@ fn audit_row(row: &Row<'_>) -> rusqlite::Result<Result<AuditRecord, Error>> {
     Ok(build())
 }
 
-const AUDIT_COLUMNS: &str = "seq, at, chain, action, target, outcome, client_ip, detail, prev_hash, hash";
+const AUDIT_COLUMNS: &str =
+    "seq, at, chain, action, target, outcome, client_ip, detail, prev_hash, hash";
 
-pub fn audit_records(conn: &Connection, after: i64, limit: usize) -> Result<Vec<AuditRecord>, Error> {
-    let mut stmt =
-        conn.prepare_cached(&format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > ?1 ORDER BY seq LIMIT ?2"))?;
+pub fn audit_records(
+    conn: &Connection,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<AuditRecord>, Error> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+    ))?;
     let rows = stmt.query_map(params![after, limit as i64], audit_row)?;
     rows.map(|r| r?).collect()
 }
@@ -457,7 +512,9 @@ pub fn audit_records(conn: &Connection, after: i64, limit: usize) -> Result<Vec<
 pub fn verify_audit(conn: &Connection) -> Result<laissez_core::audit::Verification, Error> {
     use laissez_core::audit::{ChainBreak, Verification, verify};
     let head = head(conn)?;
-    let mut stmt = conn.prepare(&format!("SELECT {AUDIT_COLUMNS} FROM audit_log ORDER BY seq"))?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {AUDIT_COLUMNS} FROM audit_log ORDER BY seq"
+    ))?;
     let mut records = Vec::new();
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
@@ -478,7 +535,10 @@ pub fn verify_audit(conn: &Connection) -> Result<laissez_core::audit::Verificati
                         why: format!("it cannot be read ({e})"),
                     });
                 }
-                return Ok(Verification { records: v.records + 1, ..v });
+                return Ok(Verification {
+                    records: v.records + 1,
+                    ..v
+                });
             }
         }
     }

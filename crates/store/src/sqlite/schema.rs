@@ -84,11 +84,18 @@ pub fn migrate(conn: &Connection) -> Result<(), Error> {
     let tx = conn.unchecked_transaction()?;
     tx.execute_batch(SCHEMA)?;
     let stored: Option<String> = tx
-        .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
         .ok();
     match stored.as_deref().map(str::parse::<i64>) {
         None => {
-            tx.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?1)", [VERSION.to_string()])?;
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
+                [VERSION.to_string()],
+            )?;
         }
         Some(Ok(v)) if v == VERSION => {}
         Some(Ok(v)) if v > VERSION => {
