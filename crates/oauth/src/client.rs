@@ -1,0 +1,253 @@
+//! Client registration metadata (RFC 7591 §2): what a client says about
+//! itself, and the checks that make it safe to store. The same document shape
+//! serves dynamic registration and Client ID Metadata Documents.
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::{ErrorCode, OAuthError, OAuthScopes, redirect};
+
+/// How a client authenticates at the token endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// A public client (native app, CLI agent): PKCE is its only proof.
+    None,
+    /// HTTP Basic with client id and secret.
+    ClientSecretBasic,
+    /// Client id and secret in the form body.
+    ClientSecretPost,
+}
+
+/// A grant type a client may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    /// Authorization code with PKCE.
+    AuthorizationCode,
+    /// Refresh tokens.
+    RefreshToken,
+    /// Client credentials (confidential clients acting for themselves).
+    ClientCredentials,
+}
+
+/// Registration metadata as received (unknown fields are ignored, as RFC 7591 requires).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct RegistrationRequest {
+    /// Where authorization responses may go.
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// Token endpoint authentication; default `client_secret_basic` per RFC 7591.
+    pub token_endpoint_auth_method: Option<String>,
+    /// Grant types; default `authorization_code`.
+    pub grant_types: Option<Vec<String>>,
+    /// Response types; default `code`.
+    pub response_types: Option<Vec<String>>,
+    /// Human-readable name.
+    pub client_name: Option<String>,
+    /// Home page.
+    pub client_uri: Option<String>,
+    /// Logo.
+    pub logo_uri: Option<String>,
+    /// Scopes it expects to ask for (not a ceiling on consent).
+    pub scope: Option<String>,
+    /// Contacts.
+    pub contacts: Option<Vec<String>>,
+    /// Software identifier.
+    pub software_id: Option<String>,
+    /// Software version.
+    pub software_version: Option<String>,
+}
+
+/// Validated client metadata, as stored and as returned to the client.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientMetadata {
+    /// Registered redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// Token endpoint authentication.
+    pub token_endpoint_auth_method: AuthMethod,
+    /// Allowed grant types.
+    pub grant_types: Vec<GrantType>,
+    /// Always `["code"]`.
+    pub response_types: Vec<String>,
+    /// Human-readable name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
+    /// Home page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_uri: Option<String>,
+    /// Logo.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logo_uri: Option<String>,
+    /// Expected scopes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// Contacts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contacts: Vec<String>,
+    /// Software identifier.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub software_id: Option<String>,
+    /// Software version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub software_version: Option<String>,
+}
+
+impl ClientMetadata {
+    /// Whether the client is confidential (has a secret).
+    pub fn is_confidential(&self) -> bool {
+        self.token_endpoint_auth_method != AuthMethod::None
+    }
+
+    /// Whether the client may use `grant`.
+    pub fn allows(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+}
+
+fn bad(why: impl Into<String>) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidClientMetadata, why)
+}
+
+fn short_text(value: Option<String>, field: &str) -> Result<Option<String>, OAuthError> {
+    match value {
+        Some(v) if v.len() > 200 || v.chars().any(char::is_control) => Err(bad(format!(
+            "{field} must be at most 200 printable characters"
+        ))),
+        Some(v) if v.trim().is_empty() => Ok(None),
+        other => Ok(other),
+    }
+}
+
+fn https_uri(value: Option<String>, field: &str) -> Result<Option<String>, OAuthError> {
+    let Some(value) = value else { return Ok(None) };
+    let url =
+        Url::parse(&value).map_err(|_| bad(format!("{field} must be an absolute https URL")))?;
+    if url.scheme() != "https" || value.len() > 2048 {
+        return Err(bad(format!("{field} must be an absolute https URL")));
+    }
+    Ok(Some(value))
+}
+
+impl RegistrationRequest {
+    /// Validates the request into storable metadata.
+    pub fn validate(self) -> Result<ClientMetadata, OAuthError> {
+        let method = match self
+            .token_endpoint_auth_method
+            .as_deref()
+            .unwrap_or("client_secret_basic")
+        {
+            "none" => AuthMethod::None,
+            "client_secret_basic" => AuthMethod::ClientSecretBasic,
+            "client_secret_post" => AuthMethod::ClientSecretPost,
+            other => {
+                return Err(bad(format!(
+                    "token_endpoint_auth_method '{other}' is not supported; use none, client_secret_basic or client_secret_post"
+                )));
+            }
+        };
+        let mut grants = Vec::new();
+        for grant in self
+            .grant_types
+            .unwrap_or_else(|| vec!["authorization_code".into()])
+        {
+            let grant = match grant.as_str() {
+                "authorization_code" => GrantType::AuthorizationCode,
+                "refresh_token" => GrantType::RefreshToken,
+                "client_credentials" => GrantType::ClientCredentials,
+                other => return Err(bad(format!("grant type '{other}' is not supported"))),
+            };
+            if !grants.contains(&grant) {
+                grants.push(grant);
+            }
+        }
+        grants.sort();
+        if grants.is_empty() {
+            return Err(bad("grant_types must not be empty"));
+        }
+        let response_types = self.response_types.unwrap_or_else(|| vec!["code".into()]);
+        if grants.contains(&GrantType::AuthorizationCode) && response_types != ["code"] {
+            return Err(bad(
+                "response_types must be [\"code\"]: only the authorization code flow is supported",
+            ));
+        }
+        if grants.contains(&GrantType::ClientCredentials) && method == AuthMethod::None {
+            return Err(bad(
+                "the client_credentials grant needs a confidential client (a client secret)",
+            ));
+        }
+        if grants.contains(&GrantType::AuthorizationCode) && self.redirect_uris.is_empty() {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidRedirectUri,
+                "redirect_uris is required for the authorization_code grant",
+            ));
+        }
+        if self.redirect_uris.len() > 16 {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidRedirectUri,
+                "at most 16 redirect_uris",
+            ));
+        }
+        for uri in &self.redirect_uris {
+            redirect::validate(uri)?;
+        }
+        if let Some(scope) = &self.scope {
+            OAuthScopes::parse(Some(scope)).map_err(|e| bad(e.description))?;
+        }
+        let contacts = self.contacts.unwrap_or_default();
+        if contacts.len() > 8 || contacts.iter().any(|c| c.len() > 200) {
+            return Err(bad("at most 8 contacts of 200 characters"));
+        }
+        Ok(ClientMetadata {
+            redirect_uris: self.redirect_uris,
+            token_endpoint_auth_method: method,
+            grant_types: grants,
+            response_types: vec!["code".into()],
+            client_name: short_text(self.client_name, "client_name")?,
+            client_uri: https_uri(self.client_uri, "client_uri")?,
+            logo_uri: https_uri(self.logo_uri, "logo_uri")?,
+            scope: self.scope,
+            contacts,
+            software_id: short_text(self.software_id, "software_id")?,
+            software_version: short_text(self.software_version, "software_version")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(json: serde_json::Value) -> Result<ClientMetadata, OAuthError> {
+        serde_json::from_value::<RegistrationRequest>(json)
+            .unwrap()
+            .validate()
+    }
+
+    #[test]
+    fn mcp_style_public_client() {
+        let m = request(serde_json::json!({
+            "redirect_uris": ["http://localhost:33418/callback"],
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "client_name": "MCP Inspector",
+            "unknown_field": 1
+        }))
+        .unwrap();
+        assert!(!m.is_confidential());
+        assert!(m.allows(GrantType::RefreshToken));
+        assert!(!m.allows(GrantType::ClientCredentials));
+    }
+
+    #[test]
+    fn refusals() {
+        assert!(request(serde_json::json!({"redirect_uris": []})).is_err());
+        assert!(request(serde_json::json!({"redirect_uris": ["http://evil.com/cb"]})).is_err());
+        assert!(request(serde_json::json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"})).is_err());
+        assert!(request(serde_json::json!({"redirect_uris": ["https://a.example/cb"], "response_types": ["token"]})).is_err());
+        assert!(request(serde_json::json!({"redirect_uris": ["https://a.example/cb"], "grant_types": ["implicit"]})).is_err());
+        assert!(request(serde_json::json!({"redirect_uris": ["https://a.example/cb"], "logo_uri": "javascript:x"})).is_err());
+        assert!(request(serde_json::json!({"grant_types": ["client_credentials"]})).is_ok());
+    }
+}

@@ -1,0 +1,93 @@
+//! The authorization server metadata document (RFC 8414), served at both
+//! `/.well-known/oauth-authorization-server` and
+//! `/.well-known/openid-configuration`. Its `issuer` is exactly the URL the
+//! document was built from, and every endpoint hangs off it.
+
+use serde::Serialize;
+
+/// RFC 8414 metadata, with the MCP-relevant extensions.
+#[derive(Clone, Debug, Serialize)]
+pub struct ServerMetadata {
+    /// The issuer identifier, byte-identical to the base URL.
+    pub issuer: String,
+    /// Authorization endpoint.
+    pub authorization_endpoint: String,
+    /// Token endpoint.
+    pub token_endpoint: String,
+    /// Signing keys.
+    pub jwks_uri: String,
+    /// Dynamic client registration (RFC 7591).
+    pub registration_endpoint: String,
+    /// Token revocation (RFC 7009).
+    pub revocation_endpoint: String,
+    /// Token introspection (RFC 7662).
+    pub introspection_endpoint: String,
+    /// Scopes known to the server.
+    pub scopes_supported: Vec<String>,
+    /// Only `code`.
+    pub response_types_supported: Vec<&'static str>,
+    /// Only `query`.
+    pub response_modes_supported: Vec<&'static str>,
+    /// Grants.
+    pub grant_types_supported: Vec<&'static str>,
+    /// Client authentication at the token endpoint.
+    pub token_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// Client authentication at revocation.
+    pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// Client authentication at introspection.
+    pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// Only `S256`.
+    pub code_challenge_methods_supported: Vec<&'static str>,
+    /// RFC 9207: `iss` on every authorization response.
+    pub authorization_response_iss_parameter_supported: bool,
+    /// Client ID Metadata Documents: an https URL may be a `client_id`.
+    pub client_id_metadata_document_supported: bool,
+    /// Resources this server issues tokens for.
+    pub protected_resources: Vec<String>,
+    /// Access token signing.
+    pub id_token_signing_alg_values_supported: Vec<&'static str>,
+    /// OpenID Connect subject types (for clients that read the OIDC document).
+    pub subject_types_supported: Vec<&'static str>,
+}
+
+impl ServerMetadata {
+    /// The document for an authorization server whose issuer is `issuer`.
+    pub fn new(
+        issuer: &str,
+        scopes: Vec<String>,
+        protected_resources: Vec<String>,
+    ) -> ServerMetadata {
+        let base = issuer.trim_end_matches('/');
+        let at = |path: &str| format!("{base}{path}");
+        let client_auth = vec!["none", "client_secret_basic", "client_secret_post"];
+        ServerMetadata {
+            issuer: issuer.to_owned(),
+            authorization_endpoint: at("/oauth/authorize"),
+            token_endpoint: at("/oauth/token"),
+            jwks_uri: at("/oauth/jwks"),
+            registration_endpoint: at("/oauth/register"),
+            revocation_endpoint: at("/oauth/revoke"),
+            introspection_endpoint: at("/oauth/introspect"),
+            scopes_supported: scopes,
+            response_types_supported: vec!["code"],
+            response_modes_supported: vec!["query"],
+            grant_types_supported: vec![
+                "authorization_code",
+                "refresh_token",
+                "client_credentials",
+            ],
+            token_endpoint_auth_methods_supported: client_auth.clone(),
+            revocation_endpoint_auth_methods_supported: client_auth.clone(),
+            introspection_endpoint_auth_methods_supported: vec![
+                "client_secret_basic",
+                "client_secret_post",
+            ],
+            code_challenge_methods_supported: vec!["S256"],
+            authorization_response_iss_parameter_supported: true,
+            client_id_metadata_document_supported: true,
+            protected_resources,
+            id_token_signing_alg_values_supported: vec!["ES256"],
+            subject_types_supported: vec!["public"],
+        }
+    }
+}
