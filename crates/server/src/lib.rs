@@ -9,6 +9,7 @@
 pub mod api;
 pub mod auth;
 pub mod bootstrap;
+pub mod oauth;
 pub mod openapi;
 pub mod problem;
 pub mod run;
@@ -31,14 +32,20 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// The token namespace (`lz` unless configured).
     pub namespace: Namespace,
+    /// The authorization server's issuer URL, exactly as published.
+    pub issuer: String,
+    /// The access token signing keys.
+    pub keys: Arc<oauth::keys::KeyRing>,
 }
 
 impl AppState {
     /// State over `store` with the default namespace.
-    pub fn new(store: Arc<dyn Store>) -> AppState {
+    pub fn new(store: Arc<dyn Store>, issuer: String, keys: Arc<oauth::keys::KeyRing>) -> AppState {
         AppState {
             store,
             namespace: Namespace::default(),
+            issuer,
+            keys,
         }
     }
 }
@@ -62,6 +69,7 @@ pub fn new_id(prefix: &str) -> Result<String, problem::ApiError> {
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
     api::routes()
+        .merge(oauth::routes())
         .merge(openapi::routes())
         .fallback(problem::not_found)
         .layer(DefaultBodyLimit::max(problem::MAX_BODY_BYTES))

@@ -11,6 +11,7 @@ use laissez_store::SqliteStore;
 use tokio::net::TcpListener;
 
 use crate::bootstrap::{BootstrapError, Bootstrapped, bootstrap};
+use crate::oauth::keys::KeyRing;
 use crate::{AppState, serve};
 
 /// The database file inside a data folder.
@@ -33,6 +34,12 @@ pub enum StartError {
     /// First-start setup failed.
     #[error(transparent)]
     Bootstrap(#[from] BootstrapError),
+    /// The signing keys could not be loaded or created.
+    #[error(transparent)]
+    Keys(#[from] crate::oauth::keys::KeyError),
+    /// The issuer URL is not usable.
+    #[error("issuer '{0}' must be an absolute http(s) URL without query or fragment")]
+    Issuer(String),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -47,6 +54,8 @@ pub enum StartError {
 pub struct Started {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// The issuer URL it publishes.
+    pub issuer: String,
     /// What the first start did.
     pub bootstrapped: Bootstrapped,
     /// The store (to close it on shutdown).
@@ -67,12 +76,16 @@ impl Started {
     }
 }
 
-/// Opens `data_dir` (creating it with mode 0700), bootstraps it and binds `listen`.
-pub async fn start(data_dir: &Path, listen: &str) -> Result<Started, StartError> {
+/// Opens `data_dir` (creating it with mode 0700), bootstraps it and binds
+/// `listen`. The issuer defaults to `http://` and the bound address.
+pub async fn start(
+    data_dir: &Path,
+    listen: &str,
+    issuer: Option<&str>,
+) -> Result<Started, StartError> {
     prepare_folder(data_dir)?;
     let store = SqliteStore::open(data_dir.join(DATABASE_FILE))?;
-    let state = AppState::new(Arc::new(store.clone()));
-    let bootstrapped = bootstrap(state.store.as_ref(), &state.namespace, data_dir).await?;
+    let keys = Arc::new(KeyRing::open(data_dir, crate::now())?);
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|source| StartError::Listen {
@@ -83,13 +96,34 @@ pub async fn start(data_dir: &Path, listen: &str) -> Result<Started, StartError>
         addr: listen.to_owned(),
         source,
     })?;
+    let issuer = match issuer {
+        Some(issuer) => validate_issuer(issuer)?,
+        None => format!("http://{addr}"),
+    };
+    let state = AppState::new(Arc::new(store.clone()), issuer, keys);
+    let bootstrapped = bootstrap(state.store.as_ref(), &state.namespace, data_dir).await?;
     Ok(Started {
         addr,
+        issuer: state.issuer.clone(),
         bootstrapped,
         store,
         listener,
         state,
     })
+}
+
+fn validate_issuer(issuer: &str) -> Result<String, StartError> {
+    let ok = url::Url::parse(issuer).is_ok_and(|u| {
+        matches!(u.scheme(), "http" | "https")
+            && u.query().is_none()
+            && u.fragment().is_none()
+            && u.host().is_some()
+    });
+    if ok {
+        Ok(issuer.to_owned())
+    } else {
+        Err(StartError::Issuer(issuer.to_owned()))
+    }
 }
 
 fn prepare_folder(path: &Path) -> Result<(), StartError> {

@@ -51,7 +51,7 @@ impl TestServer {
                 .build()
                 .expect("runtime");
             runtime.block_on(async move {
-                let started = match start(&dir, "127.0.0.1:0").await {
+                let started = match start(&dir, "127.0.0.1:0", None).await {
                     Ok(started) => started,
                     Err(e) => {
                         let _ = ready_tx.send(Err(e.to_string()));

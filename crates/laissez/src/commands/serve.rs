@@ -17,6 +17,10 @@ pub struct ServeArgs {
     /// The address to listen on.
     #[arg(long, env = "LAISSEZ_LISTEN", default_value = "127.0.0.1:8700")]
     listen: String,
+    /// The public URL clients reach the server at; it is the OAuth issuer
+    /// (default: http:// and the listen address).
+    #[arg(long, env = "LAISSEZ_ISSUER")]
+    issuer: Option<String>,
 }
 
 /// Runs the server.
@@ -26,7 +30,8 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    let started = laissez_server::run::start(&args.data, &args.listen).await?;
+    let started =
+        laissez_server::run::start(&args.data, &args.listen, args.issuer.as_deref()).await?;
     if let Bootstrapped::Created(path) = &started.bootstrapped {
         println!(
             "created admin user 'admin'; its token is in {} (mode 0600, shown nowhere else)",

@@ -1,0 +1,39 @@
+//! The OAuth 2.1 authorization server inside `laissez serve`: discovery
+//! (RFC 8414, and the OpenID Connect discovery path MCP clients also try)
+//! and the signing keys that access tokens are verified with.
+
+pub mod keys;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use laissez_oauth::metadata::ServerMetadata;
+
+use crate::AppState;
+
+/// The authorization server's routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/.well-known/oauth-authorization-server", get(metadata))
+        .route("/.well-known/openid-configuration", get(metadata))
+        .route("/oauth/jwks", get(jwks))
+}
+
+/// The RFC 8414 metadata document; `issuer` is exactly the configured issuer URL.
+pub async fn metadata(State(state): State<AppState>) -> impl IntoResponse {
+    let document = ServerMetadata::new(&state.issuer, vec!["offline_access".into()], Vec::new());
+    (
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        axum::Json(document),
+    )
+}
+
+/// The public signing keys (JWK Set).
+pub async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        axum::Json(state.keys.jwks()),
+    )
+}
