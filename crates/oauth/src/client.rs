@@ -105,6 +105,54 @@ impl ClientMetadata {
     }
 }
 
+/// How a client came to be known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientKind {
+    /// Registered by an administrator (CLI or admin API).
+    Preregistered,
+    /// Registered by itself through RFC 7591 dynamic registration.
+    Dynamic,
+    /// Described by a Client ID Metadata Document at its https `client_id`.
+    MetadataDocument,
+}
+
+impl ClientKind {
+    /// The stored text form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientKind::Preregistered => "preregistered",
+            ClientKind::Dynamic => "dynamic",
+            ClientKind::MetadataDocument => "metadata_document",
+        }
+    }
+
+    /// Parses the stored text form.
+    pub fn parse(text: &str) -> Option<ClientKind> {
+        match text {
+            "preregistered" => Some(ClientKind::Preregistered),
+            "dynamic" => Some(ClientKind::Dynamic),
+            "metadata_document" => Some(ClientKind::MetadataDocument),
+            _ => None,
+        }
+    }
+}
+
+/// A client the authorization server knows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Client {
+    /// The client identifier.
+    pub client_id: String,
+    /// How it was registered.
+    pub kind: ClientKind,
+    /// What it said about itself.
+    pub metadata: ClientMetadata,
+    /// The user who registered it, for pre-registered clients.
+    pub owner_id: Option<String>,
+    /// When it was registered.
+    pub created_at: i64,
+}
+
 fn bad(why: impl Into<String>) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidClientMetadata, why)
 }

@@ -7,6 +7,7 @@
 //! No I/O, no clock, no randomness: the server passes those in. That keeps
 //! every security decision here testable on its own.
 
+pub mod access_token;
 pub mod client;
 pub mod error;
 pub mod metadata;

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use laissez_core::audit::{AuditEvent, AuditRecord, Verification};
 use laissez_core::credential::{Credential, Settings};
 use laissez_core::{Name, Policy, PolicySet, Principal, Role, Status, UnixTime};
+use laissez_oauth::client::Client;
 
 pub use error::Error;
 pub use sqlite::SqliteStore;
@@ -161,4 +162,27 @@ pub trait Store: Send + Sync + 'static {
 
     /// Walks the whole audit log and checks its hash chain.
     async fn verify_audit(&self) -> Result<Verification, Error>;
+
+    /// Registers an OAuth client with the hash of its secret (confidential
+    /// clients only).
+    async fn create_client(
+        &self,
+        client: Client,
+        secret_hash: Option<[u8; 32]>,
+        audit: AuditEvent,
+    ) -> Result<(), Error>;
+
+    /// The OAuth client with this id, with its secret's hash.
+    async fn client(&self, client_id: &str) -> Result<Option<(Client, Option<[u8; 32]>)>, Error>;
+
+    /// Revokes an access token by its `jti` until it would have expired anyway.
+    async fn revoke_access_token(
+        &self,
+        jti: &str,
+        expires_at: UnixTime,
+        audit: AuditEvent,
+    ) -> Result<(), Error>;
+
+    /// Whether the access token with this `jti` was revoked.
+    async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, Error>;
 }

@@ -103,3 +103,296 @@ async fn jwks_publishes_p256_keys_that_survive_restart() {
         "the same key after a restart"
     );
 }
+
+async fn register(
+    server: &TestServer,
+    body: Value,
+) -> (reqwest::StatusCode, reqwest::header::HeaderMap, Value) {
+    let response = server
+        .client()
+        .post(format!("{}/oauth/register", server.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    (status, headers, response.json().await.unwrap())
+}
+
+async fn form(
+    server: &TestServer,
+    path: &str,
+    basic: Option<(&str, &str)>,
+    params: &[(&str, &str)],
+) -> (reqwest::StatusCode, Value) {
+    let mut request = server
+        .client()
+        .post(format!("{}{path}", server.url))
+        .form(params);
+    if let Some((id, secret)) = basic {
+        request = request.basic_auth(id, Some(secret));
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn confidential(server: &TestServer, grants: &[&str], scope: &str) -> (String, String) {
+    let (status, _, client) = register(
+        server,
+        serde_json::json!({
+            "client_name": "nightly-sync",
+            "grant_types": grants,
+            "token_endpoint_auth_method": "client_secret_basic",
+            "redirect_uris": ["https://sync.example/cb"],
+            "scope": scope,
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "{client}");
+    let secret = client["client_secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("lzcs_"));
+    (client["client_id"].as_str().unwrap().to_owned(), secret)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dynamic_registration_of_an_mcp_style_public_client() {
+    let server = TestServer::start();
+    let (status, headers, client) = register(
+        &server,
+        serde_json::json!({
+            "client_name": "MCP Inspector",
+            "redirect_uris": ["http://localhost:6274/oauth/callback"],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "{client}");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert!(client["client_id"].as_str().unwrap().starts_with("cli_"));
+    assert!(
+        client.get("client_secret").is_none(),
+        "public clients get no secret"
+    );
+    assert_eq!(client["token_endpoint_auth_method"], "none");
+    assert_eq!(
+        client["redirect_uris"][0],
+        "http://localhost:6274/oauth/callback"
+    );
+
+    for (body, code) in [
+        (
+            serde_json::json!({"redirect_uris": ["http://evil.example/cb"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            serde_json::json!({"redirect_uris": ["https://a.example/cb#x"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            serde_json::json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"}),
+            "invalid_client_metadata",
+        ),
+        (
+            serde_json::json!({"redirect_uris": "nope"}),
+            "invalid_client_metadata",
+        ),
+    ] {
+        let (status, _, error) = register(&server, body.clone()).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(error["error"], code, "{body} → {error}");
+        assert!(error["error_description"].as_str().unwrap().len() > 10);
+    }
+    let (_, verification) = server.get("/v1/audit/verify").await;
+    assert_eq!(verification["first_break"], Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn client_credentials_issue_rfc9068_tokens_for_one_resource() {
+    let server = TestServer::start();
+    let (id, secret) = confidential(
+        &server,
+        &["client_credentials"],
+        "reports.read reports.write",
+    )
+    .await;
+    let (status, token) = form(
+        &server,
+        "/oauth/token",
+        Some((&id, &secret)),
+        &[
+            ("grant_type", "client_credentials"),
+            ("scope", "reports.read"),
+            ("resource", "https://API.example.com/"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{token}");
+    assert_eq!(token["token_type"], "Bearer");
+    assert_eq!(token["scope"], "reports.read");
+    let expires_in = token["expires_in"].as_i64().unwrap();
+    assert!(
+        (60..=3600).contains(&expires_in),
+        "access tokens live minutes"
+    );
+    let jwt = token["access_token"].as_str().unwrap();
+
+    // Verify independently, from the published JWKS.
+    let (_, _, jwks) = get(&server, "/oauth/jwks").await;
+    let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks).unwrap();
+    let header = jsonwebtoken::decode_header(jwt).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
+    let jwk = jwks
+        .find(header.kid.as_deref().unwrap())
+        .expect("kid published");
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    validation.set_audience(&["https://api.example.com"]);
+    validation.set_issuer(&[server.url.as_str()]);
+    let claims = jsonwebtoken::decode::<Value>(
+        jwt,
+        &jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap(),
+        &validation,
+    )
+    .expect("valid for the normalized resource")
+    .claims;
+    assert_eq!(claims["sub"], id.as_str());
+    assert_eq!(claims["client_id"], id.as_str());
+    assert_eq!(claims["scope"], "reports.read");
+    assert!(claims["jti"].as_str().is_some());
+    validation.set_audience(&["https://other.example.com"]);
+    assert!(
+        jsonwebtoken::decode::<Value>(
+            jwt,
+            &jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap(),
+            &validation
+        )
+        .is_err(),
+        "a token for one resource is not valid for another"
+    );
+
+    // Introspection, revocation, introspection again.
+    let (status, active) = form(
+        &server,
+        "/oauth/introspect",
+        Some((&id, &secret)),
+        &[("token", jwt)],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(active["active"], true);
+    assert_eq!(active["aud"], "https://api.example.com");
+    let (status, _) = form(
+        &server,
+        "/oauth/revoke",
+        Some((&id, &secret)),
+        &[("token", jwt)],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, inactive) = form(
+        &server,
+        "/oauth/introspect",
+        Some((&id, &secret)),
+        &[("token", jwt)],
+    )
+    .await;
+    assert_eq!(inactive, serde_json::json!({"active": false}));
+    let (_, garbage) = form(
+        &server,
+        "/oauth/introspect",
+        Some((&id, &secret)),
+        &[("token", "not-a-jwt")],
+    )
+    .await;
+    assert_eq!(garbage, serde_json::json!({"active": false}));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_token_endpoint_refuses_what_it_must() {
+    let server = TestServer::start();
+    let (id, secret) = confidential(&server, &["client_credentials"], "reports.read").await;
+    let (code_only, code_secret) = confidential(&server, &["authorization_code"], "").await;
+    let mut wrong = secret.clone().into_bytes();
+    wrong[10] = if wrong[10] == b'a' { b'b' } else { b'a' };
+    let wrong = String::from_utf8(wrong).unwrap();
+    let other =
+        laissez_token::Token::generate(&Default::default(), laissez_token::Kind::ClientSecret)
+            .unwrap();
+    let cc = [("grant_type", "client_credentials")];
+    type Case<'a> = (
+        Option<(&'a str, &'a str)>,
+        Vec<(&'a str, &'a str)>,
+        u16,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
+        (Some((&id, &wrong)), cc.to_vec(), 401, "invalid_client"),
+        (
+            Some((&id, other.expose())),
+            cc.to_vec(),
+            401,
+            "invalid_client",
+        ),
+        (
+            Some(("cli_nobody", &secret)),
+            cc.to_vec(),
+            401,
+            "invalid_client",
+        ),
+        (
+            None,
+            vec![("grant_type", "client_credentials"), ("client_id", &id)],
+            401,
+            "invalid_client",
+        ),
+        (
+            Some((&id, &secret)),
+            vec![
+                ("grant_type", "client_credentials"),
+                ("scope", "reports.write"),
+            ],
+            400,
+            "invalid_scope",
+        ),
+        (
+            Some((&id, &secret)),
+            vec![
+                ("grant_type", "client_credentials"),
+                ("resource", "not a url"),
+            ],
+            400,
+            "invalid_target",
+        ),
+        (
+            Some((&id, &secret)),
+            vec![("grant_type", "password")],
+            400,
+            "unsupported_grant_type",
+        ),
+        (Some((&id, &secret)), vec![], 400, "invalid_request"),
+        (
+            Some((&id, &secret)),
+            vec![
+                ("grant_type", "client_credentials"),
+                ("grant_type", "client_credentials"),
+            ],
+            400,
+            "invalid_request",
+        ),
+        (
+            Some((&code_only, &code_secret)),
+            cc.to_vec(),
+            400,
+            "unauthorized_client",
+        ),
+    ];
+    for (basic, params, status, code) in cases {
+        let (got, error) = form(&server, "/oauth/token", basic, &params).await;
+        assert_eq!(got, status, "{params:?} → {error}");
+        assert_eq!(error["error"], code, "{params:?} → {error}");
+    }
+}

@@ -1,14 +1,20 @@
 //! The OAuth 2.1 authorization server inside `laissez serve`: discovery
 //! (RFC 8414, and the OpenID Connect discovery path MCP clients also try)
-//! and the signing keys that access tokens are verified with.
+//! and the signing keys that access tokens are verified with, dynamic client
+//! registration, the token endpoint, introspection and revocation.
 
+pub mod client_auth;
+pub mod introspect;
 pub mod keys;
+pub mod register;
+pub mod response;
+pub mod token;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use laissez_oauth::metadata::ServerMetadata;
 
 use crate::AppState;
@@ -19,6 +25,10 @@ pub fn routes() -> Router<AppState> {
         .route("/.well-known/oauth-authorization-server", get(metadata))
         .route("/.well-known/openid-configuration", get(metadata))
         .route("/oauth/jwks", get(jwks))
+        .route("/oauth/register", post(register::register))
+        .route("/oauth/token", post(token::token))
+        .route("/oauth/introspect", post(introspect::introspect))
+        .route("/oauth/revoke", post(introspect::revoke))
 }
 
 /// The RFC 8414 metadata document; `issuer` is exactly the configured issuer URL.

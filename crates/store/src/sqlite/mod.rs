@@ -423,4 +423,40 @@ impl Store for SqliteStore {
     async fn verify_audit(&self) -> Result<Verification, Error> {
         self.read(rows::verify_audit).await
     }
+
+    async fn create_client(
+        &self,
+        client: laissez_oauth::client::Client,
+        secret_hash: Option<[u8; 32]>,
+        audit: AuditEvent,
+    ) -> Result<(), Error> {
+        self.mutate(audit, move |c| {
+            rows::insert_client(c, &client, secret_hash.as_ref())
+        })
+        .await
+    }
+
+    async fn client(&self, client_id: &str) -> Result<Option<rows::ClientRow>, Error> {
+        let id = client_id.to_owned();
+        self.read(move |c| rows::client(c, &id)).await
+    }
+
+    async fn revoke_access_token(
+        &self,
+        jti: &str,
+        expires_at: i64,
+        audit: AuditEvent,
+    ) -> Result<(), Error> {
+        let jti = jti.to_owned();
+        self.mutate(audit, move |c| {
+            rows::revoke_access_token(c, &jti, expires_at, now())
+        })
+        .await
+    }
+
+    async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, Error> {
+        let jti = jti.to_owned();
+        self.read(move |c| rows::is_access_token_revoked(c, &jti))
+            .await
+    }
 }

@@ -544,3 +544,88 @@ pub fn verify_audit(conn: &Connection) -> Result<laissez_core::audit::Verificati
     }
     Ok(verify(records, head.as_ref()))
 }
+
+fn decode_hash(text: &str, what: &str) -> Result<[u8; 32], Error> {
+    let mut hash = [0u8; 32];
+    hex::decode_to_slice(text, &mut hash).map_err(|e| corrupt(what, e))?;
+    Ok(hash)
+}
+
+pub fn insert_client(
+    conn: &Connection,
+    client: &laissez_oauth::client::Client,
+    secret_hash: Option<&[u8; 32]>,
+) -> Result<(), Error> {
+    conn.execute(
+        "INSERT INTO oauth_clients (client_id, kind, metadata, secret_hash, owner_id, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            client.client_id,
+            client.kind.as_str(),
+            serde_json::to_string(&client.metadata).unwrap_or_default(),
+            secret_hash.map(hex::encode),
+            client.owner_id,
+            client.created_at
+        ],
+    )?;
+    Ok(())
+}
+
+pub type ClientRow = (laissez_oauth::client::Client, Option<[u8; 32]>);
+
+pub fn client(conn: &Connection, client_id: &str) -> Result<Option<ClientRow>, Error> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT client_id, kind, metadata, secret_hash, owner_id, created_at FROM oauth_clients WHERE client_id = ?1",
+    )?;
+    let row = stmt
+        .query_row([client_id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, i64>(5)?,
+            ))
+        })
+        .optional()?;
+    let Some((client_id, kind, metadata, secret_hash, owner_id, created_at)) = row else {
+        return Ok(None);
+    };
+    let client = laissez_oauth::client::Client {
+        client_id,
+        kind: laissez_oauth::client::ClientKind::parse(&kind)
+            .ok_or_else(|| corrupt("client kind", &kind))?,
+        metadata: serde_json::from_str(&metadata).map_err(|e| corrupt("client metadata", e))?,
+        owner_id,
+        created_at,
+    };
+    let secret_hash = secret_hash
+        .map(|h| decode_hash(&h, "client secret hash"))
+        .transpose()?;
+    Ok(Some((client, secret_hash)))
+}
+
+pub fn revoke_access_token(
+    conn: &Connection,
+    jti: &str,
+    expires_at: i64,
+    at: i64,
+) -> Result<(), Error> {
+    conn.execute(
+        "INSERT INTO revoked_access_tokens (jti, expires_at, revoked_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (jti) DO NOTHING",
+        params![jti, expires_at, at],
+    )?;
+    // Entries past their token's expiry protect nothing; drop them as we go.
+    conn.execute(
+        "DELETE FROM revoked_access_tokens WHERE expires_at < ?1",
+        [at - 3600],
+    )?;
+    Ok(())
+}
+
+pub fn is_access_token_revoked(conn: &Connection, jti: &str) -> Result<bool, Error> {
+    let mut stmt = conn.prepare_cached("SELECT 1 FROM revoked_access_tokens WHERE jti = ?1")?;
+    Ok(stmt.exists([jti])?)
+}

@@ -6,7 +6,7 @@ use rusqlite::Connection;
 use crate::Error;
 
 /// The schema version this build writes.
-pub const VERSION: i64 = 1;
+pub const VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (
@@ -72,6 +72,19 @@ CREATE TABLE IF NOT EXISTS audit_log (
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS oauth_clients (
+    client_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    secret_hash TEXT,
+    owner_id TEXT REFERENCES principals(id),
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS revoked_access_tokens (
+    jti TEXT PRIMARY KEY,
+    expires_at BIGINT NOT NULL,
+    revoked_at BIGINT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS audit_head (
     id BIGINT PRIMARY KEY,
     seq BIGINT NOT NULL,
@@ -98,6 +111,13 @@ pub fn migrate(conn: &Connection) -> Result<(), Error> {
             )?;
         }
         Some(Ok(v)) if v == VERSION => {}
+        // Version 2 only added tables, which the batch above created.
+        Some(Ok(v)) if v < VERSION => {
+            tx.execute(
+                "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+                [VERSION.to_string()],
+            )?;
+        }
         Some(Ok(v)) if v > VERSION => {
             return Err(Error::Unavailable(format!(
                 "the data folder was written by a newer Laissez (schema {v}, this build knows {VERSION})"

@@ -1,0 +1,41 @@
+//! Access token claims (RFC 9068, JWT profile for OAuth 2.0 access tokens).
+//! The header's `typ` is `at+jwt`; the claims say who (`sub`), through which
+//! client (`client_id`), acting as which agent (`act`, RFC 8693), for which
+//! resource (`aud`) and with which scopes.
+
+use serde::{Deserialize, Serialize};
+
+/// The JOSE `typ` of access tokens.
+pub const TYP: &str = "at+jwt";
+
+/// The actor a token acts through (RFC 8693 §4.1).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// The acting party, e.g. the agent's client id.
+    pub sub: String,
+}
+
+/// RFC 9068 claims.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessTokenClaims {
+    /// Issuer.
+    pub iss: String,
+    /// Subject: the user, or the client itself for client credentials.
+    pub sub: String,
+    /// Audience: the resource the token is for.
+    pub aud: String,
+    /// Expiry (seconds since the epoch).
+    pub exp: i64,
+    /// Issued at.
+    pub iat: i64,
+    /// Unique id, for revocation.
+    pub jti: String,
+    /// The client the token was issued to.
+    pub client_id: String,
+    /// Space-separated scopes.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub scope: String,
+    /// The agent acting for the subject, when not the subject itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Actor>,
+}
