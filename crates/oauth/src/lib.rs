@@ -18,3 +18,4 @@ pub mod scopes;
 
 pub use error::{ErrorCode, OAuthError};
 pub use scopes::OAuthScopes;
+pub mod grant;

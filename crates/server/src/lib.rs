@@ -13,6 +13,7 @@ pub mod oauth;
 pub mod openapi;
 pub mod problem;
 pub mod run;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -16,7 +16,7 @@ use crate::api;
         api::health,
         api::whoami::whoami,
         api::principals::create, api::principals::list, api::principals::show,
-        api::principals::deactivate, api::principals::activate,
+        api::principals::deactivate, api::principals::activate, api::principals::set_password,
         api::tokens::create, api::tokens::list, api::tokens::show, api::tokens::roll, api::tokens::revoke,
         api::policies::create_role, api::policies::list_roles,
         api::policies::create, api::policies::list, api::policies::remove, api::policies::check,

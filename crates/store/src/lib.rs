@@ -15,6 +15,7 @@ use laissez_core::audit::{AuditEvent, AuditRecord, Verification};
 use laissez_core::credential::{Credential, Settings};
 use laissez_core::{Name, Policy, PolicySet, Principal, Role, Status, UnixTime};
 use laissez_oauth::client::Client;
+use laissez_oauth::grant::{AuthorizationCode, RefreshGrant, RefreshUse};
 
 pub use error::Error;
 pub use sqlite::SqliteStore;
@@ -185,4 +186,47 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether the access token with this `jti` was revoked.
     async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, Error>;
+
+    /// Sets a user's password (a PHC-format argon2 hash, never the password).
+    async fn set_password(
+        &self,
+        user_id: &str,
+        phc: String,
+        audit: AuditEvent,
+    ) -> Result<(), Error>;
+
+    /// A user's password hash.
+    async fn password(&self, user_id: &str) -> Result<Option<String>, Error>;
+
+    /// Records a browser session by the hash of its cookie.
+    async fn create_session(
+        &self,
+        id_hash: [u8; 32],
+        user_id: &str,
+        expires_at: UnixTime,
+        audit: AuditEvent,
+    ) -> Result<(), Error>;
+
+    /// The user and expiry of a browser session.
+    async fn session(&self, id_hash: [u8; 32]) -> Result<Option<(String, UnixTime)>, Error>;
+
+    /// Stores an authorization code by its hash, with the consent's audit record.
+    async fn create_code(
+        &self,
+        code_hash: [u8; 32],
+        code: AuthorizationCode,
+        audit: AuditEvent,
+    ) -> Result<(), Error>;
+
+    /// Spends an authorization code: returns it and whether it had been spent before.
+    async fn take_code(
+        &self,
+        code_hash: [u8; 32],
+    ) -> Result<Option<(AuthorizationCode, bool)>, Error>;
+
+    /// Stores a refresh token by its hash.
+    async fn create_refresh(&self, token_hash: [u8; 32], grant: RefreshGrant) -> Result<(), Error>;
+
+    /// Spends a refresh token; a reused one revokes its whole family in the same transaction.
+    async fn use_refresh(&self, token_hash: [u8; 32]) -> Result<RefreshUse, Error>;
 }

@@ -30,6 +30,11 @@ pub enum UserCommand {
         /// Name or id.
         name: String,
     },
+    /// Set a user's password for the sign-in page (read from standard input).
+    Password {
+        /// Name or id.
+        name: String,
+    },
 }
 
 /// Commands for services and agents.
@@ -69,6 +74,7 @@ pub async fn user(global: &Global, command: UserCommand) -> Result<(), CliError>
         UserCommand::List => list(global, "user").await,
         UserCommand::Deactivate { name } => status(global, &name, "deactivate").await,
         UserCommand::Activate { name } => status(global, &name, "activate").await,
+        UserCommand::Password { name } => password(global, &name).await,
     }
 }
 
@@ -167,6 +173,31 @@ async fn status(global: &Global, name: &str, action: &str) -> Result<(), CliErro
             output::text(&principal["name"]),
             output::text(&principal["status"])
         );
+    }
+    Ok(())
+}
+
+async fn password(global: &Global, name: &str) -> Result<(), CliError> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).map_err(|e| {
+        CliError::Local(format!("cannot read the password from standard input: {e}"))
+    })?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        return Err(CliError::Local("no password on standard input (e.g. `read -s P; echo \"$P\" | laissez user password NAME`)".into()));
+    }
+    global
+        .client()?
+        .call(
+            reqwest::Method::PUT,
+            &format!("/v1/principals/{}/password", encode(name)),
+            Some(json!({"password": password})),
+        )
+        .await?;
+    if global.json {
+        output::json(&json!({"user": name, "password": "set"}));
+    } else {
+        println!("password set for {name}");
     }
     Ok(())
 }

@@ -31,6 +31,10 @@ pub fn routes() -> Router<AppState> {
             post(principals::deactivate),
         )
         .route("/v1/principals/{id}/activate", post(principals::activate))
+        .route(
+            "/v1/principals/{id}/password",
+            axum::routing::put(principals::set_password),
+        )
         .route("/v1/tokens", post(tokens::create).get(tokens::list))
         .route("/v1/tokens/{id}", get(tokens::show))
         .route("/v1/tokens/{id}/roll", post(tokens::roll))

@@ -223,3 +223,42 @@ async fn set_status(
     principal.status = status;
     Ok(Json(principal))
 }
+
+/// A new password for a user.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetPassword {
+    /// The password (12 to 256 characters). Stored only as an argon2id hash.
+    pub password: String,
+}
+
+/// Sets a user's password for signing in to consent pages. Administrators
+/// (`laissez.principals.write`) may set anyone's; users may set their own.
+#[utoipa::path(put, path = "/v1/principals/{id}/password", tag = "principals", params(("id" = String, Path, description = "Name or id")),
+    request_body = SetPassword,
+    responses((status = 204), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn set_password(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<SetPassword>,
+) -> Result<StatusCode, ApiError> {
+    crate::web::password::check_new(&body.password).map_err(ApiError::BadRequest)?;
+    let user = lookup_principal(&state, &id).await?;
+    if user.kind != PrincipalKind::User {
+        return Err(ApiError::BadRequest(format!(
+            "only users sign in with a password, and '{}' is a {}",
+            user.name, user.kind
+        )));
+    }
+    let myself = caller.chain.len() == 1 && caller.principal().id == user.id;
+    if !myself {
+        caller
+            .authorize(&state, PRINCIPALS_WRITE, &Scope::root(), None)
+            .await?;
+    }
+    let phc = crate::web::password::hash(&body.password).map_err(ApiError::Unavailable)?;
+    let event = caller.event("principal.password", user.id.clone());
+    state.store.set_password(&user.id, phc, event).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

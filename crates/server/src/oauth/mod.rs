@@ -3,6 +3,7 @@
 //! and the signing keys that access tokens are verified with, dynamic client
 //! registration, the token endpoint, introspection and revocation.
 
+pub mod authorize;
 pub mod client_auth;
 pub mod introspect;
 pub mod keys;
@@ -26,6 +27,9 @@ pub fn routes() -> Router<AppState> {
         .route("/.well-known/openid-configuration", get(metadata))
         .route("/oauth/jwks", get(jwks))
         .route("/oauth/register", post(register::register))
+        .route("/oauth/authorize", get(authorize::authorize))
+        .route("/oauth/login", post(authorize::login))
+        .route("/oauth/consent", post(authorize::consent))
         .route("/oauth/token", post(token::token))
         .route("/oauth/introspect", post(introspect::introspect))
         .route("/oauth/revoke", post(introspect::revoke))

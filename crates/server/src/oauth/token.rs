@@ -1,13 +1,15 @@
-//! The token endpoint (RFC 6749 §3.2). This part serves the client
-//! credentials grant: a confidential client acting for itself gets a
-//! short-lived RFC 9068 access token for one resource, with at most the
-//! scopes it registered.
+//! The token endpoint (RFC 6749 §3.2): authorization codes (with PKCE and
+//! the exact redirect URI), refresh tokens (rotated on every use; a reused one
+//! revokes its family) and client credentials (a confidential client acting
+//! for itself, with at most the scopes it registered). Access tokens are
+//! short-lived RFC 9068 JWTs for one resource.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use laissez_oauth::access_token::{AccessTokenClaims, TYP};
 use laissez_oauth::client::{Client, GrantType};
+use laissez_oauth::grant::{REFRESH_TTL, RefreshGrant, RefreshUse};
 use laissez_oauth::resource::Resource;
 use laissez_oauth::{ErrorCode, OAuthError, OAuthScopes};
 use serde::Deserialize;
@@ -28,6 +30,10 @@ pub struct TokenRequest {
     client_secret: Option<String>,
     scope: Option<String>,
     resource: Option<String>,
+    code: Option<String>,
+    redirect_uri: Option<String>,
+    code_verifier: Option<String>,
+    refresh_token: Option<String>,
 }
 
 /// Issues tokens.
@@ -49,11 +55,8 @@ pub async fn token(
     .await?;
     match grant {
         "client_credentials" => client_credentials(&state, &client, &request).await,
-        "authorization_code" | "refresh_token" => Err(OAuthError::new(
-            ErrorCode::UnsupportedGrantType,
-            format!("the {grant} grant is not available on this server yet"),
-        )
-        .into()),
+        "authorization_code" => authorization_code(&state, &client, &request).await,
+        "refresh_token" => refresh(&state, &client, &request).await,
         other => Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,
             format!(
@@ -101,7 +104,218 @@ async fn client_credentials(
         None,
         &audience,
         &requested,
+        None,
     )
+}
+
+fn audience_for(
+    state: &AppState,
+    granted: Option<&str>,
+    requested: Option<&str>,
+) -> Result<String, OAuthFailure> {
+    let granted = granted.map(Resource::parse).transpose()?;
+    let requested = requested.map(Resource::parse).transpose()?;
+    match (granted, requested) {
+        (Some(g), Some(r)) if g != r => Err(OAuthError::new(
+            ErrorCode::InvalidTarget,
+            "resource differs from the one the user authorized",
+        )
+        .into()),
+        (Some(g), _) => Ok(g.to_string()),
+        (None, Some(r)) => Ok(r.to_string()),
+        (None, None) => Ok(state.issuer.clone()),
+    }
+}
+
+async fn active_user(state: &AppState, user_id: &str) -> Result<(), OAuthFailure> {
+    match state.store.principal(user_id).await? {
+        Some(user) if user.status == laissez_core::Status::Active => Ok(()),
+        _ => {
+            Err(OAuthError::invalid_grant("the user who granted access is no longer active").into())
+        }
+    }
+}
+
+async fn authorization_code(
+    state: &AppState,
+    client: &Client,
+    request: &TokenRequest,
+) -> Result<Response, OAuthFailure> {
+    if !client.metadata.allows(GrantType::AuthorizationCode) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "not registered for authorization_code",
+        )
+        .into());
+    }
+    let code = request
+        .code
+        .as_deref()
+        .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+    let verifier = request
+        .code_verifier
+        .as_deref()
+        .ok_or_else(|| OAuthError::invalid_request("code_verifier is required (PKCE)"))?;
+    let Some((grant, spent)) = state
+        .store
+        .take_code(laissez_core::credential::hash_secret(code))
+        .await?
+    else {
+        return Err(OAuthError::invalid_grant("unknown authorization code").into());
+    };
+    if spent {
+        return Err(OAuthError::invalid_grant("the authorization code was already used").into());
+    }
+    if grant.expires_at <= now() {
+        return Err(
+            OAuthError::invalid_grant("the authorization code expired; start again").into(),
+        );
+    }
+    if grant.client_id != client.client_id {
+        return Err(OAuthError::invalid_grant(
+            "the authorization code was issued to another client",
+        )
+        .into());
+    }
+    if request.redirect_uri.as_deref() != Some(grant.redirect_uri.as_str()) {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri must repeat the authorization request's exactly",
+        )
+        .into());
+    }
+    laissez_oauth::pkce::Challenge::stored(grant.code_challenge.clone()).verify(verifier)?;
+    active_user(state, &grant.user_id).await?;
+    let audience = audience_for(
+        state,
+        grant.resource.as_deref(),
+        request.resource.as_deref(),
+    )?;
+    let scopes = OAuthScopes::parse(Some(&grant.scope))?;
+    let refresh = if client.metadata.allows(GrantType::RefreshToken) {
+        let family_id = new_id("fam").map_err(|e| server_error(e.to_string()))?;
+        let next = RefreshGrant {
+            family_id,
+            client_id: client.client_id.clone(),
+            user_id: grant.user_id.clone(),
+            scope: grant.scope.clone(),
+            resource: Some(audience.clone()),
+            expires_at: now() + REFRESH_TTL,
+        };
+        Some(new_refresh(state, next).await?)
+    } else {
+        None
+    };
+    let actor = Some(client.client_id.clone());
+    issue(
+        state,
+        &grant.user_id,
+        &client.client_id,
+        actor,
+        &audience,
+        &scopes,
+        refresh,
+    )
+}
+
+async fn refresh(
+    state: &AppState,
+    client: &Client,
+    request: &TokenRequest,
+) -> Result<Response, OAuthFailure> {
+    if !client.metadata.allows(GrantType::RefreshToken) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "not registered for refresh_token",
+        )
+        .into());
+    }
+    let token = request
+        .refresh_token
+        .as_deref()
+        .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+    if laissez_token::Token::parse(token).is_err() {
+        return Err(OAuthError::invalid_grant("not a valid refresh token (checksum)").into());
+    }
+    let grant = match state
+        .store
+        .use_refresh(laissez_core::credential::hash_secret(token))
+        .await?
+    {
+        RefreshUse::Fresh(grant) => grant,
+        RefreshUse::Reused(grant) => {
+            let audit = laissez_core::audit::AuditEvent::success(
+                &[],
+                "oauth.refresh.reuse",
+                grant.family_id.clone(),
+            )
+            .with_detail(json!({"client_id": grant.client_id, "user": grant.user_id}));
+            let _ = state.store.append_audit(audit).await;
+            return Err(OAuthError::invalid_grant(
+                "this refresh token was already used; the whole grant is revoked, sign in again",
+            )
+            .into());
+        }
+        RefreshUse::Invalid => {
+            return Err(
+                OAuthError::invalid_grant("unknown, expired or revoked refresh token").into(),
+            );
+        }
+    };
+    if grant.client_id != client.client_id {
+        return Err(
+            OAuthError::invalid_grant("the refresh token was issued to another client").into(),
+        );
+    }
+    active_user(state, &grant.user_id).await?;
+    let granted = OAuthScopes::parse(Some(&grant.scope))?;
+    let scopes = match request.scope.as_deref() {
+        Some(_) => {
+            let asked = OAuthScopes::parse(request.scope.as_deref())?;
+            if !asked.is_subset(&granted) {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidScope,
+                    "a refresh can only narrow the granted scopes",
+                )
+                .into());
+            }
+            asked
+        }
+        None => granted,
+    };
+    let audience = audience_for(
+        state,
+        grant.resource.as_deref(),
+        request.resource.as_deref(),
+    )?;
+    let next = RefreshGrant {
+        expires_at: now() + REFRESH_TTL,
+        ..grant.clone()
+    };
+    let next = new_refresh(state, next).await?;
+    let actor = Some(client.client_id.clone());
+    issue(
+        state,
+        &grant.user_id,
+        &client.client_id,
+        actor,
+        &audience,
+        &scopes,
+        Some(next),
+    )
+}
+
+fn server_error(e: String) -> OAuthFailure {
+    OAuthFailure(OAuthError::new(ErrorCode::ServerError, e))
+}
+
+async fn new_refresh(state: &AppState, grant: RefreshGrant) -> Result<String, OAuthFailure> {
+    let token = laissez_token::Token::generate(&state.namespace, laissez_token::Kind::Refresh)
+        .map_err(|e| server_error(e.to_string()))?;
+    state
+        .store
+        .create_refresh(laissez_core::credential::hash_secret(token.expose()), grant)
+        .await?;
+    Ok(token.expose().to_owned())
 }
 
 /// Signs an access token and builds the token response.
@@ -112,6 +326,7 @@ pub fn issue(
     actor: Option<String>,
     audience: &str,
     scopes: &OAuthScopes,
+    refresh_token: Option<String>,
 ) -> Result<Response, OAuthFailure> {
     let server_error = |e: String| OAuthFailure(OAuthError::new(ErrorCode::ServerError, e));
     let now = now();
@@ -137,6 +352,9 @@ pub fn issue(
     });
     if !scopes.is_empty() {
         body["scope"] = json!(scopes.to_string());
+    }
+    if let Some(refresh) = refresh_token {
+        body["refresh_token"] = json!(refresh);
     }
     Ok(no_store(StatusCode::OK, &body))
 }

@@ -8,6 +8,7 @@
 //! concurrent token creations finish quickly. Reads run on a small pool of
 //! read-only connections (WAL lets them proceed while the writer commits).
 
+mod oauth_rows;
 mod rows;
 mod schema;
 
@@ -457,6 +458,79 @@ impl Store for SqliteStore {
     async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, Error> {
         let jti = jti.to_owned();
         self.read(move |c| rows::is_access_token_revoked(c, &jti))
+            .await
+    }
+
+    async fn set_password(
+        &self,
+        user_id: &str,
+        phc: String,
+        audit: AuditEvent,
+    ) -> Result<(), Error> {
+        let id = user_id.to_owned();
+        self.mutate(audit, move |c| {
+            oauth_rows::set_password(c, &id, &phc, now())
+        })
+        .await
+    }
+
+    async fn password(&self, user_id: &str) -> Result<Option<String>, Error> {
+        let id = user_id.to_owned();
+        self.read(move |c| oauth_rows::password(c, &id)).await
+    }
+
+    async fn create_session(
+        &self,
+        id_hash: [u8; 32],
+        user_id: &str,
+        expires_at: i64,
+        audit: AuditEvent,
+    ) -> Result<(), Error> {
+        let user = user_id.to_owned();
+        self.mutate(audit, move |c| {
+            oauth_rows::create_session(c, &id_hash, &user, expires_at)
+        })
+        .await
+    }
+
+    async fn session(&self, id_hash: [u8; 32]) -> Result<Option<(String, i64)>, Error> {
+        self.read(move |c| oauth_rows::session(c, &id_hash)).await
+    }
+
+    async fn create_code(
+        &self,
+        code_hash: [u8; 32],
+        code: laissez_oauth::grant::AuthorizationCode,
+        audit: AuditEvent,
+    ) -> Result<(), Error> {
+        self.mutate(audit, move |c| {
+            oauth_rows::create_code(c, &code_hash, &code)
+        })
+        .await
+    }
+
+    async fn take_code(
+        &self,
+        code_hash: [u8; 32],
+    ) -> Result<Option<(laissez_oauth::grant::AuthorizationCode, bool)>, Error> {
+        self.write(move |c| oauth_rows::take_code(c, &code_hash, now()))
+            .await
+    }
+
+    async fn create_refresh(
+        &self,
+        token_hash: [u8; 32],
+        grant: laissez_oauth::grant::RefreshGrant,
+    ) -> Result<(), Error> {
+        self.write(move |c| oauth_rows::create_refresh(c, &token_hash, &grant))
+            .await
+    }
+
+    async fn use_refresh(
+        &self,
+        token_hash: [u8; 32],
+    ) -> Result<laissez_oauth::grant::RefreshUse, Error> {
+        self.write(move |c| oauth_rows::use_refresh(c, &token_hash, now()))
             .await
     }
 }

@@ -85,6 +85,31 @@ CREATE TABLE IF NOT EXISTS revoked_access_tokens (
     expires_at BIGINT NOT NULL,
     revoked_at BIGINT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS user_passwords (
+    user_id TEXT PRIMARY KEY REFERENCES principals(id),
+    phc TEXT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS web_sessions (
+    id_hash TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES principals(id),
+    expires_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS oauth_codes (
+    code_hash TEXT PRIMARY KEY,
+    grant_json TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    used_at BIGINT
+);
+CREATE TABLE IF NOT EXISTS oauth_refresh_tokens (
+    token_hash TEXT PRIMARY KEY,
+    family_id TEXT NOT NULL,
+    grant_json TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    used_at BIGINT,
+    revoked_at BIGINT
+);
+CREATE INDEX IF NOT EXISTS oauth_refresh_family ON oauth_refresh_tokens(family_id);
 CREATE TABLE IF NOT EXISTS audit_head (
     id BIGINT PRIMARY KEY,
     seq BIGINT NOT NULL,

@@ -1,0 +1,58 @@
+//! What the authorization server remembers between steps of the
+//! authorization code flow: the code (single use, a minute long) and the
+//! refresh token family it starts (rotated on every use; a reused refresh
+//! token revokes the whole family, RFC 9700 §4.14.2).
+
+use serde::{Deserialize, Serialize};
+
+/// How long an authorization code is valid, seconds.
+pub const CODE_TTL: i64 = 60;
+/// How long a refresh token is valid, seconds.
+pub const REFRESH_TTL: i64 = 30 * 86_400;
+
+/// An issued authorization code (stored by the hash of the code).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizationCode {
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The user who consented.
+    pub user_id: String,
+    /// The redirect URI of the authorization request (must be repeated exactly).
+    pub redirect_uri: String,
+    /// The S256 PKCE challenge.
+    pub code_challenge: String,
+    /// Granted scopes, space-separated.
+    pub scope: String,
+    /// The resource (audience), if the request named one.
+    pub resource: Option<String>,
+    /// Expiry.
+    pub expires_at: i64,
+}
+
+/// One refresh token of a family (stored by the hash of the token).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshGrant {
+    /// All rotations of one grant share a family; reuse revokes it.
+    pub family_id: String,
+    /// The client.
+    pub client_id: String,
+    /// The user.
+    pub user_id: String,
+    /// Granted scopes, space-separated.
+    pub scope: String,
+    /// The resource (audience).
+    pub resource: Option<String>,
+    /// Expiry.
+    pub expires_at: i64,
+}
+
+/// What presenting a refresh token found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RefreshUse {
+    /// A live token, now spent: rotate it.
+    Fresh(RefreshGrant),
+    /// A spent token presented again: its family is now revoked.
+    Reused(RefreshGrant),
+    /// Unknown, expired or revoked.
+    Invalid,
+}

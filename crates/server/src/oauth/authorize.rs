@@ -1,0 +1,511 @@
+//! The authorization endpoint (RFC 6749 §4.1 as OAuth 2.1 restricts it):
+//! validate the request, sign the user in, ask for consent, and send the
+//! code back to the client's redirect URI with `state` and `iss` (RFC 9207).
+//!
+//! Until the client and its redirect URI are known to be good, errors are
+//! shown to the user and never redirected (no open redirector). After that,
+//! every error goes back to the client as `error`, `error_description`,
+//! `state` and `iss`.
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use laissez_core::audit::AuditEvent;
+use laissez_core::credential::hash_secret;
+use laissez_core::{PrincipalKind, Status};
+use laissez_oauth::client::{Client, GrantType};
+use laissez_oauth::grant::{AuthorizationCode, CODE_TTL};
+use laissez_oauth::pkce::Challenge;
+use laissez_oauth::resource::Resource;
+use laissez_oauth::{ErrorCode, OAuthError, OAuthScopes, redirect};
+use serde::Deserialize;
+use serde_json::json;
+use url::Url;
+
+use crate::web::html::{escape, hidden, page};
+use crate::web::{password, session};
+use crate::{AppState, now};
+
+/// The authorization request's parameters.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct AuthorizeParams {
+    client_id: Option<String>,
+    redirect_uri: Option<String>,
+    response_type: Option<String>,
+    scope: Option<String>,
+    state: Option<String>,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+    resource: Option<String>,
+    prompt: Option<String>,
+}
+
+impl AuthorizeParams {
+    fn pairs(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("client_id", &self.client_id),
+            ("redirect_uri", &self.redirect_uri),
+            ("response_type", &self.response_type),
+            ("scope", &self.scope),
+            ("state", &self.state),
+            ("code_challenge", &self.code_challenge),
+            ("code_challenge_method", &self.code_challenge_method),
+            ("resource", &self.resource),
+            ("prompt", &self.prompt),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
+        .collect()
+    }
+
+    fn from_pairs(pairs: &[(String, String)]) -> AuthorizeParams {
+        let get = |k: &str| {
+            pairs
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+        };
+        AuthorizeParams {
+            client_id: get("client_id"),
+            redirect_uri: get("redirect_uri"),
+            response_type: get("response_type"),
+            scope: get("scope"),
+            state: get("state"),
+            code_challenge: get("code_challenge"),
+            code_challenge_method: get("code_challenge_method"),
+            resource: get("resource"),
+            prompt: get("prompt"),
+        }
+    }
+
+    fn hidden_fields(&self) -> String {
+        self.pairs().iter().map(|(k, v)| hidden(k, v)).collect()
+    }
+}
+
+/// A request that passed validation.
+struct Valid {
+    client: Client,
+    redirect_uri: String,
+    challenge: Challenge,
+    scopes: OAuthScopes,
+    resource: Option<Resource>,
+    state: Option<String>,
+}
+
+/// Where an error goes.
+enum Failure {
+    /// Shown to the user: the client or redirect URI cannot be trusted.
+    Page(StatusCode, String),
+    /// Sent back to the client's redirect URI.
+    Redirect(String, OAuthError, Option<String>),
+}
+
+fn error_page(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        Html(page(
+            "Cannot continue",
+            &format!("<p>{}</p>", escape(message)),
+        )),
+    )
+        .into_response()
+}
+
+impl Failure {
+    fn respond(self, issuer: &str) -> Response {
+        match self {
+            Failure::Page(status, message) => error_page(status, &message),
+            Failure::Redirect(uri, error, state) => {
+                let mut params = vec![
+                    ("error", error.error.as_str().to_owned()),
+                    ("error_description", error.description),
+                    ("iss", issuer.to_owned()),
+                ];
+                if let Some(state) = state {
+                    params.push(("state", state));
+                }
+                redirect_with(&uri, &params)
+            }
+        }
+    }
+}
+
+fn redirect_with(uri: &str, params: &[(&str, String)]) -> Response {
+    let Ok(mut url) = Url::parse(uri) else {
+        return error_page(StatusCode::BAD_REQUEST, "the redirect URI is not valid");
+    };
+    {
+        let mut query = url.query_pairs_mut();
+        for (k, v) in params {
+            query.append_pair(k, v);
+        }
+    }
+    let mut response = Redirect::to(url.as_str()).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+async fn validate(state: &AppState, params: &AuthorizeParams) -> Result<Valid, Failure> {
+    let page = |m: &str| Failure::Page(StatusCode::BAD_REQUEST, m.to_owned());
+    let client_id = params
+        .client_id
+        .as_deref()
+        .ok_or_else(|| page("the application did not say who it is (client_id is missing)"))?;
+    let client = match state.store.client(client_id).await {
+        Ok(Some((client, _))) => client,
+        Ok(None) => {
+            return Err(page(
+                "the application is not registered with this server (unknown client_id)",
+            ));
+        }
+        Err(e) => {
+            return Err(Failure::Page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                e.to_string(),
+            ));
+        }
+    };
+    let registered = &client.metadata.redirect_uris;
+    let redirect_uri = match params.redirect_uri.as_deref() {
+        Some(uri) if redirect::matches(registered, uri) => uri.to_owned(),
+        Some(_) => {
+            return Err(page(
+                "the redirect URI does not match any the application registered",
+            ));
+        }
+        None if registered.len() == 1 => registered[0].clone(),
+        None => {
+            return Err(page(
+                "redirect_uri is required: the application registered several",
+            ));
+        }
+    };
+    let back =
+        |error: OAuthError| Failure::Redirect(redirect_uri.clone(), error, params.state.clone());
+    if params.response_type.as_deref() != Some("code") {
+        return Err(back(OAuthError::new(
+            ErrorCode::UnsupportedResponseType,
+            "response_type must be code",
+        )));
+    }
+    if !client.metadata.allows(GrantType::AuthorizationCode) {
+        return Err(back(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client is not registered for the authorization_code grant",
+        )));
+    }
+    let challenge = Challenge::from_request(
+        params.code_challenge.as_deref(),
+        params.code_challenge_method.as_deref(),
+    )
+    .map_err(back)?;
+    let mut scopes = OAuthScopes::parse(params.scope.as_deref()).map_err(back)?;
+    if params.scope.is_none() {
+        // No scope asked: the client's registered scopes are the default.
+        scopes = OAuthScopes::parse(client.metadata.scope.as_deref()).unwrap_or_default();
+    }
+    let resource = params
+        .resource
+        .as_deref()
+        .map(Resource::parse)
+        .transpose()
+        .map_err(back)?;
+    if params.state.as_ref().is_some_and(|s| s.len() > 1024) {
+        return Err(back(OAuthError::invalid_request(
+            "state is longer than 1024 characters",
+        )));
+    }
+    Ok(Valid {
+        client,
+        redirect_uri,
+        challenge,
+        scopes,
+        resource,
+        state: params.state.clone(),
+    })
+}
+
+/// `GET /oauth/authorize`: login if needed, then the consent page.
+pub async fn authorize(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<AuthorizeParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(params)) = query else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "the authorization request is malformed (a parameter is repeated or not text)",
+        );
+    };
+    let valid = match validate(&state, &params).await {
+        Ok(valid) => valid,
+        Err(failure) => return failure.respond(&state.issuer),
+    };
+    match session::current(&state, &headers).await {
+        Ok(Some((user_id, secret))) => {
+            consent_page(&state, &params, &valid, &user_id, &secret).await
+        }
+        Ok(None) => login_page(&params, None),
+        Err(e) => error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    }
+}
+
+fn login_page(params: &AuthorizeParams, problem: Option<&str>) -> Response {
+    let problem = problem
+        .map(|p| format!("<p class=\"warn\" role=\"alert\">{}</p>", escape(p)))
+        .unwrap_or_default();
+    let body = format!(
+        "{problem}<p>Sign in to continue to the application.</p>\
+<form method=\"post\" action=\"/oauth/login\">{fields}\
+<label for=\"username\">User name</label><input type=\"text\" id=\"username\" name=\"username\" autocomplete=\"username\" required>\
+<label for=\"password\">Password</label><input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
+<button type=\"submit\">Sign in</button></form>",
+        fields = params.hidden_fields()
+    );
+    let mut response = Html(page("Sign in", &body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+async fn consent_page(
+    state: &AppState,
+    params: &AuthorizeParams,
+    valid: &Valid,
+    user_id: &str,
+    secret: &str,
+) -> Response {
+    let user = match state.store.principal(user_id).await {
+        Ok(Some(user)) if user.status == Status::Active => user,
+        Ok(_) => return login_page(params, Some("Your account is not active.")),
+        Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    };
+    let m = &valid.client.metadata;
+    let name = m
+        .client_name
+        .clone()
+        .unwrap_or_else(|| valid.client.client_id.clone());
+    let logo = m
+        .logo_uri
+        .as_deref()
+        .map(|l| {
+            format!(
+                "<img src=\"{}\" alt=\"\" width=\"48\" height=\"48\">",
+                escape(l)
+            )
+        })
+        .unwrap_or_default();
+    let publisher = match m.client_uri.as_deref().and_then(|u| Url::parse(u).ok()) {
+        Some(url) => format!(
+            "<p class=\"meta\">Published by <a href=\"{}\">{}</a> (self-asserted: the publisher's identity is not verified).</p>",
+            escape(url.as_str()),
+            escape(url.host_str().unwrap_or_default())
+        ),
+        None => {
+            "<p class=\"meta\">Publisher not stated (self-asserted registration, not verified).</p>"
+                .into()
+        }
+    };
+    let redirect_host = Url::parse(&valid.redirect_uri)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_default();
+    let localhost = Url::parse(&valid.redirect_uri).is_ok_and(|u| redirect::is_loopback(&u));
+    let warning = if localhost {
+        "<p class=\"warn\">The answer goes to a program on this computer (localhost). Approve only if you just started it.</p>"
+    } else {
+        ""
+    };
+    let scopes: String = valid
+        .scopes
+        .iter()
+        .map(|s| {
+            format!(
+                "<label><input type=\"checkbox\" name=\"grant_scope\" value=\"{0}\" checked> {0}</label>",
+                escape(s)
+            )
+        })
+        .collect();
+    let scopes = if scopes.is_empty() {
+        "<p>No specific permissions: it will act as you within what you can do.</p>".to_owned()
+    } else {
+        format!("<fieldset><legend>It asks to</legend>{scopes}</fieldset>")
+    };
+    let resource = valid
+        .resource
+        .as_ref()
+        .map(|r| format!("<p>For: <code>{}</code></p>", escape(r.as_str())))
+        .unwrap_or_default();
+    let body = format!(
+        "{logo}<p><strong>{name}</strong> wants to act for you, <strong>{user}</strong>.</p>{publisher}\
+<p>After you answer, you go back to <strong>{host}</strong>.</p>{warning}{resource}\
+<form method=\"post\" action=\"/oauth/consent\">{fields}{csrf}{scopes}\
+<button type=\"submit\" name=\"decision\" value=\"approve\">Approve</button>\
+<button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
+        name = escape(&name),
+        user = escape(user.name.as_str()),
+        host = escape(&redirect_host),
+        fields = params.hidden_fields(),
+        csrf = hidden("csrf", &session::csrf_for(secret)),
+    );
+    let mut response = Html(page("Allow access?", &body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    headers.insert(
+        "content-security-policy",
+        HeaderValue::from_static("default-src 'none'; img-src https:; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"),
+    );
+    response
+}
+
+fn form_pairs(body: &Bytes) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+fn get<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// `POST /oauth/login`: checks the password and starts a session.
+pub async fn login(State(state): State<AppState>, body: Bytes) -> Response {
+    let pairs = form_pairs(&body);
+    let params = AuthorizeParams::from_pairs(&pairs);
+    if let Err(failure) = validate(&state, &params).await {
+        return failure.respond(&state.issuer);
+    }
+    let username = get(&pairs, "username").unwrap_or_default();
+    let password_text = get(&pairs, "password").unwrap_or_default();
+    let user = match state.store.principal(username).await {
+        Ok(Some(user)) if user.kind == PrincipalKind::User && username == user.name.as_str() => {
+            Some(user)
+        }
+        Ok(_) => None,
+        Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    };
+    let phc = match &user {
+        Some(user) => state.store.password(&user.id).await.ok().flatten(),
+        None => None,
+    };
+    let ok = match &phc {
+        Some(phc) => password::verify(password_text, phc),
+        None => {
+            password::dummy_verify(password_text);
+            false
+        }
+    };
+    let user = match user {
+        Some(user) if ok && user.status == Status::Active => user,
+        _ => {
+            let audit = AuditEvent {
+                outcome: laissez_core::audit::Outcome::Unauthenticated,
+                ..AuditEvent::success(
+                    &[],
+                    "session.login",
+                    username.chars().take(64).collect::<String>(),
+                )
+            };
+            let _ = state.store.append_audit(audit).await;
+            return login_page(&params, Some("Wrong user name or password."));
+        }
+    };
+    let cookie = match session::start(&state, &user).await {
+        Ok(cookie) => cookie,
+        Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, &e),
+    };
+    let back: Vec<(&str, String)> = params
+        .pairs()
+        .into_iter()
+        .map(|(k, v)| (k, v.to_owned()))
+        .collect();
+    let mut response = redirect_with(
+        &format!("{}/oauth/authorize", state.issuer.trim_end_matches('/')),
+        &back,
+    );
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// `POST /oauth/consent`: the user's answer. Approving issues a code.
+pub async fn consent(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let pairs = form_pairs(&body);
+    let params = AuthorizeParams::from_pairs(&pairs);
+    let valid = match validate(&state, &params).await {
+        Ok(valid) => valid,
+        Err(failure) => return failure.respond(&state.issuer),
+    };
+    let (user_id, secret) = match session::current(&state, &headers).await {
+        Ok(Some(current)) => current,
+        Ok(None) => return login_page(&params, Some("Your session ended; sign in again.")),
+        Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    };
+    if !session::csrf_ok(&secret, get(&pairs, "csrf").unwrap_or_default()) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "the form expired or did not come from this server; start again",
+        );
+    }
+    let user = match state.store.principal(&user_id).await {
+        Ok(Some(user)) if user.status == Status::Active => user,
+        _ => return error_page(StatusCode::FORBIDDEN, "your account is not active"),
+    };
+    let chain = [user.reference()];
+    if get(&pairs, "decision") != Some("approve") {
+        let mut audit =
+            AuditEvent::success(&chain, "oauth.consent", valid.client.client_id.clone());
+        audit.outcome = laissez_core::audit::Outcome::Denied;
+        let _ = state.store.append_audit(audit).await;
+        return Failure::Redirect(
+            valid.redirect_uri,
+            OAuthError::new(ErrorCode::AccessDenied, "the user denied the request"),
+            valid.state,
+        )
+        .respond(&state.issuer);
+    }
+    // The user may narrow the scopes, never widen them.
+    let chosen = OAuthScopes::from_names(
+        pairs
+            .iter()
+            .filter(|(k, _)| k == "grant_scope")
+            .map(|(_, v)| v.as_str()),
+    );
+    let scopes = chosen.intersection(&valid.scopes);
+    let Ok(code) = laissez_token::random_base62(43) else {
+        return error_page(StatusCode::SERVICE_UNAVAILABLE, "cannot generate a code");
+    };
+    let grant = AuthorizationCode {
+        client_id: valid.client.client_id.clone(),
+        user_id: user.id.clone(),
+        redirect_uri: valid.redirect_uri.clone(),
+        code_challenge: valid.challenge.as_str().to_owned(),
+        scope: scopes.to_string(),
+        resource: valid.resource.as_ref().map(|r| r.to_string()),
+        expires_at: now() + CODE_TTL,
+    };
+    let audit = AuditEvent::success(&chain, "oauth.consent", valid.client.client_id.clone())
+        .with_detail(json!({"scope": grant.scope, "resource": grant.resource, "redirect_uri": grant.redirect_uri}));
+    if let Err(e) = state
+        .store
+        .create_code(hash_secret(&code), grant, audit)
+        .await
+    {
+        return error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string());
+    }
+    let mut back = vec![("code", code), ("iss", state.issuer.clone())];
+    if let Some(s) = valid.state {
+        back.push(("state", s));
+    }
+    redirect_with(&valid.redirect_uri, &back)
+}

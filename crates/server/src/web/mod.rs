@@ -1,0 +1,7 @@
+//! Server-rendered pages for people: login and consent. Plain HTML forms
+//! that work without JavaScript, every value escaped, every state-changing
+//! form protected by a CSRF token.
+
+pub mod html;
+pub mod password;
+pub mod session;

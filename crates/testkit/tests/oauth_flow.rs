@@ -1,0 +1,414 @@
+//! The authorization code flow as a browser and an agent drive it over HTTP:
+//! discovery, registration, sign-in, consent (with CSRF and scope narrowing),
+//! code exchange with PKCE, refresh rotation with reuse detection, and the
+//! refusals OAuth 2.1 requires.
+
+use laissez_oauth::pkce::challenge_for;
+use laissez_testkit::TestServer;
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use serde_json::{Value, json};
+use url::Url;
+
+const PASSWORD: &str = "correct horse battery staple";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-and-some-more-entropy";
+
+struct Flow {
+    server: TestServer,
+    http: reqwest::Client,
+    client_id: String,
+    user_id: String,
+}
+
+async fn flow() -> Flow {
+    let server = TestServer::start();
+    let (_, user) = server
+        .post("/v1/principals", json!({"kind": "user", "name": "alice"}))
+        .await;
+    let (status, _) = server
+        .call(
+            reqwest::Method::PUT,
+            "/v1/principals/alice/password",
+            &server.admin_token,
+            Some(&json!({"password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let client: Value = http
+        .post(format!("{}/oauth/register", server.url))
+        .json(&json!({
+            "client_name": "Notes Agent",
+            "client_uri": "https://notes-agent.example",
+            "redirect_uris": ["http://127.0.0.1/callback"],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "token_endpoint_auth_method": "none",
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    Flow {
+        client_id: client["client_id"].as_str().unwrap().to_owned(),
+        user_id: user["id"].as_str().unwrap().to_owned(),
+        server,
+        http,
+    }
+}
+
+impl Flow {
+    fn authorize_params(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut params: Vec<(String, String)> = [
+            ("client_id", self.client_id.as_str()),
+            ("redirect_uri", "http://127.0.0.1:45678/callback"),
+            ("response_type", "code"),
+            ("scope", "notes.read notes.write"),
+            ("state", "st-123"),
+            ("resource", "https://mcp.example/"),
+            ("code_challenge_method", "S256"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        params.push(("code_challenge".into(), challenge_for(VERIFIER)));
+        for (k, v) in extra {
+            params.retain(|(key, _)| key != k);
+            if !v.is_empty() {
+                params.push((k.to_string(), v.to_string()));
+            }
+        }
+        params
+    }
+
+    async fn get_authorize(
+        &self,
+        params: &[(String, String)],
+        cookie: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .http
+            .get(format!("{}/oauth/authorize", self.server.url))
+            .query(params);
+        if let Some(cookie) = cookie {
+            request = request.header(COOKIE, cookie);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Signs in through the login form and returns the session cookie.
+    async fn sign_in(&self, params: &[(String, String)]) -> String {
+        let page = self.get_authorize(params, None).await.text().await.unwrap();
+        assert!(page.contains("Sign in"), "{page}");
+        let mut form = params.to_vec();
+        form.push(("username".into(), "alice".into()));
+        form.push(("password".into(), PASSWORD.into()));
+        let response = self
+            .http
+            .post(format!("{}/oauth/login", self.server.url))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_redirection(), "{}", response.status());
+        let cookie = response.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
+        cookie.split(';').next().unwrap().to_owned()
+    }
+
+    /// Approves on the consent page (optionally narrowing scopes) and returns the redirect.
+    async fn consent(
+        &self,
+        params: &[(String, String)],
+        cookie: &str,
+        scopes: &[&str],
+        decision: &str,
+    ) -> Url {
+        let page = self
+            .get_authorize(params, Some(cookie))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("Notes Agent") && page.contains("alice"),
+            "{page}"
+        );
+        let csrf = page
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_owned();
+        let mut form = params.to_vec();
+        form.push(("csrf".into(), csrf));
+        form.push(("decision".into(), decision.into()));
+        for scope in scopes {
+            form.push(("grant_scope".into(), scope.to_string()));
+        }
+        let response = self
+            .http
+            .post(format!("{}/oauth/consent", self.server.url))
+            .header(COOKIE, cookie)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_redirection(), "{}", response.status());
+        Url::parse(response.headers()[LOCATION].to_str().unwrap()).unwrap()
+    }
+
+    async fn token(&self, params: &[(&str, &str)]) -> (StatusCode, Value) {
+        let mut form = params.to_vec();
+        form.push(("client_id", &self.client_id));
+        let response = self
+            .http
+            .post(format!("{}/oauth/token", self.server.url))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        (status, response.json().await.unwrap())
+    }
+}
+
+fn param(url: &Url, name: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn claims(jwt: &str) -> Value {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_consents_and_the_agent_gets_tokens_for_that_user_only() {
+    let f = flow().await;
+    let params = f.authorize_params(&[]);
+    let cookie = f.sign_in(&params).await;
+    let page = f
+        .get_authorize(&params, Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("localhost") && page.contains("127.0.0.1"),
+        "loopback warning and host shown"
+    );
+    assert!(page.contains("self-asserted") && page.contains("notes-agent.example"));
+    assert!(page.contains("notes.read") && page.contains("notes.write"));
+
+    // The user narrows to notes.read.
+    let back = f
+        .consent(&params, &cookie, &["notes.read"], "approve")
+        .await;
+    assert_eq!(
+        back.port(),
+        Some(45678),
+        "loopback redirect on the requested port"
+    );
+    assert_eq!(param(&back, "state").as_deref(), Some("st-123"));
+    assert_eq!(
+        param(&back, "iss").as_deref(),
+        Some(f.server.url.as_str()),
+        "RFC 9207 iss"
+    );
+    let code = param(&back, "code").unwrap();
+
+    let exchange = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", "http://127.0.0.1:45678/callback"),
+        ("code_verifier", VERIFIER),
+    ];
+    let (status, tokens) = f.token(&exchange).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let at = claims(tokens["access_token"].as_str().unwrap());
+    assert_eq!(at["sub"], f.user_id.as_str(), "acts for the user");
+    assert_eq!(at["client_id"], f.client_id.as_str());
+    assert_eq!(
+        at["act"]["sub"],
+        f.client_id.as_str(),
+        "the agent is the actor"
+    );
+    assert_eq!(at["aud"], "https://mcp.example");
+    assert_eq!(at["scope"], "notes.read", "narrowed at consent");
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    assert!(refresh.starts_with("lzrt_"));
+
+    // The code is single use.
+    let (status, error) = f.token(&exchange).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error["error"], "invalid_grant");
+
+    // Refresh rotates; reusing the old one revokes the family.
+    let (status, rotated) = f
+        .token(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let next = rotated["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(next, refresh);
+    assert_eq!(
+        claims(rotated["access_token"].as_str().unwrap())["scope"],
+        "notes.read"
+    );
+    let (status, reuse) = f
+        .token(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)])
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        reuse["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("already used")
+    );
+    let (status, _) = f
+        .token(&[("grant_type", "refresh_token"), ("refresh_token", &next)])
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "the whole family is revoked after reuse"
+    );
+
+    let (_, verification) = f.server.get("/v1/audit/verify").await;
+    assert_eq!(verification["first_break"], Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pkce_redirects_and_consent_are_enforced() {
+    let f = flow().await;
+    // Plain or missing PKCE: an error sent back to the client, with iss and state.
+    for extra in [
+        vec![("code_challenge_method", "plain")],
+        vec![("code_challenge", "")],
+    ] {
+        let response = f.get_authorize(&f.authorize_params(&extra), None).await;
+        assert!(response.status().is_redirection());
+        let back = Url::parse(response.headers()[LOCATION].to_str().unwrap()).unwrap();
+        assert_eq!(param(&back, "error").as_deref(), Some("invalid_request"));
+        assert_eq!(param(&back, "iss").as_deref(), Some(f.server.url.as_str()));
+        assert_eq!(param(&back, "state").as_deref(), Some("st-123"));
+    }
+    // A redirect URI that was not registered is never redirected to.
+    for bad in [
+        "http://127.0.0.1:45678/other",
+        "https://evil.example/callback",
+        "http://localhost:45678/callback",
+    ] {
+        let response = f
+            .get_authorize(&f.authorize_params(&[("redirect_uri", bad)]), None)
+            .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
+        assert!(response.headers().get(LOCATION).is_none());
+    }
+    let unknown = f
+        .get_authorize(&f.authorize_params(&[("client_id", "cli_nobody")]), None)
+        .await;
+    assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
+
+    let params = f.authorize_params(&[]);
+    let cookie = f.sign_in(&params).await;
+    // Consent without the CSRF token is refused.
+    let mut forged = params.clone();
+    forged.push(("decision".into(), "approve".into()));
+    let response = f
+        .http
+        .post(format!("{}/oauth/consent", f.server.url))
+        .header(COOKIE, &cookie)
+        .form(&forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    // Denying sends access_denied back.
+    let back = f.consent(&params, &cookie, &["notes.read"], "deny").await;
+    assert_eq!(param(&back, "error").as_deref(), Some("access_denied"));
+    assert_eq!(param(&back, "iss").as_deref(), Some(f.server.url.as_str()));
+
+    // Wrong verifier, then a mismatched redirect_uri, then another audience.
+    for (field, value, error) in [
+        ("code_verifier", "x".repeat(50), "invalid_grant"),
+        (
+            "redirect_uri",
+            "http://127.0.0.1:45679/callback".to_owned(),
+            "invalid_grant",
+        ),
+        (
+            "resource",
+            "https://other.example".to_owned(),
+            "invalid_target",
+        ),
+    ] {
+        let back = f
+            .consent(&params, &cookie, &["notes.read"], "approve")
+            .await;
+        let code = param(&back, "code").unwrap();
+        let mut exchange = vec![
+            ("grant_type", "authorization_code".to_owned()),
+            ("code", code),
+            ("redirect_uri", "http://127.0.0.1:45678/callback".to_owned()),
+            ("code_verifier", VERIFIER.to_owned()),
+        ];
+        exchange.retain(|(k, _)| *k != field);
+        exchange.push((field, value));
+        let borrowed: Vec<(&str, &str)> = exchange.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, body) = f.token(&borrowed).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{field}: {body}");
+        assert_eq!(body["error"], error, "{field}: {body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_passwords_are_refused_and_audited() {
+    let f = flow().await;
+    let mut form = f.authorize_params(&[]);
+    form.push(("username".into(), "alice".into()));
+    form.push(("password".into(), "not the password at all".into()));
+    let response = f
+        .http
+        .post(format!("{}/oauth/login", f.server.url))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().get(SET_COOKIE).is_none());
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("Wrong user name or password")
+    );
+    let (_, records) = f.server.get("/v1/audit?limit=1000").await;
+    assert!(
+        records
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["action"] == "session.login" && r["outcome"] == "unauthenticated")
+    );
+    let text = records.to_string();
+    assert!(
+        !text.contains("not the password at all"),
+        "passwords never reach the audit log"
+    );
+}
