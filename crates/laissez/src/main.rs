@@ -72,6 +72,8 @@ impl Global {
 enum Command {
     /// Run the server on an embedded SQLite store in the data folder.
     Serve(commands::serve::ServeArgs),
+    /// Run the identity-aware gate in front of one app.
+    Gate(commands::gate::GateArgs),
     /// Manage users (humans).
     #[command(subcommand)]
     User(commands::principals::UserCommand),
@@ -109,6 +111,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     let global = cli.global;
     match cli.command {
         Command::Serve(args) => commands::serve::run(args).await,
+        Command::Gate(args) => commands::gate::run(args).await,
         Command::User(command) => commands::principals::user(&global, command).await,
         Command::Service(command) => commands::principals::owned(&global, "service", command).await,
         Command::Agent(command) => commands::principals::owned(&global, "agent", command).await,

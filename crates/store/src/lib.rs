@@ -184,6 +184,10 @@ pub trait Store: Send + Sync + 'static {
         audit: AuditEvent,
     ) -> Result<(), Error>;
 
+    /// Every revoked access token that has not expired yet (the revocation
+    /// feed gates poll).
+    async fn revoked_access_tokens(&self) -> Result<Vec<String>, Error>;
+
     /// Whether the access token with this `jti` was revoked.
     async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, Error>;
 

@@ -2,6 +2,7 @@
 //! calls and prints the answer as JSON (`--json`) or for people.
 
 pub mod audit;
+pub mod gate;
 pub mod org;
 pub mod policies;
 pub mod principals;

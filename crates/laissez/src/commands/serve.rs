@@ -25,11 +25,7 @@ pub struct ServeArgs {
 
 /// Runs the server.
 pub async fn run(args: ServeArgs) -> Result<(), CliError> {
-    let filter = EnvFilter::try_from_env("LAISSEZ_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging();
     let started =
         laissez_server::run::start(&args.data, &args.listen, args.issuer.as_deref()).await?;
     if let Bootstrapped::Created(path) = &started.bootstrapped {
@@ -47,7 +43,17 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Logs to stderr at the level in `LAISSEZ_LOG` (default `info`).
+pub fn init_logging() {
+    let filter = EnvFilter::try_from_env("LAISSEZ_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

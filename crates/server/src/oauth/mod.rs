@@ -26,6 +26,7 @@ pub fn routes() -> Router<AppState> {
         .route("/.well-known/oauth-authorization-server", get(metadata))
         .route("/.well-known/openid-configuration", get(metadata))
         .route("/oauth/jwks", get(jwks))
+        .route("/oauth/revoked", get(revoked))
         .route("/oauth/register", post(register::register))
         .route("/oauth/authorize", get(authorize::authorize))
         .route("/oauth/login", post(authorize::login))
@@ -50,4 +51,16 @@ pub async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
         [(header::CACHE_CONTROL, "public, max-age=300")],
         axum::Json(state.keys.jwks()),
     )
+}
+
+/// The revocation feed: the `jti` of every revoked access token that has not
+/// expired yet. Gates poll it; it holds no secrets (a `jti` is not a token).
+pub async fn revoked(
+    State(state): State<AppState>,
+) -> Result<impl IntoResponse, crate::problem::ApiError> {
+    let jtis = state.store.revoked_access_tokens().await?;
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(serde_json::json!({ "revoked": jtis })),
+    ))
 }

@@ -455,6 +455,10 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn revoked_access_tokens(&self) -> Result<Vec<String>, Error> {
+        self.read(|c| rows::revoked_access_tokens(c, now())).await
+    }
+
     async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, Error> {
         let jti = jti.to_owned();
         self.read(move |c| rows::is_access_token_revoked(c, &jti))

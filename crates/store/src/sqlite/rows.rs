@@ -629,3 +629,11 @@ pub fn is_access_token_revoked(conn: &Connection, jti: &str) -> Result<bool, Err
     let mut stmt = conn.prepare_cached("SELECT 1 FROM revoked_access_tokens WHERE jti = ?1")?;
     Ok(stmt.exists([jti])?)
 }
+
+pub fn revoked_access_tokens(conn: &Connection, now: i64) -> Result<Vec<String>, Error> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT jti FROM revoked_access_tokens WHERE expires_at >= ?1 ORDER BY jti",
+    )?;
+    let rows = stmt.query_map([now], |r| r.get(0))?;
+    Ok(rows.collect::<Result<Vec<String>, _>>()?)
+}

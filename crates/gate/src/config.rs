@@ -1,0 +1,108 @@
+//! What a gate fronts and how requests map to required scopes.
+
+use url::Url;
+
+/// Scopes a matching request needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    /// The HTTP method, or any.
+    pub method: Option<String>,
+    /// The path prefix it applies to.
+    pub path_prefix: String,
+    /// Every scope the operation needs.
+    pub scopes: Vec<String>,
+}
+
+impl Rule {
+    /// Parses `"[METHOD] /prefix scope1,scope2"`, e.g. `"POST /api write"`.
+    pub fn parse(text: &str) -> Result<Rule, String> {
+        let parts: Vec<&str> = text.split_whitespace().collect();
+        let (method, prefix, scopes) = match parts.as_slice() {
+            [prefix, scopes] if prefix.starts_with('/') => (None, *prefix, *scopes),
+            [method, prefix, scopes] if prefix.starts_with('/') => {
+                (Some(method.to_ascii_uppercase()), *prefix, *scopes)
+            }
+            _ => {
+                return Err(format!(
+                    "rule '{text}' must look like '[METHOD] /path scope1,scope2'"
+                ));
+            }
+        };
+        let scopes: Vec<String> = scopes
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        laissez_oauth::OAuthScopes::parse(Some(&scopes.join(" "))).map_err(|e| e.description)?;
+        Ok(Rule {
+            method,
+            path_prefix: prefix.to_owned(),
+            scopes,
+        })
+    }
+
+    fn matches(&self, method: &str, path: &str) -> bool {
+        self.method.as_deref().is_none_or(|m| m == method)
+            && (path == self.path_prefix
+                || path.starts_with(&self.path_prefix)
+                    && (self.path_prefix.ends_with('/')
+                        || path[self.path_prefix.len()..].starts_with('/')))
+    }
+}
+
+/// A gate's configuration.
+#[derive(Clone, Debug)]
+pub struct GateConfig {
+    /// The app's name, for logs and headers.
+    pub app: String,
+    /// The public base URL agents connect to (the resource identifier).
+    pub resource: Url,
+    /// Where the app really is.
+    pub upstream: Url,
+    /// The authorization server's issuer URL.
+    pub issuer: String,
+    /// Scopes every request needs unless a rule says otherwise.
+    pub default_scopes: Vec<String>,
+    /// Per-route scope requirements; the first match wins.
+    pub rules: Vec<Rule>,
+}
+
+impl GateConfig {
+    /// The scopes a request needs.
+    pub fn required_scopes(&self, method: &str, path: &str) -> &[String] {
+        self.rules
+            .iter()
+            .find(|r| r.matches(method, path))
+            .map(|r| r.scopes.as_slice())
+            .unwrap_or(&self.default_scopes)
+    }
+
+    /// Every scope the app knows (for metadata).
+    pub fn scopes_supported(&self) -> Vec<String> {
+        let mut all: Vec<String> = self
+            .default_scopes
+            .iter()
+            .chain(self.rules.iter().flat_map(|r| r.scopes.iter()))
+            .cloned()
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_match_by_method_and_path_segment() {
+        let rule = Rule::parse("post /api notes.write,notes.read").unwrap();
+        assert_eq!(rule.method.as_deref(), Some("POST"));
+        assert!(rule.matches("POST", "/api"));
+        assert!(rule.matches("POST", "/api/notes"));
+        assert!(!rule.matches("POST", "/apix"));
+        assert!(!rule.matches("GET", "/api"));
+        assert!(Rule::parse("nonsense").is_err());
+    }
+}

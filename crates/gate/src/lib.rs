@@ -1,0 +1,93 @@
+//! The Laissez gate: an identity-aware reverse proxy that turns any HTTP app
+//! into an OAuth protected resource without changing the app.
+//!
+//! It publishes RFC 9728 metadata pointing agents at the authorization
+//! server, answers requests without a valid token with `401` and a
+//! `WWW-Authenticate: Bearer resource_metadata=…` challenge, answers tokens
+//! with too little scope with `403 insufficient_scope` naming every scope the
+//! operation needs, verifies access tokens locally (signature against the
+//! issuer's JWKS, issuer, expiry, audience, revocation feed), never forwards
+//! the agent's token, and streams requests and responses in both directions
+//! (server-sent events and long responses included).
+
+pub mod config;
+pub mod metadata;
+pub mod proxy;
+pub mod verify;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+
+pub use config::{GateConfig, Rule};
+pub use verify::Verifier;
+
+/// What every request handler shares.
+#[derive(Clone)]
+pub struct Gate {
+    /// The configuration.
+    pub config: Arc<GateConfig>,
+    /// Token verification.
+    pub verifier: Arc<Verifier>,
+    /// The upstream client.
+    pub client: proxy::UpstreamClient,
+}
+
+/// Why the gate could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    /// The configuration is wrong.
+    #[error("{0}")]
+    Config(String),
+    /// The authorization server could not be reached.
+    #[error("cannot reach the authorization server: {0}")]
+    Issuer(String),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {0}: {1}")]
+    Listen(String, std::io::Error),
+}
+
+impl Gate {
+    /// Builds a gate: fetches the issuer's keys and starts following its revocation feed.
+    pub async fn new(config: GateConfig) -> Result<Gate, GateError> {
+        let config = Arc::new(config);
+        let verifier = Arc::new(Verifier::new(&config).await?);
+        verifier.clone().follow_revocations();
+        Ok(Gate {
+            config,
+            verifier,
+            client: proxy::client(),
+        })
+    }
+
+    /// The gate's routes: metadata, then everything else proxied.
+    pub fn router(self) -> Router {
+        Router::new()
+            .route(
+                "/.well-known/oauth-protected-resource",
+                get(metadata::document),
+            )
+            .route(
+                "/.well-known/oauth-protected-resource/{*path}",
+                get(metadata::document),
+            )
+            .fallback(proxy::forward)
+            .with_state(self)
+    }
+
+    /// Serves on `listener` until `shutdown` completes.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let app = self
+            .router()
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}

@@ -1,0 +1,47 @@
+//! RFC 9728 protected resource metadata, at
+//! `/.well-known/oauth-protected-resource` and at the path-inserted form
+//! `/.well-known/oauth-protected-resource/<path>`, whose `resource` is the URL
+//! the client connected to.
+
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use serde_json::json;
+
+use crate::Gate;
+
+/// The resource URL for a path on this gate.
+pub fn resource_for(gate: &Gate, path: Option<&str>) -> String {
+    let base = gate.config.resource.as_str().trim_end_matches('/');
+    match path.map(|p| p.trim_matches('/')).filter(|p| !p.is_empty()) {
+        Some(path) => format!("{base}/{path}"),
+        None => base.to_owned(),
+    }
+}
+
+/// The metadata URL a client should read for a request path.
+pub fn metadata_url(gate: &Gate, path: &str) -> String {
+    let base = gate.config.resource.as_str().trim_end_matches('/');
+    let path = path.trim_matches('/');
+    if path.is_empty() {
+        format!("{base}/.well-known/oauth-protected-resource")
+    } else {
+        format!("{base}/.well-known/oauth-protected-resource/{path}")
+    }
+}
+
+/// Serves the metadata document.
+pub async fn document(State(gate): State<Gate>, path: Option<Path<String>>) -> impl IntoResponse {
+    let path = path.map(|Path(p)| p);
+    let body = json!({
+        "resource": resource_for(&gate, path.as_deref()),
+        "authorization_servers": [gate.config.issuer],
+        "scopes_supported": gate.config.scopes_supported(),
+        "bearer_methods_supported": ["header"],
+        "resource_name": gate.config.app,
+    });
+    (
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        axum::Json(body),
+    )
+}

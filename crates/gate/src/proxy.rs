@@ -1,0 +1,180 @@
+//! Forwarding: authorize the request, then stream it to the app and the
+//! answer back. The agent's token never reaches the app; the app gets who is
+//! calling as `X-Laissez-*` headers instead (any such headers from the client
+//! are dropped first, so they cannot be forged).
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::header::{AUTHORIZATION, HOST, WWW_AUTHENTICATE};
+use axum::http::{HeaderName, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use laissez_oauth::OAuthScopes;
+use serde_json::json;
+
+use crate::Gate;
+use crate::metadata::metadata_url;
+
+/// The HTTP client that talks to the app.
+pub type UpstreamClient = Client<HttpConnector, Body>;
+
+/// A keep-alive client for the app.
+pub fn client() -> UpstreamClient {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+fn challenge(
+    gate: &Gate,
+    path: &str,
+    status: StatusCode,
+    error: Option<(&str, &str)>,
+    scopes: &[String],
+) -> Response {
+    let mut value = format!("Bearer resource_metadata=\"{}\"", metadata_url(gate, path));
+    if !scopes.is_empty() {
+        value.push_str(&format!(", scope=\"{}\"", scopes.join(" ")));
+    }
+    if let Some((code, description)) = error {
+        value.push_str(&format!(
+            ", error=\"{code}\", error_description=\"{}\"",
+            description.replace('"', "'")
+        ));
+    }
+    let body = json!({
+        "type": "https://laissez.dev/problems/gate",
+        "title": if status == StatusCode::FORBIDDEN { "Insufficient scope" } else { "Not authenticated" },
+        "status": status.as_u16(),
+        "detail": error.map(|(_, d)| d.to_owned()).unwrap_or_else(|| "this app needs an access token from the Laissez authorization server; see the WWW-Authenticate header".into()),
+    });
+    let mut response = (status, axum::Json(body)).into_response();
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        headers.insert(WWW_AUTHENTICATE, value);
+    }
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static("application/problem+json"),
+    );
+    response
+}
+
+fn bad_gateway(why: &str) -> Response {
+    let body = json!({"type": "https://laissez.dev/problems/upstream", "title": "Bad gateway", "status": 502, "detail": why});
+    (StatusCode::BAD_GATEWAY, axum::Json(body)).into_response()
+}
+
+/// Authorizes and forwards one request.
+pub async fn forward(State(gate): State<Gate>, mut request: Request) -> Response {
+    let path = request.uri().path().to_owned();
+    let method = request.method().as_str().to_owned();
+    let required = gate.config.required_scopes(&method, &path).to_vec();
+    let token = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .map(str::to_owned);
+    let Some(token) = token else {
+        return challenge(&gate, &path, StatusCode::UNAUTHORIZED, None, &required);
+    };
+    let claims = match gate.verifier.verify(&token).await {
+        Ok(claims) => claims,
+        Err(refusal) => {
+            tracing::info!(app = %gate.config.app, %refusal, "refused");
+            return challenge(
+                &gate,
+                &path,
+                StatusCode::UNAUTHORIZED,
+                Some(("invalid_token", &refusal.to_string())),
+                &required,
+            );
+        }
+    };
+    let held = OAuthScopes::parse(Some(&claims.scope)).unwrap_or_default();
+    let needed = OAuthScopes::from_names(required.iter().map(String::as_str));
+    if !needed.is_subset(&held) {
+        let missing = needed.difference(&held);
+        tracing::info!(app = %gate.config.app, sub = %claims.sub, client = %claims.client_id, %missing, "insufficient scope");
+        return challenge(
+            &gate,
+            &path,
+            StatusCode::FORBIDDEN,
+            Some((
+                "insufficient_scope",
+                &format!("this operation needs: {needed}"),
+            )),
+            &required,
+        );
+    }
+    tracing::info!(app = %gate.config.app, sub = %claims.sub, client = %claims.client_id, %method, %path, "allowed");
+
+    let upstream = gate.config.upstream.as_str().trim_end_matches('/');
+    let path_and_query = request
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let Ok(uri) = format!("{upstream}{path_and_query}").parse::<Uri>() else {
+        return bad_gateway("cannot build the upstream URL");
+    };
+    *request.uri_mut() = uri;
+    let original_host = request.headers().get(HOST).cloned();
+    let headers = request.headers_mut();
+    headers.remove(AUTHORIZATION);
+    headers.remove(HOST);
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+    let forged: Vec<HeaderName> = headers
+        .keys()
+        .filter(|k| k.as_str().starts_with("x-laissez-"))
+        .cloned()
+        .collect();
+    for name in forged {
+        headers.remove(name);
+    }
+    let mut set = |name: &'static str, value: &str| {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(name, value);
+        }
+    };
+    set("x-laissez-user", &claims.sub);
+    set("x-laissez-client", &claims.client_id);
+    set("x-laissez-scope", &claims.scope);
+    if let Some(act) = &claims.act {
+        set("x-laissez-agent", &act.sub);
+    }
+    if let Some(host) = original_host.as_ref().and_then(|h| h.to_str().ok()) {
+        set("x-forwarded-host", host);
+    }
+    match gate.client.request(request).await {
+        Ok(response) => {
+            let (mut parts, body) = response.into_parts();
+            for name in HOP_BY_HOP {
+                parts.headers.remove(name);
+            }
+            Response::from_parts(parts, Body::new(body))
+        }
+        Err(e) => {
+            tracing::warn!(app = %gate.config.app, error = %e, "upstream failed");
+            bad_gateway("the app behind the gate did not answer")
+        }
+    }
+}

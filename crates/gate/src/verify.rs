@@ -1,0 +1,209 @@
+//! Local access token verification: ES256 signatures against the issuer's
+//! JWKS (fetched at start and again when an unknown key id appears, so key
+//! rotation needs no restart), `typ: at+jwt`, issuer, expiry, audience (this
+//! gate's resource or a path below it), and the issuer's revocation feed,
+//! polled in the background.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use laissez_oauth::access_token::{AccessTokenClaims, TYP};
+use laissez_oauth::resource::Resource;
+
+use crate::{GateConfig, GateError};
+
+/// How often the revocation feed is polled.
+pub const REVOCATION_POLL: Duration = Duration::from_millis(500);
+/// Least time between two JWKS fetches caused by unknown key ids.
+const JWKS_REFETCH: Duration = Duration::from_secs(10);
+
+/// Why a token was refused.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// Not a well-formed access token of this issuer.
+    #[error("the access token is not valid: {0}")]
+    Invalid(String),
+    /// Past its expiry.
+    #[error("the access token has expired")]
+    Expired,
+    /// Issued for another resource.
+    #[error("the access token was issued for another resource")]
+    WrongAudience,
+    /// Revoked.
+    #[error("the access token was revoked")]
+    Revoked,
+}
+
+/// Verifies access tokens for one gate.
+pub struct Verifier {
+    issuer: String,
+    jwks_uri: String,
+    revoked_uri: String,
+    audience: String,
+    http: reqwest::Client,
+    keys: RwLock<(HashMap<String, DecodingKey>, Instant)>,
+    revoked: RwLock<HashSet<String>>,
+}
+
+async fn fetch_json(http: &reqwest::Client, url: &str) -> Result<serde_json::Value, String> {
+    let response = http
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("{url}: HTTP {}", response.status()));
+    }
+    response.json().await.map_err(|e| format!("{url}: {e}"))
+}
+
+fn decoding_keys(jwks: serde_json::Value) -> Result<HashMap<String, DecodingKey>, String> {
+    let set: JwkSet = serde_json::from_value(jwks).map_err(|e| format!("not a JWK Set: {e}"))?;
+    Ok(set
+        .keys
+        .iter()
+        .filter_map(|jwk| Some((jwk.common.key_id.clone()?, DecodingKey::from_jwk(jwk).ok()?)))
+        .collect())
+}
+
+impl Verifier {
+    /// Discovers the issuer's JWKS and loads its keys.
+    pub async fn new(config: &GateConfig) -> Result<Verifier, GateError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| GateError::Issuer(e.to_string()))?;
+        let base = config.issuer.trim_end_matches('/');
+        let metadata = fetch_json(
+            &http,
+            &format!("{base}/.well-known/oauth-authorization-server"),
+        )
+        .await
+        .map_err(GateError::Issuer)?;
+        if metadata["issuer"] != config.issuer.as_str() {
+            return Err(GateError::Issuer(format!(
+                "the metadata's issuer {} is not {}",
+                metadata["issuer"], config.issuer
+            )));
+        }
+        let jwks_uri = metadata["jwks_uri"]
+            .as_str()
+            .ok_or_else(|| GateError::Issuer("the metadata has no jwks_uri".into()))?
+            .to_owned();
+        let keys = decoding_keys(
+            fetch_json(&http, &jwks_uri)
+                .await
+                .map_err(GateError::Issuer)?,
+        )
+        .map_err(GateError::Issuer)?;
+        let audience = Resource::parse(config.resource.as_str())
+            .map_err(|e| GateError::Config(e.description))?
+            .to_string();
+        Ok(Verifier {
+            issuer: config.issuer.clone(),
+            jwks_uri,
+            revoked_uri: format!("{base}/oauth/revoked"),
+            audience,
+            http,
+            keys: RwLock::new((keys, Instant::now())),
+            revoked: RwLock::new(HashSet::new()),
+        })
+    }
+
+    /// Polls the revocation feed in the background, for as long as the verifier lives.
+    pub fn follow_revocations(self: Arc<Self>) {
+        let weak = Arc::downgrade(&self);
+        drop(self);
+        tokio::spawn(async move {
+            loop {
+                let Some(verifier) = weak.upgrade() else {
+                    return;
+                };
+                verifier.refresh_revocations().await;
+                drop(verifier);
+                tokio::time::sleep(REVOCATION_POLL).await;
+            }
+        });
+    }
+
+    /// Fetches the revocation feed once.
+    pub async fn refresh_revocations(&self) {
+        match fetch_json(&self.http, &self.revoked_uri).await {
+            Ok(feed) => {
+                let set: HashSet<String> = feed["revoked"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|j| j.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if let Ok(mut revoked) = self.revoked.write() {
+                    *revoked = set;
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the revocation feed; keeping the last one")
+            }
+        }
+    }
+
+    async fn key(&self, kid: &str) -> Option<DecodingKey> {
+        if let Some(key) = self.keys.read().ok()?.0.get(kid) {
+            return Some(key.clone());
+        }
+        let stale = self.keys.read().ok()?.1.elapsed() >= JWKS_REFETCH;
+        if stale
+            && let Ok(keys) = fetch_json(&self.http, &self.jwks_uri)
+                .await
+                .and_then(decoding_keys)
+            && let Ok(mut guard) = self.keys.write()
+        {
+            *guard = (keys, Instant::now());
+        }
+        self.keys.read().ok()?.0.get(kid).cloned()
+    }
+
+    /// Verifies a bearer token for this gate.
+    pub async fn verify(&self, token: &str) -> Result<AccessTokenClaims, Refusal> {
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|e| Refusal::Invalid(e.to_string()))?;
+        if header.alg != Algorithm::ES256 || header.typ.as_deref() != Some(TYP) {
+            return Err(Refusal::Invalid(
+                "expected an ES256 at+jwt access token".into(),
+            ));
+        }
+        let kid = header
+            .kid
+            .ok_or_else(|| Refusal::Invalid("no key id".into()))?;
+        let key = self
+            .key(&kid)
+            .await
+            .ok_or_else(|| Refusal::Invalid("signed by an unknown key".into()))?;
+        let mut validation = Validation::new(Algorithm::ES256);
+        validation.set_issuer(&[&self.issuer]);
+        validation.validate_aud = false;
+        validation.leeway = 5;
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        let claims = jsonwebtoken::decode::<AccessTokenClaims>(token, &key, &validation)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => Refusal::Expired,
+                _ => Refusal::Invalid(e.to_string()),
+            })?
+            .claims;
+        let audience_ok = Resource::parse(&claims.aud).is_ok_and(|aud| {
+            let aud = aud.to_string();
+            aud == self.audience || aud.starts_with(&format!("{}/", self.audience))
+        });
+        if !audience_ok {
+            return Err(Refusal::WrongAudience);
+        }
+        if self.revoked.read().is_ok_and(|r| r.contains(&claims.jti)) {
+            return Err(Refusal::Revoked);
+        }
+        Ok(claims)
+    }
+}

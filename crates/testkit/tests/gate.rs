@@ -1,0 +1,324 @@
+//! The gate in front of a real app: RFC 9728 discovery, 401 and 403
+//! challenges, local token verification (audience, revocation), identity
+//! headers instead of the token, and streamed responses.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::HeaderMap;
+use axum::routing::get;
+use futures_util::StreamExt;
+use laissez_gate::{Gate, GateConfig, Rule};
+use laissez_testkit::TestServer;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+async fn echo(headers: HeaderMap) -> axum::Json<Value> {
+    let seen: serde_json::Map<String, Value> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), json!(v.to_str().unwrap_or_default())))
+        .collect();
+    axum::Json(Value::Object(seen))
+}
+
+/// Sends event 0, then waits until the test has received it before sending
+/// the rest: a gate that buffered the stream would never deliver event 0.
+async fn events(
+    axum::extract::State(received): axum::extract::State<Arc<Notify>>,
+) -> axum::response::Response {
+    let stream = futures_util::stream::iter(0..3).then(move |i| {
+        let received = received.clone();
+        async move {
+            if i == 1 {
+                received.notified().await;
+            }
+            Ok::<_, std::io::Error>(format!("data: event {i}\n\n"))
+        }
+    });
+    axum::response::Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(Body::from_stream(stream))
+        .unwrap()
+}
+
+struct Setup {
+    received: Arc<Notify>,
+    server: TestServer,
+    gate_url: String,
+    http: reqwest::Client,
+}
+
+async fn setup() -> Setup {
+    let server = TestServer::start();
+    let received = Arc::new(Notify::new());
+    let app = Router::new()
+        .route("/echo", get(echo).post(echo))
+        .route("/events", get(events))
+        .with_state(received.clone());
+    let app_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app_url = format!("http://{}", app_listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(app_listener, app).await });
+    let gate_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gate_url = format!("http://{}", gate_listener.local_addr().unwrap());
+    let gate = Gate::new(GateConfig {
+        app: "notes".into(),
+        resource: gate_url.parse().unwrap(),
+        upstream: app_url.parse().unwrap(),
+        issuer: server.url.clone(),
+        default_scopes: vec!["notes.read".into()],
+        rules: vec![Rule::parse("POST /echo notes.write").unwrap()],
+    })
+    .await
+    .unwrap();
+    tokio::spawn(gate.serve(gate_listener, std::future::pending()));
+    Setup {
+        received,
+        server,
+        gate_url,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl Setup {
+    /// A client-credentials token for `resource` with `scope`.
+    async fn token(&self, scope: &str, resource: &str) -> String {
+        let client: Value = self
+            .http
+            .post(format!("{}/oauth/register", self.server.url))
+            .json(
+                &json!({"grant_types": ["client_credentials"], "scope": "notes.read notes.write"}),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = client["client_id"].as_str().unwrap();
+        let secret = client["client_secret"].as_str().unwrap();
+        let token: Value = self
+            .http
+            .post(format!("{}/oauth/token", self.server.url))
+            .basic_auth(id, Some(secret))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("scope", scope),
+                ("resource", resource),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        token["access_token"].as_str().unwrap().to_owned()
+    }
+
+    async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let mut request = self.http.get(format!("{}{path}", self.gate_url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agents_without_a_token_are_told_where_to_get_one() {
+    let s = setup().await;
+    let response = s.get("/mcp", None).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(challenge.starts_with("Bearer "), "{challenge}");
+    let metadata_url = format!("{}/.well-known/oauth-protected-resource/mcp", s.gate_url);
+    assert!(
+        challenge.contains(&format!("resource_metadata=\"{metadata_url}\"")),
+        "{challenge}"
+    );
+    assert!(challenge.contains("scope=\"notes.read\""), "{challenge}");
+
+    let metadata: Value = s
+        .http
+        .get(&metadata_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        metadata["resource"],
+        format!("{}/mcp", s.gate_url),
+        "resource is the URL the client connected to"
+    );
+    assert_eq!(metadata["authorization_servers"][0], s.server.url.as_str());
+    let root: Value = s
+        .http
+        .get(format!(
+            "{}/.well-known/oauth-protected-resource",
+            s.gate_url
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(root["resource"], s.gate_url.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_app_sees_who_calls_but_never_the_token() {
+    let s = setup().await;
+    let token = s.token("notes.read", &format!("{}/mcp", s.gate_url)).await;
+    let response = s
+        .http
+        .get(format!("{}/echo", s.gate_url))
+        .bearer_auth(&token)
+        .header("x-laissez-user", "forged-admin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let seen: Value = response.json().await.unwrap();
+    assert!(
+        seen.get("authorization").is_none(),
+        "the token is never forwarded: {seen}"
+    );
+    assert_ne!(
+        seen["x-laissez-user"], "forged-admin",
+        "identity headers cannot be forged"
+    );
+    assert!(
+        seen["x-laissez-client"]
+            .as_str()
+            .unwrap()
+            .starts_with("cli_")
+    );
+    assert_eq!(seen["x-laissez-scope"], "notes.read");
+
+    // Too little scope: 403 naming every scope the operation needs.
+    let response = s
+        .http
+        .post(format!("{}/echo", s.gate_url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+    assert!(challenge.starts_with("Bearer "));
+    assert!(
+        challenge.contains("error=\"insufficient_scope\"")
+            && challenge.contains("scope=\"notes.write\""),
+        "{challenge}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tokens_for_other_resources_bad_tokens_and_revoked_tokens_are_refused() {
+    let s = setup().await;
+    let other = s.token("notes.read", "https://elsewhere.example").await;
+    let response = s.get("/echo", Some(&other)).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token")
+    );
+    assert_eq!(
+        s.get("/echo", Some("not.a.jwt")).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let admin = s.server.admin_token.clone();
+    assert_eq!(
+        s.get("/echo", Some(&admin)).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "Laissez API tokens are not access tokens"
+    );
+
+    // Revoke through RFC 7009; the gate follows the revocation feed.
+    let client: Value = s
+        .http
+        .post(format!("{}/oauth/register", s.server.url))
+        .json(&json!({"grant_types": ["client_credentials"], "scope": "notes.read"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (id, secret) = (
+        client["client_id"].as_str().unwrap(),
+        client["client_secret"].as_str().unwrap(),
+    );
+    let token: Value = s
+        .http
+        .post(format!("{}/oauth/token", s.server.url))
+        .basic_auth(id, Some(secret))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("resource", &s.gate_url),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap();
+    assert_eq!(s.get("/echo", Some(token)).await.status(), StatusCode::OK);
+    let revoked = s
+        .http
+        .post(format!("{}/oauth/revoke", s.server.url))
+        .basic_auth(id, Some(secret))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::OK);
+    let start = Instant::now();
+    loop {
+        let status = s.get("/echo", Some(token)).await.status();
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "the gate must refuse a revoked token within the poll interval"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_sent_events_stream_through_without_buffering() {
+    let s = setup().await;
+    let token = s.token("notes.read", &s.gate_url).await;
+    let response = s.get("/events", Some(&token)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut stream = response.bytes_stream();
+    let first = tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .expect(
+            "event 0 must arrive while the app still holds the stream open: the gate buffered it",
+        )
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("event 0"));
+    s.received.notify_one();
+    let mut rest = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        rest.extend_from_slice(&chunk.unwrap());
+    }
+    assert!(String::from_utf8_lossy(&rest).contains("event 2"));
+}
