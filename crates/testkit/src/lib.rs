@@ -3,6 +3,8 @@
 //! HTTP client that returns status and JSON. Tests drive the server only over
 //! HTTP, as users do.
 
+pub mod python;
+
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 

@@ -1,0 +1,132 @@
+//! Interoperability with the official MCP Python SDK, which nobody here
+//! wrote: an unmodified FastMCP server sits behind the Laissez gate, and an
+//! unmodified MCP client discovers the authorization server from the gate's
+//! 401 (RFC 9728, RFC 8414), registers itself (RFC 7591), sends its human
+//! through sign-in and consent (driven over HTTP with a cookie jar), exchanges
+//! the code with PKCE and `resource`, and calls tools.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use laissez_gate::{Gate, GateConfig};
+use laissez_testkit::TestServer;
+use laissez_testkit::python::{python, repo_root};
+use serde_json::{Value, json};
+
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_for_port(port: u16) {
+    let start = Instant::now();
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the MCP server did not start on port {port}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_mcp_python_sdk_logs_in_through_the_gate_and_calls_tools() {
+    let python = python();
+    let interop = repo_root().join("tests/interop");
+    let server = TestServer::start();
+    server
+        .post("/v1/principals", json!({"kind": "user", "name": "alice"}))
+        .await;
+    let (status, _) = server
+        .call(
+            reqwest::Method::PUT,
+            "/v1/principals/alice/password",
+            &server.admin_token,
+            Some(&json!({"password": "correct horse battery"})),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::NO_CONTENT);
+
+    let mcp_port = free_port();
+    let _mcp = Reaped(
+        Command::new(&python)
+            .arg(interop.join("mcp_notes_server.py"))
+            .arg(mcp_port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the FastMCP server"),
+    );
+    wait_for_port(mcp_port).await;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gate_url = format!("http://{}", listener.local_addr().unwrap());
+    let gate = Gate::new(GateConfig {
+        app: "notes".into(),
+        resource: gate_url.parse().unwrap(),
+        upstream: format!("http://127.0.0.1:{mcp_port}").parse().unwrap(),
+        issuer: server.url.clone(),
+        default_scopes: vec!["notes.read".into()],
+        rules: Vec::new(),
+    })
+    .await
+    .unwrap();
+    tokio::spawn(gate.serve(listener, std::future::pending()));
+
+    let mut agent = Command::new(&python)
+        .arg(interop.join("mcp_agent.py"))
+        .args([&format!("{gate_url}/mcp"), "alice", "correct horse battery"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the MCP client");
+    let stdout = agent.stdout.take().unwrap();
+    let output = tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    let status = agent.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut agent.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(
+        status.success(),
+        "the MCP client failed:\n{}\n{stderr}",
+        output.join("\n")
+    );
+    let result: Value = serde_json::from_str(output.last().expect("a result line")).unwrap();
+    assert_eq!(result["tools"], json!(["add", "read_note"]));
+    assert_eq!(result["add"], "42");
+    assert_eq!(result["note"], "note groceries: remember the milk");
+
+    // The consent is on the audit log, attributed to alice.
+    let (_, records) = server.get("/v1/audit?limit=1000").await;
+    let records = records.as_array().unwrap();
+    assert!(
+        records
+            .iter()
+            .any(|r| r["action"] == "oauth.client.register")
+    );
+    assert!(records.iter().any(|r| r["action"] == "oauth.consent"
+        && r["outcome"] == "success"
+        && r["chain"][0]["name"] == "alice"));
+}
