@@ -45,7 +45,15 @@ pub struct Verifier {
     audience: String,
     http: reqwest::Client,
     keys: RwLock<(HashMap<String, DecodingKey>, Instant)>,
-    revoked: RwLock<HashSet<String>>,
+    revoked: RwLock<Revoked>,
+}
+
+/// What the revocation feed said last.
+#[derive(Default)]
+struct Revoked {
+    jtis: HashSet<String>,
+    /// (user, client) → tokens issued at or before this time are refused.
+    disconnected: HashMap<(String, String), i64>,
 }
 
 async fn fetch_json(http: &reqwest::Client, url: &str) -> Result<serde_json::Value, String> {
@@ -109,7 +117,7 @@ impl Verifier {
             audience,
             http,
             keys: RwLock::new((keys, Instant::now())),
-            revoked: RwLock::new(HashSet::new()),
+            revoked: RwLock::new(Revoked::default()),
         })
     }
 
@@ -133,7 +141,7 @@ impl Verifier {
     pub async fn refresh_revocations(&self) {
         match fetch_json(&self.http, &self.revoked_uri).await {
             Ok(feed) => {
-                let set: HashSet<String> = feed["revoked"]
+                let jtis: HashSet<String> = feed["revoked"]
                     .as_array()
                     .map(|a| {
                         a.iter()
@@ -141,8 +149,22 @@ impl Verifier {
                             .collect()
                     })
                     .unwrap_or_default();
+                let disconnected = feed["disconnected"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|g| {
+                                let key = (
+                                    g["sub"].as_str()?.to_owned(),
+                                    g["client_id"].as_str()?.to_owned(),
+                                );
+                                Some((key, g["issued_before"].as_i64()?))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 if let Ok(mut revoked) = self.revoked.write() {
-                    *revoked = set;
+                    *revoked = Revoked { jtis, disconnected };
                 }
             }
             Err(error) => {
@@ -201,7 +223,17 @@ impl Verifier {
         if !audience_ok {
             return Err(Refusal::WrongAudience);
         }
-        if self.revoked.read().is_ok_and(|r| r.contains(&claims.jti)) {
+        // Fail closed: if the feed's state cannot be read, refuse.
+        let refused = match self.revoked.read() {
+            Ok(r) => {
+                r.jtis.contains(&claims.jti)
+                    || r.disconnected
+                        .get(&(claims.sub.clone(), claims.client_id.clone()))
+                        .is_some_and(|&before| claims.iat <= before)
+            }
+            Err(_) => true,
+        };
+        if refused {
             return Err(Refusal::Revoked);
         }
         Ok(claims)

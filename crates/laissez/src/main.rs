@@ -98,6 +98,9 @@ enum Command {
     /// Read, verify and export the audit log.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
+    /// Connected applications: OAuth clients users let act for them.
+    #[command(subcommand)]
+    App(commands::apps::AppCommand),
     /// Report risky identities and credentials.
     Hygiene(commands::org::HygieneArgs),
     /// Show or change organization settings (token lifetimes).
@@ -120,6 +123,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Policy(command) => commands::policies::policy(&global, command).await,
         Command::Check(args) => commands::policies::check(&global, args).await,
         Command::Audit(command) => commands::audit::run(&global, command).await,
+        Command::App(command) => commands::apps::run(&global, command).await,
         Command::Hygiene(args) => commands::org::hygiene(&global, args).await,
         Command::Settings(command) => commands::org::settings(&global, command).await,
         Command::Whoami => commands::org::whoami(&global).await,

@@ -44,6 +44,28 @@ pub struct RefreshGrant {
     pub resource: Option<String>,
     /// Expiry.
     pub expires_at: i64,
+    /// When this token of the family was issued (a disconnect refuses older ones).
+    #[serde(default)]
+    pub issued_at: i64,
+}
+
+/// An application a user has let act for them (one per user and client).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectedApp {
+    /// The user.
+    pub user_id: String,
+    /// The client.
+    pub client_id: String,
+    /// The client's name, if it gave one.
+    pub client_name: Option<String>,
+    /// Scopes last granted.
+    pub scope: String,
+    /// The resource last granted.
+    pub resource: Option<String>,
+    /// First consent.
+    pub granted_at: i64,
+    /// When it last obtained tokens.
+    pub last_used_at: Option<i64>,
 }
 
 /// What presenting a refresh token found.

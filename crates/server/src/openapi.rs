@@ -22,6 +22,7 @@ use crate::api;
         api::policies::create, api::policies::list, api::policies::remove, api::policies::check,
         api::audit::list, api::audit::verify,
         api::settings::show, api::settings::update, api::settings::hygiene,
+        api::connected::list, api::connected::disconnect,
     ),
     components(schemas(crate::problem::Problem)),
     modifiers(&BearerAuth),

@@ -15,7 +15,7 @@ use laissez_core::audit::{AuditEvent, AuditRecord, Verification};
 use laissez_core::credential::{Credential, Settings};
 use laissez_core::{Name, Policy, PolicySet, Principal, Role, Status, UnixTime};
 use laissez_oauth::client::Client;
-use laissez_oauth::grant::{AuthorizationCode, RefreshGrant, RefreshUse};
+use laissez_oauth::grant::{AuthorizationCode, ConnectedApp, RefreshGrant, RefreshUse};
 
 pub use error::Error;
 pub use sqlite::SqliteStore;
@@ -214,13 +214,40 @@ pub trait Store: Send + Sync + 'static {
     /// The user and expiry of a browser session.
     async fn session(&self, id_hash: [u8; 32]) -> Result<Option<(String, UnixTime)>, Error>;
 
-    /// Stores an authorization code by its hash, with the consent's audit record.
+    /// Stores an authorization code by its hash and records the user's grant
+    /// to the client, with the consent's audit record, in one transaction.
     async fn create_code(
         &self,
         code_hash: [u8; 32],
         code: AuthorizationCode,
         audit: AuditEvent,
     ) -> Result<(), Error>;
+
+    /// Notes that a user's grant to a client obtained tokens.
+    async fn touch_grant(&self, user_id: &str, client_id: &str) -> Result<(), Error>;
+
+    /// The applications users have let act for them (one user's, or everyone's).
+    async fn connected_apps(&self, user_id: Option<&str>) -> Result<Vec<ConnectedApp>, Error>;
+
+    /// Disconnects a client from a user: ends the grant, revokes its refresh
+    /// tokens and its outstanding access tokens. Returns whether it was connected.
+    async fn disconnect(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        audit: AuditEvent,
+    ) -> Result<bool, Error>;
+
+    /// Whether the user disconnected the client at or after `issued_at`.
+    async fn disconnected_since(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        issued_at: UnixTime,
+    ) -> Result<bool, Error>;
+
+    /// Every disconnect as (user, client, time), for the revocation feed.
+    async fn revoked_grants(&self) -> Result<Vec<(String, String, UnixTime)>, Error>;
 
     /// Spends an authorization code: returns it and whether it had been spent before.
     async fn take_code(

@@ -412,3 +412,93 @@ async fn wrong_passwords_are_refused_and_audited() {
         "passwords never reach the audit log"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn disconnecting_an_app_kills_its_refresh_and_access_tokens_at_once() {
+    let f = flow().await;
+    let params = f.authorize_params(&[]);
+    let cookie = f.sign_in(&params).await;
+    let back = f
+        .consent(&params, &cookie, &["notes.read", "notes.write"], "approve")
+        .await;
+    let code = param(&back, "code").unwrap();
+    let (_, tokens) = f
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", "http://127.0.0.1:45678/callback"),
+            ("code_verifier", VERIFIER),
+        ])
+        .await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+
+    // A gate for the resource the token was issued for, in front of the server's own health check.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gate_url = format!("http://{}", listener.local_addr().unwrap());
+    let gate = laissez_gate::Gate::new(laissez_gate::GateConfig {
+        app: "notes".into(),
+        resource: "https://mcp.example".parse().unwrap(),
+        upstream: f.server.url.parse().unwrap(),
+        issuer: f.server.url.clone(),
+        default_scopes: vec!["notes.read".into()],
+        rules: Vec::new(),
+    })
+    .await
+    .unwrap();
+    tokio::spawn(gate.serve(listener, std::future::pending()));
+    let through_gate = || {
+        f.http
+            .get(format!("{gate_url}/healthz"))
+            .bearer_auth(&access)
+            .send()
+    };
+    assert_eq!(through_gate().await.unwrap().status(), StatusCode::OK);
+
+    let (status, apps) = f.server.get("/v1/connected-apps?user=alice").await;
+    assert_eq!(status, StatusCode::OK, "{apps}");
+    let apps = apps.as_array().unwrap();
+    assert_eq!(apps.len(), 1);
+    assert_eq!(apps[0]["client_id"], f.client_id.as_str());
+    assert_eq!(apps[0]["client_name"], "Notes Agent");
+    assert_eq!(apps[0]["scope"], "notes.read notes.write");
+    assert!(apps[0]["last_used_at"].as_i64().is_some());
+
+    let (status, after) = f
+        .server
+        .post(
+            "/v1/connected-apps/disconnect",
+            json!({"user": "alice", "client_id": f.client_id}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{after}");
+    assert_eq!(after, json!([]), "no longer connected");
+    let (status, error) = f
+        .token(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)])
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "refresh tokens die with the grant: {error}"
+    );
+    let start = std::time::Instant::now();
+    while through_gate().await.unwrap().status() != StatusCode::UNAUTHORIZED {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(3),
+            "the gate still accepts a disconnected app's token"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (status, _) = f
+        .server
+        .post(
+            "/v1/connected-apps/disconnect",
+            json!({"user": "alice", "client_id": f.client_id}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "disconnecting twice says it is not connected"
+    );
+}

@@ -1,6 +1,7 @@
 //! One module per command group. Each turns its arguments into admin API
 //! calls and prints the answer as JSON (`--json`) or for people.
 
+pub mod apps;
 pub mod audit;
 pub mod gate;
 pub mod org;

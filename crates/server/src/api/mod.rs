@@ -3,6 +3,7 @@
 //! each change together with its audit record.
 
 pub mod audit;
+pub mod connected;
 pub mod policies;
 pub mod principals;
 pub mod settings;
@@ -50,6 +51,8 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/audit/verify", get(audit::verify))
         .route("/v1/settings", get(settings::show).put(settings::update))
         .route("/v1/hygiene", get(settings::hygiene))
+        .route("/v1/connected-apps", get(connected::list))
+        .route("/v1/connected-apps/disconnect", post(connected::disconnect))
 }
 
 /// Liveness: answers when the server runs and its store can be read.

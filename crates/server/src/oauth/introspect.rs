@@ -60,7 +60,15 @@ pub async fn introspect(
         .token
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     let claims = match decode(&state, &token) {
-        Some(claims) if !state.store.is_access_token_revoked(&claims.jti).await? => claims,
+        Some(claims)
+            if !state.store.is_access_token_revoked(&claims.jti).await?
+                && !state
+                    .store
+                    .disconnected_since(&claims.sub, &claims.client_id, claims.iat)
+                    .await? =>
+        {
+            claims
+        }
         _ => return Ok(no_store(StatusCode::OK, &json!({"active": false}))),
     };
     Ok(no_store(

@@ -54,13 +54,22 @@ pub async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// The revocation feed: the `jti` of every revoked access token that has not
-/// expired yet. Gates poll it; it holds no secrets (a `jti` is not a token).
+/// expired yet, and every disconnected application (user, client and time:
+/// access tokens of the pair issued until then are refused). Gates poll it; it
+/// holds no secrets (a `jti` is not a token).
 pub async fn revoked(
     State(state): State<AppState>,
 ) -> Result<impl IntoResponse, crate::problem::ApiError> {
     let jtis = state.store.revoked_access_tokens().await?;
+    let grants: Vec<serde_json::Value> = state
+        .store
+        .revoked_grants()
+        .await?
+        .into_iter()
+        .map(|(sub, client_id, before)| serde_json::json!({"sub": sub, "client_id": client_id, "issued_before": before}))
+        .collect();
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
-        axum::Json(serde_json::json!({ "revoked": jtis })),
+        axum::Json(serde_json::json!({ "revoked": jtis, "disconnected": grants })),
     ))
 }

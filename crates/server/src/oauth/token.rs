@@ -185,6 +185,10 @@ async fn authorization_code(
     }
     laissez_oauth::pkce::Challenge::stored(grant.code_challenge.clone()).verify(verifier)?;
     active_user(state, &grant.user_id).await?;
+    state
+        .store
+        .touch_grant(&grant.user_id, &client.client_id)
+        .await?;
     let audience = audience_for(
         state,
         grant.resource.as_deref(),
@@ -200,6 +204,7 @@ async fn authorization_code(
             scope: grant.scope.clone(),
             resource: Some(audience.clone()),
             expires_at: now() + REFRESH_TTL,
+            issued_at: now(),
         };
         Some(new_refresh(state, next).await?)
     } else {
@@ -267,6 +272,10 @@ async fn refresh(
         );
     }
     active_user(state, &grant.user_id).await?;
+    state
+        .store
+        .touch_grant(&grant.user_id, &client.client_id)
+        .await?;
     let granted = OAuthScopes::parse(Some(&grant.scope))?;
     let scopes = match request.scope.as_deref() {
         Some(_) => {
@@ -289,6 +298,7 @@ async fn refresh(
     )?;
     let next = RefreshGrant {
         expires_at: now() + REFRESH_TTL,
+        issued_at: now(),
         ..grant.clone()
     };
     let next = new_refresh(state, next).await?;

@@ -508,7 +508,15 @@ impl Store for SqliteStore {
         audit: AuditEvent,
     ) -> Result<(), Error> {
         self.mutate(audit, move |c| {
-            oauth_rows::create_code(c, &code_hash, &code)
+            oauth_rows::create_code(c, &code_hash, &code)?;
+            oauth_rows::record_grant(
+                c,
+                &code.user_id,
+                &code.client_id,
+                &code.scope,
+                code.resource.as_deref(),
+                now(),
+            )
         })
         .await
     }
@@ -536,5 +544,50 @@ impl Store for SqliteStore {
     ) -> Result<laissez_oauth::grant::RefreshUse, Error> {
         self.write(move |c| oauth_rows::use_refresh(c, &token_hash, now()))
             .await
+    }
+
+    async fn touch_grant(&self, user_id: &str, client_id: &str) -> Result<(), Error> {
+        let (user, client) = (user_id.to_owned(), client_id.to_owned());
+        self.write(move |c| oauth_rows::touch_grant(c, &user, &client, now()))
+            .await
+    }
+
+    async fn connected_apps(
+        &self,
+        user_id: Option<&str>,
+    ) -> Result<Vec<laissez_oauth::grant::ConnectedApp>, Error> {
+        let user = user_id.map(str::to_owned);
+        self.read(move |c| oauth_rows::connected_apps(c, user.as_deref()))
+            .await
+    }
+
+    async fn disconnect(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        audit: AuditEvent,
+    ) -> Result<bool, Error> {
+        let (user, client) = (user_id.to_owned(), client_id.to_owned());
+        self.write(move |c| {
+            let was = oauth_rows::disconnect(c, &user, &client, now())?;
+            rows::append_audit(c, audit, now())?;
+            Ok(was)
+        })
+        .await
+    }
+
+    async fn disconnected_since(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        issued_at: i64,
+    ) -> Result<bool, Error> {
+        let (user, client) = (user_id.to_owned(), client_id.to_owned());
+        self.read(move |c| oauth_rows::disconnected_since(c, &user, &client, issued_at))
+            .await
+    }
+
+    async fn revoked_grants(&self) -> Result<Vec<(String, String, i64)>, Error> {
+        self.read(oauth_rows::revoked_grants).await
     }
 }

@@ -2,7 +2,7 @@
 //! strings), browser sessions, authorization codes and refresh tokens, the
 //! last three stored by the SHA-256 of their secret only.
 
-use laissez_oauth::grant::{AuthorizationCode, RefreshGrant, RefreshUse};
+use laissez_oauth::grant::{AuthorizationCode, ConnectedApp, RefreshGrant, RefreshUse};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::Error;
@@ -137,7 +137,10 @@ pub fn use_refresh(
         )?;
         return Ok(RefreshUse::Reused(grant));
     }
-    if revoked_at.is_some() || grant.expires_at <= now {
+    if revoked_at.is_some()
+        || grant.expires_at <= now
+        || disconnected_since(conn, &grant.user_id, &grant.client_id, grant.issued_at)?
+    {
         return Ok(RefreshUse::Invalid);
     }
     conn.execute(
@@ -145,4 +148,112 @@ pub fn use_refresh(
         params![key, now],
     )?;
     Ok(RefreshUse::Fresh(grant))
+}
+
+/// Whether the user disconnected the client at or after `issued_at`.
+pub fn disconnected_since(
+    conn: &Connection,
+    user_id: &str,
+    client_id: &str,
+    issued_at: i64,
+) -> Result<bool, Error> {
+    let revoked: Option<i64> = conn
+        .query_row(
+            "SELECT revoked_at FROM revoked_grants WHERE user_id = ?1 AND client_id = ?2",
+            params![user_id, client_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(revoked.is_some_and(|at| at >= issued_at))
+}
+
+/// Records (or refreshes) a user's consent to a client.
+pub fn record_grant(
+    conn: &Connection,
+    user_id: &str,
+    client_id: &str,
+    scope: &str,
+    resource: Option<&str>,
+    at: i64,
+) -> Result<(), Error> {
+    conn.execute(
+        "INSERT INTO oauth_grants (user_id, client_id, scope, resource, granted_at) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, resource = excluded.resource,
+             granted_at = CASE WHEN oauth_grants.revoked_at IS NULL THEN oauth_grants.granted_at ELSE excluded.granted_at END,
+             revoked_at = NULL",
+        params![user_id, client_id, scope, resource, at],
+    )?;
+    Ok(())
+}
+
+/// Notes that a grant obtained tokens.
+pub fn touch_grant(
+    conn: &Connection,
+    user_id: &str,
+    client_id: &str,
+    at: i64,
+) -> Result<(), Error> {
+    conn.execute(
+        "UPDATE oauth_grants SET last_used_at = ?3 WHERE user_id = ?1 AND client_id = ?2",
+        params![user_id, client_id, at],
+    )?;
+    Ok(())
+}
+
+/// The live grants of one user, or of everyone.
+pub fn connected_apps(
+    conn: &Connection,
+    user_id: Option<&str>,
+) -> Result<Vec<ConnectedApp>, Error> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT g.user_id, g.client_id, c.metadata, g.scope, g.resource, g.granted_at, g.last_used_at
+         FROM oauth_grants g LEFT JOIN oauth_clients c ON c.client_id = g.client_id
+         WHERE g.revoked_at IS NULL AND (?1 IS NULL OR g.user_id = ?1) ORDER BY g.granted_at, g.client_id",
+    )?;
+    let rows = stmt.query_map([user_id], |r| {
+        let metadata: Option<String> = r.get(2)?;
+        Ok(ConnectedApp {
+            user_id: r.get(0)?,
+            client_id: r.get(1)?,
+            client_name: metadata
+                .and_then(|m| serde_json::from_str::<serde_json::Value>(&m).ok())
+                .and_then(|m| m["client_name"].as_str().map(str::to_owned)),
+            scope: r.get(3)?,
+            resource: r.get(4)?,
+            granted_at: r.get(5)?,
+            last_used_at: r.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Disconnects a client from a user: the grant ends, every refresh token of
+/// the pair is revoked, and access tokens issued until now are listed in the
+/// revocation feed. Returns whether there was a live grant.
+pub fn disconnect(
+    conn: &Connection,
+    user_id: &str,
+    client_id: &str,
+    at: i64,
+) -> Result<bool, Error> {
+    let changed = conn.execute(
+        "UPDATE oauth_grants SET revoked_at = ?3 WHERE user_id = ?1 AND client_id = ?2 AND revoked_at IS NULL",
+        params![user_id, client_id, at],
+    )?;
+    conn.execute(
+        "INSERT INTO revoked_grants (user_id, client_id, revoked_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (user_id, client_id) DO UPDATE SET revoked_at = excluded.revoked_at",
+        params![user_id, client_id, at],
+    )?;
+    Ok(changed > 0)
+}
+
+/// Every disconnect: (user, client, time); access tokens of the pair issued
+/// at or before the time are refused.
+pub fn revoked_grants(conn: &Connection) -> Result<Vec<(String, String, i64)>, Error> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT user_id, client_id, revoked_at FROM revoked_grants ORDER BY user_id, client_id",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }

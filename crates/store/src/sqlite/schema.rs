@@ -6,7 +6,7 @@ use rusqlite::Connection;
 use crate::Error;
 
 /// The schema version this build writes.
-pub const VERSION: i64 = 2;
+pub const VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (
@@ -110,6 +110,22 @@ CREATE TABLE IF NOT EXISTS oauth_refresh_tokens (
     revoked_at BIGINT
 );
 CREATE INDEX IF NOT EXISTS oauth_refresh_family ON oauth_refresh_tokens(family_id);
+CREATE TABLE IF NOT EXISTS oauth_grants (
+    user_id TEXT NOT NULL REFERENCES principals(id),
+    client_id TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    resource TEXT,
+    granted_at BIGINT NOT NULL,
+    last_used_at BIGINT,
+    revoked_at BIGINT,
+    PRIMARY KEY (user_id, client_id)
+);
+CREATE TABLE IF NOT EXISTS revoked_grants (
+    user_id TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    revoked_at BIGINT NOT NULL,
+    PRIMARY KEY (user_id, client_id)
+);
 CREATE TABLE IF NOT EXISTS audit_head (
     id BIGINT PRIMARY KEY,
     seq BIGINT NOT NULL,
@@ -136,7 +152,7 @@ pub fn migrate(conn: &Connection) -> Result<(), Error> {
             )?;
         }
         Some(Ok(v)) if v == VERSION => {}
-        // Version 2 only added tables, which the batch above created.
+        // Versions 2 and 3 only added tables, which the batch above created.
         Some(Ok(v)) if v < VERSION => {
             tx.execute(
                 "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
