@@ -58,8 +58,10 @@ class Human:
 
     def __init__(self):
         self.result = None
+        self.scopes_asked = []
 
     async def redirect(self, authorization_url: str) -> None:
+        self.scopes_asked.append(parse_qs(urlparse(authorization_url).query).get("scope", [""])[0])
         async with httpx.AsyncClient(follow_redirects=False) as browser:
             page = await browser.get(authorization_url)
             assert page.status_code == 200, page.text
@@ -102,12 +104,17 @@ async def main() -> None:
             tools = await session.list_tools()
             added = await session.call_tool("add", {"a": 2, "b": 40})
             note = await session.call_tool("read_note", {"name": "groceries"})
+            # Needs notes.write: the gate answers 403 insufficient_scope and
+            # the SDK steps up (asks the human again for the wider scope).
+            written = await session.call_tool("write_note", {"name": "todo", "text": "buy milk"})
     print(
         json.dumps(
             {
                 "tools": sorted(t.name for t in tools.tools),
                 "add": added.content[0].text,
                 "note": note.content[0].text,
+                "written": written.content[0].text,
+                "scopes_asked": human.scopes_asked,
             }
         )
     )

@@ -24,5 +24,11 @@ def read_note(name: str) -> str:
     return f"note {name}: remember the milk"
 
 
+@server.tool()
+def write_note(name: str, text: str) -> str:
+    """Write a note (the gate asks for notes.write to call this)."""
+    return f"saved {name} ({len(text)} characters)"
+
+
 if __name__ == "__main__":
     server.run(transport="streamable-http")

@@ -11,12 +11,38 @@ pub struct Rule {
     pub path_prefix: String,
     /// Every scope the operation needs.
     pub scopes: Vec<String>,
+    /// For MCP: the tool whose `tools/call` this rule is about.
+    pub tool: Option<String>,
+}
+
+fn parse_scopes(text: &str) -> Result<Vec<String>, String> {
+    let scopes: Vec<String> = text
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    laissez_oauth::OAuthScopes::parse(Some(&scopes.join(" "))).map_err(|e| e.description)?;
+    Ok(scopes)
 }
 
 impl Rule {
-    /// Parses `"[METHOD] /prefix scope1,scope2"`, e.g. `"POST /api write"`.
+    /// Parses `"[METHOD] /prefix scope1,scope2"`, e.g. `"POST /api write"`,
+    /// or `"tool:NAME scope1,scope2"` for calls of one MCP tool.
     pub fn parse(text: &str) -> Result<Rule, String> {
         let parts: Vec<&str> = text.split_whitespace().collect();
+        if let [target, scopes] = parts.as_slice()
+            && let Some(tool) = target.strip_prefix("tool:")
+        {
+            if tool.is_empty() || tool.len() > 128 {
+                return Err(format!("rule '{text}' names no tool"));
+            }
+            return Ok(Rule {
+                method: Some("POST".into()),
+                path_prefix: "/".into(),
+                scopes: parse_scopes(scopes)?,
+                tool: Some(tool.to_owned()),
+            });
+        }
         let (method, prefix, scopes) = match parts.as_slice() {
             [prefix, scopes] if prefix.starts_with('/') => (None, *prefix, *scopes),
             [method, prefix, scopes] if prefix.starts_with('/') => {
@@ -28,16 +54,11 @@ impl Rule {
                 ));
             }
         };
-        let scopes: Vec<String> = scopes
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
-        laissez_oauth::OAuthScopes::parse(Some(&scopes.join(" "))).map_err(|e| e.description)?;
         Ok(Rule {
             method,
             path_prefix: prefix.to_owned(),
-            scopes,
+            scopes: parse_scopes(scopes)?,
+            tool: None,
         })
     }
 
@@ -72,9 +93,23 @@ impl GateConfig {
     pub fn required_scopes(&self, method: &str, path: &str) -> &[String] {
         self.rules
             .iter()
+            .filter(|r| r.tool.is_none())
             .find(|r| r.matches(method, path))
             .map(|r| r.scopes.as_slice())
             .unwrap_or(&self.default_scopes)
+    }
+
+    /// The scopes a call of MCP tool `tool` needs beyond the route's, if a rule names it.
+    pub fn tool_scopes(&self, tool: &str) -> Option<&[String]> {
+        self.rules
+            .iter()
+            .find(|r| r.tool.as_deref() == Some(tool))
+            .map(|r| r.scopes.as_slice())
+    }
+
+    /// Whether any rule is about MCP tools (then JSON-RPC bodies are read).
+    pub fn has_tool_rules(&self) -> bool {
+        self.rules.iter().any(|r| r.tool.is_some())
     }
 
     /// Every scope the app knows (for metadata).

@@ -71,6 +71,31 @@ fn challenge(
     response
 }
 
+/// Largest JSON-RPC body read when MCP tool rules apply.
+pub const MAX_RPC_BODY: usize = 1 << 20;
+
+/// The names of the tools a JSON-RPC message (or batch) calls.
+pub fn called_tools(body: &[u8]) -> Vec<String> {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Vec::new();
+    };
+    let messages = match value {
+        serde_json::Value::Array(items) => items,
+        one => vec![one],
+    };
+    messages
+        .iter()
+        .filter(|m| m["method"] == "tools/call")
+        .filter_map(|m| m["params"]["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+fn too_large() -> Response {
+    let body = json!({"type": "https://laissez.dev/problems/payload-too-large", "title": "Request body too large", "status": 413,
+        "detail": format!("JSON-RPC bodies through this gate are limited to {MAX_RPC_BODY} bytes")});
+    (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(body)).into_response()
+}
+
 fn bad_gateway(why: &str) -> Response {
     let body = json!({"type": "https://laissez.dev/problems/upstream", "title": "Bad gateway", "status": 502, "detail": why});
     (StatusCode::BAD_GATEWAY, axum::Json(body)).into_response()
@@ -80,7 +105,23 @@ fn bad_gateway(why: &str) -> Response {
 pub async fn forward(State(gate): State<Gate>, mut request: Request) -> Response {
     let path = request.uri().path().to_owned();
     let method = request.method().as_str().to_owned();
-    let required = gate.config.required_scopes(&method, &path).to_vec();
+    let mut required = gate.config.required_scopes(&method, &path).to_vec();
+    if method == "POST" && gate.config.has_tool_rules() {
+        // MCP: read the (small) JSON-RPC body to see which tools it calls.
+        let (parts, body) = request.into_parts();
+        let bytes = match axum::body::to_bytes(body, MAX_RPC_BODY).await {
+            Ok(bytes) => bytes,
+            Err(_) => return too_large(),
+        };
+        for tool in called_tools(&bytes) {
+            if let Some(scopes) = gate.config.tool_scopes(&tool) {
+                required.extend(scopes.iter().cloned());
+            }
+        }
+        required.sort();
+        required.dedup();
+        request = Request::from_parts(parts, Body::from(bytes));
+    }
     let token = request
         .headers()
         .get(AUTHORIZATION)
@@ -176,5 +217,24 @@ pub async fn forward(State(gate): State<Gate>, mut request: Request) -> Response
             tracing::warn!(app = %gate.config.app, error = %e, "upstream failed");
             bad_gateway("the app behind the gate did not answer")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::called_tools;
+
+    #[test]
+    fn finds_tool_calls_in_messages_and_batches() {
+        assert_eq!(
+            called_tools(
+                br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"write_note"}}"#
+            ),
+            ["write_note"]
+        );
+        let batch = br#"[{"method":"tools/list"},{"method":"tools/call","params":{"name":"a"}},{"method":"tools/call","params":{"name":"b"}}]"#;
+        assert_eq!(called_tools(batch), ["a", "b"]);
+        assert!(called_tools(b"not json").is_empty());
+        assert!(called_tools(br#"{"method":"tools/call"}"#).is_empty());
     }
 }

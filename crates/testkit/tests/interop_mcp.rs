@@ -3,7 +3,8 @@
 //! unmodified MCP client discovers the authorization server from the gate's
 //! 401 (RFC 9728, RFC 8414), registers itself (RFC 7591), sends its human
 //! through sign-in and consent (driven over HTTP with a cookie jar), exchanges
-//! the code with PKCE and `resource`, and calls tools.
+//! the code with PKCE and `resource`, and calls tools; a tool that needs a
+//! wider scope gets `403 insufficient_scope` and the SDK steps up.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -83,7 +84,7 @@ async fn the_mcp_python_sdk_logs_in_through_the_gate_and_calls_tools() {
         upstream: format!("http://127.0.0.1:{mcp_port}").parse().unwrap(),
         issuer: server.url.clone(),
         default_scopes: vec!["notes.read".into()],
-        rules: Vec::new(),
+        rules: vec![laissez_gate::Rule::parse("tool:write_note notes.read,notes.write").unwrap()],
     })
     .await
     .unwrap();
@@ -114,9 +115,15 @@ async fn the_mcp_python_sdk_logs_in_through_the_gate_and_calls_tools() {
         output.join("\n")
     );
     let result: Value = serde_json::from_str(output.last().expect("a result line")).unwrap();
-    assert_eq!(result["tools"], json!(["add", "read_note"]));
+    assert_eq!(result["tools"], json!(["add", "read_note", "write_note"]));
     assert_eq!(result["add"], "42");
     assert_eq!(result["note"], "note groceries: remember the milk");
+    assert_eq!(result["written"], "saved todo (8 characters)");
+    // First the scope the gate's 401 named, then a step-up after its 403.
+    assert_eq!(
+        result["scopes_asked"],
+        json!(["notes.read", "notes.read notes.write"])
+    );
 
     // The consent is on the audit log, attributed to alice.
     let (_, records) = server.get("/v1/audit?limit=1000").await;
