@@ -25,6 +25,10 @@ pub struct Call {
     pub body: Option<String>,
     /// The status every answer must have.
     pub expect: StatusCode,
+    /// HTTP Basic credentials (already base64), if any.
+    pub basic: Option<String>,
+    /// Whether the body is a form rather than JSON.
+    pub form: bool,
 }
 
 /// Opens a keep-alive connection to `addr`.
@@ -49,9 +53,17 @@ pub async fn send(sender: &mut SendRequest<Full<Bytes>>, addr: &str, call: &Call
     if let Some(token) = &call.token {
         request = request.header("authorization", format!("Bearer {token}"));
     }
+    if let Some(basic) = &call.basic {
+        request = request.header("authorization", format!("Basic {basic}"));
+    }
     let body = match &call.body {
         Some(body) => {
-            request = request.header("content-type", "application/json");
+            let kind = if call.form {
+                "application/x-www-form-urlencoded"
+            } else {
+                "application/json"
+            };
+            request = request.header("content-type", kind);
             Full::new(Bytes::from(body.clone()))
         }
         None => Full::new(Bytes::new()),

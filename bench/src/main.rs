@@ -6,6 +6,7 @@
 //!
 //! Run with `cargo run --release -p laissez-bench` (`-- --quick` for a short run).
 
+mod gate;
 mod inproc;
 mod load;
 mod stats;
@@ -83,6 +84,8 @@ async fn verification(server: &TestServer, addr: &str, token: &str, n: usize, la
         token: Some(token.to_owned()),
         body: None,
         expect: StatusCode::OK,
+        basic: None,
+        form: false,
     };
     load::run(addr, &call, 1, 2_000).await; // warm up
     let samples = load::run(addr, &call, 1, n).await;
@@ -134,6 +137,8 @@ async fn main() {
         token: None,
         body: None,
         expect: StatusCode::NOT_FOUND,
+        basic: None,
+        form: false,
     };
     load::run(&addr, &plain, 1, 2_000).await;
     let baseline = load::run(&addr, &plain, 1, n).await;
@@ -145,6 +150,8 @@ async fn main() {
         token: Some(token.clone()),
         body: None,
         expect: StatusCode::OK,
+        basic: None,
+        form: false,
     };
     let auth = load::run(&addr, &whoami, 1, n).await;
     let overhead = auth
@@ -161,6 +168,8 @@ async fn main() {
         token: Some(server.admin_token.clone()),
         body: Some(json!({"principal": "alice"}).to_string()),
         expect: StatusCode::CREATED,
+        basic: None,
+        form: false,
     };
     row(
         "issue token (POST /v1/tokens), 1 connection",
@@ -170,6 +179,8 @@ async fn main() {
         "issue token (POST /v1/tokens), 16 connections",
         &load::run(&addr, &issue, 16, n).await,
     );
+
+    gate::run(&server, n).await;
 
     let t = Instant::now();
     let have = server

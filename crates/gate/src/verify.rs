@@ -46,6 +46,17 @@ pub struct Verifier {
     http: reqwest::Client,
     keys: RwLock<(HashMap<String, DecodingKey>, Instant)>,
     revoked: RwLock<Revoked>,
+    verified: RwLock<HashMap<String, AccessTokenClaims>>,
+}
+
+/// Verified tokens kept (a few MB at most).
+const VERIFIED_CACHE: usize = 10_000;
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// What the revocation feed said last.
@@ -118,6 +129,7 @@ impl Verifier {
             http,
             keys: RwLock::new((keys, Instant::now())),
             revoked: RwLock::new(Revoked::default()),
+            verified: RwLock::new(HashMap::new()),
         })
     }
 
@@ -189,8 +201,28 @@ impl Verifier {
         self.keys.read().ok()?.0.get(kid).cloned()
     }
 
-    /// Verifies a bearer token for this gate.
-    pub async fn verify(&self, token: &str) -> Result<AccessTokenClaims, Refusal> {
+    /// A token whose signature was verified before and that has not expired.
+    /// Keyed by the whole token, so a hit proves the exact bytes were verified.
+    fn cached(&self, token: &str) -> Option<AccessTokenClaims> {
+        let cache = self.verified.read().ok()?;
+        let claims = cache.get(token)?;
+        (claims.exp > unix_now()).then(|| claims.clone())
+    }
+
+    fn remember(&self, token: &str, claims: &AccessTokenClaims) {
+        if let Ok(mut cache) = self.verified.write() {
+            if cache.len() >= VERIFIED_CACHE {
+                let now = unix_now();
+                cache.retain(|_, c| c.exp > now);
+                if cache.len() >= VERIFIED_CACHE {
+                    cache.clear();
+                }
+            }
+            cache.insert(token.to_owned(), claims.clone());
+        }
+    }
+
+    async fn check_signature(&self, token: &str) -> Result<AccessTokenClaims, Refusal> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| Refusal::Invalid(e.to_string()))?;
         if header.alg != Algorithm::ES256 || header.typ.as_deref() != Some(TYP) {
@@ -210,12 +242,26 @@ impl Verifier {
         validation.validate_aud = false;
         validation.leeway = 5;
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        let claims = jsonwebtoken::decode::<AccessTokenClaims>(token, &key, &validation)
+        jsonwebtoken::decode::<AccessTokenClaims>(token, &key, &validation)
+            .map(|data| data.claims)
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => Refusal::Expired,
                 _ => Refusal::Invalid(e.to_string()),
-            })?
-            .claims;
+            })
+    }
+
+    /// Verifies a bearer token for this gate: signature (once per token,
+    /// then from a cache of verified tokens), expiry, audience and revocation
+    /// (on every request).
+    pub async fn verify(&self, token: &str) -> Result<AccessTokenClaims, Refusal> {
+        let claims = match self.cached(token) {
+            Some(claims) => claims,
+            None => {
+                let claims = self.check_signature(token).await?;
+                self.remember(token, &claims);
+                claims
+            }
+        };
         let audience_ok = Resource::parse(&claims.aud).is_ok_and(|aud| {
             let aud = aud.to_string();
             aud == self.audience || aud.starts_with(&format!("{}/", self.audience))

@@ -1,0 +1,134 @@
+//! Gate overhead: the same small request to an app directly and through the
+//! gate with a valid access token (JWT signature, claims, revocation set),
+//! side by side in one run; then the token endpoint under the client
+//! credentials grant (each answer signs an ES256 JWT).
+
+use axum::Router;
+use axum::routing::get;
+use hyper::{Method, StatusCode};
+use laissez_gate::{Gate, GateConfig};
+use laissez_testkit::TestServer;
+use serde_json::Value;
+
+use crate::load::{self, Call};
+use crate::row;
+
+async fn app() -> &'static str {
+    "hello from the app\n"
+}
+
+/// Prints the gate rows of the table.
+pub async fn run(server: &TestServer, n: usize) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind app");
+    let app_addr = listener.local_addr().expect("addr").to_string();
+    tokio::spawn(
+        async move { axum::serve(listener, Router::new().route("/hello", get(app))).await },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind gate");
+    let gate_addr = listener.local_addr().expect("addr").to_string();
+    let gate = Gate::new(GateConfig {
+        app: "bench".into(),
+        resource: format!("http://{gate_addr}").parse().expect("url"),
+        upstream: format!("http://{app_addr}").parse().expect("url"),
+        issuer: server.url.clone(),
+        default_scopes: vec!["bench.read".into()],
+        rules: Vec::new(),
+    })
+    .await
+    .expect("gate");
+    tokio::spawn(gate.serve(listener, std::future::pending()));
+
+    let http = reqwest::Client::new();
+    let client: Value = http
+        .post(format!("{}/oauth/register", server.url))
+        .json(&serde_json::json!({"grant_types": ["client_credentials"], "scope": "bench.read"}))
+        .send()
+        .await
+        .expect("register")
+        .json()
+        .await
+        .expect("json");
+    let (id, secret) = (
+        client["client_id"].as_str().expect("id").to_owned(),
+        client["client_secret"].as_str().expect("secret").to_owned(),
+    );
+    let resource = format!("http://{gate_addr}");
+    let token: Value = http
+        .post(format!("{}/oauth/token", server.url))
+        .basic_auth(&id, Some(&secret))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("resource", resource.as_str()),
+        ])
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    let jwt = token["access_token"]
+        .as_str()
+        .expect("access token")
+        .to_owned();
+
+    let direct = Call {
+        method: Method::GET,
+        path: "/hello".into(),
+        token: None,
+        body: None,
+        expect: StatusCode::OK,
+        basic: None,
+        form: false,
+    };
+    let gated = Call {
+        token: Some(jwt),
+        ..direct.clone()
+    };
+    load::run(&app_addr, &direct, 1, 2_000).await;
+    load::run(&gate_addr, &gated, 1, 2_000).await;
+    let straight = load::run(&app_addr, &direct, 1, n).await;
+    let through = load::run(&gate_addr, &gated, 1, n).await;
+    row("app directly, 1 connection", &straight);
+    row(
+        "app through the gate (JWT verified once, then cached; expiry, audience, revocation per request), 1 connection",
+        &through,
+    );
+    println!(
+        "| gate overhead (p50 / p99 difference) | {} | {} | | |",
+        crate::stats::ms(
+            through
+                .percentile(50.0)
+                .saturating_sub(straight.percentile(50.0))
+        ),
+        crate::stats::ms(
+            through
+                .percentile(99.0)
+                .saturating_sub(straight.percentile(99.0))
+        )
+    );
+    row(
+        "app through the gate, 8 connections",
+        &load::run(&gate_addr, &gated, 8, n * 2).await,
+    );
+
+    use base64::Engine;
+    let cc = Call {
+        method: Method::POST,
+        path: "/oauth/token".into(),
+        token: None,
+        body: Some("grant_type=client_credentials".into()),
+        expect: StatusCode::OK,
+        basic: Some(base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))),
+        form: true,
+    };
+    let token_addr = server.url.trim_start_matches("http://").to_owned();
+    let samples = load::run(&token_addr, &cc, 4, n / 2).await;
+    row(
+        "token endpoint, client credentials (ES256 JWT), 4 connections",
+        &samples,
+    );
+}
