@@ -37,6 +37,8 @@ pub struct AppState {
     pub issuer: String,
     /// The access token signing keys.
     pub keys: Arc<oauth::keys::KeyRing>,
+    /// Client ID Metadata Documents, fetched and cached.
+    pub documents: Arc<oauth::cimd::MetadataDocuments>,
 }
 
 impl AppState {
@@ -47,6 +49,7 @@ impl AppState {
             namespace: Namespace::default(),
             issuer,
             keys,
+            documents: Arc::new(oauth::cimd::MetadataDocuments::default()),
         }
     }
 }

@@ -50,6 +50,17 @@ pub enum StartError {
     },
 }
 
+/// How to start.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// The public issuer URL (default: http:// and the bound address).
+    pub issuer: Option<String>,
+    /// Client ID Metadata Document URL prefixes fetched from elsewhere
+    /// (`https://app.example/` → `http://127.0.0.1:9000/`), for operators
+    /// and for tests, where nothing has public https.
+    pub metadata_document_mappings: Vec<(String, String)>,
+}
+
 /// A started server.
 pub struct Started {
     /// Where it listens.
@@ -81,8 +92,9 @@ impl Started {
 pub async fn start(
     data_dir: &Path,
     listen: &str,
-    issuer: Option<&str>,
+    options: &Options,
 ) -> Result<Started, StartError> {
+    let issuer = options.issuer.as_deref();
     prepare_folder(data_dir)?;
     let store = SqliteStore::open(data_dir.join(DATABASE_FILE))?;
     let keys = Arc::new(KeyRing::open(data_dir, crate::now())?);
@@ -100,7 +112,10 @@ pub async fn start(
         Some(issuer) => validate_issuer(issuer)?,
         None => format!("http://{addr}"),
     };
-    let state = AppState::new(Arc::new(store.clone()), issuer, keys);
+    let mut state = AppState::new(Arc::new(store.clone()), issuer, keys);
+    state.documents = Arc::new(crate::oauth::cimd::MetadataDocuments::with_mappings(
+        options.metadata_document_mappings.clone(),
+    ));
     let bootstrapped = bootstrap(state.store.as_ref(), &state.namespace, data_dir).await?;
     Ok(Started {
         addr,

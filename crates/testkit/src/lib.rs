@@ -43,6 +43,20 @@ impl TestServer {
 
     /// Starts a server on `data_dir` (created if needed, reused if present).
     pub fn start_in(data_dir: &Path) -> TestServer {
+        TestServer::start_with(data_dir, laissez_server::run::Options::default())
+    }
+
+    /// Starts a server on a fresh temporary data folder with `options`.
+    pub fn start_with_options(options: laissez_server::run::Options) -> TestServer {
+        let temp = tempfile::tempdir().expect("temporary folder");
+        let dir = temp.path().join("data");
+        let mut server = TestServer::start_with(&dir, options);
+        server._temp = Some(temp);
+        server
+    }
+
+    /// Starts a server on `data_dir` with `options`.
+    pub fn start_with(data_dir: &Path, options: laissez_server::run::Options) -> TestServer {
         let data_dir = data_dir.to_path_buf();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
@@ -54,7 +68,7 @@ impl TestServer {
                 .build()
                 .expect("runtime");
             runtime.block_on(async move {
-                let started = match start(&dir, "127.0.0.1:0", None).await {
+                let started = match start(&dir, "127.0.0.1:0", &options).await {
                     Ok(started) => started,
                     Err(e) => {
                         let _ = ready_tx.send(Err(e.to_string()));

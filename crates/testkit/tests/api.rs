@@ -677,7 +677,7 @@ async fn a_read_only_data_folder_is_refused_at_start() {
     };
     let runtime = tokio::runtime::Handle::current();
     let result = runtime.spawn(async move {
-        laissez_server::run::start(&target, "127.0.0.1:0", None)
+        laissez_server::run::start(&target, "127.0.0.1:0", &Default::default())
             .await
             .err()
     });

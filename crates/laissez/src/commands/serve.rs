@@ -21,13 +21,34 @@ pub struct ServeArgs {
     /// (default: http:// and the listen address).
     #[arg(long, env = "LAISSEZ_ISSUER")]
     issuer: Option<String>,
+    /// Fetch Client ID Metadata Documents under an https prefix from another
+    /// URL instead ("https://app.example/=http://127.0.0.1:9000/"); repeatable.
+    #[arg(long = "client-metadata-map")]
+    client_metadata_map: Vec<String>,
 }
 
 /// Runs the server.
 pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     init_logging();
-    let started =
-        laissez_server::run::start(&args.data, &args.listen, args.issuer.as_deref()).await?;
+    let mut mappings = Vec::new();
+    for mapping in &args.client_metadata_map {
+        let (from, to) = mapping.split_once('=').ok_or_else(|| {
+            CliError::Local(format!(
+                "--client-metadata-map '{mapping}' must be https://PREFIX=URL"
+            ))
+        })?;
+        if !from.starts_with("https://") {
+            return Err(CliError::Local(format!(
+                "--client-metadata-map '{mapping}': the prefix must start with https://"
+            )));
+        }
+        mappings.push((from.to_owned(), to.to_owned()));
+    }
+    let options = laissez_server::run::Options {
+        issuer: args.issuer.clone(),
+        metadata_document_mappings: mappings,
+    };
+    let started = laissez_server::run::start(&args.data, &args.listen, &options).await?;
     if let Bootstrapped::Created(path) = &started.bootstrapped {
         println!(
             "created admin user 'admin'; its token is in {} (mode 0600, shown nowhere else)",

@@ -155,18 +155,18 @@ async fn validate(state: &AppState, params: &AuthorizeParams) -> Result<Valid, F
         .client_id
         .as_deref()
         .ok_or_else(|| page("the application did not say who it is (client_id is missing)"))?;
-    let client = match state.store.client(client_id).await {
+    let client = match super::resolve_client(state, client_id).await {
         Ok(Some((client, _))) => client,
         Ok(None) => {
             return Err(page(
                 "the application is not registered with this server (unknown client_id)",
             ));
         }
-        Err(e) => {
-            return Err(Failure::Page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                e.to_string(),
-            ));
+        Err(super::response::OAuthFailure(e)) => {
+            return Err(page(&format!(
+                "the application could not be identified: {}",
+                e.description
+            )));
         }
     };
     let registered = &client.metadata.redirect_uris;

@@ -80,7 +80,7 @@ pub async fn authenticate(
     if id.is_empty() || id.len() > 2048 {
         return Err(invalid_client("client_id is empty or too long"));
     }
-    let Some((client, stored_hash)) = state.store.client(&id).await? else {
+    let Some((client, stored_hash)) = super::resolve_client(state, &id).await? else {
         return Err(invalid_client("unknown client_id; register first"));
     };
     match (stored_hash, secret) {

@@ -4,6 +4,7 @@
 //! registration, the token endpoint, introspection and revocation.
 
 pub mod authorize;
+pub mod cimd;
 pub mod client_auth;
 pub mod introspect;
 pub mod keys;
@@ -72,4 +73,16 @@ pub async fn revoked(
         [(header::CACHE_CONTROL, "no-store")],
         axum::Json(serde_json::json!({ "revoked": jtis, "disconnected": grants })),
     ))
+}
+
+/// The client with this id: a metadata document for https URLs, otherwise a
+/// registered client with its secret's hash.
+pub async fn resolve_client(
+    state: &AppState,
+    client_id: &str,
+) -> Result<Option<(laissez_oauth::client::Client, Option<[u8; 32]>)>, response::OAuthFailure> {
+    if cimd::is_document_url(client_id) {
+        return Ok(Some((state.documents.resolve(client_id).await?, None)));
+    }
+    Ok(state.store.client(client_id).await?)
 }

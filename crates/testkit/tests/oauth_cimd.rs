@@ -1,0 +1,181 @@
+//! Client ID Metadata Documents: an https `client_id` names the client's own
+//! metadata, fetched (here through an explicit mapping to a local server,
+//! since nothing here has public https), checked and cached.
+
+use axum::Router;
+use axum::routing::get;
+use laissez_oauth::pkce::challenge_for;
+use laissez_server::run::Options;
+use laissez_testkit::TestServer;
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use serde_json::{Value, json};
+
+const VERIFIER: &str = "a-verifier-that-is-long-enough-for-rfc-7636-section-4-1-xyz";
+const CLIENT: &str = "https://agent.example/oauth/client.json";
+const REDIRECT: &str = "http://127.0.0.1:7777/cb";
+
+async fn documents() -> String {
+    let app = Router::new()
+        .route(
+            "/oauth/client.json",
+            get(|| async {
+                (
+                    [("cache-control", "max-age=60")],
+                    axum::Json(json!({
+                        "client_id": CLIENT,
+                        "client_name": "Metadata Document Agent",
+                        "client_uri": "https://agent.example",
+                        "redirect_uris": ["http://127.0.0.1/cb"],
+                        "grant_types": ["authorization_code"],
+                        "token_endpoint_auth_method": "none",
+                    })),
+                )
+            }),
+        )
+        .route(
+            "/oauth/liar.json",
+            get(|| async { axum::Json(json!({"client_id": "https://elsewhere.example/c.json", "redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none"})) }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+fn authorize_query(client_id: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("client_id", client_id.to_owned()),
+        ("redirect_uri", REDIRECT.to_owned()),
+        ("response_type", "code".to_owned()),
+        ("state", "s1".to_owned()),
+        ("code_challenge", challenge_for(VERIFIER)),
+        ("code_challenge_method", "S256".to_owned()),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_https_client_id_is_resolved_from_its_metadata_document() {
+    let local = documents().await;
+    let server = TestServer::start_with_options(Options {
+        issuer: None,
+        metadata_document_mappings: vec![("https://agent.example/".into(), local)],
+    });
+    server
+        .post("/v1/principals", json!({"kind": "user", "name": "alice"}))
+        .await;
+    server
+        .call(
+            reqwest::Method::PUT,
+            "/v1/principals/alice/password",
+            &server.admin_token,
+            Some(&json!({"password": "correct horse battery"})),
+        )
+        .await;
+    let (_, metadata) = server.get("/.well-known/oauth-authorization-server").await;
+    assert_eq!(metadata["client_id_metadata_document_supported"], true);
+
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let query = authorize_query(CLIENT);
+    let login = http
+        .get(format!("{}/oauth/authorize", server.url))
+        .query(&query)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    let mut form: Vec<(&str, String)> = query.clone();
+    form.push(("username", "alice".into()));
+    form.push(("password", "correct horse battery".into()));
+    let signed_in = http
+        .post(format!("{}/oauth/login", server.url))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let cookie = signed_in.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = http
+        .get(format!("{}/oauth/authorize", server.url))
+        .query(&query)
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Metadata Document Agent"), "{page}");
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut form = query.clone();
+    form.push(("csrf", csrf));
+    form.push(("decision", "approve".into()));
+    let back = http
+        .post(format!("{}/oauth/consent", server.url))
+        .header(COOKIE, &cookie)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let location = url::Url::parse(back.headers()[LOCATION].to_str().unwrap()).unwrap();
+    let code = location
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let tokens: Value = http
+        .post(format!("{}/oauth/token", server.url))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+            ("client_id", CLIENT),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(tokens["access_token"].as_str().is_some(), "{tokens}");
+
+    // A document claiming another client_id, an unmapped private URL and a
+    // redirect URI the document does not list are all refused, never redirected.
+    for (client_id, redirect) in [
+        ("https://agent.example/oauth/liar.json", REDIRECT),
+        ("https://127.0.0.1/oauth/client.json", REDIRECT),
+        (CLIENT, "http://127.0.0.1:7777/elsewhere"),
+    ] {
+        let mut query = authorize_query(client_id);
+        query[1].1 = redirect.to_owned();
+        let response = http
+            .get(format!("{}/oauth/authorize", server.url))
+            .query(&query)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::BAD_REQUEST,
+            "{client_id} {redirect}"
+        );
+        assert!(response.headers().get(LOCATION).is_none());
+    }
+}
