@@ -260,4 +260,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Spends a refresh token; a reused one revokes its whole family in the same transaction.
     async fn use_refresh(&self, token_hash: [u8; 32]) -> Result<RefreshUse, Error>;
+
+    /// Revokes the family of a refresh token issued to `client_id` (RFC 7009).
+    /// Returns whether there was such a token.
+    async fn revoke_refresh(
+        &self,
+        token_hash: [u8; 32],
+        client_id: &str,
+        audit: AuditEvent,
+    ) -> Result<bool, Error>;
 }

@@ -253,11 +253,6 @@ async fn a_user_consents_and_the_agent_gets_tokens_for_that_user_only() {
     let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
     assert!(refresh.starts_with("lzrt_"));
 
-    // The code is single use.
-    let (status, error) = f.token(&exchange).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(error["error"], "invalid_grant");
-
     // Refresh rotates; reusing the old one revokes the family.
     let (status, rotated) = f
         .token(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)])
@@ -286,6 +281,73 @@ async fn a_user_consents_and_the_agent_gets_tokens_for_that_user_only() {
         status,
         StatusCode::BAD_REQUEST,
         "the whole family is revoked after reuse"
+    );
+
+    // RFC 7009 revokes a refresh token's whole family.
+    let back = f
+        .consent(&params, &cookie, &["notes.read"], "approve")
+        .await;
+    let second_code = param(&back, "code").unwrap();
+    let (_, fresh) = f
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", second_code.as_str()),
+            ("redirect_uri", "http://127.0.0.1:45678/callback"),
+            ("code_verifier", VERIFIER),
+        ])
+        .await;
+    let fresh_refresh = fresh["refresh_token"].as_str().unwrap().to_owned();
+    let response = f
+        .http
+        .post(format!("{}/oauth/revoke", f.server.url))
+        .form(&[
+            ("token", fresh_refresh.as_str()),
+            ("client_id", f.client_id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let (status, _) = f
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &fresh_refresh),
+        ])
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a revoked refresh token is refused"
+    );
+
+    // A replayed code is refused, and everything the user gave the client ends.
+    let back = f
+        .consent(&params, &cookie, &["notes.read"], "approve")
+        .await;
+    let third_code = param(&back, "code").unwrap();
+    let exchange = [
+        ("grant_type", "authorization_code"),
+        ("code", third_code.as_str()),
+        ("redirect_uri", "http://127.0.0.1:45678/callback"),
+        ("code_verifier", VERIFIER),
+    ];
+    let (status, victim) = f.token(&exchange).await;
+    assert_eq!(status, StatusCode::OK);
+    let victim_refresh = victim["refresh_token"].as_str().unwrap().to_owned();
+    let (status, error) = f.token(&exchange).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error["error"], "invalid_grant");
+
+    let (status, _) = f
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &victim_refresh),
+        ])
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "tokens issued from a replayed code are revoked"
     );
 
     let (_, verification) = f.server.get("/v1/audit/verify").await;

@@ -1,4 +1,5 @@
-//! Token introspection (RFC 7662) and revocation (RFC 7009) for access tokens.
+//! Token introspection (RFC 7662) for access tokens and revocation (RFC 7009)
+//! for access tokens and refresh tokens (a refresh token takes its family).
 //! Introspection needs a confidential client; revocation accepts any client,
 //! but a client may only revoke tokens issued to it.
 
@@ -105,6 +106,18 @@ pub async fn revoke(
     let token = params
         .token
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    if laissez_token::Token::parse(&token).is_ok_and(|t| t.kind() == laissez_token::Kind::Refresh) {
+        let audit = AuditEvent::success(&[], "oauth.refresh.revoke", client.client_id.clone());
+        state
+            .store
+            .revoke_refresh(
+                laissez_core::credential::hash_secret(&token),
+                &client.client_id,
+                audit,
+            )
+            .await?;
+        return Ok(no_store(StatusCode::OK, &json!({})));
+    }
     if let Some(claims) = decode(&state, &token) {
         if claims.client_id != client.client_id {
             return Err(OAuthError::new(

@@ -164,7 +164,22 @@ async fn authorization_code(
         return Err(OAuthError::invalid_grant("unknown authorization code").into());
     };
     if spent {
-        return Err(OAuthError::invalid_grant("the authorization code was already used").into());
+        // A replayed code means it leaked (RFC 6749 §4.1.2, RFC 9700 §4.5):
+        // end everything this user gave this client; they consent again.
+        let audit = laissez_core::audit::AuditEvent::success(
+            &[],
+            "oauth.code.reuse",
+            grant.client_id.clone(),
+        )
+        .with_detail(json!({"user": grant.user_id}));
+        state
+            .store
+            .disconnect(&grant.user_id, &grant.client_id, audit)
+            .await?;
+        return Err(OAuthError::invalid_grant(
+            "the authorization code was already used; every token issued from it is revoked",
+        )
+        .into());
     }
     if grant.expires_at <= now() {
         return Err(

@@ -590,4 +590,21 @@ impl Store for SqliteStore {
     async fn revoked_grants(&self) -> Result<Vec<(String, String, i64)>, Error> {
         self.read(oauth_rows::revoked_grants).await
     }
+
+    async fn revoke_refresh(
+        &self,
+        token_hash: [u8; 32],
+        client_id: &str,
+        audit: AuditEvent,
+    ) -> Result<bool, Error> {
+        let client = client_id.to_owned();
+        self.write(move |c| {
+            let found = oauth_rows::revoke_refresh(c, &token_hash, &client, now())?;
+            if found {
+                rows::append_audit(c, audit, now())?;
+            }
+            Ok(found)
+        })
+        .await
+    }
 }

@@ -257,3 +257,30 @@ pub fn revoked_grants(conn: &Connection) -> Result<Vec<(String, String, i64)>, E
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
+
+/// Revokes the whole family of a refresh token, if it belongs to `client_id`.
+pub fn revoke_refresh(
+    conn: &Connection,
+    token_hash: &[u8; 32],
+    client_id: &str,
+    now: i64,
+) -> Result<bool, Error> {
+    let row: Option<String> = conn
+        .query_row(
+            "SELECT grant_json FROM oauth_refresh_tokens WHERE token_hash = ?1",
+            [hex::encode(token_hash)],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(json) = row else { return Ok(false) };
+    let grant: RefreshGrant =
+        serde_json::from_str(&json).map_err(|e| corrupt("refresh token", e))?;
+    if grant.client_id != client_id {
+        return Ok(false);
+    }
+    conn.execute(
+        "UPDATE oauth_refresh_tokens SET revoked_at = COALESCE(revoked_at, ?2) WHERE family_id = ?1",
+        params![grant.family_id, now],
+    )?;
+    Ok(true)
+}
