@@ -87,11 +87,29 @@ async fn an_https_client_id_is_resolved_from_its_metadata_document() {
         .await
         .unwrap();
     assert_eq!(login.status(), StatusCode::OK);
+    let login_cookie = login.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let login_page = login.text().await.unwrap();
+    let login_csrf = login_page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
     let mut form: Vec<(&str, String)> = query.clone();
+    form.push(("csrf", login_csrf));
     form.push(("username", "alice".into()));
     form.push(("password", "correct horse battery".into()));
     let signed_in = http
         .post(format!("{}/oauth/login", server.url))
+        .header(COOKIE, login_cookie)
         .form(&form)
         .send()
         .await

@@ -100,20 +100,43 @@ impl Flow {
         request.send().await.unwrap()
     }
 
-    /// Signs in through the login form and returns the session cookie.
-    async fn sign_in(&self, params: &[(String, String)]) -> String {
-        let page = self.get_authorize(params, None).await.text().await.unwrap();
+    /// Posts the login form as a browser would: with the pre-login cookie and
+    /// the form's CSRF field.
+    async fn post_login(&self, params: &[(String, String)], password: &str) -> reqwest::Response {
+        let page = self.get_authorize(params, None).await;
+        let cookie = page.headers()[SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let page = page.text().await.unwrap();
         assert!(page.contains("Sign in"), "{page}");
+        let csrf = page
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_owned();
         let mut form = params.to_vec();
+        form.push(("csrf".into(), csrf));
         form.push(("username".into(), "alice".into()));
-        form.push(("password".into(), PASSWORD.into()));
-        let response = self
-            .http
+        form.push(("password".into(), password.into()));
+        self.http
             .post(format!("{}/oauth/login", self.server.url))
+            .header(COOKIE, cookie)
             .form(&form)
             .send()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// Signs in through the login form and returns the session cookie.
+    async fn sign_in(&self, params: &[(String, String)]) -> String {
+        let response = self.post_login(params, PASSWORD).await;
         assert!(response.status().is_redirection(), "{}", response.status());
         let cookie = response.headers()[SET_COOKIE].to_str().unwrap().to_owned();
         assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
@@ -441,18 +464,41 @@ async fn pkce_redirects_and_consent_are_enforced() {
 #[tokio::test(flavor = "multi_thread")]
 async fn wrong_passwords_are_refused_and_audited() {
     let f = flow().await;
-    let mut form = f.authorize_params(&[]);
-    form.push(("username".into(), "alice".into()));
-    form.push(("password".into(), "not the password at all".into()));
+    let params = f.authorize_params(&[]);
+    // Without the sign-in form's cookie and token (a cross-site login), nothing happens.
+    let mut forged = params.clone();
+    forged.push(("username".into(), "alice".into()));
+    forged.push(("password".into(), PASSWORD.into()));
     let response = f
         .http
         .post(format!("{}/oauth/login", f.server.url))
-        .form(&form)
+        .form(&forged)
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.headers().get(SET_COOKIE).is_none());
+    assert!(
+        !response.headers()[SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .starts_with("laissez_session")
+    );
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("did not come from this server")
+    );
+
+    let response = f.post_login(&params, "not the password at all").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        !response.headers()[SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .starts_with("laissez_session")
+    );
     assert!(
         response
             .text()

@@ -254,7 +254,17 @@ pub async fn authorize(
     }
 }
 
+/// The pre-login cookie whose derived token the login form must echo
+/// (double submit), so no other site can sign a browser in.
+const LOGIN_COOKIE: &str = "laissez_login";
+
 fn login_page(params: &AuthorizeParams, problem: Option<&str>) -> Response {
+    let Ok(nonce) = laissez_token::random_base62(32) else {
+        return error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cannot generate a form token",
+        );
+    };
     let problem = problem
         .map(|p| format!("<p class=\"warn\" role=\"alert\">{}</p>", escape(p)))
         .unwrap_or_default();
@@ -264,12 +274,21 @@ fn login_page(params: &AuthorizeParams, problem: Option<&str>) -> Response {
 <label for=\"username\">User name</label><input type=\"text\" id=\"username\" name=\"username\" autocomplete=\"username\" required>\
 <label for=\"password\">Password</label><input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
 <button type=\"submit\">Sign in</button></form>",
-        fields = params.hidden_fields()
+        fields = format!(
+            "{}{}",
+            params.hidden_fields(),
+            hidden("csrf", &session::csrf_for(&nonce))
+        )
     );
     let mut response = Html(page("Sign in", &body)).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    if let Ok(cookie) = HeaderValue::from_str(&format!(
+        "{LOGIN_COOKIE}={nonce}; Path=/oauth; HttpOnly; SameSite=Lax; Max-Age=1800"
+    )) {
+        headers.insert(header::SET_COOKIE, cookie);
+    }
     response
 }
 
@@ -378,11 +397,19 @@ fn get<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
 }
 
 /// `POST /oauth/login`: checks the password and starts a session.
-pub async fn login(State(state): State<AppState>, body: Bytes) -> Response {
+pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let pairs = form_pairs(&body);
     let params = AuthorizeParams::from_pairs(&pairs);
     if let Err(failure) = validate(&state, &params).await {
         return failure.respond(&state.issuer);
+    }
+    let form_ok = session::cookie(&headers, LOGIN_COOKIE)
+        .is_some_and(|nonce| session::csrf_ok(nonce, get(&pairs, "csrf").unwrap_or_default()));
+    if !form_ok {
+        return login_page(
+            &params,
+            Some("The sign-in form expired or did not come from this server; sign in again."),
+        );
     }
     let username = get(&pairs, "username").unwrap_or_default();
     let password_text = get(&pairs, "password").unwrap_or_default();
