@@ -270,15 +270,12 @@ fn login_page(params: &AuthorizeParams, problem: Option<&str>) -> Response {
         .unwrap_or_default();
     let body = format!(
         "{problem}<p>Sign in to continue to the application.</p>\
-<form method=\"post\" action=\"/oauth/login\">{fields}\
+<form method=\"post\" action=\"/oauth/login\">{fields}{csrf}\
 <label for=\"username\">User name</label><input type=\"text\" id=\"username\" name=\"username\" autocomplete=\"username\" required>\
 <label for=\"password\">Password</label><input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
 <button type=\"submit\">Sign in</button></form>",
-        fields = format!(
-            "{}{}",
-            params.hidden_fields(),
-            hidden("csrf", &session::csrf_for(&nonce))
-        )
+        fields = params.hidden_fields(),
+        csrf = hidden("csrf", &session::csrf_for(&nonce)),
     );
     let mut response = Html(page("Sign in", &body)).into_response();
     let headers = response.headers_mut();
