@@ -39,6 +39,8 @@ pub struct AppState {
     pub keys: Arc<oauth::keys::KeyRing>,
     /// Client ID Metadata Documents, fetched and cached.
     pub documents: Arc<oauth::cimd::MetadataDocuments>,
+    /// Failed sign-in counters.
+    pub throttle: Arc<web::throttle::LoginThrottle>,
 }
 
 impl AppState {
@@ -50,6 +52,7 @@ impl AppState {
             issuer,
             keys,
             documents: Arc::new(oauth::cimd::MetadataDocuments::default()),
+            throttle: Arc::new(web::throttle::LoginThrottle::default()),
         }
     }
 }

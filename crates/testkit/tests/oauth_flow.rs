@@ -514,6 +514,23 @@ async fn wrong_passwords_are_refused_and_audited() {
             .iter()
             .any(|r| r["action"] == "session.login" && r["outcome"] == "unauthenticated")
     );
+    // Guessing is throttled: after five failures even the right password waits.
+    for _ in 0..4 {
+        f.post_login(&params, "still not the password").await;
+    }
+    let response = f.post_login(&params, PASSWORD).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "no session while throttled"
+    );
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("Too many failed sign-ins")
+    );
     let text = records.to_string();
     assert!(
         !text.contains("not the password at all"),

@@ -394,7 +394,19 @@ fn get<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
 }
 
 /// `POST /oauth/login`: checks the password and starts a session.
-pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn login(State(state): State<AppState>, request: axum::extract::Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, crate::problem::MAX_BODY_BYTES).await else {
+        return error_page(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the sign-in form is too large",
+        );
+    };
+    let headers = parts.headers;
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0);
     let pairs = form_pairs(&body);
     let params = AuthorizeParams::from_pairs(&pairs);
     if let Err(failure) = validate(&state, &params).await {
@@ -409,7 +421,14 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Byte
         );
     }
     let username = get(&pairs, "username").unwrap_or_default();
-    let password_text = get(&pairs, "password").unwrap_or_default();
+    let password_text = get(&pairs, "password").unwrap_or_default().to_owned();
+    let address = peer.map(|p| p.ip().to_string()).unwrap_or_default();
+    if !state.throttle.allows(username, &address) {
+        return login_page(
+            &params,
+            Some("Too many failed sign-ins; wait 15 minutes or ask an administrator."),
+        );
+    }
     let user = match state.store.principal(username).await {
         Ok(Some(user)) if user.kind == PrincipalKind::User && username == user.name.as_str() => {
             Some(user)
@@ -421,13 +440,16 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Byte
         Some(user) => state.store.password(&user.id).await.ok().flatten(),
         None => None,
     };
-    let ok = match &phc {
-        Some(phc) => password::verify(password_text, phc),
+    // Argon2 is deliberately slow: keep it off the async workers.
+    let ok = tokio::task::spawn_blocking(move || match &phc {
+        Some(phc) => password::verify(&password_text, phc),
         None => {
-            password::dummy_verify(password_text);
+            password::dummy_verify(&password_text);
             false
         }
-    };
+    })
+    .await
+    .unwrap_or(false);
     let user = match user {
         Some(user) if ok && user.status == Status::Active => user,
         _ => {
@@ -440,9 +462,11 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Byte
                 )
             };
             let _ = state.store.append_audit(audit).await;
+            state.throttle.failed(username, &address);
             return login_page(&params, Some("Wrong user name or password."));
         }
     };
+    state.throttle.succeeded(username);
     let cookie = match session::start(&state, &user).await {
         Ok(cookie) => cookie,
         Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, &e),

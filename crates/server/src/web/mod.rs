@@ -5,3 +5,4 @@
 pub mod html;
 pub mod password;
 pub mod session;
+pub mod throttle;
