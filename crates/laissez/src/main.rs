@@ -72,6 +72,9 @@ impl Global {
 enum Command {
     /// Run the server on an embedded SQLite store in the data folder.
     Serve(commands::serve::ServeArgs),
+    /// Make an HTTP request as an agent: follow WWW-Authenticate through
+    /// discovery, registration and your consent, then cache the tokens.
+    Fetch(commands::fetch::FetchArgs),
     /// Run the identity-aware gate in front of one app.
     Gate(commands::gate::GateArgs),
     /// Manage users (humans).
@@ -115,6 +118,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Serve(args) => commands::serve::run(args).await,
         Command::Gate(args) => commands::gate::run(args).await,
+        Command::Fetch(args) => commands::fetch::run(args).await,
         Command::User(command) => commands::principals::user(&global, command).await,
         Command::Service(command) => commands::principals::owned(&global, "service", command).await,
         Command::Agent(command) => commands::principals::owned(&global, "agent", command).await,

@@ -3,6 +3,7 @@
 
 pub mod apps;
 pub mod audit;
+pub mod fetch;
 pub mod gate;
 pub mod org;
 pub mod policies;

@@ -1,0 +1,240 @@
+//! The agent client (`laissez fetch`'s library) against a gated app: it
+//! follows the 401 through discovery and registration, sends its human to
+//! consent (here a simulated browser), receives the code on its loopback
+//! listener, caches tokens in a 0600 file, reuses and refreshes them, and
+//! steps up after `403 insufficient_scope` asking for the union of scopes.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::routing::get;
+use laissez_agent::Agent;
+use laissez_gate::{Gate, GateConfig, Rule};
+use laissez_testkit::TestServer;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+const PASSWORD: &str = "correct horse battery";
+
+fn field(page: &str, name: &str) -> String {
+    page.split(&format!("name=\"{name}\" value=\""))
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&")
+}
+
+fn hidden_fields(page: &str) -> Vec<(String, String)> {
+    page.split("<input type=\"hidden\" name=\"")
+        .skip(1)
+        .map(|rest| {
+            let name = rest.split('"').next().unwrap().to_owned();
+            let value = rest
+                .split("value=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
+            (
+                name,
+                value
+                    .replace("&amp;", "&")
+                    .replace("&quot;", "\"")
+                    .replace("&#39;", "'"),
+            )
+        })
+        .collect()
+}
+
+/// Plays alice's browser: sign in, approve, and follow the redirect to the agent.
+async fn human(url: String, issuer: String) {
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = browser.get(&url).send().await.unwrap();
+    let login_cookie = login.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = login.text().await.unwrap();
+    let mut form = hidden_fields(&page);
+    form.push(("username".into(), "alice".into()));
+    form.push(("password".into(), PASSWORD.into()));
+    let signed_in = browser
+        .post(format!("{issuer}/oauth/login"))
+        .header(COOKIE, login_cookie)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let session = signed_in.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let consent = browser
+        .get(signed_in.headers()[LOCATION].to_str().unwrap())
+        .header(COOKIE, &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut form = hidden_fields(&consent);
+    assert!(!field(&consent, "csrf").is_empty());
+    for scope in consent.split("name=\"grant_scope\" value=\"").skip(1) {
+        form.push((
+            "grant_scope".into(),
+            scope.split('"').next().unwrap().to_owned(),
+        ));
+    }
+    form.push(("decision".into(), "approve".into()));
+    let answer = browser
+        .post(format!("{issuer}/oauth/consent"))
+        .header(COOKIE, &session)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let back = answer.headers()[LOCATION].to_str().unwrap().to_owned();
+    // The browser lands on the agent's loopback listener.
+    assert_eq!(
+        browser.get(back).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fetch_follows_the_challenge_caches_refreshes_and_steps_up() {
+    let server = TestServer::start();
+    server
+        .post("/v1/principals", json!({"kind": "user", "name": "alice"}))
+        .await;
+    server
+        .call(
+            Method::PUT,
+            "/v1/principals/alice/password",
+            &server.admin_token,
+            Some(&json!({"password": PASSWORD})),
+        )
+        .await;
+    let app = Router::new().route(
+        "/echo",
+        get(|| async { "read ok" }).post(|| async { "write ok" }),
+    );
+    let app_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app_url = format!("http://{}", app_listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(app_listener, app).await });
+    let gate_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gate_url = format!("http://{}", gate_listener.local_addr().unwrap());
+    let gate = Gate::new(GateConfig {
+        app: "notes".into(),
+        resource: gate_url.parse().unwrap(),
+        upstream: app_url.parse().unwrap(),
+        issuer: server.url.clone(),
+        default_scopes: vec!["notes.read".into()],
+        rules: vec![Rule::parse("POST /echo notes.read,notes.write").unwrap()],
+    })
+    .await
+    .unwrap();
+    tokio::spawn(gate.serve(gate_listener, std::future::pending()));
+
+    let temp = tempfile::tempdir().unwrap();
+    let cache_path = temp.path().join("tokens.json");
+    let asked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = asked.clone();
+    let issuer = server.url.clone();
+    let agent = Agent::new(
+        cache_path.clone(),
+        Box::new(move |url: String| {
+            seen.lock().unwrap().push(url.clone());
+            Box::pin(human(url, issuer.clone()))
+        }),
+    )
+    .unwrap();
+    let echo = format!("{gate_url}/echo");
+
+    let response = agent.fetch(Method::GET, &echo, None, &[]).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap(), "read ok");
+    assert_eq!(asked.lock().unwrap().len(), 1);
+    let first = url::Url::parse(&asked.lock().unwrap()[0]).unwrap();
+    let param = |u: &url::Url, k: &str| {
+        u.query_pairs()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.into_owned())
+    };
+    assert_eq!(param(&first, "scope").as_deref(), Some("notes.read"));
+    assert_eq!(
+        param(&first, "resource").as_deref(),
+        Some(echo.as_str()),
+        "the resource is the URL connected to"
+    );
+    assert_eq!(
+        param(&first, "code_challenge_method").as_deref(),
+        Some("S256")
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&cache_path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+
+    // Cached: no second consent.
+    let response = agent.fetch(Method::GET, &echo, None, &[]).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(asked.lock().unwrap().len(), 1);
+
+    // An expired access token is refreshed without asking the human.
+    let mut cache: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cache_path).unwrap()).unwrap();
+    for tokens in cache["tokens"].as_object_mut().unwrap().values_mut() {
+        tokens["expires_at"] = json!(0);
+    }
+    std::fs::write(&cache_path, serde_json::to_vec(&cache).unwrap()).unwrap();
+    let agent = Agent::new(cache_path.clone(), {
+        let seen = asked.clone();
+        let issuer = server.url.clone();
+        Box::new(move |url: String| {
+            seen.lock().unwrap().push(url.clone());
+            Box::pin(human(url, issuer.clone()))
+        })
+    })
+    .unwrap();
+    let response = agent.fetch(Method::GET, &echo, None, &[]).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        asked.lock().unwrap().len(),
+        1,
+        "refreshed, not re-consented"
+    );
+
+    // A write needs notes.write: 403, then a step-up asking for the union.
+    let response = agent
+        .fetch(Method::POST, &echo, Some(b"x"), &[])
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap(), "write ok");
+    let asked = asked.lock().unwrap().clone();
+    assert_eq!(asked.len(), 2);
+    let second = url::Url::parse(&asked[1]).unwrap();
+    assert_eq!(
+        param(&second, "scope").as_deref(),
+        Some("notes.read notes.write")
+    );
+}
