@@ -37,6 +37,7 @@ pub async fn run(server: &TestServer, n: usize) {
         issuer: server.url.clone(),
         default_scopes: vec!["bench.read".into()],
         rules: Vec::new(),
+        audit_token: None,
     })
     .await
     .expect("gate");

@@ -38,8 +38,11 @@ pub const AUDIT_READ: &str = "laissez.audit.read";
 /// Change organization settings (token lifetimes).
 pub const SETTINGS_WRITE: &str = "laissez.settings.write";
 
+/// Append records to the audit log (gates reporting their decisions).
+pub const AUDIT_WRITE: &str = "laissez.audit.write";
+
 /// Every permission Laissez itself checks.
-pub const ALL: [&str; 10] = [
+pub const ALL: [&str; 11] = [
     PRINCIPALS_READ,
     PRINCIPALS_WRITE,
     TOKENS_READ,
@@ -50,7 +53,11 @@ pub const ALL: [&str; 10] = [
     POLICIES_WRITE,
     AUDIT_READ,
     SETTINGS_WRITE,
+    AUDIT_WRITE,
 ];
+
+/// Name of the built-in role a gate's credential needs to report decisions.
+pub const GATE_ROLE: &str = "laissez-gate";
 
 /// Name of the built-in role holding every Laissez permission.
 pub const ADMIN_ROLE: &str = "laissez-admin";
@@ -73,6 +80,11 @@ pub fn builtin_roles() -> Vec<Role> {
     };
     vec![
         role(ADMIN_ROLE, "Everything in Laissez's admin API", &ALL),
+        role(
+            GATE_ROLE,
+            "Report gate decisions to the audit log",
+            &[AUDIT_WRITE],
+        ),
         role(
             AUDITOR_ROLE,
             "Read principals, credentials, roles, policies and the audit log",
@@ -158,7 +170,7 @@ mod tests {
         for p in ALL {
             assert!(Permission::parse(p).is_ok(), "{p}");
         }
-        assert_eq!(builtin_roles().len(), 3);
+        assert_eq!(builtin_roles().len(), 4);
     }
 
     #[test]

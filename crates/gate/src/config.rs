@@ -86,6 +86,8 @@ pub struct GateConfig {
     pub default_scopes: Vec<String>,
     /// Per-route scope requirements; the first match wins.
     pub rules: Vec<Rule>,
+    /// A Laissez token with `laissez.audit.write`: report every decision to the audit log.
+    pub audit_token: Option<String>,
 }
 
 impl GateConfig {

@@ -13,6 +13,7 @@
 pub mod config;
 pub mod metadata;
 pub mod proxy;
+pub mod report;
 pub mod verify;
 
 use std::net::SocketAddr;
@@ -33,6 +34,8 @@ pub struct Gate {
     pub verifier: Arc<Verifier>,
     /// The upstream client.
     pub client: proxy::UpstreamClient,
+    /// Where decisions are reported, if anywhere.
+    pub reporter: Option<Arc<report::AuditReporter>>,
 }
 
 /// Why the gate could not start.
@@ -55,10 +58,15 @@ impl Gate {
         let config = Arc::new(config);
         let verifier = Arc::new(Verifier::new(&config).await?);
         verifier.clone().follow_revocations();
+        let reporter = config
+            .audit_token
+            .clone()
+            .map(|token| Arc::new(report::AuditReporter::start(&config.issuer, token)));
         Ok(Gate {
             config,
             verifier,
             client: proxy::client(),
+            reporter,
         })
     }
 

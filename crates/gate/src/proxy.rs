@@ -105,6 +105,28 @@ fn bad_gateway(why: &str) -> Response {
 pub async fn forward(State(gate): State<Gate>, mut request: Request) -> Response {
     let path = request.uri().path().to_owned();
     let method = request.method().as_str().to_owned();
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    let report = |decision: &str,
+                  claims: Option<&laissez_oauth::access_token::AccessTokenClaims>,
+                  reason: Option<String>| {
+        if let Some(reporter) = &gate.reporter {
+            reporter.record(json!({
+                "app": gate.config.app,
+                "decision": decision,
+                "method": method,
+                "path": path,
+                "user": claims.map(|c| c.sub.clone()),
+                "client_id": claims.map(|c| c.client_id.clone()),
+                "agent": claims.and_then(|c| c.act.as_ref().map(|a| a.sub.clone())),
+                "scope": claims.map(|c| c.scope.clone()),
+                "reason": reason,
+                "client_ip": peer,
+            }));
+        }
+    };
     let mut required = gate.config.required_scopes(&method, &path).to_vec();
     if method == "POST" && gate.config.has_tool_rules() {
         // MCP: read the (small) JSON-RPC body to see which tools it calls.
@@ -133,12 +155,14 @@ pub async fn forward(State(gate): State<Gate>, mut request: Request) -> Response
         .map(str::trim)
         .map(str::to_owned);
     let Some(token) = token else {
+        report("unauthenticated", None, Some("no bearer token".into()));
         return challenge(&gate, &path, StatusCode::UNAUTHORIZED, None, &required);
     };
     let claims = match gate.verifier.verify(&token).await {
         Ok(claims) => claims,
         Err(refusal) => {
             tracing::info!(app = %gate.config.app, %refusal, "refused");
+            report("unauthenticated", None, Some(refusal.to_string()));
             return challenge(
                 &gate,
                 &path,
@@ -152,6 +176,11 @@ pub async fn forward(State(gate): State<Gate>, mut request: Request) -> Response
     let needed = OAuthScopes::from_names(required.iter().map(String::as_str));
     if !needed.is_subset(&held) {
         let missing = needed.difference(&held);
+        report(
+            "deny",
+            Some(&claims),
+            Some(format!("missing scopes: {missing}")),
+        );
         tracing::info!(app = %gate.config.app, sub = %claims.sub, client = %claims.client_id, %missing, "insufficient scope");
         return challenge(
             &gate,
@@ -165,6 +194,7 @@ pub async fn forward(State(gate): State<Gate>, mut request: Request) -> Response
         );
     }
     tracing::info!(app = %gate.config.app, sub = %claims.sub, client = %claims.client_id, %method, %path, "allowed");
+    report("allow", Some(&claims), None);
 
     let upstream = gate.config.upstream.as_str().trim_end_matches('/');
     let path_and_query = request

@@ -20,7 +20,7 @@ use crate::api;
         api::tokens::create, api::tokens::list, api::tokens::show, api::tokens::roll, api::tokens::revoke,
         api::policies::create_role, api::policies::list_roles,
         api::policies::create, api::policies::list, api::policies::remove, api::policies::check,
-        api::audit::list, api::audit::verify,
+        api::audit::list, api::audit::verify, api::audit::report,
         api::settings::show, api::settings::update, api::settings::hygiene,
         api::connected::list, api::connected::disconnect,
     ),

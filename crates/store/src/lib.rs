@@ -158,6 +158,9 @@ pub trait Store: Send + Sync + 'static {
     /// an authentication failure).
     async fn append_audit(&self, audit: AuditEvent) -> Result<(), Error>;
 
+    /// Appends several records in one transaction (a gate's batch of decisions).
+    async fn append_audit_batch(&self, events: Vec<AuditEvent>) -> Result<(), Error>;
+
     /// Up to `limit` audit records with `seq > after`, in order.
     async fn audit_records(&self, after: i64, limit: usize) -> Result<Vec<AuditRecord>, Error>;
 

@@ -145,6 +145,7 @@ async fn fetch_follows_the_challenge_caches_refreshes_and_steps_up() {
         issuer: server.url.clone(),
         default_scopes: vec!["notes.read".into()],
         rules: vec![Rule::parse("POST /echo notes.read,notes.write").unwrap()],
+        audit_token: None,
     })
     .await
     .unwrap();

@@ -71,6 +71,7 @@ async fn setup() -> Setup {
         issuer: server.url.clone(),
         default_scopes: vec!["notes.read".into()],
         rules: vec![Rule::parse("POST /echo notes.write").unwrap()],
+        audit_token: None,
     })
     .await
     .unwrap();
@@ -321,4 +322,104 @@ async fn server_sent_events_stream_through_without_buffering() {
         rest.extend_from_slice(&chunk.unwrap());
     }
     assert!(String::from_utf8_lossy(&rest).contains("event 2"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_gate_decision_lands_in_the_audit_log() {
+    let server = TestServer::start();
+    // The gate's own identity: a service with the laissez-gate role.
+    server
+        .post(
+            "/v1/principals",
+            json!({"kind": "service", "name": "notes-gate", "owner": "admin"}),
+        )
+        .await;
+    let (status, _) = server
+        .post(
+            "/v1/policies",
+            json!({"principal": "notes-gate", "role": "laissez-gate", "scope": "/"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, issued) = server
+        .post("/v1/tokens", json!({"principal": "notes-gate"}))
+        .await;
+    let gate_token = issued["token"].as_str().unwrap().to_owned();
+
+    let app = Router::new().route("/echo", get(echo).post(echo));
+    let app_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app_url = format!("http://{}", app_listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(app_listener, app).await });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gate_url = format!("http://{}", listener.local_addr().unwrap());
+    let gate = Gate::new(GateConfig {
+        app: "notes".into(),
+        resource: gate_url.parse().unwrap(),
+        upstream: app_url.parse().unwrap(),
+        issuer: server.url.clone(),
+        default_scopes: vec!["notes.read".into()],
+        rules: vec![Rule::parse("POST /echo notes.write").unwrap()],
+        audit_token: Some(gate_token),
+    })
+    .await
+    .unwrap();
+    tokio::spawn(gate.serve(listener, std::future::pending()));
+    let s = Setup {
+        received: Arc::new(Notify::new()),
+        server,
+        gate_url,
+        http: reqwest::Client::new(),
+    };
+    let token = s.token("notes.read", &s.gate_url).await;
+    assert_eq!(s.get("/echo", Some(&token)).await.status(), StatusCode::OK);
+    assert_eq!(
+        s.get("/echo", None).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let denied = s
+        .http
+        .post(format!("{}/echo", s.gate_url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), StatusCode::FORBIDDEN);
+
+    let start = Instant::now();
+    let gate_records = loop {
+        let (_, records) = s.server.get("/v1/audit?limit=1000").await;
+        let gate_records: Vec<Value> = records
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["action"].as_str().unwrap().starts_with("gate."))
+            .cloned()
+            .collect();
+        if gate_records.len() == 3 || start.elapsed() > Duration::from_secs(5) {
+            break gate_records;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let actions: Vec<&str> = gate_records
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["gate.allow", "gate.unauthenticated", "gate.deny"]);
+    assert_eq!(gate_records[0]["target"], "notes GET /echo");
+    assert!(
+        gate_records[0]["detail"]["client_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("cli_")
+    );
+    assert_eq!(gate_records[2]["outcome"], "denied");
+    assert!(
+        gate_records[2]["detail"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("notes.write")
+    );
+    assert_eq!(gate_records[0]["detail"]["reporter"]["name"], "notes-gate");
+    let (_, verification) = s.server.get("/v1/audit/verify").await;
+    assert_eq!(verification["first_break"], Value::Null);
 }

@@ -568,6 +568,7 @@ async fn disconnecting_an_app_kills_its_refresh_and_access_tokens_at_once() {
         issuer: f.server.url.clone(),
         default_scopes: vec!["notes.read".into()],
         rules: Vec::new(),
+        audit_token: None,
     })
     .await
     .unwrap();

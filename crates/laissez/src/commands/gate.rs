@@ -26,9 +26,13 @@ pub struct GateArgs {
     /// A scope every request needs; repeat for several.
     #[arg(long = "scope")]
     scopes: Vec<String>,
-    /// A route rule: "[METHOD] /path scope1,scope2"; the first match wins.
+    /// A route rule: "[METHOD] /path scope1,scope2" or "tool:NAME scope1,scope2"
+    /// for one MCP tool; the first match wins.
     #[arg(long = "rule")]
     rules: Vec<String>,
+    /// A Laissez token with the laissez-gate role: every decision goes to the audit log.
+    #[arg(long, env = "LAISSEZ_GATE_TOKEN", hide_env_values = true)]
+    audit_token: Option<String>,
 }
 
 /// Runs the gate until Ctrl-C or SIGTERM.
@@ -60,6 +64,7 @@ pub async fn run(args: GateArgs) -> Result<(), CliError> {
         issuer: args.issuer,
         default_scopes: args.scopes,
         rules,
+        audit_token: args.audit_token,
     })
     .await
     .map_err(|e| CliError::Local(e.to_string()))?;

@@ -58,3 +58,97 @@ pub async fn verify(
         .await?;
     Ok(Json(state.store.verify_audit().await?))
 }
+
+/// One decision a gate made.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GateDecision {
+    /// The app the gate fronts.
+    pub app: String,
+    /// `allow`, `deny` (insufficient scope) or `unauthenticated`.
+    pub decision: String,
+    /// HTTP method.
+    pub method: String,
+    /// Request path (no query).
+    pub path: String,
+    /// The user the token acts for (access token `sub`).
+    pub user: Option<String>,
+    /// The OAuth client.
+    pub client_id: Option<String>,
+    /// The acting agent (`act.sub`).
+    pub agent: Option<String>,
+    /// The token's scopes.
+    pub scope: Option<String>,
+    /// Why it was refused.
+    pub reason: Option<String>,
+    /// The caller's address as the gate saw it.
+    pub client_ip: Option<String>,
+}
+
+/// Most decisions one report carries.
+pub const MAX_DECISIONS: usize = 1000;
+
+/// Appends a gate's decisions to the audit log, in one transaction.
+/// Needs `laissez.audit.write` (the built-in `laissez-gate` role).
+#[utoipa::path(post, path = "/v1/audit/events", tag = "audit", request_body = Vec<GateDecision>,
+    responses((status = 204), (status = 400, body = Problem), (status = 403, body = Problem)))]
+pub async fn report(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    crate::problem::ApiJson(decisions): crate::problem::ApiJson<Vec<GateDecision>>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    if decisions.len() > MAX_DECISIONS {
+        return Err(ApiError::BadRequest(format!(
+            "at most {MAX_DECISIONS} decisions per report"
+        )));
+    }
+    caller
+        .authorize(
+            &state,
+            laissez_core::admin::AUDIT_WRITE,
+            &Scope::root(),
+            None,
+        )
+        .await?;
+    let reporter = caller.principal().reference();
+    let mut events = Vec::with_capacity(decisions.len());
+    for d in decisions {
+        let outcome = match d.decision.as_str() {
+            "allow" => laissez_core::audit::Outcome::Success,
+            "deny" => laissez_core::audit::Outcome::Denied,
+            "unauthenticated" => laissez_core::audit::Outcome::Unauthenticated,
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "decision '{other}' must be allow, deny or unauthenticated"
+                )));
+            }
+        };
+        if d.app.len() > 128 || d.path.len() > 2048 || d.method.len() > 16 {
+            return Err(ApiError::BadRequest(
+                "app, method or path is too long".into(),
+            ));
+        }
+        let chain = match d.user.as_deref() {
+            Some(user) if user.len() <= 128 => state
+                .store
+                .principal(user)
+                .await?
+                .map(|p| vec![p.reference()])
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        events.push(laissez_core::audit::AuditEvent {
+            chain,
+            action: format!("gate.{}", d.decision),
+            target: format!("{} {} {}", d.app, d.method, d.path),
+            outcome,
+            client_ip: d.client_ip,
+            detail: serde_json::json!({
+                "user": d.user, "client_id": d.client_id, "agent": d.agent, "scope": d.scope,
+                "reason": d.reason, "reporter": reporter,
+            }),
+        });
+    }
+    state.store.append_audit_batch(events).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}

@@ -49,6 +49,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/check", post(policies::check))
         .route("/v1/audit", get(audit::list))
         .route("/v1/audit/verify", get(audit::verify))
+        .route("/v1/audit/events", post(audit::report))
         .route("/v1/settings", get(settings::show).put(settings::update))
         .route("/v1/hygiene", get(settings::hygiene))
         .route("/v1/connected-apps", get(connected::list))

@@ -416,6 +416,16 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn append_audit_batch(&self, events: Vec<AuditEvent>) -> Result<(), Error> {
+        self.write(move |c| {
+            let at = now();
+            events
+                .into_iter()
+                .try_for_each(|event| rows::append_audit(c, event, at))
+        })
+        .await
+    }
+
     async fn audit_records(&self, after: i64, limit: usize) -> Result<Vec<AuditRecord>, Error> {
         self.read(move |c| rows::audit_records(c, after, limit))
             .await
