@@ -10,7 +10,9 @@ use std::path::Path;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use laissez_core::admin::{ADMIN_ROLE, AUDITOR_ROLE, OPERATOR_ROLE, SETTINGS_WRITE, TOKENS_READ};
+use laissez_core::admin::{
+    ADMIN_ROLE, AUDITOR_ROLE, GATE_ROLE, OPERATOR_ROLE, SETTINGS_WRITE, TOKENS_READ,
+};
 use laissez_core::audit::{AuditEvent, AuditRecord, Verification};
 use laissez_core::credential::{Credential, Settings, hash_secret, parse_ip_range};
 use laissez_core::{
@@ -993,6 +995,13 @@ async fn policy_set_holds_every_role_and_only_the_asked_principals_policies() {
         .collect();
     assert_eq!(
         roles,
-        [ADMIN_ROLE, AUDITOR_ROLE, OPERATOR_ROLE, "wiki-reader"].map(name)
+        [
+            ADMIN_ROLE,
+            GATE_ROLE,
+            AUDITOR_ROLE,
+            OPERATOR_ROLE,
+            "wiki-reader"
+        ]
+        .map(name)
     );
 }
