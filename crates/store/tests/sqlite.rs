@@ -997,8 +997,8 @@ async fn policy_set_holds_every_role_and_only_the_asked_principals_policies() {
         roles,
         [
             ADMIN_ROLE,
-            GATE_ROLE,
             AUDITOR_ROLE,
+            GATE_ROLE,
             OPERATOR_ROLE,
             "wiki-reader"
         ]
