@@ -423,3 +423,67 @@ async fn every_gate_decision_lands_in_the_audit_log() {
     let (_, verification) = s.server.get("/v1/audit/verify").await;
     assert_eq!(verification["first_break"], Value::Null);
 }
+
+/// Signs `claims` with the authorization server's own key, read from its data
+/// folder, to build tokens the server would never issue (already expired).
+fn sign_with_server_key(server: &TestServer, claims: &Value) -> String {
+    use base64::Engine;
+    let keys: Value =
+        serde_json::from_slice(&std::fs::read(server.data_dir.join("signing-keys.json")).unwrap())
+            .unwrap();
+    let key = &keys["keys"][0];
+    let d = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(key["d"].as_str().unwrap())
+        .unwrap();
+    let secret = p256::SecretKey::from_slice(&d).unwrap();
+    use p256::pkcs8::EncodePrivateKey;
+    let der = secret.to_pkcs8_der().unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.typ = Some("at+jwt".into());
+    header.kid = Some(key["kid"].as_str().unwrap().to_owned());
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &jsonwebtoken::EncodingKey::from_ec_der(der.as_bytes()),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expired_and_wrongly_typed_tokens_are_refused() {
+    let s = setup().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let claims = |exp: i64| {
+        json!({"iss": s.server.url, "sub": "usr_x", "aud": s.gate_url, "exp": exp, "iat": exp - 600,
+               "jti": format!("at_{exp}"), "client_id": "cli_x", "scope": "notes.read"})
+    };
+    let valid = sign_with_server_key(&s.server, &claims(now + 300));
+    assert_eq!(
+        s.get("/echo", Some(&valid)).await.status(),
+        StatusCode::OK,
+        "the forging helper signs like the server"
+    );
+    let expired = sign_with_server_key(&s.server, &claims(now - 60));
+    let response = s.get("/echo", Some(&expired)).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("expired")
+    );
+    let mut wrong_issuer = claims(now + 300);
+    wrong_issuer["iss"] = json!("https://someone-else.example");
+    assert_eq!(
+        s.get(
+            "/echo",
+            Some(&sign_with_server_key(&s.server, &wrong_issuer))
+        )
+        .await
+        .status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
