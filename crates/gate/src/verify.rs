@@ -17,8 +17,10 @@ use crate::{GateConfig, GateError};
 
 /// How often the revocation feed is polled.
 pub const REVOCATION_POLL: Duration = Duration::from_millis(500);
-/// Least time between two JWKS fetches caused by unknown key ids.
-const JWKS_REFETCH: Duration = Duration::from_secs(10);
+/// Least time between two JWKS fetches caused by unknown key ids (a new key
+/// after rotation is picked up at once; a flood of bogus key ids costs one
+/// fetch a second).
+const JWKS_REFETCH: Duration = Duration::from_secs(1);
 
 /// Why a token was refused.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -44,7 +46,8 @@ pub struct Verifier {
     revoked_uri: String,
     audience: String,
     http: reqwest::Client,
-    keys: RwLock<(HashMap<String, DecodingKey>, Instant)>,
+    /// The issuer's keys, and when an unknown key id last made us refetch them.
+    keys: RwLock<(HashMap<String, DecodingKey>, Option<Instant>)>,
     revoked: RwLock<Revoked>,
     verified: RwLock<HashMap<String, AccessTokenClaims>>,
 }
@@ -127,7 +130,7 @@ impl Verifier {
             revoked_uri: format!("{base}/oauth/revoked"),
             audience,
             http,
-            keys: RwLock::new((keys, Instant::now())),
+            keys: RwLock::new((keys, None)),
             revoked: RwLock::new(Revoked::default()),
             verified: RwLock::new(HashMap::new()),
         })
@@ -189,14 +192,19 @@ impl Verifier {
         if let Some(key) = self.keys.read().ok()?.0.get(kid) {
             return Some(key.clone());
         }
-        let stale = self.keys.read().ok()?.1.elapsed() >= JWKS_REFETCH;
+        let stale = self
+            .keys
+            .read()
+            .ok()?
+            .1
+            .is_none_or(|at| at.elapsed() >= JWKS_REFETCH);
         if stale
             && let Ok(keys) = fetch_json(&self.http, &self.jwks_uri)
                 .await
                 .and_then(decoding_keys)
             && let Ok(mut guard) = self.keys.write()
         {
-            *guard = (keys, Instant::now());
+            *guard = (keys, Some(Instant::now()));
         }
         self.keys.read().ok()?.0.get(kid).cloned()
     }

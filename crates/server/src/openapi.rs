@@ -21,7 +21,7 @@ use crate::api;
         api::policies::create_role, api::policies::list_roles,
         api::policies::create, api::policies::list, api::policies::remove, api::policies::check,
         api::audit::list, api::audit::verify, api::audit::report,
-        api::settings::show, api::settings::update, api::settings::hygiene,
+        api::settings::show, api::settings::update, api::settings::hygiene, api::settings::rotate_keys,
         api::connected::list, api::connected::disconnect,
     ),
     components(schemas(crate::problem::Problem)),

@@ -487,3 +487,34 @@ async fn expired_and_wrongly_typed_tokens_are_refused() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn key_rotation_breaks_no_token_in_flight() {
+    let s = setup().await;
+    let before = s.token("notes.read", &s.gate_url).await;
+    assert_eq!(s.get("/echo", Some(&before)).await.status(), StatusCode::OK);
+    // Issued before the rotation, first presented after it.
+    let unused = s.token("notes.read", &s.gate_url).await;
+    let (status, rotated) = s.server.post("/v1/keys/rotate", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    assert_eq!(rotated["published"].as_array().unwrap().len(), 2);
+    let after = s.token("notes.read", &s.gate_url).await;
+    let kid = |t: &str| jsonwebtoken::decode_header(t).unwrap().kid.unwrap();
+    assert_ne!(kid(&before), kid(&after));
+    assert_eq!(kid(&after), rotated["signing_kid"].as_str().unwrap());
+    assert_eq!(
+        s.get("/echo", Some(&after)).await.status(),
+        StatusCode::OK,
+        "the gate picks up the new key"
+    );
+    assert_eq!(
+        s.get("/echo", Some(&before)).await.status(),
+        StatusCode::OK,
+        "tokens in flight still work"
+    );
+    assert_eq!(
+        s.get("/echo", Some(&unused)).await.status(),
+        StatusCode::OK,
+        "old-key tokens verify after the rotation"
+    );
+}

@@ -19,6 +19,8 @@ pub struct HygieneArgs {
 pub enum SettingsCommand {
     /// Show the settings.
     Show,
+    /// Rotate the OAuth access token signing key (older keys keep verifying).
+    RotateKeys,
     /// Change token lifetimes.
     Set {
         /// Lifetime of tokens created without --ttl.
@@ -74,6 +76,15 @@ pub async fn hygiene(global: &Global, args: HygieneArgs) -> Result<(), CliError>
 /// Runs a settings command.
 pub async fn settings(global: &Global, command: SettingsCommand) -> Result<(), CliError> {
     let client = global.client()?;
+    if let SettingsCommand::RotateKeys = command {
+        let rotated = client.post("/v1/keys/rotate", json!({})).await?;
+        if global.json {
+            output::json(&rotated);
+        } else {
+            println!("signing with key {}", output::text(&rotated["signing_kid"]));
+        }
+        return Ok(());
+    }
     let mut settings = client.get("/v1/settings").await?;
     if let SettingsCommand::Set {
         default_ttl,

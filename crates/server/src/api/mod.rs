@@ -52,6 +52,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/audit/events", post(audit::report))
         .route("/v1/settings", get(settings::show).put(settings::update))
         .route("/v1/hygiene", get(settings::hygiene))
+        .route("/v1/keys/rotate", post(settings::rotate_keys))
         .route("/v1/connected-apps", get(connected::list))
         .route("/v1/connected-apps/disconnect", post(connected::disconnect))
 }

@@ -80,3 +80,45 @@ pub async fn hygiene(
         now(),
     )))
 }
+
+/// Signing keys after a rotation.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Rotated {
+    /// The key id that signs from now on.
+    pub signing_kid: String,
+    /// Every published key id, newest first (older ones keep verifying tokens in flight).
+    pub published: Vec<String>,
+}
+
+/// Rotates the access token signing key. Tokens signed with older keys keep
+/// verifying until they expire; the last three keys stay published.
+#[utoipa::path(post, path = "/v1/keys/rotate", tag = "settings",
+    responses((status = 200, body = Rotated), (status = 403, body = Problem)))]
+pub async fn rotate_keys(
+    State(state): State<AppState>,
+    caller: Authenticated,
+) -> Result<Json<Rotated>, ApiError> {
+    caller
+        .authorize(&state, SETTINGS_WRITE, &Scope::root(), None)
+        .await?;
+    let kid = state
+        .keys
+        .rotate(now())
+        .map_err(|e| ApiError::Unavailable(format!("cannot rotate the signing key: {e}")))?;
+    let published: Vec<String> = state.keys.jwks()["keys"]
+        .as_array()
+        .map(|keys| {
+            keys.iter()
+                .filter_map(|k| k["kid"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let event = caller
+        .event("keys.rotate", kid.clone())
+        .with_detail(serde_json::json!({"published": published}));
+    state.store.append_audit(event).await?;
+    Ok(Json(Rotated {
+        signing_kid: kid,
+        published,
+    }))
+}
