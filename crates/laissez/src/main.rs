@@ -101,7 +101,7 @@ enum Command {
     /// Read, verify and export the audit log.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
-    /// Connected applications: OAuth clients users let act for them.
+    /// OAuth applications: register, list, and those users let act for them.
     #[command(subcommand)]
     App(commands::apps::AppCommand),
     /// Report risky identities and credentials.

@@ -421,3 +421,64 @@ fn deactivating_the_owner_suspends_the_agent() {
         "{findings}"
     );
 }
+
+#[test]
+fn applications_are_registered_and_listed() {
+    let (_temp, server) = setup();
+    let out = ok(
+        &server,
+        &[
+            "app",
+            "register",
+            "--name",
+            "billing-sync",
+            "--grant",
+            "client_credentials",
+            "--scope",
+            "billing.read",
+        ],
+    );
+    let client_id = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("client_id "))
+        .unwrap()
+        .to_owned();
+    let secret = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("client_secret "))
+        .unwrap()
+        .to_owned();
+    assert!(secret.starts_with("lzcs_"));
+    assert!(out.stderr.contains("only time"));
+    ok(&server, &["token", "check", &secret]);
+    let listed = ok(&server, &["app", "list", "--json"]).json();
+    assert_eq!(listed[0]["client_id"], client_id.as_str());
+    assert!(!listed.to_string().contains(&secret[5..45]));
+    let public = ok(
+        &server,
+        &[
+            "app",
+            "register",
+            "--name",
+            "cli-agent",
+            "--public",
+            "--redirect-uri",
+            "http://127.0.0.1/cb",
+        ],
+    );
+    assert!(!public.stdout.contains("client_secret"));
+    fails(
+        &server,
+        &[
+            "app",
+            "register",
+            "--name",
+            "bad",
+            "--redirect-uri",
+            "http://evil.example/cb",
+        ],
+        "redirect",
+    );
+}

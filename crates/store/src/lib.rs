@@ -176,6 +176,9 @@ pub trait Store: Send + Sync + 'static {
         audit: AuditEvent,
     ) -> Result<(), Error>;
 
+    /// Every registered OAuth client, oldest first.
+    async fn clients(&self) -> Result<Vec<Client>, Error>;
+
     /// The OAuth client with this id, with its secret's hash.
     async fn client(&self, client_id: &str) -> Result<Option<(Client, Option<[u8; 32]>)>, Error>;
 

@@ -396,3 +396,64 @@ async fn the_token_endpoint_refuses_what_it_must() {
         assert_eq!(error["error"], code, "{params:?} → {error}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn administrators_preregister_clients() {
+    let server = TestServer::start();
+    let (status, client) = server
+        .post(
+            "/v1/clients",
+            serde_json::json!({"client_name": "billing-sync", "grant_types": ["client_credentials"],
+                               "scope": "billing.read", "token_endpoint_auth_method": "client_secret_basic"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{client}");
+    assert_eq!(client["kind"], "preregistered");
+    let id = client["client_id"].as_str().unwrap().to_owned();
+    let secret = client["client_secret"].as_str().unwrap().to_owned();
+    let (status, token) = form(
+        &server,
+        "/oauth/token",
+        Some((&id, &secret)),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(status, 200, "{token}");
+    let (_, listed) = server.get("/v1/clients").await;
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(
+        listed[0].get("client_secret").is_none(),
+        "listing never shows secrets"
+    );
+    assert_eq!(
+        listed[0]["owner_id"],
+        server.get("/v1/whoami").await.1["principal"]["id"]
+    );
+    let (status, error) = server
+        .post(
+            "/v1/clients",
+            serde_json::json!({"redirect_uris": ["http://evil.example/cb"]}),
+        )
+        .await;
+    assert_eq!(status, 400, "{error}");
+    // Without laissez.principals.write: refused.
+    server
+        .post(
+            "/v1/principals",
+            serde_json::json!({"kind": "user", "name": "bob"}),
+        )
+        .await;
+    let (_, bob) = server
+        .post("/v1/tokens", serde_json::json!({"principal": "bob"}))
+        .await;
+    let (status, _) = server
+        .call(
+            reqwest::Method::POST,
+            "/v1/clients",
+            bob["token"].as_str().unwrap(),
+            Some(&serde_json::json!({"grant_types": ["client_credentials"]})),
+        )
+        .await;
+    assert_eq!(status, 403);
+}

@@ -8,9 +8,29 @@ use crate::client::encode;
 use crate::error::CliError;
 use crate::{Global, output};
 
-/// Connected application commands.
+/// Application commands.
 #[derive(Subcommand)]
 pub enum AppCommand {
+    /// Pre-register an OAuth client (its secret, if any, is shown once).
+    Register {
+        /// The application's name, shown on the consent page.
+        #[arg(long)]
+        name: String,
+        /// A redirect URI; repeatable.
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// A grant type (authorization_code, refresh_token, client_credentials); repeatable.
+        #[arg(long = "grant", default_values_t = ["authorization_code".to_owned(), "refresh_token".to_owned()])]
+        grants: Vec<String>,
+        /// Space-separated scopes it may use.
+        #[arg(long)]
+        scope: Option<String>,
+        /// A public client (native app, CLI agent): no secret, PKCE only.
+        #[arg(long)]
+        public: bool,
+    },
+    /// List registered applications.
+    List,
     /// List a user's connected applications (yours by default).
     Connected {
         /// The user (name or id).
@@ -31,6 +51,71 @@ pub enum AppCommand {
 pub async fn run(global: &Global, command: AppCommand) -> Result<(), CliError> {
     let client = global.client()?;
     let apps = match command {
+        AppCommand::Register {
+            name,
+            redirect_uris,
+            grants,
+            scope,
+            public,
+        } => {
+            let method = if public {
+                "none"
+            } else {
+                "client_secret_basic"
+            };
+            let registered = client
+                .post(
+                    "/v1/clients",
+                    json!({"client_name": name, "redirect_uris": redirect_uris, "grant_types": grants,
+                           "scope": scope, "token_endpoint_auth_method": method}),
+                )
+                .await?;
+            if global.json {
+                output::json(&registered);
+            } else {
+                println!("client_id {}", output::text(&registered["client_id"]));
+                if let Some(secret) = registered["client_secret"].as_str() {
+                    println!("client_secret {secret}");
+                    eprintln!("This is the only time the secret is shown: store it now.");
+                }
+            }
+            return Ok(());
+        }
+        AppCommand::List => {
+            let clients = client.get("/v1/clients").await?;
+            if global.json {
+                output::json(&clients);
+                return Ok(());
+            }
+            let rows = clients
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(|c| {
+                    vec![
+                        output::text(&c["client_id"]),
+                        output::text(&c["client_name"]),
+                        output::text(&c["kind"]),
+                        if c["confidential"] == true {
+                            "confidential".into()
+                        } else {
+                            "public".into()
+                        },
+                        c["grant_types"]
+                            .as_array()
+                            .map(|g| g.iter().map(output::text).collect::<Vec<_>>().join(" "))
+                            .unwrap_or_default(),
+                        output::time(&c["created_at"]),
+                    ]
+                })
+                .collect();
+            output::table(
+                &["client", "name", "registered", "type", "grants", "created"],
+                rows,
+            );
+            return Ok(());
+        }
         AppCommand::Connected { user } => {
             let path = match user {
                 Some(u) => format!("/v1/connected-apps?user={}", encode(&u)),

@@ -3,6 +3,7 @@
 //! each change together with its audit record.
 
 pub mod audit;
+pub mod clients;
 pub mod connected;
 pub mod policies;
 pub mod principals;
@@ -53,6 +54,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/settings", get(settings::show).put(settings::update))
         .route("/v1/hygiene", get(settings::hygiene))
         .route("/v1/keys/rotate", post(settings::rotate_keys))
+        .route("/v1/clients", post(clients::register).get(clients::list))
         .route("/v1/connected-apps", get(connected::list))
         .route("/v1/connected-apps/disconnect", post(connected::disconnect))
 }

@@ -447,6 +447,10 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn clients(&self) -> Result<Vec<laissez_oauth::client::Client>, Error> {
+        self.read(rows::clients).await
+    }
+
     async fn client(&self, client_id: &str) -> Result<Option<rows::ClientRow>, Error> {
         let id = client_id.to_owned();
         self.read(move |c| rows::client(c, &id)).await

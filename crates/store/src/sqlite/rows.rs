@@ -637,3 +637,18 @@ pub fn revoked_access_tokens(conn: &Connection, now: i64) -> Result<Vec<String>,
     let rows = stmt.query_map([now], |r| r.get(0))?;
     Ok(rows.collect::<Result<Vec<String>, _>>()?)
 }
+
+pub fn clients(conn: &Connection) -> Result<Vec<laissez_oauth::client::Client>, Error> {
+    let mut stmt =
+        conn.prepare_cached("SELECT client_id FROM oauth_clients ORDER BY created_at, client_id")?;
+    let ids = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some((c, _)) = client(conn, &id)? {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}

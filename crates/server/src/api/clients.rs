@@ -1,0 +1,129 @@
+//! Pre-registered OAuth clients: an administrator registers an application
+//! (its secret, for confidential clients, is shown once) and lists them all,
+//! dynamically registered ones included.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use laissez_core::Scope;
+use laissez_core::admin::{PRINCIPALS_READ, PRINCIPALS_WRITE};
+use laissez_core::credential::hash_secret;
+use laissez_oauth::client::{Client, ClientKind, RegistrationRequest};
+use laissez_token::{Kind, Token};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::auth::Authenticated;
+use crate::problem::{ApiError, ApiJson, Problem};
+use crate::{AppState, new_id, now};
+
+/// A registered client as listed (never its secret).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientView {
+    /// The client id.
+    pub client_id: String,
+    /// `preregistered`, `dynamic` or `metadata_document`.
+    pub kind: String,
+    /// Its name.
+    pub client_name: Option<String>,
+    /// Whether it has a secret.
+    pub confidential: bool,
+    /// Allowed redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// Allowed grant types.
+    pub grant_types: Vec<String>,
+    /// Registered scopes.
+    pub scope: Option<String>,
+    /// Who registered it (pre-registered clients).
+    pub owner_id: Option<String>,
+    /// When.
+    pub created_at: i64,
+}
+
+fn view(client: &Client) -> ClientView {
+    ClientView {
+        client_id: client.client_id.clone(),
+        kind: client.kind.as_str().to_owned(),
+        client_name: client.metadata.client_name.clone(),
+        confidential: client.metadata.is_confidential(),
+        redirect_uris: client.metadata.redirect_uris.clone(),
+        grant_types: client
+            .metadata
+            .grant_types
+            .iter()
+            .map(|g| {
+                serde_json::to_value(g)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            })
+            .collect(),
+        scope: client.metadata.scope.clone(),
+        owner_id: client.owner_id.clone(),
+        created_at: client.created_at,
+    }
+}
+
+/// Registers a client on an administrator's behalf. The body is RFC 7591
+/// client metadata; the answer carries `client_secret` once for confidential clients.
+#[utoipa::path(post, path = "/v1/clients", tag = "oauth", request_body = Object,
+    responses((status = 201, body = Object), (status = 400, body = Problem), (status = 403, body = Problem)))]
+pub async fn register(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    ApiJson(request): ApiJson<RegistrationRequest>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let metadata = request
+        .validate()
+        .map_err(|e| ApiError::BadRequest(e.description))?;
+    caller
+        .authorize(&state, PRINCIPALS_WRITE, &Scope::root(), None)
+        .await?;
+    let secret = if metadata.is_confidential() {
+        Some(
+            Token::generate(&state.namespace, Kind::ClientSecret)
+                .map_err(|e| ApiError::Unavailable(e.to_string()))?,
+        )
+    } else {
+        None
+    };
+    let client = Client {
+        client_id: new_id("cli")?,
+        kind: ClientKind::Preregistered,
+        metadata,
+        owner_id: Some(caller.chain[0].id.clone()),
+        created_at: now(),
+    };
+    let event = caller
+        .event("oauth.client.register", client.client_id.clone())
+        .with_detail(
+            serde_json::json!({"client_name": client.metadata.client_name, "preregistered": true}),
+        );
+    state
+        .store
+        .create_client(
+            client.clone(),
+            secret.as_ref().map(|s| hash_secret(s.expose())),
+            event,
+        )
+        .await?;
+    let mut body = serde_json::to_value(view(&client)).unwrap_or_default();
+    if let Some(secret) = secret {
+        body["client_secret"] = serde_json::json!(secret.expose());
+    }
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// Lists every registered client.
+#[utoipa::path(get, path = "/v1/clients", tag = "oauth", responses((status = 200, body = Vec<ClientView>), (status = 403, body = Problem)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Authenticated,
+) -> Result<Json<Vec<ClientView>>, ApiError> {
+    caller
+        .authorize(&state, PRINCIPALS_READ, &Scope::root(), None)
+        .await?;
+    Ok(Json(
+        state.store.clients().await?.iter().map(view).collect(),
+    ))
+}
