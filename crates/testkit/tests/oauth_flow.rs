@@ -628,3 +628,112 @@ async fn disconnecting_an_app_kills_its_refresh_and_access_tokens_at_once() {
         "disconnecting twice says it is not connected"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_connected_applications_page_lists_and_disconnects() {
+    let f = flow().await;
+    let params = f.authorize_params(&[]);
+    let cookie = f.sign_in(&params).await;
+    let back = f
+        .consent(&params, &cookie, &["notes.read"], "approve")
+        .await;
+    let code = param(&back, "code").unwrap();
+    let (_, tokens) = f
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", "http://127.0.0.1:45678/callback"),
+            ("code_verifier", VERIFIER),
+        ])
+        .await;
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+
+    // Signed out, the page asks to sign in, and signing in lands on it.
+    let page = f
+        .http
+        .get(format!("{}/account", f.server.url))
+        .send()
+        .await
+        .unwrap();
+    let login_cookie = page.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = page.text().await.unwrap();
+    assert!(page.contains("Sign in"));
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let signed_in = f
+        .http
+        .post(format!("{}/oauth/login", f.server.url))
+        .header(COOKIE, login_cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("username", "alice"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.headers()[LOCATION], "/account");
+
+    let page = f
+        .http
+        .get(format!("{}/account", f.server.url))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Notes Agent") && page.contains("notes.read") && page.contains("Disconnect"),
+        "{page}"
+    );
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let forged = f
+        .http
+        .post(format!("{}/account/disconnect", f.server.url))
+        .header(COOKIE, &cookie)
+        .form(&[("client_id", f.client_id.as_str()), ("csrf", "wrong")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let done = f
+        .http
+        .post(format!("{}/account/disconnect", f.server.url))
+        .header(COOKIE, &cookie)
+        .form(&[("client_id", f.client_id.as_str()), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(done.status().is_redirection());
+    let (_, apps) = f.server.get("/v1/connected-apps?user=alice").await;
+    assert_eq!(apps, json!([]));
+    let (status, _) = f
+        .token(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)])
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "disconnected from the page: refresh tokens are dead"
+    );
+}

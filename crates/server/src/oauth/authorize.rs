@@ -102,7 +102,7 @@ enum Failure {
     Redirect(String, OAuthError, Option<String>),
 }
 
-fn error_page(status: StatusCode, message: &str) -> Response {
+pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
     (
         status,
         Html(page(
@@ -258,7 +258,7 @@ pub async fn authorize(
 /// (double submit), so no other site can sign a browser in.
 const LOGIN_COOKIE: &str = "laissez_login";
 
-fn login_page(params: &AuthorizeParams, problem: Option<&str>) -> Response {
+pub(crate) fn login_page(params: &AuthorizeParams, problem: Option<&str>) -> Response {
     let Ok(nonce) = laissez_token::random_base62(32) else {
         return error_page(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -380,7 +380,7 @@ async fn consent_page(
     response
 }
 
-fn form_pairs(body: &Bytes) -> Vec<(String, String)> {
+pub(crate) fn form_pairs(body: &Bytes) -> Vec<(String, String)> {
     url::form_urlencoded::parse(body)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
@@ -409,7 +409,9 @@ pub async fn login(State(state): State<AppState>, request: axum::extract::Reques
         .map(|c| c.0);
     let pairs = form_pairs(&body);
     let params = AuthorizeParams::from_pairs(&pairs);
-    if let Err(failure) = validate(&state, &params).await {
+    // Signing in for an application, or for the account pages.
+    let for_app = params.client_id.is_some();
+    if for_app && let Err(failure) = validate(&state, &params).await {
         return failure.respond(&state.issuer);
     }
     let form_ok = session::cookie(&headers, LOGIN_COOKIE)
@@ -476,10 +478,14 @@ pub async fn login(State(state): State<AppState>, request: axum::extract::Reques
         .into_iter()
         .map(|(k, v)| (k, v.to_owned()))
         .collect();
-    let mut response = redirect_with(
-        &format!("{}/oauth/authorize", state.issuer.trim_end_matches('/')),
-        &back,
-    );
+    let mut response = if for_app {
+        redirect_with(
+            &format!("{}/oauth/authorize", state.issuer.trim_end_matches('/')),
+            &back,
+        )
+    } else {
+        Redirect::to("/account").into_response()
+    };
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }

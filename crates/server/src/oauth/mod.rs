@@ -32,6 +32,8 @@ pub fn routes() -> Router<AppState> {
         .route("/oauth/authorize", get(authorize::authorize))
         .route("/oauth/login", post(authorize::login))
         .route("/oauth/consent", post(authorize::consent))
+        .route("/account", get(crate::web::account::connected))
+        .route("/account/disconnect", post(crate::web::account::disconnect))
         .route("/oauth/token", post(token::token))
         .route("/oauth/introspect", post(introspect::introspect))
         .route("/oauth/revoke", post(introspect::revoke))

@@ -2,6 +2,7 @@
 //! that work without JavaScript, every value escaped, every state-changing
 //! form protected by a CSRF token.
 
+pub mod account;
 pub mod html;
 pub mod password;
 pub mod session;

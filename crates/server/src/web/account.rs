@@ -1,0 +1,115 @@
+//! The Connected Applications page: a signed-in user sees every application
+//! they let act for them (scopes, when granted, when last used) and can
+//! disconnect one, which ends its refresh and access tokens at once.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+
+use crate::AppState;
+use crate::oauth::authorize::{AuthorizeParams, error_page, form_pairs, login_page};
+use crate::web::html::{escape, hidden, page};
+use crate::web::session;
+
+fn when(at: Option<i64>) -> String {
+    match at {
+        Some(at) => {
+            let days = (crate::now() - at).max(0) / 86_400;
+            match days {
+                0 => "today".into(),
+                1 => "yesterday".into(),
+                n => format!("{n} days ago"),
+            }
+        }
+        None => "never".into(),
+    }
+}
+
+/// `GET /account`: the connected applications of the signed-in user.
+pub async fn connected(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let (user_id, secret) = match session::current(&state, &headers).await {
+        Ok(Some(current)) => current,
+        Ok(None) => return login_page(&AuthorizeParams::default(), None),
+        Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    };
+    let apps = match state.store.connected_apps(Some(&user_id)).await {
+        Ok(apps) => apps,
+        Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    };
+    let csrf = hidden("csrf", &session::csrf_for(&secret));
+    let rows: String = apps
+        .iter()
+        .map(|app| {
+            format!(
+                "<tr><td>{name}<br><small class=\"meta\">{id}</small></td><td>{scope}</td><td>{granted}</td><td>{used}</td>\
+<td><form method=\"post\" action=\"/account/disconnect\">{csrf}{client}<button type=\"submit\">Disconnect</button></form></td></tr>",
+                name = escape(app.client_name.as_deref().unwrap_or("(unnamed)")),
+                id = escape(&app.client_id),
+                scope = escape(if app.scope.is_empty() { "(none)" } else { &app.scope }),
+                granted = when(Some(app.granted_at)),
+                used = when(app.last_used_at),
+                client = hidden("client_id", &app.client_id),
+            )
+        })
+        .collect();
+    let body = if apps.is_empty() {
+        "<p>No application can act for you.</p>".to_owned()
+    } else {
+        format!(
+            "<table><caption>Applications that can act for you</caption><thead><tr><th scope=\"col\">Application</th>\
+<th scope=\"col\">Scopes</th><th scope=\"col\">Granted</th><th scope=\"col\">Last used</th><th scope=\"col\"></th></tr></thead>\
+<tbody>{rows}</tbody></table>"
+        )
+    };
+    let mut response = Html(page("Connected applications", &body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    response
+}
+
+/// `POST /account/disconnect`: ends one application's access.
+pub async fn disconnect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let pairs = form_pairs(&body);
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    };
+    let (user_id, secret) = match session::current(&state, &headers).await {
+        Ok(Some(current)) => current,
+        Ok(None) => return Redirect::to("/account").into_response(),
+        Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    };
+    if !session::csrf_ok(&secret, get("csrf")) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "the form expired or did not come from this server; reload the page",
+        );
+    }
+    let user = match state.store.principal(&user_id).await {
+        Ok(Some(user)) => user,
+        _ => return error_page(StatusCode::FORBIDDEN, "your account is not available"),
+    };
+    let audit = laissez_core::audit::AuditEvent::success(
+        &[user.reference()],
+        "oauth.disconnect",
+        get("client_id"),
+    )
+    .with_detail(serde_json::json!({"user": user.id, "via": "account page"}));
+    if let Err(e) = state
+        .store
+        .disconnect(&user.id, get("client_id"), audit)
+        .await
+    {
+        return error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string());
+    }
+    Redirect::to("/account").into_response()
+}
