@@ -104,6 +104,9 @@ enum Command {
     /// OAuth applications: register, list, and those users let act for them.
     #[command(subcommand)]
     App(commands::apps::AppCommand),
+    /// Protected resources: apps behind gates, their scopes in plain words.
+    #[command(subcommand)]
+    Resource(commands::resources::ResourceCommand),
     /// Report risky identities and credentials.
     Hygiene(commands::org::HygieneArgs),
     /// Show or change organization settings (token lifetimes).
@@ -128,6 +131,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Check(args) => commands::policies::check(&global, args).await,
         Command::Audit(command) => commands::audit::run(&global, command).await,
         Command::App(command) => commands::apps::run(&global, command).await,
+        Command::Resource(command) => commands::resources::run(&global, command).await,
         Command::Hygiene(args) => commands::org::hygiene(&global, args).await,
         Command::Settings(command) => commands::org::settings(&global, command).await,
         Command::Whoami => commands::org::whoami(&global).await,

@@ -19,3 +19,4 @@ pub mod scopes;
 pub use error::{ErrorCode, OAuthError};
 pub use scopes::OAuthScopes;
 pub mod grant;
+pub mod protected;

@@ -22,7 +22,7 @@ use crate::api;
         api::policies::create, api::policies::list, api::policies::remove, api::policies::check,
         api::audit::list, api::audit::verify, api::audit::report,
         api::settings::show, api::settings::update, api::settings::hygiene, api::settings::rotate_keys,
-        api::connected::list, api::connected::disconnect, api::clients::register, api::clients::list,
+        api::connected::list, api::connected::disconnect, api::clients::register, api::clients::list, api::resources::put, api::resources::list,
     ),
     components(schemas(crate::problem::Problem)),
     modifiers(&BearerAuth),

@@ -176,6 +176,16 @@ pub trait Store: Send + Sync + 'static {
         audit: AuditEvent,
     ) -> Result<(), Error>;
 
+    /// Registers (or replaces) a protected resource.
+    async fn put_resource(
+        &self,
+        resource: laissez_oauth::protected::ProtectedResource,
+        audit: AuditEvent,
+    ) -> Result<(), Error>;
+
+    /// Every registered protected resource.
+    async fn resources(&self) -> Result<Vec<laissez_oauth::protected::ProtectedResource>, Error>;
+
     /// Every registered OAuth client, oldest first.
     async fn clients(&self) -> Result<Vec<Client>, Error>;
 

@@ -737,3 +737,64 @@ async fn the_connected_applications_page_lists_and_disconnects() {
         "disconnected from the page: refresh tokens are dead"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn registered_resources_give_default_scopes_and_plain_words() {
+    let f = flow().await;
+    let (status, saved) = f
+        .server
+        .call(
+            reqwest::Method::PUT,
+            "/v1/resources",
+            &f.server.admin_token,
+            Some(&json!({
+                "resource": "https://mcp.example/",
+                "name": "Notes",
+                "scopes": {"notes.read": "Read your notes", "notes.write": "Change your notes"},
+                "default_scopes": ["notes.read"],
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert_eq!(saved["resource"], "https://mcp.example");
+    let (_, metadata) = f
+        .server
+        .get("/.well-known/oauth-authorization-server")
+        .await;
+    assert_eq!(
+        metadata["protected_resources"],
+        json!(["https://mcp.example"])
+    );
+    assert_eq!(
+        metadata["scopes_supported"],
+        json!(["notes.read", "notes.write", "offline_access"])
+    );
+
+    // No scope asked, for a path under the resource: its defaults, described.
+    let params = f.authorize_params(&[("scope", ""), ("resource", "https://mcp.example/mcp")]);
+    let cookie = f.sign_in(&params).await;
+    let page = f
+        .get_authorize(&params, Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Read your notes"), "{page}");
+    assert!(
+        !page.contains("Change your notes"),
+        "only the default scope is asked"
+    );
+
+    let (status, bad) = f
+        .server
+        .call(
+            reqwest::Method::PUT,
+            "/v1/resources",
+            &f.server.admin_token,
+            Some(
+                &json!({"resource": "https://x.example", "name": "X", "default_scopes": ["nope"]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+}

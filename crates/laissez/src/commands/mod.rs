@@ -8,5 +8,6 @@ pub mod gate;
 pub mod org;
 pub mod policies;
 pub mod principals;
+pub mod resources;
 pub mod serve;
 pub mod tokens;

@@ -7,6 +7,7 @@ pub mod clients;
 pub mod connected;
 pub mod policies;
 pub mod principals;
+pub mod resources;
 pub mod settings;
 pub mod tokens;
 pub mod whoami;
@@ -55,6 +56,10 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/hygiene", get(settings::hygiene))
         .route("/v1/keys/rotate", post(settings::rotate_keys))
         .route("/v1/clients", post(clients::register).get(clients::list))
+        .route(
+            "/v1/resources",
+            axum::routing::put(resources::put).get(resources::list),
+        )
         .route("/v1/connected-apps", get(connected::list))
         .route("/v1/connected-apps/disconnect", post(connected::disconnect))
 }

@@ -91,7 +91,25 @@ struct Valid {
     challenge: Challenge,
     scopes: OAuthScopes,
     resource: Option<Resource>,
+    protected: Option<laissez_oauth::protected::ProtectedResource>,
     state: Option<String>,
+}
+
+/// The registered resource a request names: exactly, or the longest
+/// registered resource the requested URL lies under.
+async fn registered_resource(
+    state: &AppState,
+    resource: &Resource,
+) -> Option<laissez_oauth::protected::ProtectedResource> {
+    let wanted = resource.as_str();
+    state
+        .store
+        .resources()
+        .await
+        .ok()?
+        .into_iter()
+        .filter(|r| wanted == r.resource || wanted.starts_with(&format!("{}/", r.resource)))
+        .max_by_key(|r| r.resource.len())
 }
 
 /// Where an error goes.
@@ -203,17 +221,26 @@ async fn validate(state: &AppState, params: &AuthorizeParams) -> Result<Valid, F
         params.code_challenge_method.as_deref(),
     )
     .map_err(back)?;
-    let mut scopes = OAuthScopes::parse(params.scope.as_deref()).map_err(back)?;
-    if params.scope.is_none() {
-        // No scope asked: the client's registered scopes are the default.
-        scopes = OAuthScopes::parse(client.metadata.scope.as_deref()).unwrap_or_default();
-    }
     let resource = params
         .resource
         .as_deref()
         .map(Resource::parse)
         .transpose()
         .map_err(back)?;
+    let protected = match &resource {
+        Some(r) => registered_resource(state, r).await,
+        None => None,
+    };
+    let mut scopes = OAuthScopes::parse(params.scope.as_deref()).map_err(back)?;
+    if params.scope.is_none() {
+        // No scope asked: the resource's defaults, else the client's registered scopes.
+        scopes = match &protected {
+            Some(p) if !p.default_scopes.is_empty() => {
+                OAuthScopes::from_names(p.default_scopes.iter().map(String::as_str))
+            }
+            _ => OAuthScopes::parse(client.metadata.scope.as_deref()).unwrap_or_default(),
+        };
+    }
     if params.state.as_ref().is_some_and(|s| s.len() > 1024) {
         return Err(back(OAuthError::invalid_request(
             "state is longer than 1024 characters",
@@ -225,6 +252,7 @@ async fn validate(state: &AppState, params: &AuthorizeParams) -> Result<Valid, F
         challenge,
         scopes,
         resource,
+        protected,
         state: params.state.clone(),
     })
 }
@@ -340,10 +368,12 @@ async fn consent_page(
     let scopes: String = valid
         .scopes
         .iter()
-        .map(|s| {
+        .map(|scope| {
+            let words = valid.protected.as_ref().and_then(|p| p.describe(scope)).map(|d| format!("{} ", escape(d))).unwrap_or_default();
             format!(
-                "<label><input type=\"checkbox\" name=\"grant_scope\" value=\"{0}\" checked> {0}</label>",
-                escape(s)
+                "<label><input type=\"checkbox\" name=\"grant_scope\" value=\"{0}\" checked> {1}<code>{0}</code></label>",
+                escape(scope),
+                words
             )
         })
         .collect();

@@ -40,12 +40,23 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// The RFC 8414 metadata document; `issuer` is exactly the configured issuer URL.
-pub async fn metadata(State(state): State<AppState>) -> impl IntoResponse {
-    let document = ServerMetadata::new(&state.issuer, vec!["offline_access".into()], Vec::new());
-    (
-        [(header::CACHE_CONTROL, "public, max-age=300")],
+pub async fn metadata(
+    State(state): State<AppState>,
+) -> Result<impl IntoResponse, crate::problem::ApiError> {
+    let resources = state.store.resources().await?;
+    let mut scopes: Vec<String> = resources
+        .iter()
+        .flat_map(|r| r.scopes.keys().cloned())
+        .collect();
+    scopes.push("offline_access".into());
+    scopes.sort();
+    scopes.dedup();
+    let protected = resources.into_iter().map(|r| r.resource).collect();
+    let document = ServerMetadata::new(&state.issuer, scopes, protected);
+    Ok((
+        [(header::CACHE_CONTROL, "public, max-age=60")],
         axum::Json(document),
-    )
+    ))
 }
 
 /// The public signing keys (JWK Set).

@@ -447,6 +447,19 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn put_resource(
+        &self,
+        resource: laissez_oauth::protected::ProtectedResource,
+        audit: AuditEvent,
+    ) -> Result<(), Error> {
+        self.mutate(audit, move |c| rows::put_resource(c, &resource, now()))
+            .await
+    }
+
+    async fn resources(&self) -> Result<Vec<laissez_oauth::protected::ProtectedResource>, Error> {
+        self.read(rows::resources).await
+    }
+
     async fn clients(&self) -> Result<Vec<laissez_oauth::client::Client>, Error> {
         self.read(rows::clients).await
     }

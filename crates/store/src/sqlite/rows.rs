@@ -652,3 +652,30 @@ pub fn clients(conn: &Connection) -> Result<Vec<laissez_oauth::client::Client>, 
     }
     Ok(out)
 }
+
+pub fn put_resource(
+    conn: &Connection,
+    resource: &laissez_oauth::protected::ProtectedResource,
+    at: i64,
+) -> Result<(), Error> {
+    conn.execute(
+        "INSERT INTO protected_resources (resource, definition, created_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (resource) DO UPDATE SET definition = excluded.definition",
+        params![
+            resource.resource,
+            serde_json::to_string(resource).unwrap_or_default(),
+            at
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn resources(
+    conn: &Connection,
+) -> Result<Vec<laissez_oauth::protected::ProtectedResource>, Error> {
+    let mut stmt =
+        conn.prepare_cached("SELECT definition FROM protected_resources ORDER BY resource")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    rows.map(|r| serde_json::from_str(&r?).map_err(|e| corrupt("protected resource", e)))
+        .collect()
+}

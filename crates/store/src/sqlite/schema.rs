@@ -126,6 +126,11 @@ CREATE TABLE IF NOT EXISTS revoked_grants (
     revoked_at BIGINT NOT NULL,
     PRIMARY KEY (user_id, client_id)
 );
+CREATE TABLE IF NOT EXISTS protected_resources (
+    resource TEXT PRIMARY KEY,
+    definition TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS audit_head (
     id BIGINT PRIMARY KEY,
     seq BIGINT NOT NULL,
