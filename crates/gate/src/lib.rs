@@ -10,6 +10,7 @@
 //! the agent's token, and streams requests and responses in both directions
 //! (server-sent events and long responses included).
 
+pub mod assertion;
 pub mod config;
 pub mod metadata;
 pub mod proxy;
@@ -36,6 +37,15 @@ pub struct Gate {
     pub client: proxy::UpstreamClient,
     /// Where decisions are reported, if anywhere.
     pub reporter: Option<Arc<report::AuditReporter>>,
+    /// Signs the identity assertions the app receives.
+    pub signer: Arc<assertion::AssertionSigner>,
+}
+
+/// The public keys of the gate's identity assertions.
+async fn assertion_keys(
+    axum::extract::State(gate): axum::extract::State<Gate>,
+) -> axum::Json<serde_json::Value> {
+    axum::Json(gate.signer.jwks())
 }
 
 /// Why the gate could not start.
@@ -62,11 +72,13 @@ impl Gate {
             .audit_token
             .clone()
             .map(|token| Arc::new(report::AuditReporter::start(&config.issuer, token)));
+        let signer = Arc::new(assertion::AssertionSigner::generate().map_err(GateError::Config)?);
         Ok(Gate {
             config,
             verifier,
             client: proxy::client(),
             reporter,
+            signer,
         })
     }
 
@@ -81,6 +93,7 @@ impl Gate {
                 "/.well-known/oauth-protected-resource/{*path}",
                 get(metadata::document),
             )
+            .route("/.well-known/laissez-gate/jwks.json", get(assertion_keys))
             .fallback(proxy::forward)
             .with_state(self)
     }

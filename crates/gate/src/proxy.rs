@@ -232,6 +232,19 @@ pub async fn forward(State(gate): State<Gate>, mut request: Request) -> Response
     if let Some(act) = &claims.act {
         set("x-laissez-agent", &act.sub);
     }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let app_origin = gate.config.upstream.origin().ascii_serialization();
+    if let Some(assertion) = gate.signer.sign(
+        gate.config.resource.as_str().trim_end_matches('/'),
+        &app_origin,
+        &claims,
+        now,
+    ) {
+        set("x-laissez-assertion", &assertion);
+    }
     if let Some(host) = original_host.as_ref().and_then(|h| h.to_str().ok()) {
         set("x-forwarded-host", host);
     }

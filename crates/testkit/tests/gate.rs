@@ -46,6 +46,7 @@ async fn events(
 }
 
 struct Setup {
+    app_url: String,
     received: Arc<Notify>,
     server: TestServer,
     gate_url: String,
@@ -77,6 +78,7 @@ async fn setup() -> Setup {
     .unwrap();
     tokio::spawn(gate.serve(gate_listener, std::future::pending()));
     Setup {
+        app_url,
         received,
         server,
         gate_url,
@@ -204,6 +206,34 @@ async fn the_app_sees_who_calls_but_never_the_token() {
             .starts_with("cli_")
     );
     assert_eq!(seen["x-laissez-scope"], "notes.read");
+
+    // The signed assertion says the same, verifiable against the gate's JWKS.
+    let assertion = seen["x-laissez-assertion"].as_str().unwrap();
+    let jwks: jsonwebtoken::jwk::JwkSet = s
+        .http
+        .get(format!("{}/.well-known/laissez-gate/jwks.json", s.gate_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let header = jsonwebtoken::decode_header(assertion).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("laissez-assertion+jwt"));
+    let key =
+        jsonwebtoken::DecodingKey::from_jwk(jwks.find(&header.kid.unwrap()).unwrap()).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    validation.set_audience(&[s.app_url.as_str()]);
+    validation.set_issuer(&[s.gate_url.as_str()]);
+    let asserted = jsonwebtoken::decode::<Value>(assertion, &key, &validation)
+        .unwrap()
+        .claims;
+    assert_eq!(asserted["client_id"], seen["x-laissez-client"]);
+    assert_eq!(asserted["scope"], "notes.read");
+    assert!(
+        asserted["exp"].as_i64().unwrap() - asserted["iat"].as_i64().unwrap() <= 60,
+        "short-lived"
+    );
 
     // Too little scope: 403 naming every scope the operation needs.
     let response = s
@@ -365,6 +395,7 @@ async fn every_gate_decision_lands_in_the_audit_log() {
     .unwrap();
     tokio::spawn(gate.serve(listener, std::future::pending()));
     let s = Setup {
+        app_url: String::new(),
         received: Arc::new(Notify::new()),
         server,
         gate_url,
