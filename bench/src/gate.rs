@@ -38,6 +38,7 @@ pub async fn run(server: &TestServer, n: usize) {
         default_scopes: vec!["bench.read".into()],
         rules: Vec::new(),
         audit_token: None,
+        browser_login: false,
     })
     .await
     .expect("gate");

@@ -88,6 +88,8 @@ pub struct GateConfig {
     pub rules: Vec<Rule>,
     /// A Laissez token with `laissez.audit.write`: report every decision to the audit log.
     pub audit_token: Option<String>,
+    /// Send browsers without a token to sign in, and keep them signed in with a cookie.
+    pub browser_login: bool,
 }
 
 impl GateConfig {

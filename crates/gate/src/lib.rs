@@ -11,6 +11,7 @@
 //! (server-sent events and long responses included).
 
 pub mod assertion;
+pub mod browser;
 pub mod config;
 pub mod metadata;
 pub mod proxy;
@@ -39,6 +40,8 @@ pub struct Gate {
     pub reporter: Option<Arc<report::AuditReporter>>,
     /// Signs the identity assertions the app receives.
     pub signer: Arc<assertion::AssertionSigner>,
+    /// Browser sign-in, when enabled.
+    pub browsers: Option<Arc<browser::Browsers>>,
 }
 
 /// The public keys of the gate's identity assertions.
@@ -73,12 +76,37 @@ impl Gate {
             .clone()
             .map(|token| Arc::new(report::AuditReporter::start(&config.issuer, token)));
         let signer = Arc::new(assertion::AssertionSigner::generate().map_err(GateError::Config)?);
+        let browsers = if config.browser_login {
+            let url = format!(
+                "{}/.well-known/oauth-authorization-server",
+                config.issuer.trim_end_matches('/')
+            );
+            let metadata: serde_json::Value = reqwest::get(&url)
+                .await
+                .map_err(|e| GateError::Issuer(e.to_string()))?
+                .json()
+                .await
+                .map_err(|e| GateError::Issuer(e.to_string()))?;
+            let scope = config.scopes_supported().join(" ");
+            Some(Arc::new(
+                browser::Browsers::register(
+                    &config.app,
+                    config.resource.as_str(),
+                    &metadata,
+                    &scope,
+                )
+                .await?,
+            ))
+        } else {
+            None
+        };
         Ok(Gate {
             config,
             verifier,
             client: proxy::client(),
             reporter,
             signer,
+            browsers,
         })
     }
 
@@ -94,6 +122,7 @@ impl Gate {
                 get(metadata::document),
             )
             .route("/.well-known/laissez-gate/jwks.json", get(assertion_keys))
+            .route(browser::CALLBACK, get(browser::callback))
             .fallback(proxy::forward)
             .with_state(self)
     }

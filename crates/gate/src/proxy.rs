@@ -154,6 +154,26 @@ pub async fn forward(State(gate): State<Gate>, mut request: Request) -> Response
         })
         .map(str::trim)
         .map(str::to_owned);
+    // People with browsers: their session's token, or off to sign in.
+    let token = match (token, &gate.browsers) {
+        (Some(token), _) => Some(token),
+        (None, Some(browsers)) => {
+            let session = match crate::browser::session_cookie(request.headers()) {
+                Some(id) => browsers.access_token(&id).await,
+                None => None,
+            };
+            if session.is_none() && crate::browser::wants_page(request.headers(), &method) {
+                let return_to = request
+                    .uri()
+                    .path_and_query()
+                    .map(|p| p.as_str().to_owned())
+                    .unwrap_or_else(|| "/".into());
+                return browsers.start(&gate, &return_to, &gate.config.scopes_supported());
+            }
+            session
+        }
+        (None, None) => None,
+    };
     let Some(token) = token else {
         report("unauthenticated", None, Some("no bearer token".into()));
         return challenge(&gate, &path, StatusCode::UNAUTHORIZED, None, &required);
@@ -209,6 +229,7 @@ pub async fn forward(State(gate): State<Gate>, mut request: Request) -> Response
     let original_host = request.headers().get(HOST).cloned();
     let headers = request.headers_mut();
     headers.remove(AUTHORIZATION);
+    crate::browser::strip_cookie(headers);
     headers.remove(HOST);
     for name in HOP_BY_HOP {
         headers.remove(name);

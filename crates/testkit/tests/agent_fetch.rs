@@ -146,6 +146,7 @@ async fn fetch_follows_the_challenge_caches_refreshes_and_steps_up() {
         default_scopes: vec!["notes.read".into()],
         rules: vec![Rule::parse("POST /echo notes.read,notes.write").unwrap()],
         audit_token: None,
+        browser_login: false,
     })
     .await
     .unwrap();

@@ -73,6 +73,7 @@ async fn setup() -> Setup {
         default_scopes: vec!["notes.read".into()],
         rules: vec![Rule::parse("POST /echo notes.write").unwrap()],
         audit_token: None,
+        browser_login: false,
     })
     .await
     .unwrap();
@@ -390,6 +391,7 @@ async fn every_gate_decision_lands_in_the_audit_log() {
         default_scopes: vec!["notes.read".into()],
         rules: vec![Rule::parse("POST /echo notes.write").unwrap()],
         audit_token: Some(gate_token),
+        browser_login: false,
     })
     .await
     .unwrap();
@@ -547,5 +549,164 @@ async fn key_rotation_breaks_no_token_in_flight() {
         s.get("/echo", Some(&unused)).await.status(),
         StatusCode::OK,
         "old-key tokens verify after the rotation"
+    );
+}
+
+fn hidden_fields(page: &str) -> Vec<(String, String)> {
+    page.split("<input type=\"hidden\" name=\"")
+        .skip(1)
+        .map(|rest| {
+            let name = rest.split('"').next().unwrap().to_owned();
+            let value = rest
+                .split("value=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
+            (
+                name,
+                value
+                    .replace("&amp;", "&")
+                    .replace("&quot;", "\"")
+                    .replace("&#39;", "'"),
+            )
+        })
+        .collect()
+}
+
+fn cookie_of(response: &reqwest::Response) -> String {
+    response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn browsers_sign_in_and_carry_a_session_cookie() {
+    let server = TestServer::start();
+    let (_, alice) = server
+        .post("/v1/principals", json!({"kind": "user", "name": "alice"}))
+        .await;
+    server
+        .call(
+            reqwest::Method::PUT,
+            "/v1/principals/alice/password",
+            &server.admin_token,
+            Some(&json!({"password": "correct horse battery"})),
+        )
+        .await;
+    let app = Router::new().route("/echo", get(echo));
+    let app_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app_url = format!("http://{}", app_listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(app_listener, app).await });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gate_url = format!("http://{}", listener.local_addr().unwrap());
+    let gate = Gate::new(GateConfig {
+        app: "wiki".into(),
+        resource: gate_url.parse().unwrap(),
+        upstream: app_url.parse().unwrap(),
+        issuer: server.url.clone(),
+        default_scopes: vec!["wiki.read".into()],
+        rules: Vec::new(),
+        audit_token: None,
+        browser_login: true,
+    })
+    .await
+    .unwrap();
+    tokio::spawn(gate.serve(listener, std::future::pending()));
+
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let html = |url: String| {
+        browser
+            .get(url)
+            .header("accept", "text/html,application/xhtml+xml")
+    };
+    // An agent (no Accept: text/html) still gets the 401 challenge.
+    assert_eq!(
+        browser
+            .get(format!("{gate_url}/echo"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    let first = html(format!("{gate_url}/echo?page=2"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    let to_login = first.headers()["location"].to_str().unwrap().to_owned();
+    assert!(to_login.starts_with(&format!("{}/oauth/authorize", server.url)));
+    let login = browser.get(&to_login).send().await.unwrap();
+    let login_cookie = cookie_of(&login);
+    let mut form = hidden_fields(&login.text().await.unwrap());
+    form.push(("username".into(), "alice".into()));
+    form.push(("password".into(), "correct horse battery".into()));
+    let signed_in = browser
+        .post(format!("{}/oauth/login", server.url))
+        .header("cookie", login_cookie)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let session = cookie_of(&signed_in);
+    let consent = browser
+        .get(signed_in.headers()["location"].to_str().unwrap())
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(consent.contains("wiki (Laissez gate)"), "{consent}");
+    let mut form = hidden_fields(&consent);
+    form.push(("grant_scope".into(), "wiki.read".into()));
+    form.push(("decision".into(), "approve".into()));
+    let approved = browser
+        .post(format!("{}/oauth/consent", server.url))
+        .header("cookie", &session)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let callback = approved.headers()["location"].to_str().unwrap().to_owned();
+    assert!(callback.starts_with(&format!("{gate_url}/.laissez/callback")));
+    let landed = browser.get(&callback).send().await.unwrap();
+    assert_eq!(landed.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        landed.headers()["location"],
+        "/echo?page=2",
+        "back where the person was going"
+    );
+    let gate_cookie = cookie_of(&landed);
+    assert!(gate_cookie.starts_with("laissez_gate="));
+
+    let page = html(format!("{gate_url}/echo"))
+        .header("cookie", format!("{gate_cookie}; theme=dark"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let seen: Value = page.json().await.unwrap();
+    assert_eq!(seen["x-laissez-user"], alice["id"]);
+    assert_eq!(
+        seen["cookie"], "theme=dark",
+        "the app never sees the gate's cookie"
+    );
+    assert!(seen.get("authorization").is_none());
+    // A replayed callback does nothing.
+    assert_eq!(
+        browser.get(&callback).send().await.unwrap().status(),
+        StatusCode::FORBIDDEN
     );
 }

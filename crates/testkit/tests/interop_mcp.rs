@@ -86,6 +86,7 @@ async fn the_mcp_python_sdk_logs_in_through_the_gate_and_calls_tools() {
         default_scopes: vec!["notes.read".into()],
         rules: vec![laissez_gate::Rule::parse("tool:write_note notes.read,notes.write").unwrap()],
         audit_token: None,
+        browser_login: false,
     })
     .await
     .unwrap();

@@ -569,6 +569,7 @@ async fn disconnecting_an_app_kills_its_refresh_and_access_tokens_at_once() {
         default_scopes: vec!["notes.read".into()],
         rules: Vec::new(),
         audit_token: None,
+        browser_login: false,
     })
     .await
     .unwrap();

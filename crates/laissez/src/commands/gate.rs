@@ -33,6 +33,9 @@ pub struct GateArgs {
     /// A Laissez token with the laissez-gate role: every decision goes to the audit log.
     #[arg(long, env = "LAISSEZ_GATE_TOKEN", hide_env_values = true)]
     audit_token: Option<String>,
+    /// Send browsers without a token to sign in (the gate registers as a client).
+    #[arg(long)]
+    browser_login: bool,
 }
 
 /// Runs the gate until Ctrl-C or SIGTERM.
@@ -65,6 +68,7 @@ pub async fn run(args: GateArgs) -> Result<(), CliError> {
         default_scopes: args.scopes,
         rules,
         audit_token: args.audit_token,
+        browser_login: args.browser_login,
     })
     .await
     .map_err(|e| CliError::Local(e.to_string()))?;
