@@ -3,6 +3,7 @@
 //! HTTP client that returns status and JSON. Tests drive the server only over
 //! HTTP, as users do.
 
+pub mod browser;
 pub mod node;
 pub mod python;
 
