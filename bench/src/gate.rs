@@ -133,7 +133,103 @@ pub async fn run(server: &TestServer, n: usize) {
         "Laissez token endpoint, client credentials (ES256 JWT), 4 connections",
         &samples,
     );
+    refresh_grant(server, n / 4).await;
     oidc_provider(n).await;
+}
+
+/// Refresh grants, one connection: each answer's refresh token is the next request's.
+async fn refresh_grant(server: &TestServer, n: usize) {
+    use std::time::{Duration, Instant};
+    server
+        .post(
+            "/v1/principals",
+            serde_json::json!({"kind": "user", "name": "bench-user"}),
+        )
+        .await;
+    server
+        .call(
+            Method::PUT,
+            "/v1/principals/bench-user/password",
+            &server.admin_token,
+            Some(&serde_json::json!({"password": "bench password 123"})),
+        )
+        .await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let client: Value = http
+        .post(format!("{}/oauth/register", server.url))
+        .json(&serde_json::json!({"redirect_uris": ["http://127.0.0.1/cb"], "grant_types": ["authorization_code", "refresh_token"], "token_endpoint_auth_method": "none"}))
+        .send().await.expect("register").json().await.expect("json");
+    let client_id = client["client_id"].as_str().expect("id").to_owned();
+    let verifier = "bench-verifier-bench-verifier-bench-verifier-bench-verifier";
+    let mut authorize = url::Url::parse(&format!("{}/oauth/authorize", server.url)).expect("url");
+    authorize
+        .query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &client_id)
+        .append_pair("redirect_uri", "http://127.0.0.1:9/cb")
+        .append_pair("state", "s")
+        .append_pair(
+            "code_challenge",
+            &laissez_oauth::pkce::challenge_for(verifier),
+        )
+        .append_pair("code_challenge_method", "S256");
+    let back =
+        laissez_testkit::browser::approve(authorize.as_str(), "bench-user", "bench password 123")
+            .await;
+    let code = url::Url::parse(&back)
+        .expect("url")
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .expect("code")
+        .1
+        .into_owned();
+    let tokens: Value = http
+        .post(format!("{}/oauth/token", server.url))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", "http://127.0.0.1:9/cb"),
+            ("code_verifier", verifier),
+            ("client_id", client_id.as_str()),
+        ])
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    let mut refresh = tokens["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
+    let mut latencies: Vec<Duration> = Vec::with_capacity(n);
+    let start = Instant::now();
+    for _ in 0..n {
+        let t = Instant::now();
+        let next: Value = http
+            .post(format!("{}/oauth/token", server.url))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh.as_str()),
+                ("client_id", client_id.as_str()),
+            ])
+            .send()
+            .await
+            .expect("refresh")
+            .json()
+            .await
+            .expect("json");
+        refresh = next["refresh_token"].as_str().expect("rotated").to_owned();
+        latencies.push(t.elapsed());
+    }
+    let samples = crate::stats::Samples::new(latencies, start.elapsed());
+    row(
+        "Laissez token endpoint, refresh grant (rotation, durable), 1 connection",
+        &samples,
+    );
 }
 
 /// The same load against oidc-provider (npm) on this machine.
