@@ -271,7 +271,8 @@ pub trait Store: Send + Sync + 'static {
         code_hash: [u8; 32],
     ) -> Result<Option<(AuthorizationCode, bool)>, Error>;
 
-    /// Stores a refresh token by its hash.
+    /// Stores a refresh token by its hash and notes, in the same transaction,
+    /// that its grant was used (at the token's `issued_at`).
     async fn create_refresh(&self, token_hash: [u8; 32], grant: RefreshGrant) -> Result<(), Error>;
 
     /// Spends a refresh token; a reused one revokes its whole family in the same transaction.

@@ -200,10 +200,13 @@ async fn authorization_code(
     }
     laissez_oauth::pkce::Challenge::stored(grant.code_challenge.clone()).verify(verifier)?;
     active_user(state, &grant.user_id).await?;
-    state
-        .store
-        .touch_grant(&grant.user_id, &client.client_id)
-        .await?;
+    if !client.metadata.allows(GrantType::RefreshToken) {
+        // Otherwise storing the refresh token records the use.
+        state
+            .store
+            .touch_grant(&grant.user_id, &client.client_id)
+            .await?;
+    }
     let audience = audience_for(
         state,
         grant.resource.as_deref(),
@@ -287,10 +290,6 @@ async fn refresh(
         );
     }
     active_user(state, &grant.user_id).await?;
-    state
-        .store
-        .touch_grant(&grant.user_id, &client.client_id)
-        .await?;
     let granted = OAuthScopes::parse(Some(&grant.scope))?;
     let scopes = match request.scope.as_deref() {
         Some(_) => {

@@ -109,6 +109,8 @@ pub fn create_refresh(
             grant.expires_at
         ],
     )?;
+    // A new refresh token means the grant was just used.
+    touch_grant(conn, &grant.user_id, &grant.client_id, grant.issued_at)?;
     Ok(())
 }
 
