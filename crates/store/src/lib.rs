@@ -168,13 +168,24 @@ pub trait Store: Send + Sync + 'static {
     async fn verify_audit(&self) -> Result<Verification, Error>;
 
     /// Registers an OAuth client with the hash of its secret (confidential
-    /// clients only).
+    /// clients only) and of its RFC 7592 registration access token, if any.
     async fn create_client(
         &self,
         client: Client,
         secret_hash: Option<[u8; 32]>,
+        registration_hash: Option<[u8; 32]>,
         audit: AuditEvent,
     ) -> Result<(), Error>;
+
+    /// The hash of a client's registration access token.
+    async fn registration_token(&self, client_id: &str) -> Result<Option<[u8; 32]>, Error>;
+
+    /// Replaces a client's metadata (its id, kind, owner and secret stay).
+    async fn update_client(&self, client: Client, audit: AuditEvent) -> Result<(), Error>;
+
+    /// Deletes a client: its registration ends and every grant to it is
+    /// disconnected (refresh tokens die, access tokens go on the revocation feed).
+    async fn delete_client(&self, client_id: &str, audit: AuditEvent) -> Result<(), Error>;
 
     /// Registers (or replaces) a protected resource.
     async fn put_resource(

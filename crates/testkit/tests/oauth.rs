@@ -457,3 +457,115 @@ async fn administrators_preregister_clients() {
         .await;
     assert_eq!(status, 403);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clients_manage_their_registration_with_rfc7592() {
+    let server = TestServer::start();
+    let (status, _, client) = register(
+        &server,
+        serde_json::json!({"client_name": "agent", "redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let uri = client["registration_client_uri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = client["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(uri.ends_with(client["client_id"].as_str().unwrap()));
+    let http = server.client();
+    let read = http.get(&uri).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(read.status(), 200);
+    let current: Value = read.json().await.unwrap();
+    assert_eq!(current["client_name"], "agent");
+    assert!(current.get("registration_access_token").is_none());
+
+    let mut updated = current.clone();
+    updated["client_name"] = serde_json::json!("agent v2");
+    updated["redirect_uris"] = serde_json::json!(["http://127.0.0.1/cb", "http://localhost/cb"]);
+    updated
+        .as_object_mut()
+        .unwrap()
+        .remove("registration_client_uri");
+    let put = http
+        .put(&uri)
+        .bearer_auth(&token)
+        .json(&updated)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    let after: Value = http
+        .get(&uri)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after["client_name"], "agent v2");
+    assert_eq!(after["redirect_uris"].as_array().unwrap().len(), 2);
+
+    let other =
+        laissez_token::Token::generate(&Default::default(), laissez_token::Kind::ClientSecret)
+            .unwrap();
+    assert_eq!(
+        http.get(&uri)
+            .bearer_auth(other.expose())
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(http.get(&uri).send().await.unwrap().status(), 401);
+    let mut switched = updated.clone();
+    switched["token_endpoint_auth_method"] = serde_json::json!("client_secret_basic");
+    assert_eq!(
+        http.put(&uri)
+            .bearer_auth(&token)
+            .json(&switched)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+
+    assert_eq!(
+        http.delete(&uri)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert_eq!(
+        http.get(&uri)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401,
+        "gone"
+    );
+    let (status, error) = form(
+        &server,
+        "/oauth/token",
+        None,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", client["client_id"].as_str().unwrap()),
+            ("code", "x"),
+            ("code_verifier", "y"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 401, "{error}");
+}

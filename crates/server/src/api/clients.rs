@@ -104,6 +104,7 @@ pub async fn register(
         .create_client(
             client.clone(),
             secret.as_ref().map(|s| hash_secret(s.expose())),
+            None,
             event,
         )
         .await?;

@@ -29,6 +29,12 @@ pub fn routes() -> Router<AppState> {
         .route("/oauth/jwks", get(jwks))
         .route("/oauth/revoked", get(revoked))
         .route("/oauth/register", post(register::register))
+        .route(
+            "/oauth/register/{client_id}",
+            get(register::read)
+                .put(register::update)
+                .delete(register::delete),
+        )
         .route("/oauth/authorize", get(authorize::authorize))
         .route("/oauth/login", post(authorize::login))
         .route("/oauth/consent", post(authorize::consent))

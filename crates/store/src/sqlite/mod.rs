@@ -439,12 +439,37 @@ impl Store for SqliteStore {
         &self,
         client: laissez_oauth::client::Client,
         secret_hash: Option<[u8; 32]>,
+        registration_hash: Option<[u8; 32]>,
         audit: AuditEvent,
     ) -> Result<(), Error> {
         self.mutate(audit, move |c| {
-            rows::insert_client(c, &client, secret_hash.as_ref())
+            rows::insert_client(c, &client, secret_hash.as_ref())?;
+            match registration_hash {
+                Some(hash) => rows::set_registration(c, &client.client_id, &hash),
+                None => Ok(()),
+            }
         })
         .await
+    }
+
+    async fn registration_token(&self, client_id: &str) -> Result<Option<[u8; 32]>, Error> {
+        let id = client_id.to_owned();
+        self.read(move |c| rows::registration(c, &id)).await
+    }
+
+    async fn update_client(
+        &self,
+        client: laissez_oauth::client::Client,
+        audit: AuditEvent,
+    ) -> Result<(), Error> {
+        self.mutate(audit, move |c| rows::update_client(c, &client))
+            .await
+    }
+
+    async fn delete_client(&self, client_id: &str, audit: AuditEvent) -> Result<(), Error> {
+        let id = client_id.to_owned();
+        self.mutate(audit, move |c| rows::delete_client(c, &id, now()))
+            .await
     }
 
     async fn put_resource(

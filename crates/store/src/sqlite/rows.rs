@@ -679,3 +679,75 @@ pub fn resources(
     rows.map(|r| serde_json::from_str(&r?).map_err(|e| corrupt("protected resource", e)))
         .collect()
 }
+
+pub fn set_registration(
+    conn: &Connection,
+    client_id: &str,
+    token_hash: &[u8; 32],
+) -> Result<(), Error> {
+    conn.execute(
+        "INSERT INTO client_registrations (client_id, token_hash) VALUES (?1, ?2)",
+        params![client_id, hex::encode(token_hash)],
+    )?;
+    Ok(())
+}
+
+pub fn registration(conn: &Connection, client_id: &str) -> Result<Option<[u8; 32]>, Error> {
+    let hash: Option<String> = conn
+        .query_row(
+            "SELECT token_hash FROM client_registrations WHERE client_id = ?1",
+            [client_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    hash.map(|h| decode_hash(&h, "registration token hash"))
+        .transpose()
+}
+
+pub fn update_client(
+    conn: &Connection,
+    client: &laissez_oauth::client::Client,
+) -> Result<(), Error> {
+    let n = conn.execute(
+        "UPDATE oauth_clients SET metadata = ?2 WHERE client_id = ?1",
+        params![
+            client.client_id,
+            serde_json::to_string(&client.metadata).unwrap_or_default()
+        ],
+    )?;
+    if n == 0 {
+        return Err(Error::NotFound {
+            what: "client",
+            key: client.client_id.clone(),
+        });
+    }
+    Ok(())
+}
+
+pub fn delete_client(conn: &Connection, client_id: &str, now: i64) -> Result<(), Error> {
+    conn.execute(
+        "INSERT INTO revoked_grants (user_id, client_id, revoked_at)
+         SELECT user_id, client_id, ?2 FROM oauth_grants WHERE client_id = ?1
+         ON CONFLICT (user_id, client_id) DO UPDATE SET revoked_at = excluded.revoked_at",
+        params![client_id, now],
+    )?;
+    conn.execute(
+        "UPDATE oauth_grants SET revoked_at = ?2 WHERE client_id = ?1 AND revoked_at IS NULL",
+        params![client_id, now],
+    )?;
+    conn.execute(
+        "DELETE FROM client_registrations WHERE client_id = ?1",
+        [client_id],
+    )?;
+    let n = conn.execute(
+        "DELETE FROM oauth_clients WHERE client_id = ?1",
+        [client_id],
+    )?;
+    if n == 0 {
+        return Err(Error::NotFound {
+            what: "client",
+            key: client_id.to_owned(),
+        });
+    }
+    Ok(())
+}

@@ -131,6 +131,10 @@ CREATE TABLE IF NOT EXISTS protected_resources (
     definition TEXT NOT NULL,
     created_at BIGINT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS client_registrations (
+    client_id TEXT PRIMARY KEY REFERENCES oauth_clients(client_id),
+    token_hash TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS audit_head (
     id BIGINT PRIMARY KEY,
     seq BIGINT NOT NULL,
