@@ -11,108 +11,16 @@ use axum::routing::get;
 use laissez_agent::Agent;
 use laissez_gate::{Gate, GateConfig, Rule};
 use laissez_testkit::TestServer;
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 const PASSWORD: &str = "correct horse battery";
 
-fn field(page: &str, name: &str) -> String {
-    page.split(&format!("name=\"{name}\" value=\""))
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .replace("&amp;", "&")
-}
-
-fn hidden_fields(page: &str) -> Vec<(String, String)> {
-    page.split("<input type=\"hidden\" name=\"")
-        .skip(1)
-        .map(|rest| {
-            let name = rest.split('"').next().unwrap().to_owned();
-            let value = rest
-                .split("value=\"")
-                .nth(1)
-                .unwrap()
-                .split('"')
-                .next()
-                .unwrap();
-            (
-                name,
-                value
-                    .replace("&amp;", "&")
-                    .replace("&quot;", "\"")
-                    .replace("&#39;", "'"),
-            )
-        })
-        .collect()
-}
-
 /// Plays alice's browser: sign in, approve, and follow the redirect to the agent.
-async fn human(url: String, issuer: String) {
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let login = browser.get(&url).send().await.unwrap();
-    let login_cookie = login.headers()[SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let page = login.text().await.unwrap();
-    let mut form = hidden_fields(&page);
-    form.push(("username".into(), "alice".into()));
-    form.push(("password".into(), PASSWORD.into()));
-    let signed_in = browser
-        .post(format!("{issuer}/oauth/login"))
-        .header(COOKIE, login_cookie)
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    let session = signed_in.headers()[SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let consent = browser
-        .get(signed_in.headers()[LOCATION].to_str().unwrap())
-        .header(COOKIE, &session)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let mut form = hidden_fields(&consent);
-    assert!(!field(&consent, "csrf").is_empty());
-    for scope in consent.split("name=\"grant_scope\" value=\"").skip(1) {
-        form.push((
-            "grant_scope".into(),
-            scope.split('"').next().unwrap().to_owned(),
-        ));
-    }
-    form.push(("decision".into(), "approve".into()));
-    let answer = browser
-        .post(format!("{issuer}/oauth/consent"))
-        .header(COOKIE, &session)
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    let back = answer.headers()[LOCATION].to_str().unwrap().to_owned();
+async fn human(url: String, _issuer: String) {
+    let back = laissez_testkit::browser::approve(&url, "alice", PASSWORD).await;
     // The browser lands on the agent's loopback listener.
-    assert_eq!(
-        browser.get(back).send().await.unwrap().status(),
-        StatusCode::OK
-    );
+    assert_eq!(reqwest::get(back).await.unwrap().status(), StatusCode::OK);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -552,29 +552,6 @@ async fn key_rotation_breaks_no_token_in_flight() {
     );
 }
 
-fn hidden_fields(page: &str) -> Vec<(String, String)> {
-    page.split("<input type=\"hidden\" name=\"")
-        .skip(1)
-        .map(|rest| {
-            let name = rest.split('"').next().unwrap().to_owned();
-            let value = rest
-                .split("value=\"")
-                .nth(1)
-                .unwrap()
-                .split('"')
-                .next()
-                .unwrap();
-            (
-                name,
-                value
-                    .replace("&amp;", "&")
-                    .replace("&quot;", "\"")
-                    .replace("&#39;", "'"),
-            )
-        })
-        .collect()
-}
-
 fn cookie_of(response: &reqwest::Response) -> String {
     response.headers()["set-cookie"]
         .to_str()
@@ -646,40 +623,8 @@ async fn browsers_sign_in_and_carry_a_session_cookie() {
     assert_eq!(first.status(), StatusCode::SEE_OTHER);
     let to_login = first.headers()["location"].to_str().unwrap().to_owned();
     assert!(to_login.starts_with(&format!("{}/oauth/authorize", server.url)));
-    let login = browser.get(&to_login).send().await.unwrap();
-    let login_cookie = cookie_of(&login);
-    let mut form = hidden_fields(&login.text().await.unwrap());
-    form.push(("username".into(), "alice".into()));
-    form.push(("password".into(), "correct horse battery".into()));
-    let signed_in = browser
-        .post(format!("{}/oauth/login", server.url))
-        .header("cookie", login_cookie)
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    let session = cookie_of(&signed_in);
-    let consent = browser
-        .get(signed_in.headers()["location"].to_str().unwrap())
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(consent.contains("wiki (Laissez gate)"), "{consent}");
-    let mut form = hidden_fields(&consent);
-    form.push(("grant_scope".into(), "wiki.read".into()));
-    form.push(("decision".into(), "approve".into()));
-    let approved = browser
-        .post(format!("{}/oauth/consent", server.url))
-        .header("cookie", &session)
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    let callback = approved.headers()["location"].to_str().unwrap().to_owned();
+    let callback =
+        laissez_testkit::browser::approve(&to_login, "alice", "correct horse battery").await;
     assert!(callback.starts_with(&format!("{gate_url}/.laissez/callback")));
     let landed = browser.get(&callback).send().await.unwrap();
     assert_eq!(landed.status(), StatusCode::SEE_OTHER);

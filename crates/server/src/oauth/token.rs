@@ -141,13 +141,7 @@ async fn authorization_code(
     client: &Client,
     request: &TokenRequest,
 ) -> Result<Response, OAuthFailure> {
-    if !client.metadata.allows(GrantType::AuthorizationCode) {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "not registered for authorization_code",
-        )
-        .into());
-    }
+    require_grant(client, GrantType::AuthorizationCode, "authorization_code")?;
     let code = request
         .code
         .as_deref()
@@ -245,13 +239,7 @@ async fn refresh(
     client: &Client,
     request: &TokenRequest,
 ) -> Result<Response, OAuthFailure> {
-    if !client.metadata.allows(GrantType::RefreshToken) {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "not registered for refresh_token",
-        )
-        .into());
-    }
+    require_grant(client, GrantType::RefreshToken, "refresh_token")?;
     let token = request
         .refresh_token
         .as_deref()
@@ -326,6 +314,18 @@ async fn refresh(
         &scopes,
         Some(next),
     )
+}
+
+/// Refuses clients not registered for `grant`.
+fn require_grant(client: &Client, grant: GrantType, name: &str) -> Result<(), OAuthFailure> {
+    if client.metadata.allows(grant) {
+        return Ok(());
+    }
+    Err(OAuthError::new(
+        ErrorCode::UnauthorizedClient,
+        format!("this client is not registered for the {name} grant"),
+    )
+    .into())
 }
 
 fn server_error(e: String) -> OAuthFailure {
