@@ -234,31 +234,12 @@ async fn refresh_grant(server: &TestServer, n: usize) {
 
 /// The same load against oidc-provider (npm) on this machine.
 async fn oidc_provider(n: usize) {
-    use std::io::{BufRead, BufReader};
-    let dir = laissez_testkit::node::interop_dir();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = laissez_testkit::node::free_port();
     let secret = "bench-secret-bench-secret-bench-secret";
-    let mut child = std::process::Command::new("node")
-        .arg(dir.join("oidc_provider_server.mjs"))
-        .args([port.to_string().as_str(), "bench", secret])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start oidc-provider (node)");
-    let stdout = child.stdout.take().expect("stdout");
-    let ready = tokio::task::spawn_blocking(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .any(|l| l.starts_with("listening on"))
-    })
-    .await
-    .expect("reader");
-    assert!(ready, "oidc-provider did not start");
+    let provider = laissez_testkit::node::NodeScript::start(
+        "oidc_provider_server.mjs",
+        &[port.to_string().as_str(), "bench", secret],
+    );
     use base64::Engine;
     let cc = Call {
         method: Method::POST,
@@ -273,9 +254,8 @@ async fn oidc_provider(n: usize) {
     load::run(&addr, &cc, 4, 200).await;
     let samples = load::run(&addr, &cc, 4, n / 2).await;
     row(
-        "oidc-provider 9.13 (Node 20) token endpoint, client credentials (ES256 JWT), 4 connections",
+        "oidc-provider 9.13 (Node 22) token endpoint, client credentials (ES256 JWT), 4 connections",
         &samples,
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(provider);
 }

@@ -94,13 +94,18 @@ impl Credential {
     }
 }
 
-/// Organization-wide lifetime rules for new credentials.
+/// Organization-wide rules: credential lifetimes and how people sign in.
+/// Accounts cannot weaken them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Settings {
     /// Lifetime of a credential created without `ttl`.
     pub default_ttl: Ttl,
     /// No credential may be created or rolled with a longer lifetime.
     pub max_ttl: Ttl,
+    /// People sign in only through the organization's upstream OpenID
+    /// Connect provider: local passwords are refused for every account.
+    #[serde(default)]
+    pub require_federated_login: bool,
 }
 
 impl Default for Settings {
@@ -108,6 +113,7 @@ impl Default for Settings {
         Settings {
             default_ttl: Ttl::from_seconds(3600).unwrap_or_else(|| unreachable!()),
             max_ttl: Ttl::from_seconds(90 * 86_400).unwrap_or_else(|| unreachable!()),
+            require_federated_login: false,
         }
     }
 }

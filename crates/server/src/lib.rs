@@ -41,6 +41,8 @@ pub struct AppState {
     pub documents: Arc<oauth::cimd::MetadataDocuments>,
     /// Failed sign-in counters.
     pub throttle: Arc<web::throttle::LoginThrottle>,
+    /// The organization's upstream OpenID Connect provider, if configured.
+    pub federation: Option<Arc<web::federation::Federation>>,
 }
 
 impl AppState {
@@ -53,6 +55,7 @@ impl AppState {
             keys,
             documents: Arc::new(oauth::cimd::MetadataDocuments::default()),
             throttle: Arc::new(web::throttle::LoginThrottle::default()),
+            federation: None,
         }
     }
 }

@@ -59,6 +59,8 @@ pub struct Options {
     /// (`https://app.example/` → `http://127.0.0.1:9000/`), for operators
     /// and for tests, where nothing has public https.
     pub metadata_document_mappings: Vec<(String, String)>,
+    /// The organization's upstream OpenID Connect provider for human sign-in.
+    pub upstream: Option<crate::web::federation::UpstreamConfig>,
 }
 
 /// A started server.
@@ -116,6 +118,10 @@ pub async fn start(
     state.documents = Arc::new(crate::oauth::cimd::MetadataDocuments::with_mappings(
         options.metadata_document_mappings.clone(),
     ));
+    state.federation = options
+        .upstream
+        .clone()
+        .map(|config| Arc::new(crate::web::federation::Federation::new(config)));
     let bootstrapped = bootstrap(state.store.as_ref(), &state.namespace, data_dir).await?;
     Ok(Started {
         addr,

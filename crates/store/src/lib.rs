@@ -238,6 +238,30 @@ pub trait Store: Send + Sync + 'static {
         audit: AuditEvent,
     ) -> Result<(), Error>;
 
+    /// The local user an upstream OpenID Connect identity is linked to.
+    async fn federated_user(&self, issuer: &str, subject: &str) -> Result<Option<String>, Error>;
+
+    /// Links an upstream identity (issuer and subject) to a local user;
+    /// [`Error::Conflict`] if that identity is already linked.
+    async fn link_federated(
+        &self,
+        issuer: &str,
+        subject: &str,
+        user_id: &str,
+        audit: AuditEvent,
+    ) -> Result<(), Error>;
+
+    /// Remembers a sign-in sent to the upstream provider, by the hash of its `state`.
+    async fn create_login_state(
+        &self,
+        state_hash: [u8; 32],
+        data: String,
+        expires_at: UnixTime,
+    ) -> Result<(), Error>;
+
+    /// Takes a pending upstream sign-in (single use): its data if it exists and has not expired.
+    async fn take_login_state(&self, state_hash: [u8; 32]) -> Result<Option<String>, Error>;
+
     /// The user and expiry of a browser session.
     async fn session(&self, id_hash: [u8; 32]) -> Result<Option<(String, UnixTime)>, Error>;
 

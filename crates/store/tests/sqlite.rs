@@ -833,6 +833,7 @@ async fn settings_default_and_round_trip() {
     let chosen = Settings {
         default_ttl: Ttl::parse("8h").unwrap(),
         max_ttl: Ttl::parse("30d").unwrap(),
+        require_federated_login: true,
     };
     store
         .set_settings(chosen, event("settings.update", "org"))

@@ -102,3 +102,161 @@ pub async fn approve(authorization_url: &str, username: &str, password: &str) ->
         .expect("ascii")
         .to_owned()
 }
+
+/// A browser with a cookie jar that follows redirects across servers (the
+/// authorization server, an upstream identity provider) and submits forms,
+/// for flows that pass through pages nobody here wrote.
+pub struct Browser {
+    http: reqwest::Client,
+    jar: Vec<(String, String)>,
+    /// Redirects to URLs starting with this are returned, not followed (the
+    /// client's redirect URI, where nothing listens).
+    pub stop_at: String,
+}
+
+/// Where a browser ended up.
+#[derive(Debug)]
+pub struct Landed {
+    /// The page's URL (or the redirect target it stopped at).
+    pub url: String,
+    /// The status of the last response.
+    pub status: reqwest::StatusCode,
+    /// The page.
+    pub body: String,
+}
+
+fn unescape(text: &str) -> String {
+    text.replace("&amp;", "&")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#x2F;", "/")
+}
+
+impl Browser {
+    /// A browser with an empty jar.
+    pub fn new(stop_at: &str) -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            jar: Vec::new(),
+            stop_at: stop_at.to_owned(),
+        }
+    }
+
+    /// The jar's value for `name`.
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.jar
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Forgets every cookie (another browser).
+    pub fn clear_cookies(&mut self) {
+        self.jar.clear();
+    }
+
+    fn keep_cookies(&mut self, response: &reqwest::Response) {
+        for value in response.headers().get_all(SET_COOKIE) {
+            let text = value.to_str().unwrap_or_default();
+            let Some((name, rest)) = text.split(';').next().and_then(|p| p.split_once('=')) else {
+                continue;
+            };
+            let (name, value) = (name.trim().to_owned(), rest.trim().to_owned());
+            self.jar.retain(|(k, _)| *k != name);
+            if !text.to_ascii_lowercase().contains("max-age=0") && !value.is_empty() {
+                self.jar.push((name, value));
+            }
+        }
+    }
+
+    async fn follow(&mut self, mut response: reqwest::Response) -> Landed {
+        loop {
+            self.keep_cookies(&response);
+            let url = response.url().clone();
+            let status = response.status();
+            if !status.is_redirection() {
+                let body = response.text().await.expect("page");
+                return Landed {
+                    url: url.to_string(),
+                    status,
+                    body,
+                };
+            }
+            let location = response
+                .headers()
+                .get(LOCATION)
+                .expect("redirect without Location")
+                .to_str()
+                .expect("ascii");
+            let next = url.join(location).expect("redirect target").to_string();
+            if next.starts_with(&self.stop_at) {
+                return Landed {
+                    url: next,
+                    status,
+                    body: String::new(),
+                };
+            }
+            response = self.send(self.http.get(&next)).await;
+        }
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> reqwest::Response {
+        let cookies: Vec<String> = self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        request
+            .header(COOKIE, cookies.join("; "))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Opens `url` and follows redirects.
+    pub async fn open(&mut self, url: &str) -> Landed {
+        let response = self.send(self.http.get(url)).await;
+        self.follow(response).await
+    }
+
+    /// Submits the first form on `page` with its hidden fields plus `fields`,
+    /// and follows redirects.
+    pub async fn submit(&mut self, page: &Landed, fields: &[(&str, &str)]) -> Landed {
+        let form = page
+            .body
+            .split("<form")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no form on {}:\n{}", page.url, page.body));
+        let action = form
+            .split("action=\"")
+            .nth(1)
+            .and_then(|a| a.split('"').next())
+            .map(unescape)
+            .unwrap_or_default();
+        let target = url::Url::parse(&page.url)
+            .expect("page url")
+            .join(&action)
+            .expect("form action")
+            .to_string();
+        let mut data = hidden_fields(form);
+        data.extend(fields.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let response = self.send(self.http.post(&target).form(&data)).await;
+        self.follow(response).await
+    }
+
+    /// Follows the link on `page` whose `href` starts with `prefix`.
+    pub async fn click(&mut self, page: &Landed, prefix: &str) -> Landed {
+        let href = page
+            .body
+            .split(&format!("href=\"{prefix}"))
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .map(|rest| format!("{prefix}{}", unescape(rest)))
+            .unwrap_or_else(|| panic!("no link to {prefix} on {}:\n{}", page.url, page.body));
+        let target = url::Url::parse(&page.url)
+            .expect("page url")
+            .join(&href)
+            .expect("link")
+            .to_string();
+        self.open(&target).await
+    }
+}

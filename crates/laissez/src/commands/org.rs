@@ -21,7 +21,7 @@ pub enum SettingsCommand {
     Show,
     /// Rotate the OAuth access token signing key (older keys keep verifying).
     RotateKeys,
-    /// Change token lifetimes.
+    /// Change token lifetimes and how people sign in.
     Set {
         /// Lifetime of tokens created without --ttl.
         #[arg(long, allow_hyphen_values = true)]
@@ -29,6 +29,9 @@ pub enum SettingsCommand {
         /// The longest lifetime any token may have.
         #[arg(long, allow_hyphen_values = true)]
         max_ttl: Option<String>,
+        /// Accept sign-ins only through the upstream identity provider (true or false).
+        #[arg(long)]
+        require_federated_login: Option<bool>,
     },
 }
 
@@ -89,12 +92,17 @@ pub async fn settings(global: &Global, command: SettingsCommand) -> Result<(), C
     if let SettingsCommand::Set {
         default_ttl,
         max_ttl,
+        require_federated_login,
     } = command
     {
-        if default_ttl.is_none() && max_ttl.is_none() {
+        if default_ttl.is_none() && max_ttl.is_none() && require_federated_login.is_none() {
             return Err(CliError::Local(
-                "nothing to change: pass --default-ttl and/or --max-ttl".into(),
+                "nothing to change: pass --default-ttl, --max-ttl or --require-federated-login"
+                    .into(),
             ));
+        }
+        if let Some(required) = require_federated_login {
+            settings["require_federated_login"] = json!(required);
         }
         if let Some(ttl) = default_ttl {
             settings["default_ttl"] = json!(ttl);
@@ -110,10 +118,11 @@ pub async fn settings(global: &Global, command: SettingsCommand) -> Result<(), C
         output::json(&settings);
     } else {
         output::table(
-            &["default ttl", "max ttl"],
+            &["default ttl", "max ttl", "federated login required"],
             vec![vec![
                 output::text(&settings["default_ttl"]),
                 output::text(&settings["max_ttl"]),
+                output::text(&settings["require_federated_login"]),
             ]],
         );
     }

@@ -25,6 +25,66 @@ pub struct ServeArgs {
     /// URL instead ("https://app.example/=http://127.0.0.1:9000/"); repeatable.
     #[arg(long = "client-metadata-map")]
     client_metadata_map: Vec<String>,
+    /// The organization's upstream OpenID Connect provider (its issuer URL):
+    /// people of every account may sign in through it.
+    #[arg(long, env = "LAISSEZ_OIDC_ISSUER", requires = "oidc_client_id")]
+    oidc_issuer: Option<String>,
+    /// Laissez's client id at the upstream provider.
+    #[arg(long, env = "LAISSEZ_OIDC_CLIENT_ID", requires = "oidc_issuer")]
+    oidc_client_id: Option<String>,
+    /// A file holding Laissez's client secret at the upstream provider
+    /// (or set LAISSEZ_OIDC_CLIENT_SECRET).
+    #[arg(long)]
+    oidc_client_secret_file: Option<PathBuf>,
+    /// The name on the sign-in button.
+    #[arg(long, default_value = "your organization's identity provider")]
+    oidc_name: String,
+    /// The ID token claim that names a person's Laissez user on first sign-in.
+    #[arg(long, default_value = "preferred_username")]
+    oidc_username_claim: String,
+    /// Create a Laissez user on first sign-in when none has that name.
+    #[arg(long)]
+    oidc_create_users: bool,
+}
+
+fn upstream(
+    args: &ServeArgs,
+) -> Result<Option<laissez_server::web::federation::UpstreamConfig>, CliError> {
+    let (Some(issuer), Some(client_id)) = (&args.oidc_issuer, &args.oidc_client_id) else {
+        return Ok(None);
+    };
+    let client_secret = match (
+        &args.oidc_client_secret_file,
+        std::env::var("LAISSEZ_OIDC_CLIENT_SECRET"),
+    ) {
+        (Some(path), _) => std::fs::read_to_string(path)
+            .map_err(|e| {
+                CliError::Local(format!("--oidc-client-secret-file {}: {e}", path.display()))
+            })?
+            .trim()
+            .to_owned(),
+        (None, Ok(secret)) => secret,
+        (None, Err(_)) => {
+            return Err(CliError::Local(
+                "--oidc-issuer needs a client secret: pass --oidc-client-secret-file or set LAISSEZ_OIDC_CLIENT_SECRET".into(),
+            ));
+        }
+    };
+    let valid = url::Url::parse(issuer)
+        .is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.query().is_none());
+    if !valid {
+        return Err(CliError::Local(format!(
+            "--oidc-issuer '{issuer}' must be an http(s) URL without a query"
+        )));
+    }
+    Ok(Some(laissez_server::web::federation::UpstreamConfig {
+        issuer: issuer.clone(),
+        client_id: client_id.clone(),
+        client_secret,
+        display_name: args.oidc_name.clone(),
+        username_claim: args.oidc_username_claim.clone(),
+        create_users: args.oidc_create_users,
+    }))
 }
 
 /// Runs the server.
@@ -47,6 +107,7 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     let options = laissez_server::run::Options {
         issuer: args.issuer.clone(),
         metadata_document_mappings: mappings,
+        upstream: upstream(&args)?,
     };
     let started = laissez_server::run::start(&args.data, &args.listen, &options).await?;
     if let Bootstrapped::Created(path) = &started.bootstrapped {

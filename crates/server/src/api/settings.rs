@@ -1,4 +1,5 @@
-//! Organization settings (token lifetimes) and the hygiene report.
+//! Organization settings (token lifetimes, how people sign in) and the
+//! hygiene report.
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -43,9 +44,18 @@ pub async fn update(
     caller
         .authorize(&state, SETTINGS_WRITE, &Scope::root(), None)
         .await?;
-    let event = caller.event("settings.update", "settings").with_detail(
-        serde_json::json!({"default_ttl": settings.default_ttl, "max_ttl": settings.max_ttl}),
-    );
+    if settings.require_federated_login && state.federation.is_none() {
+        return Err(ApiError::Conflict(
+            "require_federated_login needs an upstream identity provider (start serve with --oidc-issuer); without one nobody could sign in".into(),
+        ));
+    }
+    let event = caller
+        .event("settings.update", "settings")
+        .with_detail(serde_json::json!({
+            "default_ttl": settings.default_ttl,
+            "max_ttl": settings.max_ttl,
+            "require_federated_login": settings.require_federated_login,
+        }));
     state.store.set_settings(settings, event).await?;
     Ok(Json(settings))
 }

@@ -42,7 +42,20 @@ pub struct AuthorizeParams {
 }
 
 impl AuthorizeParams {
-    fn pairs(&self) -> Vec<(&'static str, &str)> {
+    /// The parameter names an authorization request may carry.
+    pub const KEYS: [&'static str; 9] = [
+        "client_id",
+        "redirect_uri",
+        "response_type",
+        "scope",
+        "state",
+        "code_challenge",
+        "code_challenge_method",
+        "resource",
+        "prompt",
+    ];
+
+    pub(crate) fn pairs(&self) -> Vec<(&'static str, &str)> {
         [
             ("client_id", &self.client_id),
             ("redirect_uri", &self.redirect_uri),
@@ -277,7 +290,7 @@ pub async fn authorize(
         Ok(Some((user_id, secret))) => {
             consent_page(&state, &params, &valid, &user_id, &secret).await
         }
-        Ok(None) => login_page(&params, None),
+        Ok(None) => login_page(&state, &params, None).await,
         Err(e) => error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     }
 }
@@ -286,7 +299,44 @@ pub async fn authorize(
 /// (double submit), so no other site can sign a browser in.
 const LOGIN_COOKIE: &str = "laissez_login";
 
-pub(crate) fn login_page(params: &AuthorizeParams, problem: Option<&str>) -> Response {
+/// The sign-in page: the organization's identity provider when one is
+/// configured, and the password form unless the organization requires the provider.
+pub(crate) async fn login_page(
+    state: &AppState,
+    params: &AuthorizeParams,
+    problem: Option<&str>,
+) -> Response {
+    let federated_only = match state.store.settings().await {
+        Ok(settings) => settings.require_federated_login,
+        Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    };
+    let upstream = state
+        .federation
+        .as_ref()
+        .map(|f| {
+            let query: String = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(params.pairs())
+                .finish();
+            format!(
+                "<p><a class=\"button\" href=\"/oauth/federate?{}\">Sign in with {}</a></p>",
+                escape(&query),
+                escape(f.display_name())
+            )
+        })
+        .unwrap_or_default();
+    if federated_only {
+        let body = format!(
+            "{}<p>This organization signs people in through its identity provider.</p>{upstream}",
+            problem
+                .map(|p| format!("<p class=\"warn\" role=\"alert\">{}</p>", escape(p)))
+                .unwrap_or_default()
+        );
+        let mut response = Html(page("Sign in", &body)).into_response();
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return response;
+    }
     let Ok(nonce) = laissez_token::random_base62(32) else {
         return error_page(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -297,7 +347,7 @@ pub(crate) fn login_page(params: &AuthorizeParams, problem: Option<&str>) -> Res
         .map(|p| format!("<p class=\"warn\" role=\"alert\">{}</p>", escape(p)))
         .unwrap_or_default();
     let body = format!(
-        "{problem}<p>Sign in to continue to the application.</p>\
+        "{problem}<p>Sign in to continue.</p>{upstream}\
 <form method=\"post\" action=\"/oauth/login\">{fields}{csrf}\
 <label for=\"username\">User name</label><input type=\"text\" id=\"username\" name=\"username\" autocomplete=\"username\" required>\
 <label for=\"password\">Password</label><input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
@@ -326,7 +376,7 @@ async fn consent_page(
 ) -> Response {
     let user = match state.store.principal(user_id).await {
         Ok(Some(user)) if user.status == Status::Active => user,
-        Ok(_) => return login_page(params, Some("Your account is not active.")),
+        Ok(_) => return login_page(state, params, Some("Your account is not active.")).await,
         Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     };
     let m = &valid.client.metadata;
@@ -448,18 +498,44 @@ pub async fn login(State(state): State<AppState>, request: axum::extract::Reques
         .is_some_and(|nonce| session::csrf_ok(nonce, get(&pairs, "csrf").unwrap_or_default()));
     if !form_ok {
         return login_page(
+            &state,
             &params,
             Some("The sign-in form expired or did not come from this server; sign in again."),
-        );
+        )
+        .await;
     }
     let username = get(&pairs, "username").unwrap_or_default();
     let password_text = get(&pairs, "password").unwrap_or_default().to_owned();
     let address = peer.map(|p| p.ip().to_string()).unwrap_or_default();
+    match state.store.settings().await {
+        Ok(settings) if settings.require_federated_login => {
+            let audit = AuditEvent {
+                outcome: laissez_core::audit::Outcome::Denied,
+                ..AuditEvent::success(
+                    &[],
+                    "session.login",
+                    username.chars().take(64).collect::<String>(),
+                )
+                .with_detail(json!({"method": "password", "reason": "the organization requires its identity provider"}))
+            };
+            let _ = state.store.append_audit(audit).await;
+            return login_page(
+                &state,
+                &params,
+                Some("Passwords are not accepted here: sign in through the organization's identity provider."),
+            )
+            .await;
+        }
+        Ok(_) => {}
+        Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    }
     if !state.throttle.allows(username, &address) {
         return login_page(
+            &state,
             &params,
             Some("Too many failed sign-ins; wait 15 minutes or ask an administrator."),
-        );
+        )
+        .await;
     }
     let user = match state.store.principal(username).await {
         Ok(Some(user)) if user.kind == PrincipalKind::User && username == user.name.as_str() => {
@@ -495,11 +571,11 @@ pub async fn login(State(state): State<AppState>, request: axum::extract::Reques
             };
             let _ = state.store.append_audit(audit).await;
             state.throttle.failed(username, &address);
-            return login_page(&params, Some("Wrong user name or password."));
+            return login_page(&state, &params, Some("Wrong user name or password.")).await;
         }
     };
     state.throttle.succeeded(username);
-    let cookie = match session::start(&state, &user).await {
+    let cookie = match session::start(&state, &user, json!({"method": "password"})).await {
         Ok(cookie) => cookie,
         Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, &e),
     };
@@ -532,7 +608,9 @@ pub async fn consent(State(state): State<AppState>, headers: HeaderMap, body: By
     };
     let (user_id, secret) = match session::current(&state, &headers).await {
         Ok(Some(current)) => current,
-        Ok(None) => return login_page(&params, Some("Your session ended; sign in again.")),
+        Ok(None) => {
+            return login_page(&state, &params, Some("Your session ended; sign in again.")).await;
+        }
         Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     };
     if !session::csrf_ok(&secret, get(&pairs, "csrf").unwrap_or_default()) {

@@ -38,6 +38,11 @@ pub fn routes() -> Router<AppState> {
         .route("/oauth/authorize", get(authorize::authorize))
         .route("/oauth/login", post(authorize::login))
         .route("/oauth/consent", post(authorize::consent))
+        .route("/oauth/federate", get(crate::web::federation::start))
+        .route(
+            "/oauth/federate/callback",
+            get(crate::web::federation::callback),
+        )
         .route("/account", get(crate::web::account::connected))
         .route("/account/disconnect", post(crate::web::account::disconnect))
         .route("/oauth/token", post(token::token))

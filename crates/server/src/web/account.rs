@@ -30,7 +30,7 @@ fn when(at: Option<i64>) -> String {
 pub async fn connected(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let (user_id, secret) = match session::current(&state, &headers).await {
         Ok(Some(current)) => current,
-        Ok(None) => return login_page(&AuthorizeParams::default(), None),
+        Ok(None) => return login_page(&state, &AuthorizeParams::default(), None).await,
         Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     };
     let apps = match state.store.connected_apps(Some(&user_id)).await {

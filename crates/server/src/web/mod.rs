@@ -3,6 +3,7 @@
 //! form protected by a CSRF token.
 
 pub mod account;
+pub mod federation;
 pub mod html;
 pub mod password;
 pub mod session;

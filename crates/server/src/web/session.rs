@@ -56,9 +56,15 @@ pub async fn current(
 }
 
 /// Starts a session for `user_id` and returns the `Set-Cookie` value.
-pub async fn start(state: &AppState, user: &laissez_core::Principal) -> Result<String, String> {
+/// `detail` says how the person proved who they are (for the audit record).
+pub async fn start(
+    state: &AppState,
+    user: &laissez_core::Principal,
+    detail: serde_json::Value,
+) -> Result<String, String> {
     let secret = laissez_token::random_base62(43).map_err(|e| e.to_string())?;
-    let audit = AuditEvent::success(&[user.reference()], "session.login", user.id.clone());
+    let audit = AuditEvent::success(&[user.reference()], "session.login", user.id.clone())
+        .with_detail(detail);
     state
         .store
         .create_session(hash_secret(&secret), &user.id, now() + SESSION_TTL, audit)

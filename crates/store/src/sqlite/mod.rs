@@ -549,6 +549,43 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn federated_user(&self, issuer: &str, subject: &str) -> Result<Option<String>, Error> {
+        let (issuer, subject) = (issuer.to_owned(), subject.to_owned());
+        self.read(move |c| oauth_rows::federated_user(c, &issuer, &subject))
+            .await
+    }
+
+    async fn link_federated(
+        &self,
+        issuer: &str,
+        subject: &str,
+        user_id: &str,
+        audit: AuditEvent,
+    ) -> Result<(), Error> {
+        let (issuer, subject, user) = (issuer.to_owned(), subject.to_owned(), user_id.to_owned());
+        self.mutate(audit, move |c| {
+            oauth_rows::link_federated(c, &issuer, &subject, &user, now())
+        })
+        .await
+    }
+
+    async fn create_login_state(
+        &self,
+        state_hash: [u8; 32],
+        data: String,
+        expires_at: i64,
+    ) -> Result<(), Error> {
+        self.write(move |c| {
+            oauth_rows::create_login_state(c, &state_hash, &data, expires_at, now())
+        })
+        .await
+    }
+
+    async fn take_login_state(&self, state_hash: [u8; 32]) -> Result<Option<String>, Error> {
+        self.write(move |c| oauth_rows::take_login_state(c, &state_hash, now()))
+            .await
+    }
+
     async fn session(&self, id_hash: [u8; 32]) -> Result<Option<(String, i64)>, Error> {
         self.read(move |c| oauth_rows::session(c, &id_hash)).await
     }

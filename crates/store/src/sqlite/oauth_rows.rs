@@ -286,3 +286,66 @@ pub fn revoke_refresh(
     )?;
     Ok(true)
 }
+
+pub fn federated_user(
+    conn: &Connection,
+    issuer: &str,
+    subject: &str,
+) -> Result<Option<String>, Error> {
+    Ok(conn
+        .query_row(
+            "SELECT user_id FROM federated_identities WHERE issuer = ?1 AND subject = ?2",
+            params![issuer, subject],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+pub fn link_federated(
+    conn: &Connection,
+    issuer: &str,
+    subject: &str,
+    user_id: &str,
+    at: i64,
+) -> Result<(), Error> {
+    conn.execute(
+        "INSERT INTO federated_identities (issuer, subject, user_id, linked_at) VALUES (?1, ?2, ?3, ?4)",
+        params![issuer, subject, user_id, at],
+    )?;
+    Ok(())
+}
+
+pub fn create_login_state(
+    conn: &Connection,
+    state_hash: &[u8; 32],
+    data: &str,
+    expires_at: i64,
+    now: i64,
+) -> Result<(), Error> {
+    // Abandoned sign-ins are swept as new ones start.
+    conn.execute("DELETE FROM login_states WHERE expires_at <= ?1", [now])?;
+    conn.execute(
+        "INSERT INTO login_states (state_hash, data, expires_at) VALUES (?1, ?2, ?3)",
+        params![hex::encode(state_hash), data, expires_at],
+    )?;
+    Ok(())
+}
+
+pub fn take_login_state(
+    conn: &Connection,
+    state_hash: &[u8; 32],
+    now: i64,
+) -> Result<Option<String>, Error> {
+    let key = hex::encode(state_hash);
+    let row: Option<(String, i64)> = conn
+        .query_row(
+            "SELECT data, expires_at FROM login_states WHERE state_hash = ?1",
+            [&key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    conn.execute("DELETE FROM login_states WHERE state_hash = ?1", [&key])?;
+    Ok(row
+        .filter(|(_, expires_at)| *expires_at > now)
+        .map(|(data, _)| data))
+}

@@ -405,10 +405,11 @@ pub fn settings(conn: &Connection) -> Result<Settings, Error> {
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
     for row in rows {
         let (key, value) = row?;
-        let ttl = Ttl::parse(&value).map_err(|e| corrupt("setting", e))?;
+        let ttl = || Ttl::parse(&value).map_err(|e| corrupt("setting", e));
         match key.as_str() {
-            "default_ttl" => settings.default_ttl = ttl,
-            "max_ttl" => settings.max_ttl = ttl,
+            "default_ttl" => settings.default_ttl = ttl()?,
+            "max_ttl" => settings.max_ttl = ttl()?,
+            "require_federated_login" => settings.require_federated_login = value == "true",
             _ => {}
         }
     }
@@ -416,13 +417,17 @@ pub fn settings(conn: &Connection) -> Result<Settings, Error> {
 }
 
 pub fn set_settings(conn: &Connection, settings: &Settings) -> Result<(), Error> {
-    for (key, ttl) in [
-        ("default_ttl", settings.default_ttl),
-        ("max_ttl", settings.max_ttl),
+    for (key, value) in [
+        ("default_ttl", settings.default_ttl.to_string()),
+        ("max_ttl", settings.max_ttl.to_string()),
+        (
+            "require_federated_login",
+            settings.require_federated_login.to_string(),
+        ),
     ] {
         conn.execute(
             "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            params![key, ttl.to_string()],
+            params![key, value],
         )?;
     }
     Ok(())

@@ -6,7 +6,7 @@ use rusqlite::Connection;
 use crate::Error;
 
 /// The schema version this build writes.
-pub const VERSION: i64 = 3;
+pub const VERSION: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (
@@ -95,6 +95,18 @@ CREATE TABLE IF NOT EXISTS web_sessions (
     user_id TEXT NOT NULL REFERENCES principals(id),
     expires_at BIGINT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS federated_identities (
+    issuer TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    user_id TEXT NOT NULL REFERENCES principals(id),
+    linked_at BIGINT NOT NULL,
+    PRIMARY KEY (issuer, subject)
+);
+CREATE TABLE IF NOT EXISTS login_states (
+    state_hash TEXT PRIMARY KEY,
+    data TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS oauth_codes (
     code_hash TEXT PRIMARY KEY,
     grant_json TEXT NOT NULL,
@@ -161,7 +173,7 @@ pub fn migrate(conn: &Connection) -> Result<(), Error> {
             )?;
         }
         Some(Ok(v)) if v == VERSION => {}
-        // Versions 2 and 3 only added tables, which the batch above created.
+        // Versions 2 to 4 only added tables, which the batch above created.
         Some(Ok(v)) if v < VERSION => {
             tx.execute(
                 "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
