@@ -6,7 +6,6 @@
 use axum::Router;
 use axum::routing::get;
 use hyper::{Method, StatusCode};
-use laissez_gate::{Gate, GateConfig};
 use laissez_testkit::TestServer;
 use serde_json::Value;
 
@@ -19,30 +18,14 @@ async fn app() -> &'static str {
 
 /// Prints the gate rows of the table.
 pub async fn run(server: &TestServer, n: usize) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind app");
-    let app_addr = listener.local_addr().expect("addr").to_string();
-    tokio::spawn(
-        async move { axum::serve(listener, Router::new().route("/hello", get(app))).await },
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind gate");
-    let gate_addr = listener.local_addr().expect("addr").to_string();
-    let gate = Gate::new(GateConfig {
-        app: "bench".into(),
-        resource: format!("http://{gate_addr}").parse().expect("url"),
-        upstream: format!("http://{app_addr}").parse().expect("url"),
-        issuer: server.url.clone(),
-        default_scopes: vec!["bench.read".into()],
-        rules: Vec::new(),
-        audit_token: None,
-        browser_login: false,
-    })
-    .await
-    .expect("gate");
-    tokio::spawn(gate.serve(listener, std::future::pending()));
+    let (app_url, gate_url) =
+        laissez_testkit::gate::front(Router::new().route("/hello", get(app)), &server.url, |c| {
+            c.app = "bench".into();
+            c.default_scopes = vec!["bench.read".into()];
+        })
+        .await;
+    let app_addr = app_url.trim_start_matches("http://").to_owned();
+    let gate_addr = gate_url.trim_start_matches("http://").to_owned();
 
     let http = reqwest::Client::new();
     let client: Value = http

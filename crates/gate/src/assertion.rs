@@ -38,6 +38,8 @@ struct Claims<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     act: Option<&'a laissez_oauth::access_token::Actor>,
     scope: &'a str,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    accounts: &'a [String],
     iat: i64,
     exp: i64,
 }
@@ -110,6 +112,7 @@ impl AssertionSigner {
             client_id: &claims.client_id,
             act: claims.act.as_ref(),
             scope: &claims.scope,
+            accounts: &claims.accounts,
             iat: now,
             exp: now + ASSERTION_TTL,
         };

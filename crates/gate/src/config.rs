@@ -90,9 +90,36 @@ pub struct GateConfig {
     pub audit_token: Option<String>,
     /// Send browsers without a token to sign in, and keep them signed in with a cookie.
     pub browser_login: bool,
+    /// The account the app belongs to: tokens whose consent did not grant it
+    /// (or every account) are refused.
+    pub account: Option<String>,
 }
 
 impl GateConfig {
+    /// A gate for `app` at `resource` in front of `upstream`, trusting
+    /// `issuer`: no scopes required, no rules, no audit reporting, no
+    /// browser sign-in, any account.
+    pub fn new(app: &str, resource: Url, upstream: Url, issuer: &str) -> GateConfig {
+        GateConfig {
+            app: app.to_owned(),
+            resource,
+            upstream,
+            issuer: issuer.to_owned(),
+            default_scopes: Vec::new(),
+            rules: Vec::new(),
+            audit_token: None,
+            browser_login: false,
+            account: None,
+        }
+    }
+
+    /// Whether a token granted for `accounts` may act in this app's account.
+    pub fn account_allowed(&self, accounts: &[String]) -> bool {
+        self.account
+            .as_ref()
+            .is_none_or(|wanted| accounts.iter().any(|a| a == wanted || a == "/"))
+    }
+
     /// The scopes a request needs.
     pub fn required_scopes(&self, method: &str, path: &str) -> &[String] {
         self.rules

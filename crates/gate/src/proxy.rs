@@ -213,6 +213,26 @@ pub async fn forward(State(gate): State<Gate>, mut request: Request) -> Response
             &required,
         );
     }
+    if !gate.config.account_allowed(&claims.accounts) {
+        let account = gate.config.account.as_deref().unwrap_or_default();
+        report(
+            "deny",
+            Some(&claims),
+            Some(format!("the grant does not include account {account}")),
+        );
+        return challenge(
+            &gate,
+            &path,
+            StatusCode::FORBIDDEN,
+            Some((
+                "insufficient_scope",
+                &format!(
+                    "the user did not grant this application access to account {account}; ask again and choose it"
+                ),
+            )),
+            &required,
+        );
+    }
     tracing::info!(app = %gate.config.app, sub = %claims.sub, client = %claims.client_id, %method, %path, "allowed");
     report("allow", Some(&claims), None);
 
@@ -250,6 +270,9 @@ pub async fn forward(State(gate): State<Gate>, mut request: Request) -> Response
     set("x-laissez-user", &claims.sub);
     set("x-laissez-client", &claims.client_id);
     set("x-laissez-scope", &claims.scope);
+    if !claims.accounts.is_empty() {
+        set("x-laissez-accounts", &claims.accounts.join(" "));
+    }
     if let Some(act) = &claims.act {
         set("x-laissez-agent", &act.sub);
     }

@@ -1,7 +1,8 @@
 //! Access token claims (RFC 9068, JWT profile for OAuth 2.0 access tokens).
 //! The header's `typ` is `at+jwt`; the claims say who (`sub`), through which
 //! client (`client_id`), acting as which agent (`act`, RFC 8693), for which
-//! resource (`aud`) and with which scopes.
+//! resource (`aud`), in which of the subject's accounts (`accounts`) and with
+//! which scopes.
 
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +36,10 @@ pub struct AccessTokenClaims {
     /// Space-separated scopes.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub scope: String,
+    /// The subject's accounts the token may act in (`/` for every account
+    /// the subject can reach); empty when the consent named none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<String>,
     /// The agent acting for the subject, when not the subject itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<Actor>,

@@ -25,6 +25,9 @@ pub struct AuthorizationCode {
     pub scope: String,
     /// The resource (audience), if the request named one.
     pub resource: Option<String>,
+    /// The user's accounts the application may act in (`/` for all).
+    #[serde(default)]
+    pub accounts: Vec<String>,
     /// Expiry.
     pub expires_at: i64,
 }
@@ -42,6 +45,9 @@ pub struct RefreshGrant {
     pub scope: String,
     /// The resource (audience).
     pub resource: Option<String>,
+    /// The user's accounts the application may act in.
+    #[serde(default)]
+    pub accounts: Vec<String>,
     /// Expiry.
     pub expires_at: i64,
     /// When this token of the family was issued (a disconnect refuses older ones).
@@ -62,6 +68,9 @@ pub struct ConnectedApp {
     pub scope: String,
     /// The resource last granted.
     pub resource: Option<String>,
+    /// The accounts last granted.
+    #[serde(default)]
+    pub accounts: Vec<String>,
     /// First consent.
     pub granted_at: i64,
     /// When it last obtained tokens.

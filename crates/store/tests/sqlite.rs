@@ -1006,3 +1006,41 @@ async fn policy_set_holds_every_role_and_only_the_asked_principals_policies() {
         .map(name)
     );
 }
+
+#[tokio::test]
+async fn a_version_4_data_folder_is_upgraded_and_keeps_its_grants() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("laissez.db");
+    let store = SqliteStore::open(&path).unwrap();
+    store
+        .create_principal(user("usr_a", "alice"), event("principal.create", "usr_a"))
+        .await
+        .unwrap();
+    store.close();
+    drop(store);
+    // What version 4 wrote: grants without accounts.
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "ALTER TABLE oauth_grants DROP COLUMN accounts;
+             UPDATE meta SET value = '4' WHERE key = 'schema_version';
+             INSERT INTO oauth_grants (user_id, client_id, scope, resource, granted_at)
+                 VALUES ('usr_a', 'cli_old', 'notes.read', NULL, 1750000000);",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let apps = store.connected_apps(Some("usr_a")).await.unwrap();
+    assert_eq!(apps.len(), 1);
+    assert_eq!(apps[0].client_id, "cli_old");
+    assert!(apps[0].accounts.is_empty());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: String = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(version, "5");
+}

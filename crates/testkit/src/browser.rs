@@ -1,6 +1,6 @@
 //! A person at a browser, for tests: opens an authorization URL, signs in
 //! through Laissez's form (with its cookie and CSRF token), approves the
-//! consent page as shown, and returns where the server redirects the browser.
+//! consent page as shown (every scope and account offered), and returns where the server redirects the browser.
 
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 
@@ -80,11 +80,13 @@ pub async fn approve(authorization_url: &str, username: &str, password: &str) ->
         .await
         .expect("page");
     let mut form = hidden_fields(&consent);
-    for scope in consent.split("name=\"grant_scope\" value=\"").skip(1) {
-        form.push((
-            "grant_scope".into(),
-            scope.split('"').next().unwrap_or_default().to_owned(),
-        ));
+    for field in ["grant_scope", "grant_account"] {
+        for value in consent.split(&format!("name=\"{field}\" value=\"")).skip(1) {
+            form.push((
+                field.into(),
+                value.split('"').next().unwrap_or_default().to_owned(),
+            ));
+        }
     }
     form.push(("decision".into(), "approve".into()));
     let answer = browser

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::routing::get;
 use laissez_agent::Agent;
-use laissez_gate::{Gate, GateConfig, Rule};
+use laissez_gate::Rule;
 use laissez_testkit::TestServer;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -41,24 +41,10 @@ async fn fetch_follows_the_challenge_caches_refreshes_and_steps_up() {
         "/echo",
         get(|| async { "read ok" }).post(|| async { "write ok" }),
     );
-    let app_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let app_url = format!("http://{}", app_listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(app_listener, app).await });
-    let gate_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gate_url = format!("http://{}", gate_listener.local_addr().unwrap());
-    let gate = Gate::new(GateConfig {
-        app: "notes".into(),
-        resource: gate_url.parse().unwrap(),
-        upstream: app_url.parse().unwrap(),
-        issuer: server.url.clone(),
-        default_scopes: vec!["notes.read".into()],
-        rules: vec![Rule::parse("POST /echo notes.read,notes.write").unwrap()],
-        audit_token: None,
-        browser_login: false,
+    let (_, gate_url) = laissez_testkit::gate::front(app, &server.url, |c| {
+        c.rules = vec![Rule::parse("POST /echo notes.read,notes.write").unwrap()];
     })
-    .await
-    .unwrap();
-    tokio::spawn(gate.serve(gate_listener, std::future::pending()));
+    .await;
 
     let temp = tempfile::tempdir().unwrap();
     let cache_path = temp.path().join("tokens.json");

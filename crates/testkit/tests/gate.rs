@@ -12,8 +12,9 @@ use axum::body::Body;
 use axum::http::HeaderMap;
 use axum::routing::get;
 use futures_util::StreamExt;
-use laissez_gate::{Gate, GateConfig, Rule};
+use laissez_gate::Rule;
 use laissez_testkit::TestServer;
+use laissez_testkit::gate::front;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -60,24 +61,10 @@ async fn setup() -> Setup {
         .route("/echo", get(echo).post(echo))
         .route("/events", get(events))
         .with_state(received.clone());
-    let app_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let app_url = format!("http://{}", app_listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(app_listener, app).await });
-    let gate_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gate_url = format!("http://{}", gate_listener.local_addr().unwrap());
-    let gate = Gate::new(GateConfig {
-        app: "notes".into(),
-        resource: gate_url.parse().unwrap(),
-        upstream: app_url.parse().unwrap(),
-        issuer: server.url.clone(),
-        default_scopes: vec!["notes.read".into()],
-        rules: vec![Rule::parse("POST /echo notes.write").unwrap()],
-        audit_token: None,
-        browser_login: false,
+    let (app_url, gate_url) = front(app, &server.url, |c| {
+        c.rules = vec![Rule::parse("POST /echo notes.write").unwrap()];
     })
-    .await
-    .unwrap();
-    tokio::spawn(gate.serve(gate_listener, std::future::pending()));
+    .await;
     Setup {
         app_url,
         received,
@@ -378,24 +365,11 @@ async fn every_gate_decision_lands_in_the_audit_log() {
     let gate_token = issued["token"].as_str().unwrap().to_owned();
 
     let app = Router::new().route("/echo", get(echo).post(echo));
-    let app_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let app_url = format!("http://{}", app_listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(app_listener, app).await });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gate_url = format!("http://{}", listener.local_addr().unwrap());
-    let gate = Gate::new(GateConfig {
-        app: "notes".into(),
-        resource: gate_url.parse().unwrap(),
-        upstream: app_url.parse().unwrap(),
-        issuer: server.url.clone(),
-        default_scopes: vec!["notes.read".into()],
-        rules: vec![Rule::parse("POST /echo notes.write").unwrap()],
-        audit_token: Some(gate_token),
-        browser_login: false,
+    let (_, gate_url) = front(app, &server.url, |c| {
+        c.rules = vec![Rule::parse("POST /echo notes.write").unwrap()];
+        c.audit_token = Some(gate_token);
     })
-    .await
-    .unwrap();
-    tokio::spawn(gate.serve(listener, std::future::pending()));
+    .await;
     let s = Setup {
         app_url: String::new(),
         received: Arc::new(Notify::new()),
@@ -577,24 +551,12 @@ async fn browsers_sign_in_and_carry_a_session_cookie() {
         )
         .await;
     let app = Router::new().route("/echo", get(echo));
-    let app_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let app_url = format!("http://{}", app_listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(app_listener, app).await });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gate_url = format!("http://{}", listener.local_addr().unwrap());
-    let gate = Gate::new(GateConfig {
-        app: "wiki".into(),
-        resource: gate_url.parse().unwrap(),
-        upstream: app_url.parse().unwrap(),
-        issuer: server.url.clone(),
-        default_scopes: vec!["wiki.read".into()],
-        rules: Vec::new(),
-        audit_token: None,
-        browser_login: true,
+    let (_, gate_url) = front(app, &server.url, |c| {
+        c.app = "wiki".into();
+        c.default_scopes = vec!["wiki.read".into()];
+        c.browser_login = true;
     })
-    .await
-    .unwrap();
-    tokio::spawn(gate.serve(listener, std::future::pending()));
+    .await;
 
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -10,7 +10,6 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use laissez_gate::{Gate, GateConfig};
 use laissez_testkit::TestServer;
 use laissez_testkit::python::{python, repo_root};
 use serde_json::{Value, json};
@@ -76,21 +75,15 @@ async fn the_mcp_python_sdk_logs_in_through_the_gate_and_calls_tools() {
     );
     wait_for_port(mcp_port).await;
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gate_url = format!("http://{}", listener.local_addr().unwrap());
-    let gate = Gate::new(GateConfig {
-        app: "notes".into(),
-        resource: gate_url.parse().unwrap(),
-        upstream: format!("http://127.0.0.1:{mcp_port}").parse().unwrap(),
-        issuer: server.url.clone(),
-        default_scopes: vec!["notes.read".into()],
-        rules: vec![laissez_gate::Rule::parse("tool:write_note notes.read,notes.write").unwrap()],
-        audit_token: None,
-        browser_login: false,
-    })
-    .await
-    .unwrap();
-    tokio::spawn(gate.serve(listener, std::future::pending()));
+    let gate_url = laissez_testkit::gate::start_gate(
+        &format!("http://127.0.0.1:{mcp_port}"),
+        &server.url,
+        |c| {
+            c.rules =
+                vec![laissez_gate::Rule::parse("tool:write_note notes.read,notes.write").unwrap()];
+        },
+    )
+    .await;
 
     let mut agent = Command::new(&python)
         .arg(interop.join("mcp_agent.py"))

@@ -133,6 +133,12 @@ async fn an_https_client_id_is_resolved_from_its_metadata_document() {
         .await
         .unwrap();
     assert!(page.contains("Metadata Document Agent"), "{page}");
+    assert!(
+        page.contains(
+            "<strong>Verified domain:</strong> its description is published by <strong>agent.example</strong>"
+        ),
+        "the document's https host is the verified publisher: {page}"
+    );
     let csrf = page
         .split("name=\"csrf\" value=\"")
         .nth(1)

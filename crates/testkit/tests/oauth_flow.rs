@@ -151,6 +151,18 @@ impl Flow {
         scopes: &[&str],
         decision: &str,
     ) -> Url {
+        let fields: Vec<(&str, &str)> = scopes.iter().map(|s| ("grant_scope", *s)).collect();
+        self.consent_with(params, cookie, &fields, decision).await
+    }
+
+    /// Answers the consent page with `fields` (`grant_scope`, `grant_account`).
+    async fn consent_with(
+        &self,
+        params: &[(String, String)],
+        cookie: &str,
+        fields: &[(&str, &str)],
+        decision: &str,
+    ) -> Url {
         let page = self
             .get_authorize(params, Some(cookie))
             .await
@@ -172,8 +184,8 @@ impl Flow {
         let mut form = params.to_vec();
         form.push(("csrf".into(), csrf));
         form.push(("decision".into(), decision.into()));
-        for scope in scopes {
-            form.push(("grant_scope".into(), scope.to_string()));
+        for (k, v) in fields {
+            form.push((k.to_string(), v.to_string()));
         }
         let response = self
             .http
@@ -559,21 +571,10 @@ async fn disconnecting_an_app_kills_its_refresh_and_access_tokens_at_once() {
     let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
 
     // A gate for the resource the token was issued for, in front of the server's own health check.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gate_url = format!("http://{}", listener.local_addr().unwrap());
-    let gate = laissez_gate::Gate::new(laissez_gate::GateConfig {
-        app: "notes".into(),
-        resource: "https://mcp.example".parse().unwrap(),
-        upstream: f.server.url.parse().unwrap(),
-        issuer: f.server.url.clone(),
-        default_scopes: vec!["notes.read".into()],
-        rules: Vec::new(),
-        audit_token: None,
-        browser_login: false,
+    let gate_url = laissez_testkit::gate::start_gate(&f.server.url, &f.server.url, |c| {
+        c.resource = "https://mcp.example".parse().unwrap();
     })
-    .await
-    .unwrap();
-    tokio::spawn(gate.serve(listener, std::future::pending()));
+    .await;
     let through_gate = || {
         f.http
             .get(format!("{gate_url}/healthz"))
@@ -798,4 +799,151 @@ async fn registered_resources_give_default_scopes_and_plain_words() {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_user_chooses_which_accounts_an_app_may_act_in_and_gates_hold_it_to_that() {
+    let f = flow().await;
+    for scope in ["acme", "globex/apps/wiki"] {
+        let (status, body) = f
+            .server
+            .post(
+                "/v1/policies",
+                json!({"principal": "alice", "role": "laissez-auditor", "scope": scope}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let params = f.authorize_params(&[]);
+    let cookie = f.sign_in(&params).await;
+    let page = f
+        .get_authorize(&params, Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    for account in ["acme", "globex"] {
+        assert!(
+            page.contains(&format!(
+                "name=\"grant_account\" value=\"{account}\" checked"
+            )),
+            "offers {account}: {page}"
+        );
+    }
+    assert!(
+        page.contains("self-asserted"),
+        "a self-registered publisher is not verified: {page}"
+    );
+    // alice keeps globex and slips in an account that is not hers.
+    let back = f
+        .consent_with(
+            &params,
+            &cookie,
+            &[
+                ("grant_scope", "notes.read"),
+                ("grant_account", "globex"),
+                ("grant_account", "initech"),
+            ],
+            "approve",
+        )
+        .await;
+    let (status, tokens) = f
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &param(&back, "code").unwrap()),
+            ("redirect_uri", "http://127.0.0.1:45678/callback"),
+            ("code_verifier", VERIFIER),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(claims(&access)["accounts"], json!(["globex"]));
+    // Refreshed tokens keep the same accounts.
+    let (_, refreshed) = f
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ])
+        .await;
+    assert_eq!(
+        claims(refreshed["access_token"].as_str().unwrap())["accounts"],
+        json!(["globex"])
+    );
+    let (_, apps) = f.server.get("/v1/connected-apps?user=alice").await;
+    assert_eq!(apps[0]["accounts"], json!(["globex"]), "{apps}");
+
+    // A gate for an app of acme refuses it; one of globex lets it through
+    // and tells the app which accounts.
+    let app = axum::Router::new().route(
+        "/echo",
+        axum::routing::get(|headers: axum::http::HeaderMap| async move {
+            headers
+                .get("x-laissez-accounts")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default()
+        }),
+    );
+    let (_, acme_gate) = laissez_testkit::gate::front(app.clone(), &f.server.url, |c| {
+        c.resource = "https://mcp.example".parse().unwrap();
+        c.account = Some("acme".into());
+    })
+    .await;
+    let (_, globex_gate) = laissez_testkit::gate::front(app, &f.server.url, |c| {
+        c.resource = "https://mcp.example".parse().unwrap();
+        c.account = Some("globex".into());
+    })
+    .await;
+    let refused = f
+        .http
+        .get(format!("{acme_gate}/echo"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let challenge = refused.headers()["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.contains("insufficient_scope") && challenge.contains("account acme"),
+        "{challenge}"
+    );
+    let allowed = f
+        .http
+        .get(format!("{globex_gate}/echo"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), StatusCode::OK);
+    assert_eq!(allowed.text().await.unwrap(), "globex");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_administrator_registered_client_is_shown_as_verified() {
+    let f = flow().await;
+    let (status, client) = f
+        .server
+        .post(
+            "/v1/clients",
+            json!({"client_name": "Notes Agent", "client_uri": "https://notes.example",
+                   "redirect_uris": ["http://127.0.0.1/callback"],
+                   "grant_types": ["authorization_code"], "token_endpoint_auth_method": "none"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{client}");
+    let params = f.authorize_params(&[("client_id", client["client_id"].as_str().unwrap())]);
+    let cookie = f.sign_in(&params).await;
+    let page = f
+        .get_authorize(&params, Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(
+            "<strong>Verified:</strong> registered by your organization's administrators"
+        ),
+        "{page}"
+    );
+    assert!(page.contains("notes.example"));
+    assert!(!page.contains("self-asserted"));
 }

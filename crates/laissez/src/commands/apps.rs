@@ -151,6 +151,15 @@ pub async fn run(global: &Global, command: AppCommand) -> Result<(), CliError> {
                 output::text(&a["client_name"]),
                 output::text(&a["user"]),
                 output::text(&a["scope"]),
+                a["accounts"]
+                    .as_array()
+                    .map(|list| {
+                        list.iter()
+                            .filter_map(|v| v.as_str())
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    })
+                    .unwrap_or_default(),
                 output::text(&a["resource"]),
                 output::time(&a["granted_at"]),
                 output::time(&a["last_used_at"]),
@@ -163,6 +172,7 @@ pub async fn run(global: &Global, command: AppCommand) -> Result<(), CliError> {
             "name",
             "user",
             "scopes",
+            "accounts",
             "resource",
             "granted",
             "last used",

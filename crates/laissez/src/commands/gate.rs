@@ -36,6 +36,9 @@ pub struct GateArgs {
     /// Send browsers without a token to sign in (the gate registers as a client).
     #[arg(long)]
     browser_login: bool,
+    /// The account the app belongs to: only tokens whose consent granted it pass.
+    #[arg(long)]
+    account: Option<String>,
 }
 
 /// Runs the gate until Ctrl-C or SIGTERM.
@@ -60,18 +63,23 @@ pub async fn run(args: GateArgs) -> Result<(), CliError> {
     let resource = resource
         .parse()
         .map_err(|e| CliError::Local(format!("--resource '{resource}' is not a URL: {e}")))?;
-    let gate = Gate::new(GateConfig {
-        app: args.app,
-        resource,
-        upstream,
-        issuer: args.issuer,
-        default_scopes: args.scopes,
-        rules,
-        audit_token: args.audit_token,
-        browser_login: args.browser_login,
-    })
-    .await
-    .map_err(|e| CliError::Local(e.to_string()))?;
+    if let Some(account) = &args.account {
+        laissez_core::Scope::parse(account)
+            .ok()
+            .filter(|s| s.account() == Some(account.as_str()))
+            .ok_or_else(|| {
+                CliError::Local(format!("--account '{account}' is not an account name"))
+            })?;
+    }
+    let mut config = GateConfig::new(&args.app, resource, upstream, &args.issuer);
+    config.default_scopes = args.scopes;
+    config.rules = rules;
+    config.audit_token = args.audit_token;
+    config.browser_login = args.browser_login;
+    config.account = args.account;
+    let gate = Gate::new(config)
+        .await
+        .map_err(|e| CliError::Local(e.to_string()))?;
     println!("gate listening on http://{addr}");
     gate.serve(listener, super::serve::shutdown_signal())
         .await

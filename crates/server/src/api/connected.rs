@@ -34,6 +34,8 @@ pub struct ConnectedAppView {
     pub client_name: Option<String>,
     /// Granted scopes.
     pub scope: String,
+    /// The user's accounts it may act in (`/` for every account).
+    pub accounts: Vec<String>,
     /// The resource granted.
     pub resource: Option<String>,
     /// When access was granted.
@@ -102,6 +104,7 @@ pub async fn list(
                 client_id: a.client_id,
                 client_name: a.client_name,
                 scope: a.scope,
+                accounts: a.accounts,
                 resource: a.resource,
                 granted_at: a.granted_at,
                 last_used_at: a.last_used_at,

@@ -14,7 +14,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use laissez_core::audit::AuditEvent;
 use laissez_core::credential::hash_secret;
 use laissez_core::{PrincipalKind, Status};
-use laissez_oauth::client::{Client, GrantType};
+use laissez_oauth::client::{Client, ClientKind, GrantType};
 use laissez_oauth::grant::{AuthorizationCode, CODE_TTL};
 use laissez_oauth::pkce::Challenge;
 use laissez_oauth::resource::Resource;
@@ -367,6 +367,72 @@ pub(crate) async fn login_page(
     response
 }
 
+/// The accounts a user can grant: those their policies reach (`/` when a
+/// policy covers every account), sorted.
+async fn accounts_of(state: &AppState, user_id: &str) -> Result<Vec<String>, laissez_store::Error> {
+    let mut accounts: Vec<String> = state
+        .store
+        .policies(Some(user_id))
+        .await?
+        .iter()
+        .map(|p| p.scope.account().unwrap_or("/").to_owned())
+        .collect();
+    accounts.sort();
+    accounts.dedup();
+    Ok(accounts)
+}
+
+/// Who stands behind a client, and how far that is verified.
+fn publisher(client: &Client) -> String {
+    let m = &client.metadata;
+    let home = m.client_uri.as_deref().and_then(|u| Url::parse(u).ok());
+    let link = |url: &Url| {
+        format!(
+            "<a href=\"{}\">{}</a>",
+            escape(url.as_str()),
+            escape(url.host_str().unwrap_or_default())
+        )
+    };
+    match client.kind {
+        ClientKind::Preregistered => format!(
+            "<p class=\"meta\"><strong>Verified:</strong> registered by your organization's administrators{}.</p>",
+            home.as_ref()
+                .map(|u| format!("; publisher {}", link(u)))
+                .unwrap_or_default()
+        ),
+        ClientKind::MetadataDocument => {
+            let served_by = Url::parse(&client.client_id)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_default();
+            let same_site = home
+                .as_ref()
+                .and_then(|u| u.host_str())
+                .is_some_and(|h| h == served_by || h.ends_with(&format!(".{served_by}")));
+            let stated = match (&home, same_site) {
+                (Some(u), false) => format!(
+                    " It names {} as its home page (self-asserted, not verified).",
+                    link(u)
+                ),
+                _ => String::new(),
+            };
+            format!(
+                "<p class=\"meta\"><strong>Verified domain:</strong> its description is published by <strong>{}</strong> over https.{stated}</p>",
+                escape(&served_by)
+            )
+        }
+        ClientKind::Dynamic => match home {
+            Some(u) => format!(
+                "<p class=\"meta\">Published by {} (self-asserted: the publisher's identity is not verified).</p>",
+                link(&u)
+            ),
+            None => {
+                "<p class=\"meta\">Publisher not stated (self-registered, not verified).</p>".into()
+            }
+        },
+    }
+}
+
 async fn consent_page(
     state: &AppState,
     params: &AuthorizeParams,
@@ -394,16 +460,25 @@ async fn consent_page(
             )
         })
         .unwrap_or_default();
-    let publisher = match m.client_uri.as_deref().and_then(|u| Url::parse(u).ok()) {
-        Some(url) => format!(
-            "<p class=\"meta\">Published by <a href=\"{}\">{}</a> (self-asserted: the publisher's identity is not verified).</p>",
-            escape(url.as_str()),
-            escape(url.host_str().unwrap_or_default())
-        ),
-        None => {
-            "<p class=\"meta\">Publisher not stated (self-asserted registration, not verified).</p>"
-                .into()
-        }
+    let publisher = publisher(&valid.client);
+    let accounts = match accounts_of(state, &user.id).await {
+        Ok(accounts) => accounts,
+        Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    };
+    let accounts = if accounts.is_empty() {
+        String::new()
+    } else {
+        let boxes: String = accounts
+            .iter()
+            .map(|a| {
+                let label = if a == "/" { "every account you can reach".to_owned() } else { format!("<code>{}</code>", escape(a)) };
+                format!(
+                    "<label><input type=\"checkbox\" name=\"grant_account\" value=\"{}\" checked> {label}</label>",
+                    escape(a)
+                )
+            })
+            .collect();
+        format!("<fieldset><legend>In these of your accounts</legend>{boxes}</fieldset>")
     };
     let redirect_host = Url::parse(&valid.redirect_uri)
         .ok()
@@ -440,7 +515,7 @@ async fn consent_page(
     let body = format!(
         "{logo}<p><strong>{name}</strong> wants to act for you, <strong>{user}</strong>.</p>{publisher}\
 <p>After you answer, you go back to <strong>{host}</strong>.</p>{warning}{resource}\
-<form method=\"post\" action=\"/oauth/consent\">{fields}{csrf}{scopes}\
+<form method=\"post\" action=\"/oauth/consent\">{fields}{csrf}{scopes}{accounts}\
 <button type=\"submit\" name=\"decision\" value=\"approve\">Approve</button>\
 <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
         name = escape(&name),
@@ -644,6 +719,15 @@ pub async fn consent(State(state): State<AppState>, headers: HeaderMap, body: By
             .map(|(_, v)| v.as_str()),
     );
     let scopes = chosen.intersection(&valid.scopes);
+    // And the accounts: only among those their policies reach.
+    let offered = match accounts_of(&state, &user.id).await {
+        Ok(accounts) => accounts,
+        Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    };
+    let accounts: Vec<String> = offered
+        .into_iter()
+        .filter(|a| pairs.iter().any(|(k, v)| k == "grant_account" && v == a))
+        .collect();
     let Ok(code) = laissez_token::random_base62(43) else {
         return error_page(StatusCode::SERVICE_UNAVAILABLE, "cannot generate a code");
     };
@@ -654,10 +738,11 @@ pub async fn consent(State(state): State<AppState>, headers: HeaderMap, body: By
         code_challenge: valid.challenge.as_str().to_owned(),
         scope: scopes.to_string(),
         resource: valid.resource.as_ref().map(|r| r.to_string()),
+        accounts,
         expires_at: now() + CODE_TTL,
     };
     let audit = AuditEvent::success(&chain, "oauth.consent", valid.client.client_id.clone())
-        .with_detail(json!({"scope": grant.scope, "resource": grant.resource, "redirect_uri": grant.redirect_uri}));
+        .with_detail(json!({"scope": grant.scope, "resource": grant.resource, "accounts": grant.accounts, "redirect_uri": grant.redirect_uri}));
     if let Err(e) = state
         .store
         .create_code(hash_secret(&code), grant, audit)

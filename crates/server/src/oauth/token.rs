@@ -97,15 +97,15 @@ async fn client_credentials(
         Some(resource) => Resource::parse(resource)?.to_string(),
         None => state.issuer.clone(),
     };
-    issue(
-        state,
-        &client.client_id,
-        &client.client_id,
-        None,
-        &audience,
-        &requested,
-        None,
-    )
+    let token = TokenFor {
+        subject: &client.client_id,
+        client_id: &client.client_id,
+        actor: None,
+        audience: &audience,
+        scopes: &requested,
+        accounts: &[],
+    };
+    issue(state, &token, None)
 }
 
 fn audience_for(
@@ -215,6 +215,7 @@ async fn authorization_code(
             user_id: grant.user_id.clone(),
             scope: grant.scope.clone(),
             resource: Some(audience.clone()),
+            accounts: grant.accounts.clone(),
             expires_at: now() + REFRESH_TTL,
             issued_at: now(),
         };
@@ -222,16 +223,15 @@ async fn authorization_code(
     } else {
         None
     };
-    let actor = Some(client.client_id.clone());
-    issue(
-        state,
-        &grant.user_id,
-        &client.client_id,
-        actor,
-        &audience,
-        &scopes,
-        refresh,
-    )
+    let token = TokenFor {
+        subject: &grant.user_id,
+        client_id: &client.client_id,
+        actor: Some(&client.client_id),
+        audience: &audience,
+        scopes: &scopes,
+        accounts: &grant.accounts,
+    };
+    issue(state, &token, refresh)
 }
 
 async fn refresh(
@@ -304,16 +304,15 @@ async fn refresh(
         ..grant.clone()
     };
     let next = new_refresh(state, next).await?;
-    let actor = Some(client.client_id.clone());
-    issue(
-        state,
-        &grant.user_id,
-        &client.client_id,
-        actor,
-        &audience,
-        &scopes,
-        Some(next),
-    )
+    let token = TokenFor {
+        subject: &grant.user_id,
+        client_id: &client.client_id,
+        actor: Some(&client.client_id),
+        audience: &audience,
+        scopes: &scopes,
+        accounts: &grant.accounts,
+    };
+    issue(state, &token, Some(next))
 }
 
 /// Refuses clients not registered for `grant`.
@@ -342,28 +341,44 @@ async fn new_refresh(state: &AppState, grant: RefreshGrant) -> Result<String, OA
     Ok(token.expose().to_owned())
 }
 
+/// What an access token is about.
+pub struct TokenFor<'a> {
+    /// The user, or the client itself for client credentials.
+    pub subject: &'a str,
+    /// The client it is issued to.
+    pub client_id: &'a str,
+    /// The agent acting for the subject.
+    pub actor: Option<&'a str>,
+    /// The resource.
+    pub audience: &'a str,
+    /// Granted scopes.
+    pub scopes: &'a OAuthScopes,
+    /// The subject's accounts it may act in.
+    pub accounts: &'a [String],
+}
+
 /// Signs an access token and builds the token response.
 pub fn issue(
     state: &AppState,
-    subject: &str,
-    client_id: &str,
-    actor: Option<String>,
-    audience: &str,
-    scopes: &OAuthScopes,
+    token: &TokenFor<'_>,
     refresh_token: Option<String>,
 ) -> Result<Response, OAuthFailure> {
+    let scopes = token.scopes;
     let server_error = |e: String| OAuthFailure(OAuthError::new(ErrorCode::ServerError, e));
     let now = now();
     let claims = AccessTokenClaims {
         iss: state.issuer.clone(),
-        sub: subject.to_owned(),
-        aud: audience.to_owned(),
+        sub: token.subject.to_owned(),
+        aud: token.audience.to_owned(),
         exp: now + ACCESS_TOKEN_TTL,
         iat: now,
         jti: new_id("at").map_err(|e| server_error(e.to_string()))?,
-        client_id: client_id.to_owned(),
+        client_id: token.client_id.to_owned(),
         scope: scopes.to_string(),
-        act: actor.map(|sub| laissez_oauth::access_token::Actor { sub }),
+        accounts: token.accounts.to_vec(),
+        act: token.actor.map(|sub| laissez_oauth::access_token::Actor {
+            sub: sub.to_owned(),
+        }),
     };
     let jwt = state
         .keys

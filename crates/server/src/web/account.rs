@@ -42,11 +42,12 @@ pub async fn connected(State(state): State<AppState>, headers: HeaderMap) -> Res
         .iter()
         .map(|app| {
             format!(
-                "<tr><td>{name}<br><small class=\"meta\">{id}</small></td><td>{scope}</td><td>{granted}</td><td>{used}</td>\
+                "<tr><td>{name}<br><small class=\"meta\">{id}</small></td><td>{scope}</td><td>{accounts}</td><td>{granted}</td><td>{used}</td>\
 <td><form method=\"post\" action=\"/account/disconnect\">{csrf}{client}<button type=\"submit\">Disconnect</button></form></td></tr>",
                 name = escape(app.client_name.as_deref().unwrap_or("(unnamed)")),
                 id = escape(&app.client_id),
                 scope = escape(if app.scope.is_empty() { "(none)" } else { &app.scope }),
+                accounts = escape(&if app.accounts.is_empty() { "(none)".to_owned() } else { app.accounts.join(" ") }),
                 granted = when(Some(app.granted_at)),
                 used = when(app.last_used_at),
                 client = hidden("client_id", &app.client_id),
@@ -58,7 +59,7 @@ pub async fn connected(State(state): State<AppState>, headers: HeaderMap) -> Res
     } else {
         format!(
             "<table><caption>Applications that can act for you</caption><thead><tr><th scope=\"col\">Application</th>\
-<th scope=\"col\">Scopes</th><th scope=\"col\">Granted</th><th scope=\"col\">Last used</th><th scope=\"col\"></th></tr></thead>\
+<th scope=\"col\">Scopes</th><th scope=\"col\">Accounts</th><th scope=\"col\">Granted</th><th scope=\"col\">Last used</th><th scope=\"col\"></th></tr></thead>\
 <tbody>{rows}</tbody></table>"
         )
     };

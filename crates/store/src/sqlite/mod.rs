@@ -604,6 +604,7 @@ impl Store for SqliteStore {
                 &code.client_id,
                 &code.scope,
                 code.resource.as_deref(),
+                &code.accounts,
                 now(),
             )
         })

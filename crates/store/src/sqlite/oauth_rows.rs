@@ -176,14 +176,15 @@ pub fn record_grant(
     client_id: &str,
     scope: &str,
     resource: Option<&str>,
+    accounts: &[String],
     at: i64,
 ) -> Result<(), Error> {
     conn.execute(
-        "INSERT INTO oauth_grants (user_id, client_id, scope, resource, granted_at) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, resource = excluded.resource,
+        "INSERT INTO oauth_grants (user_id, client_id, scope, resource, accounts, granted_at) VALUES (?1, ?2, ?3, ?4, ?6, ?5)
+         ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, resource = excluded.resource, accounts = excluded.accounts,
              granted_at = CASE WHEN oauth_grants.revoked_at IS NULL THEN oauth_grants.granted_at ELSE excluded.granted_at END,
              revoked_at = NULL",
-        params![user_id, client_id, scope, resource, at],
+        params![user_id, client_id, scope, resource, at, accounts.join(" ")],
     )?;
     Ok(())
 }
@@ -208,7 +209,7 @@ pub fn connected_apps(
     user_id: Option<&str>,
 ) -> Result<Vec<ConnectedApp>, Error> {
     let mut stmt = conn.prepare_cached(
-        "SELECT g.user_id, g.client_id, c.metadata, g.scope, g.resource, g.granted_at, g.last_used_at
+        "SELECT g.user_id, g.client_id, c.metadata, g.scope, g.resource, g.granted_at, g.last_used_at, g.accounts
          FROM oauth_grants g LEFT JOIN oauth_clients c ON c.client_id = g.client_id
          WHERE g.revoked_at IS NULL AND (?1 IS NULL OR g.user_id = ?1) ORDER BY g.granted_at, g.client_id",
     )?;
@@ -224,6 +225,11 @@ pub fn connected_apps(
             resource: r.get(4)?,
             granted_at: r.get(5)?,
             last_used_at: r.get(6)?,
+            accounts: r
+                .get::<_, String>(7)?
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
         })
     })?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)

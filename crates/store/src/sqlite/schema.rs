@@ -6,7 +6,7 @@ use rusqlite::Connection;
 use crate::Error;
 
 /// The schema version this build writes.
-pub const VERSION: i64 = 4;
+pub const VERSION: i64 = 5;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (
@@ -127,6 +127,7 @@ CREATE TABLE IF NOT EXISTS oauth_grants (
     client_id TEXT NOT NULL,
     scope TEXT NOT NULL,
     resource TEXT,
+    accounts TEXT NOT NULL DEFAULT '',
     granted_at BIGINT NOT NULL,
     last_used_at BIGINT,
     revoked_at BIGINT,
@@ -173,8 +174,14 @@ pub fn migrate(conn: &Connection) -> Result<(), Error> {
             )?;
         }
         Some(Ok(v)) if v == VERSION => {}
-        // Versions 2 to 4 only added tables, which the batch above created.
+        // Versions 2 to 4 only added tables, which the batch above created;
+        // version 5 added the accounts of a grant.
         Some(Ok(v)) if v < VERSION => {
+            if v < 5 {
+                tx.execute_batch(
+                    "ALTER TABLE oauth_grants ADD COLUMN accounts TEXT NOT NULL DEFAULT ''",
+                )?;
+            }
             tx.execute(
                 "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
                 [VERSION.to_string()],
