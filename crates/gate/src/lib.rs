@@ -70,6 +70,13 @@ impl Gate {
     pub async fn new(config: GateConfig) -> Result<Gate, GateError> {
         let config = Arc::new(config);
         let verifier = Arc::new(Verifier::new(&config).await?);
+        // Read the feed once before serving, so no revoked token slips
+        // through at start and the issuer knows this gate follows it.
+        if !verifier.poll_revocations(0).await {
+            return Err(GateError::Issuer(
+                "cannot read the issuer's revocation feed".into(),
+            ));
+        }
         verifier.clone().follow_revocations();
         let reporter = config
             .audit_token

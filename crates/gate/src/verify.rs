@@ -2,7 +2,10 @@
 //! JWKS (fetched at start and again when an unknown key id appears, so key
 //! rotation needs no restart), `typ: at+jwt`, issuer, expiry, audience (this
 //! gate's resource or a path below it), and the issuer's revocation feed,
-//! polled in the background.
+//! followed in the background with long polls: the issuer answers as soon as
+//! something is revoked and waits for this gate's acknowledgement (its next
+//! poll) before it confirms the revocation, so a revoked token is refused on
+//! the next request.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -15,8 +18,10 @@ use laissez_oauth::resource::Resource;
 
 use crate::{GateConfig, GateError};
 
-/// How often the revocation feed is polled.
-pub const REVOCATION_POLL: Duration = Duration::from_millis(500);
+/// How long one poll of the revocation feed waits for a change, seconds.
+const FEED_WAIT: u64 = 25;
+/// The pause before asking again after the feed could not be read.
+const FEED_RETRY: Duration = Duration::from_millis(500);
 /// Least time between two JWKS fetches caused by unknown key ids (a new key
 /// after rotation is picked up at once; a flood of bogus key ids costs one
 /// fetch a second).
@@ -50,6 +55,8 @@ pub struct Verifier {
     keys: RwLock<(HashMap<String, DecodingKey>, Option<Instant>)>,
     revoked: RwLock<Revoked>,
     verified: RwLock<HashMap<String, AccessTokenClaims>>,
+    /// This gate's id in the feed (for the issuer to wait for its acknowledgement).
+    gate_id: String,
 }
 
 /// Verified tokens kept (a few MB at most).
@@ -68,6 +75,10 @@ struct Revoked {
     jtis: HashSet<String>,
     /// (user, client) → tokens issued at or before this time are refused.
     disconnected: HashMap<(String, String), i64>,
+    /// Users who may no longer act.
+    deactivated: HashSet<String>,
+    /// The feed version this state is from.
+    version: Option<String>,
 }
 
 async fn fetch_json(http: &reqwest::Client, url: &str) -> Result<serde_json::Value, String> {
@@ -133,10 +144,12 @@ impl Verifier {
             keys: RwLock::new((keys, None)),
             revoked: RwLock::new(Revoked::default()),
             verified: RwLock::new(HashMap::new()),
+            gate_id: laissez_token::random_base62(16)
+                .map_err(|e| GateError::Issuer(e.to_string()))?,
         })
     }
 
-    /// Polls the revocation feed in the background, for as long as the verifier lives.
+    /// Follows the revocation feed in the background, for as long as the verifier lives.
     pub fn follow_revocations(self: Arc<Self>) {
         let weak = Arc::downgrade(&self);
         drop(self);
@@ -145,16 +158,43 @@ impl Verifier {
                 let Some(verifier) = weak.upgrade() else {
                     return;
                 };
-                verifier.refresh_revocations().await;
+                let read = verifier.poll_revocations(FEED_WAIT).await;
                 drop(verifier);
-                tokio::time::sleep(REVOCATION_POLL).await;
+                if !read {
+                    tokio::time::sleep(FEED_RETRY).await;
+                }
             }
         });
     }
 
-    /// Fetches the revocation feed once.
-    pub async fn refresh_revocations(&self) {
-        match fetch_json(&self.http, &self.revoked_uri).await {
+    /// Asks the feed for anything newer than what this gate holds, waiting
+    /// up to `wait` seconds; returns whether the feed was read.
+    pub async fn poll_revocations(&self, wait: u64) -> bool {
+        let held = self
+            .revoked
+            .read()
+            .ok()
+            .and_then(|r| r.version.clone())
+            .unwrap_or_default();
+        let mut url = format!("{}?gate={}&wait={wait}", self.revoked_uri, self.gate_id);
+        if !held.is_empty() {
+            url.push_str(&format!("&after={held}"));
+        }
+        let response = self
+            .http
+            .get(&url)
+            .timeout(Duration::from_secs(wait + 10))
+            .send()
+            .await;
+        let fetched = match response {
+            Ok(r) if r.status().is_success() => r
+                .json::<serde_json::Value>()
+                .await
+                .map_err(|e| e.to_string()),
+            Ok(r) => Err(format!("HTTP {}", r.status())),
+            Err(e) => Err(e.to_string()),
+        };
+        match fetched {
             Ok(feed) => {
                 let jtis: HashSet<String> = feed["revoked"]
                     .as_array()
@@ -178,12 +218,28 @@ impl Verifier {
                             .collect()
                     })
                     .unwrap_or_default();
+                let deactivated = feed["deactivated"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|u| u.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let version = feed["version"].as_str().map(str::to_owned);
                 if let Ok(mut revoked) = self.revoked.write() {
-                    *revoked = Revoked { jtis, disconnected };
+                    *revoked = Revoked {
+                        jtis,
+                        disconnected,
+                        deactivated,
+                        version,
+                    };
                 }
+                true
             }
             Err(error) => {
-                tracing::warn!(%error, "cannot read the revocation feed; keeping the last one")
+                tracing::warn!(%error, "cannot read the revocation feed; keeping the last one");
+                false
             }
         }
     }
@@ -281,6 +337,7 @@ impl Verifier {
         let refused = match self.revoked.read() {
             Ok(r) => {
                 r.jtis.contains(&claims.jti)
+                    || r.deactivated.contains(&claims.sub)
                     || r.disconnected
                         .get(&(claims.sub.clone(), claims.client_id.clone()))
                         .is_some_and(|&before| claims.iat <= before)

@@ -41,6 +41,8 @@ pub struct AppState {
     pub documents: Arc<oauth::cimd::MetadataDocuments>,
     /// Failed sign-in counters.
     pub throttle: Arc<web::throttle::LoginThrottle>,
+    /// The revocation feed gates follow.
+    pub feed: Arc<oauth::feed::RevocationFeed>,
     /// The organization's upstream OpenID Connect provider, if configured.
     pub federation: Option<Arc<web::federation::Federation>>,
 }
@@ -55,6 +57,7 @@ impl AppState {
             keys,
             documents: Arc::new(oauth::cimd::MetadataDocuments::default()),
             throttle: Arc::new(web::throttle::LoginThrottle::default()),
+            feed: Arc::default(),
             federation: None,
         }
     }
@@ -92,8 +95,13 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let feed = state.feed.clone();
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // Long polls answer now instead of holding the shutdown up.
+            feed.close();
+        })
         .await
 }

@@ -304,18 +304,12 @@ async fn tokens_for_other_resources_bad_tokens_and_revoked_tokens_are_refused() 
         .await
         .unwrap();
     assert_eq!(revoked.status(), StatusCode::OK);
-    let start = Instant::now();
-    loop {
-        let status = s.get("/echo", Some(token)).await.status();
-        if status == StatusCode::UNAUTHORIZED {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(3),
-            "the gate must refuse a revoked token within the poll interval"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // The issuer confirms a revocation only once the gate has applied it.
+    assert_eq!(
+        s.get("/echo", Some(token)).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "the gate refuses a revoked token on the next request"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

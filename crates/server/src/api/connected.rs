@@ -138,6 +138,7 @@ pub async fn disconnect(
             user.name, body.client_id
         )));
     }
+    state.feed.published().await;
     list(
         State(state),
         caller,

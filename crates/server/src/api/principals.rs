@@ -220,6 +220,7 @@ async fn set_status(
         .store
         .set_principal_status(&principal.id, status, event)
         .await?;
+    state.feed.published().await;
     principal.status = status;
     Ok(Json(principal))
 }

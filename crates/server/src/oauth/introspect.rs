@@ -132,6 +132,7 @@ pub async fn revoke(
             .store
             .revoke_access_token(&claims.jti, claims.exp, audit)
             .await?;
+        state.feed.published().await;
     }
     Ok(no_store(StatusCode::OK, &json!({})))
 }

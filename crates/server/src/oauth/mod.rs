@@ -6,6 +6,7 @@
 pub mod authorize;
 pub mod cimd;
 pub mod client_auth;
+pub mod feed;
 pub mod introspect;
 pub mod keys;
 pub mod register;
@@ -27,7 +28,7 @@ pub fn routes() -> Router<AppState> {
         .route("/.well-known/oauth-authorization-server", get(metadata))
         .route("/.well-known/openid-configuration", get(metadata))
         .route("/oauth/jwks", get(jwks))
-        .route("/oauth/revoked", get(revoked))
+        .route("/oauth/revoked", get(feed::revoked))
         .route("/oauth/register", post(register::register))
         .route(
             "/oauth/register/{client_id}",
@@ -76,27 +77,6 @@ pub async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
         [(header::CACHE_CONTROL, "public, max-age=300")],
         axum::Json(state.keys.jwks()),
     )
-}
-
-/// The revocation feed: the `jti` of every revoked access token that has not
-/// expired yet, and every disconnected application (user, client and time:
-/// access tokens of the pair issued until then are refused). Gates poll it; it
-/// holds no secrets (a `jti` is not a token).
-pub async fn revoked(
-    State(state): State<AppState>,
-) -> Result<impl IntoResponse, crate::problem::ApiError> {
-    let jtis = state.store.revoked_access_tokens().await?;
-    let grants: Vec<serde_json::Value> = state
-        .store
-        .revoked_grants()
-        .await?
-        .into_iter()
-        .map(|(sub, client_id, before)| serde_json::json!({"sub": sub, "client_id": client_id, "issued_before": before}))
-        .collect();
-    Ok((
-        [(header::CACHE_CONTROL, "no-store")],
-        axum::Json(serde_json::json!({ "revoked": jtis, "disconnected": grants })),
-    ))
 }
 
 /// The client with this id: a metadata document for https URLs, otherwise a

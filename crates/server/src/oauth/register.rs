@@ -209,7 +209,10 @@ pub async fn delete(
     }
     let audit = AuditEvent::success(&[], "oauth.client.delete", client_id.clone());
     match state.store.delete_client(&client_id, audit).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Ok(()) => {
+            state.feed.published().await;
+            StatusCode::NO_CONTENT.into_response()
+        }
         Err(e) => OAuthFailure::from(e).into_response(),
     }
 }

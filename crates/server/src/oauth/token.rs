@@ -170,6 +170,7 @@ async fn authorization_code(
             .store
             .disconnect(&grant.user_id, &grant.client_id, audit)
             .await?;
+        state.feed.published().await;
         return Err(OAuthError::invalid_grant(
             "the authorization code was already used; every token issued from it is revoked",
         )

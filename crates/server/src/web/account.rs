@@ -112,5 +112,6 @@ pub async fn disconnect(
     {
         return error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string());
     }
+    state.feed.published().await;
     Redirect::to("/account").into_response()
 }
