@@ -40,9 +40,11 @@ pub const SETTINGS_WRITE: &str = "laissez.settings.write";
 
 /// Append records to the audit log (gates reporting their decisions).
 pub const AUDIT_WRITE: &str = "laissez.audit.write";
+/// Read protected resources and their gates' configuration.
+pub const RESOURCES_READ: &str = "laissez.resources.read";
 
 /// Every permission Laissez itself checks.
-pub const ALL: [&str; 11] = [
+pub const ALL: [&str; 12] = [
     PRINCIPALS_READ,
     PRINCIPALS_WRITE,
     TOKENS_READ,
@@ -54,6 +56,7 @@ pub const ALL: [&str; 11] = [
     AUDIT_READ,
     SETTINGS_WRITE,
     AUDIT_WRITE,
+    RESOURCES_READ,
 ];
 
 /// Name of the built-in role a gate's credential needs to report decisions.
@@ -82,8 +85,8 @@ pub fn builtin_roles() -> Vec<Role> {
         role(ADMIN_ROLE, "Everything in Laissez's admin API", &ALL),
         role(
             GATE_ROLE,
-            "Report gate decisions to the audit log",
-            &[AUDIT_WRITE],
+            "Read its app's configuration and report gate decisions to the audit log",
+            &[AUDIT_WRITE, RESOURCES_READ],
         ),
         role(
             AUDITOR_ROLE,
@@ -94,6 +97,7 @@ pub fn builtin_roles() -> Vec<Role> {
                 ROLES_READ,
                 POLICIES_READ,
                 AUDIT_READ,
+                RESOURCES_READ,
             ],
         ),
         role(

@@ -113,6 +113,35 @@ impl GateConfig {
         }
     }
 
+    /// The gate a registered resource's stored configuration describes.
+    pub fn from_resource(
+        resource: &laissez_oauth::protected::ProtectedResource,
+        issuer: &str,
+    ) -> Result<GateConfig, String> {
+        let gate = resource
+            .gate
+            .as_ref()
+            .ok_or_else(|| format!("'{}' has no gate configuration", resource.name))?;
+        let url = |text: &str, what: &str| {
+            Url::parse(text).map_err(|e| format!("{what} '{text}' is not a URL: {e}"))
+        };
+        let mut config = GateConfig::new(
+            &resource.name,
+            url(&resource.resource, "resource")?,
+            url(&gate.upstream, "upstream")?,
+            issuer,
+        );
+        config.default_scopes = gate.required_scopes.clone();
+        config.rules = gate
+            .rules
+            .iter()
+            .map(|r| Rule::parse(r))
+            .collect::<Result<_, _>>()?;
+        config.account = gate.account.clone();
+        config.browser_login = gate.browser_login;
+        Ok(config)
+    }
+
     /// Whether a token granted for `accounts` may act in this app's account.
     pub fn account_allowed(&self, accounts: &[String]) -> bool {
         self.account

@@ -3,6 +3,15 @@
 //! group lives in its own module under `commands`.
 
 mod client;
+/// Prints a line for whoever started a long-running command; a closed
+/// stdout (a supervisor that stopped reading) must not stop the server.
+macro_rules! announce {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod commands;
 mod error;
 mod output;

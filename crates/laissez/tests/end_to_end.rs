@@ -482,3 +482,198 @@ fn applications_are_registered_and_listed() {
         "redirect",
     );
 }
+
+/// A plain HTTP/1.1 exchange over loopback; returns the whole response.
+fn http(addr: &str, request: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn apps_configured_by_name_are_gated_by_serve_itself_and_by_laissez_gate() {
+    let (temp, server) = setup();
+    // The app: answers "hello" to anything.
+    let app = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let app_addr = app.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for mut stream in app.incoming().map_while(Result::ok) {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+            );
+        }
+    });
+    let gate_addr = format!("127.0.0.1:{}", free_port());
+    let resource = format!("http://{gate_addr}");
+    let upstream = format!("http://{app_addr}");
+    let add = |extra: &[&str]| {
+        let mut args = vec![
+            "resource",
+            "add",
+            &resource,
+            "--name",
+            "notes",
+            "--scope",
+            "notes.read=Read your notes",
+            "--require-scope",
+            "notes.read",
+        ];
+        args.extend_from_slice(extra);
+        cli(&server, &args)
+    };
+    let bad = add(&["--upstream", "ftp://files.example"]);
+    assert_eq!(bad.code, 1);
+    assert!(bad.stderr.contains("gate.upstream"), "{}", bad.stderr);
+    let bad = add(&["--upstream", &upstream, "--listen", "everywhere"]);
+    assert!(bad.stderr.contains("gate.listen"), "{}", bad.stderr);
+    let listed = ok(&server, &["resource", "list", "--json"]).json();
+    assert_eq!(listed, serde_json::json!([]), "bad input changed nothing");
+    let out = add(&["--upstream", &upstream, "--listen", &gate_addr]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    // After a restart, serve runs the gate itself.
+    let data = server.data.clone();
+    drop(server);
+    let server = serve(&data);
+    let refused = http(
+        &gate_addr,
+        &format!("GET /notes HTTP/1.1\r\nHost: {gate_addr}\r\nConnection: close\r\n\r\n"),
+    );
+    assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+    assert!(
+        refused.contains("resource_metadata=") && refused.contains("scope=\"notes.read\""),
+        "{refused}"
+    );
+
+    let out = ok(
+        &server,
+        &[
+            "app",
+            "register",
+            "--name",
+            "notes-sync",
+            "--grant",
+            "client_credentials",
+            "--scope",
+            "notes.read",
+        ],
+    );
+    let field = |name: &str| {
+        out.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap()
+            .to_owned()
+    };
+    let (id, secret) = (field("client_id "), field("client_secret "));
+    let form = format!(
+        "grant_type=client_credentials&scope=notes.read&resource={resource}&client_id={id}&client_secret={secret}"
+    );
+    let server_addr = server.url.trim_start_matches("http://").to_owned();
+    let token_response = http(
+        &server_addr,
+        &format!(
+            "POST /oauth/token HTTP/1.1\r\nHost: {server_addr}\r\nConnection: close\r\n\
+Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+            form.len()
+        ),
+    );
+    let body = token_response.split("\r\n\r\n").nth(1).unwrap();
+    let tokens: Value = serde_json::from_str(body).unwrap_or_else(|_| panic!("{token_response}"));
+    let access = tokens["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{token_response}"));
+    let allowed = http(
+        &gate_addr,
+        &format!(
+            "GET /notes HTTP/1.1\r\nHost: {gate_addr}\r\nAuthorization: Bearer {access}\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert!(allowed.starts_with("HTTP/1.1 200"), "{allowed}");
+    assert!(allowed.ends_with("hello"));
+    // The embedded gate's decisions reach the audit log.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let audit = ok(&server, &["audit", "export"]).stdout;
+        if audit.contains("gate.allow") && audit.contains("serve-gates") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no gate decision in the audit log: {audit}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    // `laissez gate --app notes` needs nothing but the app's name and a gate token.
+    ok(&server, &["service", "add", "gw", "--owner", "admin"]);
+    ok(
+        &server,
+        &[
+            "policy",
+            "add",
+            "--principal",
+            "gw",
+            "--role",
+            "laissez-gate",
+            "--scope",
+            "/",
+        ],
+    );
+    let gate_token = ok(&server, &["token", "create", "--principal", "gw"])
+        .stdout
+        .trim()
+        .to_owned();
+    let no_token = Command::new(BIN)
+        .args(["gate", "--app", "notes", "--issuer", &server.url])
+        .env_remove("LAISSEZ_GATE_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(no_token.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&no_token.stderr).contains("--audit-token"));
+    let second = format!("127.0.0.1:{}", free_port());
+    let mut gate = Command::new(BIN)
+        .args(["gate", "--app", "notes", "--issuer", &server.url])
+        .args(["--audit-token", &gate_token, "--listen", &second])
+        .env("LAISSEZ_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let line = BufReader::new(gate.stdout.take().unwrap())
+        .lines()
+        .next()
+        .unwrap()
+        .unwrap();
+    assert_eq!(line, format!("gate listening on http://{second}"));
+    let through_second = http(
+        &second,
+        &format!(
+            "GET /notes HTTP/1.1\r\nHost: {second}\r\nAuthorization: Bearer {access}\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    let _ = gate.kill();
+    let _ = gate.wait();
+    assert!(
+        through_second.starts_with("HTTP/1.1 200"),
+        "the stored resource is the audience: {through_second}"
+    );
+    drop(temp);
+}

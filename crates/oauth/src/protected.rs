@@ -17,6 +17,33 @@ pub struct ProtectedResource {
     pub scopes: BTreeMap<String, String>,
     /// Scopes given to requests that ask for none.
     pub default_scopes: Vec<String>,
+    /// How a gate fronts it, when the gate's configuration lives here (for
+    /// `laissez gate --app NAME` and the gates `laissez serve` runs itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<GateSettings>,
+}
+
+/// A gate's configuration, kept with the resource it protects.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateSettings {
+    /// Where the app really is.
+    pub upstream: String,
+    /// Where `laissez serve` runs this gate itself (none: a separate `laissez gate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    /// Scopes every request needs unless a rule says otherwise.
+    #[serde(default)]
+    pub required_scopes: Vec<String>,
+    /// Route rules: `"[METHOD] /path scope1,scope2"` or `"tool:NAME scope1,scope2"`.
+    #[serde(default)]
+    pub rules: Vec<String>,
+    /// The account the app belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// Send browsers without a token to sign in.
+    #[serde(default)]
+    pub browser_login: bool,
 }
 
 impl ProtectedResource {

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod auth;
 pub mod bootstrap;
+pub mod embedded;
 pub mod oauth;
 pub mod openapi;
 pub mod problem;

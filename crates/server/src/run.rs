@@ -34,6 +34,9 @@ pub enum StartError {
     /// First-start setup failed.
     #[error(transparent)]
     Bootstrap(#[from] BootstrapError),
+    /// A gate to run here could not be set up.
+    #[error(transparent)]
+    Gate(#[from] crate::embedded::EmbeddedError),
     /// The signing keys could not be loaded or created.
     #[error(transparent)]
     Keys(#[from] crate::oauth::keys::KeyError),
@@ -73,8 +76,11 @@ pub struct Started {
     pub bootstrapped: Bootstrapped,
     /// The store (to close it on shutdown).
     pub store: SqliteStore,
+    /// The gates it runs itself: app name and address.
+    pub gates: Vec<(String, SocketAddr)>,
     listener: TcpListener,
     state: AppState,
+    embedded: Vec<crate::embedded::EmbeddedGate>,
 }
 
 impl Started {
@@ -83,9 +89,43 @@ impl Started {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let result = serve(self.listener, self.state, shutdown).await;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        let mut server = tokio::spawn(serve(
+            self.listener,
+            self.state.clone(),
+            until_stopped(stopped.clone()),
+        ));
+        // Gates fetch keys and the revocation feed from the server, so they
+        // start once it serves.
+        if !self.embedded.is_empty() {
+            let token =
+                crate::embedded::audit_credential(self.state.store.as_ref(), &self.state.namespace)
+                    .await
+                    .map_err(std::io::Error::other)?;
+            for gate in self.embedded {
+                let mut config = gate.config;
+                config.audit_token = token.clone();
+                let app = config.app.clone();
+                match laissez_gate::Gate::new(config).await {
+                    Ok(g) => {
+                        tokio::spawn(g.serve(gate.listener, until_stopped(stopped.clone())));
+                    }
+                    Err(e) => tracing::error!(%app, error = %e, "the gate did not start"),
+                }
+            }
+        }
+        let result = tokio::select! {
+            result = &mut server => result,
+            () = shutdown => {
+                let _ = stop.send(true);
+                server.await
+            }
+        };
         self.store.close();
-        result
+        result.unwrap_or_else(|e| Err(std::io::Error::other(e)))
     }
 }
 
@@ -123,13 +163,20 @@ pub async fn start(
         .clone()
         .map(|config| Arc::new(crate::web::federation::Federation::new(config)));
     let bootstrapped = bootstrap(state.store.as_ref(), &state.namespace, data_dir).await?;
+    let embedded = crate::embedded::bind(state.store.as_ref(), &state.issuer).await?;
+    let gates = embedded
+        .iter()
+        .filter_map(|g| Some((g.config.app.clone(), g.listener.local_addr().ok()?)))
+        .collect();
     Ok(Started {
         addr,
         issuer: state.issuer.clone(),
         bootstrapped,
         store,
+        gates,
         listener,
         state,
+        embedded,
     })
 }
 

@@ -8,15 +8,17 @@ use crate::error::CliError;
 /// What the gate fronts.
 #[derive(Args)]
 pub struct GateArgs {
-    /// The app's name (for logs and the metadata's resource_name).
+    /// The app's name. Without --upstream, its whole configuration is read
+    /// from the protected resource of that name (`laissez resource add
+    /// --upstream`), with --audit-token as the credential.
     #[arg(long)]
     app: String,
     /// Where the app really is, e.g. http://127.0.0.1:3000.
     #[arg(long)]
-    upstream: String,
-    /// The address the gate listens on.
-    #[arg(long, default_value = "127.0.0.1:8800")]
-    listen: String,
+    upstream: Option<String>,
+    /// The address the gate listens on (default: the stored one, else 127.0.0.1:8800).
+    #[arg(long)]
+    listen: Option<String>,
     /// The public URL agents use to reach the gate (default: http:// and the listen address).
     #[arg(long)]
     resource: Option<String>,
@@ -41,21 +43,72 @@ pub struct GateArgs {
     account: Option<String>,
 }
 
+/// The stored configuration of the app named `name`.
+async fn stored(args: &GateArgs) -> Result<laissez_oauth::protected::ProtectedResource, CliError> {
+    let token = args.audit_token.as_deref().ok_or_else(|| {
+        CliError::Local(
+            "without --upstream the gate reads its configuration from the server: pass --audit-token (a token with the laissez-gate role)".into(),
+        )
+    })?;
+    let url = format!("{}/v1/resources", args.issuer.trim_end_matches('/'));
+    let response = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(|e| CliError::Local(format!("cannot reach {url}: {e}")))?;
+    if !response.status().is_success() {
+        return Err(CliError::Local(format!(
+            "{url} answered {}; does --audit-token hold the laissez-gate role?",
+            response.status()
+        )));
+    }
+    let resources: Vec<laissez_oauth::protected::ProtectedResource> = response
+        .json()
+        .await
+        .map_err(|e| CliError::Local(format!("{url}: {e}")))?;
+    resources
+        .into_iter()
+        .find(|r| r.name == args.app && r.gate.is_some())
+        .ok_or_else(|| {
+            CliError::Local(format!(
+                "no protected resource named '{}' has a gate configuration; add one with `laissez resource add --upstream`",
+                args.app
+            ))
+        })
+}
+
 /// Runs the gate until Ctrl-C or SIGTERM.
 pub async fn run(args: GateArgs) -> Result<(), CliError> {
     super::serve::init_logging();
-    let upstream = args.upstream.parse().map_err(|e| {
-        CliError::Local(format!("--upstream '{}' is not a URL: {e}", args.upstream))
-    })?;
+    let Some(upstream_text) = args.upstream.clone() else {
+        let resource = stored(&args).await?;
+        let mut config =
+            GateConfig::from_resource(&resource, &args.issuer).map_err(CliError::Local)?;
+        config.audit_token = args.audit_token.clone();
+        let listen = args
+            .listen
+            .clone()
+            .or_else(|| resource.gate.and_then(|g| g.listen))
+            .unwrap_or_else(|| "127.0.0.1:8800".into());
+        return start(config, &listen).await;
+    };
+    let upstream = upstream_text
+        .parse()
+        .map_err(|e| CliError::Local(format!("--upstream '{upstream_text}' is not a URL: {e}")))?;
+    let listen = args
+        .listen
+        .clone()
+        .unwrap_or_else(|| "127.0.0.1:8800".into());
     let rules = args
         .rules
         .iter()
         .map(|r| Rule::parse(r))
         .collect::<Result<Vec<_>, _>>()
         .map_err(CliError::Local)?;
-    let listener = tokio::net::TcpListener::bind(&args.listen)
+    let listener = tokio::net::TcpListener::bind(&listen)
         .await
-        .map_err(|e| CliError::Local(format!("cannot listen on {}: {e}", args.listen)))?;
+        .map_err(|e| CliError::Local(format!("cannot listen on {listen}: {e}")))?;
     let addr = listener
         .local_addr()
         .map_err(|e| CliError::Local(e.to_string()))?;
@@ -77,10 +130,24 @@ pub async fn run(args: GateArgs) -> Result<(), CliError> {
     config.audit_token = args.audit_token;
     config.browser_login = args.browser_login;
     config.account = args.account;
+    serve_gate(config, listener).await
+}
+
+async fn start(config: GateConfig, listen: &str) -> Result<(), CliError> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| CliError::Local(format!("cannot listen on {listen}: {e}")))?;
+    serve_gate(config, listener).await
+}
+
+async fn serve_gate(config: GateConfig, listener: tokio::net::TcpListener) -> Result<(), CliError> {
+    let addr = listener
+        .local_addr()
+        .map_err(|e| CliError::Local(e.to_string()))?;
     let gate = Gate::new(config)
         .await
         .map_err(|e| CliError::Local(e.to_string()))?;
-    println!("gate listening on http://{addr}");
+    announce!("gate listening on http://{addr}");
     gate.serve(listener, super::serve::shutdown_signal())
         .await
         .map_err(|e| CliError::Local(format!("the gate stopped: {e}")))

@@ -111,12 +111,15 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     };
     let started = laissez_server::run::start(&args.data, &args.listen, &options).await?;
     if let Bootstrapped::Created(path) = &started.bootstrapped {
-        println!(
+        announce!(
             "created admin user 'admin'; its token is in {} (mode 0600, shown nowhere else)",
             path.display()
         );
     }
-    println!("listening on http://{}", started.addr);
+    announce!("listening on http://{}", started.addr);
+    for (app, addr) in &started.gates {
+        announce!("gate {app} listening on http://{addr}");
+    }
     started
         .serve(shutdown_signal())
         .await

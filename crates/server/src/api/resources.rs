@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::State;
 use laissez_core::Scope;
-use laissez_core::admin::{PRINCIPALS_READ, SETTINGS_WRITE};
+use laissez_core::admin::{RESOURCES_READ, SETTINGS_WRITE};
 use laissez_oauth::OAuthScopes;
-use laissez_oauth::protected::ProtectedResource;
+use laissez_oauth::protected::{GateSettings, ProtectedResource};
 use laissez_oauth::resource::Resource;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -33,6 +33,42 @@ pub struct PutResource {
     /// Scopes for requests that name none (each must be in `scopes`).
     #[serde(default)]
     pub default_scopes: Vec<String>,
+    /// The gate's configuration, to run it by name (`laissez gate --app NAME`)
+    /// or inside `laissez serve` (with `listen`).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub gate: Option<GateSettings>,
+}
+
+/// Checks a gate configuration; the error says which field is wrong.
+fn validate_gate(gate: &GateSettings) -> Result<(), String> {
+    let upstream = url::Url::parse(&gate.upstream)
+        .map_err(|e| format!("gate.upstream '{}' is not a URL: {e}", gate.upstream))?;
+    if !matches!(upstream.scheme(), "http" | "https") || upstream.host().is_none() {
+        return Err(format!(
+            "gate.upstream '{}' must be an http(s) URL",
+            gate.upstream
+        ));
+    }
+    if let Some(listen) = &gate.listen
+        && listen.parse::<std::net::SocketAddr>().is_err()
+    {
+        return Err(format!(
+            "gate.listen '{listen}' must be an address such as 127.0.0.1:8800"
+        ));
+    }
+    OAuthScopes::parse(Some(&gate.required_scopes.join(" ")))
+        .map_err(|e| format!("gate.required_scopes: {}", e.description))?;
+    for rule in &gate.rules {
+        laissez_gate::Rule::parse(rule).map_err(|e| format!("gate.rules: {e}"))?;
+    }
+    if let Some(account) = &gate.account {
+        let ok = Scope::parse(account).is_ok_and(|s| s.account() == Some(account.as_str()));
+        if !ok {
+            return Err(format!("gate.account '{account}' is not an account name"));
+        }
+    }
+    Ok(())
 }
 
 /// Registers or replaces a protected resource.
@@ -66,14 +102,28 @@ pub async fn put(
             "default scope '{unknown}' is not one of the resource's scopes"
         )));
     }
+    if let Some(gate) = &body.gate {
+        validate_gate(gate).map_err(ApiError::BadRequest)?;
+    }
     caller
         .authorize(&state, SETTINGS_WRITE, &Scope::root(), None)
         .await?;
+    let existing = state.store.resources().await?;
+    if let Some(other) = existing
+        .iter()
+        .find(|r| r.name == body.name && r.resource != resource.to_string())
+    {
+        return Err(ApiError::Conflict(format!(
+            "the name '{}' is taken by {}; gates find their app by name",
+            body.name, other.resource
+        )));
+    }
     let registered = ProtectedResource {
         resource: resource.to_string(),
         name: body.name,
         scopes: body.scopes,
         default_scopes: body.default_scopes,
+        gate: body.gate,
     };
     let event = caller
         .event("resource.put", registered.resource.clone())
@@ -89,7 +139,7 @@ pub async fn list(
     caller: Authenticated,
 ) -> Result<Json<Vec<ProtectedResource>>, ApiError> {
     caller
-        .authorize(&state, PRINCIPALS_READ, &Scope::root(), None)
+        .authorize(&state, RESOURCES_READ, &Scope::root(), None)
         .await?;
     Ok(Json(state.store.resources().await?))
 }
