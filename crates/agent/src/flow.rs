@@ -38,6 +38,8 @@ pub struct Agent {
     cache: Mutex<Cache>,
     presenter: Presenter,
     client_name: String,
+    /// The https URL of this agent's Client ID Metadata Document, if it publishes one.
+    metadata_document: Option<String>,
 }
 
 /// What the loopback redirect brought back.
@@ -64,7 +66,16 @@ impl Agent {
             cache: Mutex::new(cache),
             presenter,
             client_name: "laissez fetch".into(),
+            metadata_document: None,
         })
+    }
+
+    /// Uses `url` (an https URL serving this agent's Client ID Metadata
+    /// Document) as the client id with authorization servers that support
+    /// such documents, instead of registering dynamically.
+    pub fn with_metadata_document(mut self, url: &str) -> Agent {
+        self.metadata_document = Some(url.to_owned());
+        self
     }
 
     async fn send(
@@ -226,9 +237,19 @@ impl Agent {
             .map_err(|e| AgentError::Http(e.to_string()))?
             .port();
         let redirect_uri = format!("http://127.0.0.1:{port}/callback");
-        let client_id = self
-            .client_id(&issuer, &endpoint("registration_endpoint")?)
-            .await?;
+        // A metadata document where the server supports one, else dynamic registration.
+        let client_id = match &self.metadata_document {
+            Some(document) if asm["client_id_metadata_document_supported"] == true => {
+                let mut cache = self.cache.lock().await;
+                cache.clients.insert(issuer.clone(), document.clone());
+                cache.save().map_err(AgentError::Cache)?;
+                document.clone()
+            }
+            _ => {
+                self.client_id(&issuer, &endpoint("registration_endpoint")?)
+                    .await?
+            }
+        };
 
         let verifier =
             laissez_token::random_base62(64).map_err(|e| AgentError::Protocol(e.to_string()))?;

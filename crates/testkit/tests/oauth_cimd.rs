@@ -34,6 +34,18 @@ async fn documents() -> String {
             }),
         )
         .route(
+            "/oauth/fetch-agent.json",
+            get(|| async {
+                axum::Json(json!({
+                    "client_id": "https://agent.example/oauth/fetch-agent.json",
+                    "client_name": "Fetch Agent",
+                    "redirect_uris": ["http://127.0.0.1/callback"],
+                    "grant_types": ["authorization_code", "refresh_token"],
+                    "token_endpoint_auth_method": "none",
+                }))
+            }),
+        )
+        .route(
             "/oauth/liar.json",
             get(|| async { axum::Json(json!({"client_id": "https://elsewhere.example/c.json", "redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none"})) }),
         );
@@ -203,4 +215,63 @@ async fn an_https_client_id_is_resolved_from_its_metadata_document() {
         );
         assert!(response.headers().get(LOCATION).is_none());
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_agent_client_uses_its_metadata_document_instead_of_registering() {
+    const DOCUMENT: &str = "https://agent.example/oauth/fetch-agent.json";
+    let local = documents().await;
+    let server = TestServer::start_with_options(Options {
+        metadata_document_mappings: vec![("https://agent.example/".into(), local)],
+        ..Options::default()
+    });
+    server
+        .post("/v1/principals", json!({"kind": "user", "name": "alice"}))
+        .await;
+    server
+        .call(
+            reqwest::Method::PUT,
+            "/v1/principals/alice/password",
+            &server.admin_token,
+            Some(&json!({"password": "correct horse battery"})),
+        )
+        .await;
+    let app = Router::new().route("/echo", get(|| async { "hello" }));
+    let (_, gate_url) = laissez_testkit::gate::front(app, &server.url, |_| {}).await;
+    let temp = tempfile::tempdir().unwrap();
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = asked.clone();
+    let agent = laissez_agent::Agent::new(
+        temp.path().join("tokens.json"),
+        Box::new(move |url: String| {
+            seen.lock().unwrap().push(url.clone());
+            Box::pin(async move {
+                let back =
+                    laissez_testkit::browser::approve(&url, "alice", "correct horse battery").await;
+                assert_eq!(reqwest::get(back).await.unwrap().status(), StatusCode::OK);
+            })
+        }),
+    )
+    .unwrap()
+    .with_metadata_document(DOCUMENT);
+    let response = agent
+        .fetch(reqwest::Method::GET, &format!("{gate_url}/echo"), None, &[])
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap(), "hello");
+    let consent = asked.lock().unwrap()[0].clone();
+    let consent = url::Url::parse(&consent).unwrap();
+    assert_eq!(
+        consent
+            .query_pairs()
+            .find(|(k, _)| k == "client_id")
+            .map(|(_, v)| v.into_owned())
+            .as_deref(),
+        Some(DOCUMENT),
+        "the document URL is the client id"
+    );
+    // Nothing was registered dynamically.
+    let (_, clients) = server.get("/v1/clients").await;
+    assert_eq!(clients, json!([]), "{clients}");
 }

@@ -14,6 +14,10 @@ use crate::error::CliError;
 pub struct FetchArgs {
     /// The URL.
     url: String,
+    /// The https URL of this agent's Client ID Metadata Document: used as the
+    /// client id where the server supports it, instead of registering.
+    #[arg(long)]
+    client_metadata_url: Option<String>,
     /// The HTTP method.
     #[arg(short = 'X', long, default_value = "GET")]
     method: String,
@@ -69,7 +73,16 @@ pub async fn run(args: FetchArgs) -> Result<(), CliError> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     let cache = args.cache.unwrap_or_else(laissez_agent::default_cache_path);
-    let agent = Agent::new(cache, Box::new(present)).map_err(|e| CliError::Local(e.to_string()))?;
+    let mut agent =
+        Agent::new(cache, Box::new(present)).map_err(|e| CliError::Local(e.to_string()))?;
+    if let Some(document) = &args.client_metadata_url {
+        if !document.starts_with("https://") {
+            return Err(CliError::Local(format!(
+                "--client-metadata-url '{document}' must be an https URL"
+            )));
+        }
+        agent = agent.with_metadata_document(document);
+    }
     let response = agent
         .fetch(method, &args.url, body.as_deref(), &headers)
         .await
