@@ -194,42 +194,33 @@ pub async fn forward(State(gate): State<Gate>, mut request: Request) -> Response
     };
     let held = OAuthScopes::parse(Some(&claims.scope)).unwrap_or_default();
     let needed = OAuthScopes::from_names(required.iter().map(String::as_str));
-    if !needed.is_subset(&held) {
+    // Both refusals are 403 insufficient_scope: asking the user again (with
+    // more scopes, or choosing the account) is how a client gets further.
+    let refusal = if !needed.is_subset(&held) {
         let missing = needed.difference(&held);
-        report(
-            "deny",
-            Some(&claims),
-            Some(format!("missing scopes: {missing}")),
-        );
-        tracing::info!(app = %gate.config.app, sub = %claims.sub, client = %claims.client_id, %missing, "insufficient scope");
-        return challenge(
-            &gate,
-            &path,
-            StatusCode::FORBIDDEN,
-            Some((
-                "insufficient_scope",
-                &format!("this operation needs: {needed}"),
-            )),
-            &required,
-        );
-    }
-    if !gate.config.account_allowed(&claims.accounts) {
+        Some((
+            format!("missing scopes: {missing}"),
+            format!("this operation needs: {needed}"),
+        ))
+    } else if !gate.config.account_allowed(&claims.accounts) {
         let account = gate.config.account.as_deref().unwrap_or_default();
-        report(
-            "deny",
-            Some(&claims),
-            Some(format!("the grant does not include account {account}")),
-        );
+        Some((
+            format!("the grant does not include account {account}"),
+            format!(
+                "the user did not grant this application access to account {account}; ask again and choose it"
+            ),
+        ))
+    } else {
+        None
+    };
+    if let Some((reason, description)) = refusal {
+        tracing::info!(app = %gate.config.app, sub = %claims.sub, client = %claims.client_id, %reason, "denied");
+        report("deny", Some(&claims), Some(reason));
         return challenge(
             &gate,
             &path,
             StatusCode::FORBIDDEN,
-            Some((
-                "insufficient_scope",
-                &format!(
-                    "the user did not grant this application access to account {account}; ask again and choose it"
-                ),
-            )),
+            Some(("insufficient_scope", &description)),
             &required,
         );
     }

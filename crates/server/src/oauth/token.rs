@@ -224,14 +224,7 @@ async fn authorization_code(
     } else {
         None
     };
-    let token = TokenFor {
-        subject: &grant.user_id,
-        client_id: &client.client_id,
-        actor: Some(&client.client_id),
-        audience: &audience,
-        scopes: &scopes,
-        accounts: &grant.accounts,
-    };
+    let token = TokenFor::user(&grant.user_id, client, &audience, &scopes, &grant.accounts);
     issue(state, &token, refresh)
 }
 
@@ -305,14 +298,7 @@ async fn refresh(
         ..grant.clone()
     };
     let next = new_refresh(state, next).await?;
-    let token = TokenFor {
-        subject: &grant.user_id,
-        client_id: &client.client_id,
-        actor: Some(&client.client_id),
-        audience: &audience,
-        scopes: &scopes,
-        accounts: &grant.accounts,
-    };
+    let token = TokenFor::user(&grant.user_id, client, &audience, &scopes, &grant.accounts);
     issue(state, &token, Some(next))
 }
 
@@ -356,6 +342,26 @@ pub struct TokenFor<'a> {
     pub scopes: &'a OAuthScopes,
     /// The subject's accounts it may act in.
     pub accounts: &'a [String],
+}
+
+impl<'a> TokenFor<'a> {
+    /// A token for `user`, through `client` (the agent acting for them).
+    fn user(
+        user: &'a str,
+        client: &'a Client,
+        audience: &'a str,
+        scopes: &'a OAuthScopes,
+        accounts: &'a [String],
+    ) -> TokenFor<'a> {
+        TokenFor {
+            subject: user,
+            client_id: &client.client_id,
+            actor: Some(&client.client_id),
+            audience,
+            scopes,
+            accounts,
+        }
+    }
 }
 
 /// Signs an access token and builds the token response.
