@@ -217,7 +217,7 @@ async fn refresh_grant(server: &TestServer, n: usize) {
 
 /// The same load against oidc-provider (npm) on this machine.
 async fn oidc_provider(n: usize) {
-    let port = laissez_testkit::node::free_port();
+    let port = laissez_testkit::free_port();
     let secret = "bench-secret-bench-secret-bench-secret";
     let provider = laissez_testkit::node::NodeScript::start(
         "oidc_provider_server.mjs",

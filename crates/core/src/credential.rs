@@ -73,6 +73,35 @@ pub enum CredentialState {
 }
 
 impl Credential {
+    /// The metadata of `token`, just issued to `principal_id` at `now` for
+    /// `lifetime`: unrestricted below its principal, usable from anywhere.
+    pub fn issued(
+        id: String,
+        token: &laissez_token::Token,
+        principal_id: &str,
+        lifetime: Ttl,
+        now: UnixTime,
+        description: &str,
+    ) -> Credential {
+        Credential {
+            id,
+            kind: token.kind().code().into(),
+            prefix: token.prefix().into(),
+            last4: token.last4().into(),
+            principal_id: principal_id.to_owned(),
+            restriction: Restriction {
+                role: None,
+                scope: None,
+            },
+            allowed_ips: Vec::new(),
+            description: description.to_owned(),
+            created_at: now,
+            expires_at: Some(now + lifetime.seconds()),
+            last_used_at: None,
+            revoked_at: None,
+        }
+    }
+
     /// Its state at `now`.
     pub fn state(&self, now: UnixTime) -> CredentialState {
         if self.revoked_at.is_some() {

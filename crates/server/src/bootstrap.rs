@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use laissez_core::audit::AuditEvent;
 use laissez_core::credential::{Credential, hash_secret};
-use laissez_core::{Name, Policy, Principal, PrincipalKind, Restriction, Scope, Status};
+use laissez_core::{Name, Policy, Principal, PrincipalKind, Scope, Status};
 use laissez_store::Store;
 use laissez_token::{Kind, Namespace, Token};
 
@@ -80,23 +80,14 @@ pub async fn bootstrap(
     let lifetime = store.settings().await?.max_ttl;
     let token = Token::generate(namespace, Kind::User)
         .map_err(|e| BootstrapError::Random(e.to_string()))?;
-    let credential = Credential {
-        id: new_id("tok").map_err(random)?,
-        kind: Kind::User.code().into(),
-        prefix: token.prefix().into(),
-        last4: token.last4().into(),
-        principal_id: admin.id.clone(),
-        restriction: Restriction {
-            role: None,
-            scope: None,
-        },
-        allowed_ips: Vec::new(),
-        description: "Bootstrap admin token".into(),
-        created_at: now,
-        expires_at: Some(now + lifetime.seconds()),
-        last_used_at: None,
-        revoked_at: None,
-    };
+    let credential = Credential::issued(
+        new_id("tok").map_err(random)?,
+        &token,
+        &admin.id,
+        lifetime,
+        now,
+        "Bootstrap admin token",
+    );
     let path = data_dir.join(ADMIN_TOKEN_FILE);
     write_secret_file(&path, token.expose()).map_err(|source| BootstrapError::TokenFile {
         path: path.clone(),

@@ -10,7 +10,7 @@
 
 use laissez_core::audit::AuditEvent;
 use laissez_core::credential::{Credential, hash_secret};
-use laissez_core::{Name, Policy, Principal, PrincipalKind, Restriction, Scope, Status};
+use laissez_core::{Name, Policy, Principal, PrincipalKind, Scope, Status};
 use laissez_gate::GateConfig;
 use laissez_store::Store;
 use laissez_token::{Kind, Namespace, Token};
@@ -148,23 +148,14 @@ pub async fn audit_credential(
     let lifetime = store.settings().await?.max_ttl;
     let token = Token::generate(namespace, Kind::Account)
         .map_err(|e| EmbeddedError::Random(e.to_string()))?;
-    let credential = Credential {
-        id: new_id("tok").map_err(random)?,
-        kind: Kind::Account.code().into(),
-        prefix: token.prefix().into(),
-        last4: token.last4().into(),
-        principal_id: service.id.clone(),
-        restriction: Restriction {
-            role: None,
-            scope: None,
-        },
-        allowed_ips: Vec::new(),
-        description: "Audit reports of the gates laissez serve runs".into(),
-        created_at: now(),
-        expires_at: Some(now() + lifetime.seconds()),
-        last_used_at: None,
-        revoked_at: None,
-    };
+    let credential = Credential::issued(
+        new_id("tok").map_err(random)?,
+        &token,
+        &service.id,
+        lifetime,
+        now(),
+        "Audit reports of the gates laissez serve runs",
+    );
     let audit = AuditEvent::success(&chain, "token.create", credential.id.clone());
     store
         .create_credential(credential, hash_secret(token.expose()), audit)

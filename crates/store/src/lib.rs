@@ -80,6 +80,9 @@ pub trait Store: Send + Sync + 'static {
     /// Every principal, oldest first.
     async fn principals(&self) -> Result<Vec<Principal>, Error>;
 
+    /// The ids of principals that are not active (for the revocation feed).
+    async fn inactive_principal_ids(&self) -> Result<Vec<String>, Error>;
+
     /// Activates or deactivates a principal.
     async fn set_principal_status(
         &self,

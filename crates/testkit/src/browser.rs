@@ -1,6 +1,7 @@
-//! A person at a browser, for tests: opens an authorization URL, signs in
-//! through Laissez's form (with its cookie and CSRF token), approves the
-//! consent page as shown (every scope and account offered), and returns where the server redirects the browser.
+//! A person at a browser, for tests: a cookie jar that follows redirects
+//! and fills in forms ([`Browser`]), and [`approve`], which signs in through
+//! Laissez's form, approves the consent page as shown (every scope and
+//! account offered) and returns where the server redirects the browser.
 
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 
@@ -25,84 +26,43 @@ fn hidden_fields(page: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn cookie(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get(SET_COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// Signs in as `username` and approves every scope asked; returns the
-/// redirect the authorization server sends the browser to.
+/// Signs in as `username` and approves every scope and account asked;
+/// returns the redirect the authorization server sends the browser to.
 pub async fn approve(authorization_url: &str, username: &str, password: &str) -> String {
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
     let origin = url::Url::parse(authorization_url)
         .expect("url")
         .origin()
         .ascii_serialization();
-    let login = browser
-        .get(authorization_url)
-        .send()
-        .await
-        .expect("login page");
-    let login_cookie = cookie(&login);
-    let mut form = hidden_fields(&login.text().await.expect("page"));
-    form.push(("username".into(), username.into()));
-    form.push(("password".into(), password.into()));
-    let signed_in = browser
-        .post(format!("{origin}/oauth/login"))
-        .header(COOKIE, login_cookie)
-        .form(&form)
-        .send()
-        .await
-        .expect("sign in");
-    let session = cookie(&signed_in);
-    let next = signed_in
-        .headers()
-        .get(LOCATION)
-        .expect("signed in")
-        .to_str()
-        .expect("ascii")
-        .to_owned();
+    let mut browser = Browser::new("");
+    browser.stay_within = Some(origin);
+    let login = browser.open(authorization_url).await;
     let consent = browser
-        .get(next)
-        .header(COOKIE, &session)
-        .send()
-        .await
-        .expect("consent page")
-        .text()
-        .await
-        .expect("page");
-    let mut form = hidden_fields(&consent);
+        .submit(&login, &[("username", username), ("password", password)])
+        .await;
+    let mut fields: Vec<(String, String)> = Vec::new();
     for field in ["grant_scope", "grant_account"] {
-        for value in consent.split(&format!("name=\"{field}\" value=\"")).skip(1) {
-            form.push((
+        for value in consent
+            .body
+            .split(&format!("name=\"{field}\" value=\""))
+            .skip(1)
+        {
+            fields.push((
                 field.into(),
                 value.split('"').next().unwrap_or_default().to_owned(),
             ));
         }
     }
-    form.push(("decision".into(), "approve".into()));
-    let answer = browser
-        .post(format!("{origin}/oauth/consent"))
-        .header(COOKIE, &session)
-        .form(&form)
-        .send()
-        .await
-        .expect("approve");
-    answer
-        .headers()
-        .get(LOCATION)
-        .expect("redirect")
-        .to_str()
-        .expect("ascii")
-        .to_owned()
+    fields.push(("decision".into(), "approve".into()));
+    let fields: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let answer = browser.submit(&consent, &fields).await;
+    assert!(
+        answer.status.is_redirection(),
+        "the consent was not answered with a redirect: {answer:?}"
+    );
+    answer.url
 }
 
 /// A browser with a cookie jar that follows redirects across servers (the
@@ -114,6 +74,8 @@ pub struct Browser {
     /// Redirects to URLs starting with this are returned, not followed (the
     /// client's redirect URI, where nothing listens).
     pub stop_at: String,
+    /// When set, redirects leaving this origin are returned, not followed.
+    pub stay_within: Option<String>,
 }
 
 /// Where a browser ended up.
@@ -144,6 +106,7 @@ impl Browser {
                 .expect("client"),
             jar: Vec::new(),
             stop_at: stop_at.to_owned(),
+            stay_within: None,
         }
     }
 
@@ -194,7 +157,11 @@ impl Browser {
                 .to_str()
                 .expect("ascii");
             let next = url.join(location).expect("redirect target").to_string();
-            if next.starts_with(&self.stop_at) {
+            let leaves = self
+                .stay_within
+                .as_ref()
+                .is_some_and(|origin| !next.starts_with(&format!("{origin}/")));
+            if (!self.stop_at.is_empty() && next.starts_with(&self.stop_at)) || leaves {
                 return Landed {
                     url: next,
                     status,

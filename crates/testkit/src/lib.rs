@@ -155,10 +155,50 @@ impl TestServer {
             .await
     }
 
+    /// Creates the user `name` with `password` (to sign in on the web
+    /// pages); returns the user.
+    pub async fn add_person(&self, name: &str, password: &str) -> Value {
+        let (status, user) = self
+            .post(
+                "/v1/principals",
+                serde_json::json!({"kind": "user", "name": name}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{user}");
+        let (status, body) = self
+            .call(
+                Method::PUT,
+                &format!("/v1/principals/{name}/password"),
+                &self.admin_token,
+                Some(&serde_json::json!({"password": password})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        user
+    }
+
     /// The raw HTTP client.
     pub fn client(&self) -> &reqwest::Client {
         &self.client
     }
+}
+
+/// The claims of a JWT (its signature is not checked).
+pub fn jwt_claims(jwt: &str) -> Value {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).expect("a JWT has three parts");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url payload");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
+/// A free TCP port on 127.0.0.1 (for a server that must be told its port up front).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
 }
 
 impl Drop for TestServer {

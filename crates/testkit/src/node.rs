@@ -83,11 +83,3 @@ impl Drop for NodeScript {
         let _ = self.child.wait();
     }
 }
-
-/// A free TCP port on 127.0.0.1 (for a server that must be told its port up front).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}

@@ -26,17 +26,7 @@ async fn human(url: String, _issuer: String) {
 #[tokio::test(flavor = "multi_thread")]
 async fn fetch_follows_the_challenge_caches_refreshes_and_steps_up() {
     let server = TestServer::start();
-    server
-        .post("/v1/principals", json!({"kind": "user", "name": "alice"}))
-        .await;
-    server
-        .call(
-            Method::PUT,
-            "/v1/principals/alice/password",
-            &server.admin_token,
-            Some(&json!({"password": PASSWORD})),
-        )
-        .await;
+    server.add_person("alice", PASSWORD).await;
     let app = Router::new().route(
         "/echo",
         get(|| async { "read ok" }).post(|| async { "write ok" }),

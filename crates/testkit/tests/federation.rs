@@ -6,13 +6,13 @@
 //! a session for anyone. The provider keeps profile claims out of its ID
 //! tokens, so the user name comes from its userinfo endpoint.
 
-use base64::Engine;
 use laissez_oauth::pkce::challenge_for;
 use laissez_server::run::Options;
 use laissez_server::web::federation::UpstreamConfig;
 use laissez_testkit::TestServer;
 use laissez_testkit::browser::{Browser, Landed};
-use laissez_testkit::node::{NodeScript, free_port};
+use laissez_testkit::node::NodeScript;
+use laissez_testkit::{free_port, jwt_claims};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -120,16 +120,6 @@ impl Org {
     }
 }
 
-fn claims(jwt: &str) -> Value {
-    let payload = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn people_of_every_account_sign_in_through_the_organization_provider() {
     let org = org().await;
@@ -181,7 +171,7 @@ async fn people_of_every_account_sign_in_through_the_organization_provider() {
             .await
             .unwrap();
         let (_, user) = org.server.get(&format!("/v1/principals/{name}")).await;
-        let at = claims(tokens["access_token"].as_str().expect("access token"));
+        let at = jwt_claims(tokens["access_token"].as_str().expect("access token"));
         assert_eq!(at["sub"], user["id"], "the token acts for {name}");
     }
     // The second sign-in of a person uses the link made by the first.

@@ -533,17 +533,7 @@ fn cookie_of(response: &reqwest::Response) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn browsers_sign_in_and_carry_a_session_cookie() {
     let server = TestServer::start();
-    let (_, alice) = server
-        .post("/v1/principals", json!({"kind": "user", "name": "alice"}))
-        .await;
-    server
-        .call(
-            reqwest::Method::PUT,
-            "/v1/principals/alice/password",
-            &server.admin_token,
-            Some(&json!({"password": "correct horse battery"})),
-        )
-        .await;
+    let alice = server.add_person("alice", "correct horse battery").await;
     let app = Router::new().route("/echo", get(echo));
     let (_, gate_url) = front(app, &server.url, |c| {
         c.app = "wiki".into();

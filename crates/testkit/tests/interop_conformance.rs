@@ -15,17 +15,7 @@ use serde_json::json;
 async fn the_mcp_conformance_suite_passes_in_authorization_mode() {
     let dir = interop_dir();
     let server = TestServer::start();
-    server
-        .post("/v1/principals", json!({"kind": "user", "name": "alice"}))
-        .await;
-    server
-        .call(
-            reqwest::Method::PUT,
-            "/v1/principals/alice/password",
-            &server.admin_token,
-            Some(&json!({"password": "correct horse battery"})),
-        )
-        .await;
+    server.add_person("alice", "correct horse battery").await;
     let (status, client) = server
         .post(
             "/v1/clients",

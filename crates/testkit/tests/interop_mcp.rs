@@ -10,8 +10,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use laissez_testkit::TestServer;
 use laissez_testkit::python::{python, repo_root};
+use laissez_testkit::{TestServer, free_port};
 use serde_json::{Value, json};
 
 struct Reaped(Child);
@@ -21,14 +21,6 @@ impl Drop for Reaped {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn wait_for_port(port: u16) {
@@ -50,18 +42,7 @@ async fn the_mcp_python_sdk_logs_in_through_the_gate_and_calls_tools() {
     let python = python();
     let interop = repo_root().join("tests/interop");
     let server = TestServer::start();
-    server
-        .post("/v1/principals", json!({"kind": "user", "name": "alice"}))
-        .await;
-    let (status, _) = server
-        .call(
-            reqwest::Method::PUT,
-            "/v1/principals/alice/password",
-            &server.admin_token,
-            Some(&json!({"password": "correct horse battery"})),
-        )
-        .await;
-    assert_eq!(status, reqwest::StatusCode::NO_CONTENT);
+    server.add_person("alice", "correct horse battery").await;
 
     let mcp_port = free_port();
     let _mcp = Reaped(

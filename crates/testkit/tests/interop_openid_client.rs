@@ -7,24 +7,13 @@ use std::process::Command;
 
 use laissez_testkit::TestServer;
 use laissez_testkit::node::interop_dir;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn openid_client_completes_every_grant() {
     let dir = interop_dir();
     let server = TestServer::start();
-    server
-        .post("/v1/principals", json!({"kind": "user", "name": "alice"}))
-        .await;
-    let (status, _) = server
-        .call(
-            reqwest::Method::PUT,
-            "/v1/principals/alice/password",
-            &server.admin_token,
-            Some(&json!({"password": "correct horse battery"})),
-        )
-        .await;
-    assert_eq!(status, reqwest::StatusCode::NO_CONTENT);
+    server.add_person("alice", "correct horse battery").await;
     let url = server.url.clone();
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")

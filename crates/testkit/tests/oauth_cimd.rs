@@ -7,8 +7,9 @@ use axum::routing::get;
 use laissez_oauth::pkce::challenge_for;
 use laissez_server::run::Options;
 use laissez_testkit::TestServer;
+use laissez_testkit::browser::Browser;
 use reqwest::StatusCode;
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::LOCATION;
 use serde_json::{Value, json};
 
 const VERIFIER: &str = "a-verifier-that-is-long-enough-for-rfc-7636-section-4-1-xyz";
@@ -74,17 +75,7 @@ async fn an_https_client_id_is_resolved_from_its_metadata_document() {
         metadata_document_mappings: vec![("https://agent.example/".into(), local)],
         ..Options::default()
     });
-    server
-        .post("/v1/principals", json!({"kind": "user", "name": "alice"}))
-        .await;
-    server
-        .call(
-            reqwest::Method::PUT,
-            "/v1/principals/alice/password",
-            &server.admin_token,
-            Some(&json!({"password": "correct horse battery"})),
-        )
-        .await;
+    server.add_person("alice", "correct horse battery").await;
     let (_, metadata) = server.get("/.well-known/oauth-authorization-server").await;
     assert_eq!(metadata["client_id_metadata_document_supported"], true);
 
@@ -93,83 +84,26 @@ async fn an_https_client_id_is_resolved_from_its_metadata_document() {
         .build()
         .unwrap();
     let query = authorize_query(CLIENT);
-    let login = http
-        .get(format!("{}/oauth/authorize", server.url))
-        .query(&query)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), StatusCode::OK);
-    let login_cookie = login.headers()[SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let login_page = login.text().await.unwrap();
-    let login_csrf = login_page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
-    let mut form: Vec<(&str, String)> = query.clone();
-    form.push(("csrf", login_csrf));
-    form.push(("username", "alice".into()));
-    form.push(("password", "correct horse battery".into()));
-    let signed_in = http
-        .post(format!("{}/oauth/login", server.url))
-        .header(COOKIE, login_cookie)
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    let cookie = signed_in.headers()[SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let page = http
-        .get(format!("{}/oauth/authorize", server.url))
-        .query(&query)
-        .header(COOKIE, &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(page.contains("Metadata Document Agent"), "{page}");
+    let mut authorize = url::Url::parse(&format!("{}/oauth/authorize", server.url)).unwrap();
+    authorize.query_pairs_mut().extend_pairs(&query);
+    let mut browser = Browser::new(REDIRECT);
+    let login = browser.open(authorize.as_str()).await;
+    assert_eq!(login.status, StatusCode::OK);
+    let page = browser
+        .submit(
+            &login,
+            &[("username", "alice"), ("password", "correct horse battery")],
+        )
+        .await;
+    assert!(page.body.contains("Metadata Document Agent"), "{page:?}");
     assert!(
-        page.contains(
+        page.body.contains(
             "<strong>Verified domain:</strong> its description is published by <strong>agent.example</strong>"
         ),
-        "the document's https host is the verified publisher: {page}"
+        "the document's https host is the verified publisher: {page:?}"
     );
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
-    let mut form = query.clone();
-    form.push(("csrf", csrf));
-    form.push(("decision", "approve".into()));
-    let back = http
-        .post(format!("{}/oauth/consent", server.url))
-        .header(COOKIE, &cookie)
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    let location = url::Url::parse(back.headers()[LOCATION].to_str().unwrap()).unwrap();
+    let back = browser.submit(&page, &[("decision", "approve")]).await;
+    let location = url::Url::parse(&back.url).unwrap();
     let code = location
         .query_pairs()
         .find(|(k, _)| k == "code")
@@ -225,17 +159,7 @@ async fn the_agent_client_uses_its_metadata_document_instead_of_registering() {
         metadata_document_mappings: vec![("https://agent.example/".into(), local)],
         ..Options::default()
     });
-    server
-        .post("/v1/principals", json!({"kind": "user", "name": "alice"}))
-        .await;
-    server
-        .call(
-            reqwest::Method::PUT,
-            "/v1/principals/alice/password",
-            &server.admin_token,
-            Some(&json!({"password": "correct horse battery"})),
-        )
-        .await;
+    server.add_person("alice", "correct horse battery").await;
     let app = Router::new().route("/echo", get(|| async { "hello" }));
     let (_, gate_url) = laissez_testkit::gate::front(app, &server.url, |_| {}).await;
     let temp = tempfile::tempdir().unwrap();

@@ -22,18 +22,7 @@ struct Flow {
 
 async fn flow() -> Flow {
     let server = TestServer::start();
-    let (_, user) = server
-        .post("/v1/principals", json!({"kind": "user", "name": "alice"}))
-        .await;
-    let (status, _) = server
-        .call(
-            reqwest::Method::PUT,
-            "/v1/principals/alice/password",
-            &server.admin_token,
-            Some(&json!({"password": PASSWORD})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    let user = server.add_person("alice", PASSWORD).await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -199,6 +188,17 @@ impl Flow {
         Url::parse(response.headers()[LOCATION].to_str().unwrap()).unwrap()
     }
 
+    /// Exchanges an authorization code as the agent (its redirect URI and verifier).
+    async fn exchange(&self, code: &str) -> (StatusCode, Value) {
+        self.token(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", "http://127.0.0.1:45678/callback"),
+            ("code_verifier", VERIFIER),
+        ])
+        .await
+    }
+
     async fn token(&self, params: &[(&str, &str)]) -> (StatusCode, Value) {
         let mut form = params.to_vec();
         form.push(("client_id", &self.client_id));
@@ -221,16 +221,7 @@ fn param(url: &Url, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-fn claims(jwt: &str) -> Value {
-    use base64::Engine;
-    let payload = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
-}
+use laissez_testkit::jwt_claims as claims;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_user_consents_and_the_agent_gets_tokens_for_that_user_only() {
@@ -267,13 +258,7 @@ async fn a_user_consents_and_the_agent_gets_tokens_for_that_user_only() {
     );
     let code = param(&back, "code").unwrap();
 
-    let exchange = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", "http://127.0.0.1:45678/callback"),
-        ("code_verifier", VERIFIER),
-    ];
-    let (status, tokens) = f.token(&exchange).await;
+    let (status, tokens) = f.exchange(&code).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     let at = claims(tokens["access_token"].as_str().unwrap());
     assert_eq!(at["sub"], f.user_id.as_str(), "acts for the user");
@@ -323,14 +308,7 @@ async fn a_user_consents_and_the_agent_gets_tokens_for_that_user_only() {
         .consent(&params, &cookie, &["notes.read"], "approve")
         .await;
     let second_code = param(&back, "code").unwrap();
-    let (_, fresh) = f
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("code", second_code.as_str()),
-            ("redirect_uri", "http://127.0.0.1:45678/callback"),
-            ("code_verifier", VERIFIER),
-        ])
-        .await;
+    let (_, fresh) = f.exchange(&second_code).await;
     let fresh_refresh = fresh["refresh_token"].as_str().unwrap().to_owned();
     let response = f
         .http
@@ -360,16 +338,10 @@ async fn a_user_consents_and_the_agent_gets_tokens_for_that_user_only() {
         .consent(&params, &cookie, &["notes.read"], "approve")
         .await;
     let third_code = param(&back, "code").unwrap();
-    let exchange = [
-        ("grant_type", "authorization_code"),
-        ("code", third_code.as_str()),
-        ("redirect_uri", "http://127.0.0.1:45678/callback"),
-        ("code_verifier", VERIFIER),
-    ];
-    let (status, victim) = f.token(&exchange).await;
+    let (status, victim) = f.exchange(&third_code).await;
     assert_eq!(status, StatusCode::OK);
     let victim_refresh = victim["refresh_token"].as_str().unwrap().to_owned();
-    let (status, error) = f.token(&exchange).await;
+    let (status, error) = f.exchange(&third_code).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(error["error"], "invalid_grant");
 
@@ -559,14 +531,7 @@ async fn disconnecting_an_app_kills_its_refresh_and_access_tokens_at_once() {
         .consent(&params, &cookie, &["notes.read", "notes.write"], "approve")
         .await;
     let code = param(&back, "code").unwrap();
-    let (_, tokens) = f
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", "http://127.0.0.1:45678/callback"),
-            ("code_verifier", VERIFIER),
-        ])
-        .await;
+    let (_, tokens) = f.exchange(&code).await;
     let access = tokens["access_token"].as_str().unwrap().to_owned();
     let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
 
@@ -637,14 +602,7 @@ async fn the_connected_applications_page_lists_and_disconnects() {
         .consent(&params, &cookie, &["notes.read"], "approve")
         .await;
     let code = param(&back, "code").unwrap();
-    let (_, tokens) = f
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", "http://127.0.0.1:45678/callback"),
-            ("code_verifier", VERIFIER),
-        ])
-        .await;
+    let (_, tokens) = f.exchange(&code).await;
     let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
 
     // Signed out, the page asks to sign in, and signing in lands on it.
@@ -844,14 +802,7 @@ async fn the_user_chooses_which_accounts_an_app_may_act_in_and_gates_hold_it_to_
             "approve",
         )
         .await;
-    let (status, tokens) = f
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("code", &param(&back, "code").unwrap()),
-            ("redirect_uri", "http://127.0.0.1:45678/callback"),
-            ("code_verifier", VERIFIER),
-        ])
-        .await;
+    let (status, tokens) = f.exchange(&param(&back, "code").unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     let access = tokens["access_token"].as_str().unwrap().to_owned();
     assert_eq!(claims(&access)["accounts"], json!(["globex"]));

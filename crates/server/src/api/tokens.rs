@@ -210,18 +210,16 @@ pub async fn create(
         .map_err(|e| ApiError::Unavailable(format!("cannot generate a token: {e}")))?;
     let now = now();
     let credential = Credential {
-        id: new_id("tok")?,
-        kind: kind.code().into(),
-        prefix: token.prefix().into(),
-        last4: token.last4().into(),
-        principal_id: principal.id.clone(),
         restriction,
         allowed_ips,
-        description: body.description,
-        created_at: now,
-        expires_at: Some(now + lifetime.seconds()),
-        last_used_at: None,
-        revoked_at: None,
+        ..Credential::issued(
+            new_id("tok")?,
+            &token,
+            &principal.id,
+            lifetime,
+            now,
+            &body.description,
+        )
     };
     let event = caller
         .event("token.create", credential.id.clone())

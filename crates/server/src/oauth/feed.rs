@@ -162,14 +162,7 @@ pub async fn revoked(
         .into_iter()
         .map(|(sub, client_id, before)| serde_json::json!({"sub": sub, "client_id": client_id, "issued_before": before}))
         .collect();
-    let deactivated: Vec<String> = state
-        .store
-        .principals()
-        .await?
-        .into_iter()
-        .filter(|p| p.status != laissez_core::Status::Active)
-        .map(|p| p.id)
-        .collect();
+    let deactivated = state.store.inactive_principal_ids().await?;
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
         axum::Json(serde_json::json!({

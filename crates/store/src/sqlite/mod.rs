@@ -549,6 +549,10 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn inactive_principal_ids(&self) -> Result<Vec<String>, Error> {
+        self.read(rows::inactive_principal_ids).await
+    }
+
     async fn federated_user(&self, issuer: &str, subject: &str) -> Result<Option<String>, Error> {
         let (issuer, subject) = (issuer.to_owned(), subject.to_owned());
         self.read(move |c| oauth_rows::federated_user(c, &issuer, &subject))

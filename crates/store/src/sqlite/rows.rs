@@ -113,6 +113,13 @@ pub fn chain(conn: &Connection, id: &str) -> Result<Vec<Principal>, Error> {
     Ok(chain)
 }
 
+pub fn inactive_principal_ids(conn: &Connection) -> Result<Vec<String>, Error> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id FROM principals WHERE status <> ?1 ORDER BY id")?;
+    let rows = stmt.query_map([Status::Active.as_str()], |r| r.get(0))?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
 pub fn set_status(conn: &Connection, id: &str, status: Status) -> Result<(), Error> {
     let n = conn.execute(
         "UPDATE principals SET status = ?2 WHERE id = ?1",
