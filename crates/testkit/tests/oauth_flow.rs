@@ -819,6 +819,30 @@ async fn the_user_chooses_which_accounts_an_app_may_act_in_and_gates_hold_it_to_
     );
     let (_, apps) = f.server.get("/v1/connected-apps?user=alice").await;
     assert_eq!(apps[0]["accounts"], json!(["globex"]), "{apps}");
+    // A resource server introspecting the token learns the accounts too.
+    let (_, rs) = f
+        .server
+        .post(
+            "/v1/clients",
+            json!({"client_name": "Notes API", "grant_types": ["client_credentials"]}),
+        )
+        .await;
+    let introspected: Value = f
+        .http
+        .post(format!("{}/oauth/introspect", f.server.url))
+        .basic_auth(
+            rs["client_id"].as_str().unwrap(),
+            rs["client_secret"].as_str(),
+        )
+        .form(&[("token", access.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(introspected["active"], true, "{introspected}");
+    assert_eq!(introspected["accounts"], json!(["globex"]));
 
     // A gate for an app of acme refuses it; one of globex lets it through
     // and tells the app which accounts.

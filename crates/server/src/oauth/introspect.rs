@@ -72,9 +72,7 @@ pub async fn introspect(
         }
         _ => return Ok(no_store(StatusCode::OK, &json!({"active": false}))),
     };
-    Ok(no_store(
-        StatusCode::OK,
-        &json!({
+    let mut body = json!({
             "active": true,
             "iss": claims.iss,
             "sub": claims.sub,
@@ -86,8 +84,11 @@ pub async fn introspect(
             "jti": claims.jti,
             "token_type": "Bearer",
             "act": claims.act,
-        }),
-    ))
+    });
+    if !claims.accounts.is_empty() {
+        body["accounts"] = json!(claims.accounts);
+    }
+    Ok(no_store(StatusCode::OK, &body))
 }
 
 /// RFC 7009: revokes a token. Answers 200 for unknown or invalid tokens too.
