@@ -1,0 +1,281 @@
+//! Rules for third-party credentials: the data file format, its loading and
+//! compilation, and the check that every rule finds its own test vectors.
+//!
+//! The built-in rules are `rules.toml` at the crate's root, compiled into the
+//! binary. Users add rules in a file of the same shape (`laissez scan --rules
+//! FILE`); each added rule must carry test vectors, and they are checked when
+//! the file is loaded, so a rule that does not find what it claims is refused
+//! before it scans anything.
+
+use regex::bytes::Regex;
+use serde::Deserialize;
+
+use crate::Error;
+
+/// The built-in rules file.
+pub const BUILTIN_RULES: &str = include_str!("../rules.toml");
+
+/// A validated, compiled rule.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    /// Unique id, e.g. `github-token`.
+    pub id: String,
+    /// What the credential is.
+    pub description: String,
+    /// Literals one of which occurs in every match (matched case-insensitively).
+    pub keywords: Vec<String>,
+    /// The compiled pattern.
+    pub regex: Regex,
+    /// The capture group that holds the secret.
+    pub secret_group: usize,
+    /// An offline checksum the secret must pass.
+    pub checksum: Option<Checksum>,
+    /// Minimum Shannon entropy of the secret, in bits per character.
+    pub min_entropy: Option<f64>,
+    /// Lowercase substrings that mark a placeholder rather than a secret.
+    pub exclude: Vec<String>,
+    /// Whether a match may span lines.
+    pub multiline: bool,
+    /// Whether this is a heuristic, dropped where a specific rule matched.
+    pub generic: bool,
+    /// Strings this rule must find and must not find.
+    pub tests: Vectors,
+}
+
+/// An offline checksum scheme.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Checksum {
+    /// GitHub's token format: the last six characters are the base62 CRC-32
+    /// of the thirty random characters between the `_` and them.
+    Github,
+}
+
+impl Checksum {
+    /// Whether `secret` passes this checksum.
+    pub fn verify(self, secret: &[u8]) -> bool {
+        match self {
+            Checksum::Github => {
+                let Some(separator) = secret.iter().position(|&b| b == b'_') else {
+                    return false;
+                };
+                let tail = &secret[separator + 1..];
+                if tail.len() != 36 {
+                    return false;
+                }
+                let (random, check) = tail.split_at(30);
+                base62_crc32(random) == check
+            }
+        }
+    }
+}
+
+/// Test vectors of one rule.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Vectors {
+    /// Texts in which the rule must find a secret.
+    #[serde(default)]
+    pub valid: Vec<String>,
+    /// Texts in which the rule must find nothing.
+    #[serde(default)]
+    pub invalid: Vec<String>,
+}
+
+/// A rules file as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesFile {
+    #[serde(default)]
+    rule: Vec<RuleSpec>,
+}
+
+/// One rule as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleSpec {
+    id: String,
+    description: String,
+    keywords: Vec<String>,
+    regex: String,
+    #[serde(default)]
+    secret_group: usize,
+    checksum: Option<Checksum>,
+    min_entropy: Option<f64>,
+    #[serde(default)]
+    exclude: Vec<String>,
+    #[serde(default)]
+    multiline: bool,
+    #[serde(default)]
+    generic: bool,
+    #[serde(default)]
+    tests: Vectors,
+}
+
+/// Parses a rules file (`origin` names it in errors) and compiles its rules.
+pub fn parse(text: &str, origin: &str) -> Result<Vec<Rule>, Error> {
+    let file: RulesFile = toml::from_str(text).map_err(|e| Error::Rules {
+        origin: origin.to_owned(),
+        message: e.message().to_owned(),
+    })?;
+    file.rule
+        .into_iter()
+        .map(|spec| spec.compile(origin))
+        .collect()
+}
+
+impl RuleSpec {
+    fn compile(self, origin: &str) -> Result<Rule, Error> {
+        let fail = |message: String| Error::Rules {
+            origin: origin.to_owned(),
+            message: format!("rule '{}': {message}", self.id),
+        };
+        let id_ok = !self.id.is_empty()
+            && self.id.len() <= 64
+            && self
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !id_ok {
+            return Err(fail(
+                "an id is 1 to 64 lowercase letters, digits or '-'".into(),
+            ));
+        }
+        if self.id.starts_with("laissez-") {
+            return Err(fail("ids starting with 'laissez-' are reserved".into()));
+        }
+        if self.keywords.is_empty() || self.keywords.iter().any(|k| k.len() < 3) {
+            return Err(fail(
+                "give at least one keyword, each at least 3 characters, that every match contains"
+                    .into(),
+            ));
+        }
+        if self.tests.valid.is_empty() {
+            return Err(fail(
+                "give at least one test vector in tests.valid that the rule must find".into(),
+            ));
+        }
+        let regex = Regex::new(&self.regex).map_err(|e| fail(format!("bad regex: {e}")))?;
+        if self.secret_group >= regex.captures_len() {
+            return Err(fail(format!(
+                "secret_group {} does not exist; the regex has {} groups",
+                self.secret_group,
+                regex.captures_len() - 1
+            )));
+        }
+        Ok(Rule {
+            keywords: self.keywords,
+            regex,
+            secret_group: self.secret_group,
+            checksum: self.checksum,
+            min_entropy: self.min_entropy,
+            exclude: self
+                .exclude
+                .iter()
+                .map(|e| e.to_ascii_lowercase())
+                .collect(),
+            multiline: self.multiline,
+            generic: self.generic,
+            tests: self.tests,
+            description: self.description,
+            id: self.id,
+        })
+    }
+}
+
+impl Rule {
+    /// Whether a candidate secret passes this rule's filters (placeholders,
+    /// entropy); the checksum is judged separately.
+    pub fn accepts(&self, secret: &[u8]) -> bool {
+        if !self.exclude.is_empty() {
+            let lower = secret.to_ascii_lowercase();
+            if self
+                .exclude
+                .iter()
+                .any(|e| memchr::memmem::find(&lower, e.as_bytes()).is_some())
+            {
+                return false;
+            }
+        }
+        match self.min_entropy {
+            Some(min) => shannon_entropy(secret) >= min,
+            None => true,
+        }
+    }
+}
+
+/// Shannon entropy of `bytes`, in bits per byte.
+pub fn shannon_entropy(bytes: &[u8]) -> f64 {
+    if bytes.is_empty() {
+        return 0.0;
+    }
+    let mut counts = [0u32; 256];
+    for &b in bytes {
+        counts[usize::from(b)] += 1;
+    }
+    let len = bytes.len() as f64;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f64::from(c) / len;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// The six-character base62 CRC-32 of `bytes`, as GitHub and Laissez write it.
+fn base62_crc32(bytes: &[u8]) -> [u8; 6] {
+    laissez_token::checksum(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn github_checksum_accepts_only_matching_tokens() {
+        assert!(Checksum::Github.verify(b"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"));
+        assert!(!Checksum::Github.verify(b"ghp_Ky9Pf34qY6Nb3wWD25RQ4F5ZR3qa7y3gm1IM"));
+        assert!(!Checksum::Github.verify(b"ghp_short"));
+    }
+
+    #[test]
+    fn entropy_ranks_random_above_repetitive() {
+        assert_eq!(shannon_entropy(b"aaaa"), 0.0);
+        assert!(shannon_entropy(b"Zq8Lm2Xw7Kt4Rv9Nb3Hd6Jf1") > 4.0);
+    }
+
+    #[test]
+    fn bad_rules_are_refused_with_the_reason() {
+        let no_vectors = r#"
+            [[rule]]
+            id = "x-key"
+            description = "x"
+            keywords = ["xkey"]
+            regex = 'xkey_[a-z]{8}'
+        "#;
+        let error = parse(no_vectors, "extra.toml").unwrap_err().to_string();
+        assert!(error.contains("tests.valid"), "{error}");
+        let bad_regex = r#"
+            [[rule]]
+            id = "x-key"
+            description = "x"
+            keywords = ["xkey"]
+            regex = 'xkey_[a-z'
+            tests.valid = ["xkey_abcdefgh"]
+        "#;
+        let error = parse(bad_regex, "extra.toml").unwrap_err().to_string();
+        assert!(error.contains("bad regex"), "{error}");
+        let unknown_field = r#"
+            [[rule]]
+            id = "x-key"
+            description = "x"
+            keywords = ["xkey"]
+            regex = 'xkey'
+            severity = "high"
+            tests.valid = ["xkey"]
+        "#;
+        assert!(parse(unknown_field, "extra.toml").is_err());
+    }
+}

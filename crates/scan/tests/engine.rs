@@ -1,0 +1,177 @@
+//! The engine against the normative token vectors, every rule's own test
+//! vectors, and random text with planted tokens (recall and false positives).
+
+use laissez_scan::{Engine, RuleSet, Scanner, rules};
+use laissez_token::{Kind, Namespace, Token};
+
+fn namespaces(names: &[&str]) -> Vec<Namespace> {
+    names.iter().map(|n| Namespace::new(n).unwrap()).collect()
+}
+
+fn scanner(set: RuleSet, include_invalid: bool) -> Scanner {
+    Scanner::new(
+        Engine::new(&namespaces(&["lz", "acme"]), set, Vec::new()).unwrap(),
+        include_invalid,
+    )
+}
+
+#[test]
+fn the_scanner_agrees_with_every_normative_token_vector() {
+    let vectors: serde_json::Value =
+        serde_json::from_str(include_str!("../../token/tests/token-vectors.json")).unwrap();
+    for set in [RuleSet::Laissez, RuleSet::All] {
+        let strict = scanner(set, false);
+        let lenient = scanner(set, true);
+        for vector in vectors["valid"].as_array().unwrap() {
+            let token = vector["token"].as_str().unwrap();
+            let text = format!("export TOKEN={token}\n");
+            let finds = strict.scan_text(text.as_bytes(), "x", None);
+            assert_eq!(finds.len(), 1, "{token} in {set:?}");
+            assert_eq!(finds[0].secret, token);
+            assert!(finds[0].is_laissez_token());
+            assert_eq!(finds[0].location.column, 14);
+            assert_eq!(
+                finds[0].kind.map(|k| k.code()),
+                vector["kind"].as_str(),
+                "{token}"
+            );
+        }
+        for vector in vectors["invalid"].as_array().unwrap() {
+            let token = vector["token"].as_str().unwrap();
+            let text = format!("token = \"{token}\"\n");
+            let finds = strict.scan_text(text.as_bytes(), "x", None);
+            assert!(
+                finds.is_empty(),
+                "{token} ({}) in {set:?}: {finds:?}",
+                vector["why"]
+            );
+            // A checksum failure is listed, marked invalid, only on request.
+            let listed = lenient.scan_text(text.as_bytes(), "x", None);
+            assert!(listed.iter().all(|f| !f.valid), "{token}");
+            if vector["why"]
+                .as_str()
+                .unwrap()
+                .contains("checksum mismatch")
+            {
+                assert_eq!(listed.len(), 1, "{token}");
+            }
+        }
+    }
+}
+
+#[test]
+fn every_builtin_rule_finds_its_valid_vectors_and_nothing_in_its_invalid_ones() {
+    let scanner = scanner(RuleSet::All, false);
+    for rule in rules::parse(rules::BUILTIN_RULES, "built-in").unwrap() {
+        for text in &rule.tests.valid {
+            let finds = scanner.scan_text(text.as_bytes(), "x", None);
+            assert!(
+                finds.iter().any(|f| f.rule == rule.id),
+                "rule {} misses {text:?}: {finds:?}",
+                rule.id
+            );
+        }
+        for text in &rule.tests.invalid {
+            let finds = scanner.scan_text(text.as_bytes(), "x", None);
+            assert!(
+                finds.iter().all(|f| f.rule != rule.id),
+                "rule {} wrongly finds {text:?}",
+                rule.id
+            );
+        }
+    }
+}
+
+#[test]
+fn user_rules_extend_the_builtin_ones() {
+    let extra = rules::parse(
+        r#"
+        [[rule]]
+        id = "acme-internal-key"
+        description = "ACME internal service key"
+        keywords = ["acmekey-"]
+        regex = '(acmekey-[0-9a-f]{32})'
+        secret_group = 1
+        tests.valid = ["acmekey-0123456789abcdef0123456789abcdef"]
+        "#,
+        "extra.toml",
+    )
+    .unwrap();
+    let engine = Engine::new(&namespaces(&["lz"]), RuleSet::All, extra.clone()).unwrap();
+    let scanner = Scanner::new(engine, false);
+    let finds = scanner.scan_text(b"key: acmekey-0123456789abcdef0123456789abcdef", "x", None);
+    assert_eq!(finds[0].rule, "acme-internal-key");
+    // An id may not be defined twice.
+    let twice = [extra.clone(), extra].concat();
+    assert!(Engine::new(&namespaces(&["lz"]), RuleSet::All, twice).is_err());
+}
+
+#[test]
+fn planted_tokens_are_all_found_in_random_text_and_nothing_else_is() {
+    let scanner = scanner(RuleSet::Laissez, true);
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let alphabet = laissez_token::ALPHABET;
+    let mut text = Vec::with_capacity(4 << 20);
+    let mut planted = Vec::new();
+    while text.len() < 4 << 20 {
+        match next() % 50 {
+            // Planted valid tokens of every kind and namespace.
+            0 => {
+                let namespace = if next() % 2 == 0 { "lz" } else { "acme" };
+                let kind = Kind::ALL[(next() % 5) as usize];
+                let token = Token::generate(&Namespace::new(namespace).unwrap(), kind).unwrap();
+                text.extend_from_slice(b" ");
+                text.extend_from_slice(token.expose().as_bytes());
+                text.extend_from_slice(b"\n");
+                planted.push(token.expose().to_owned());
+            }
+            // Look-alikes: a prefix and 46 random characters.
+            1 => {
+                text.extend_from_slice(b" lzut_");
+                for _ in 0..46 {
+                    text.push(alphabet[(next() % 62) as usize]);
+                }
+                text.extend_from_slice(b"\n");
+            }
+            // Base62 noise in words.
+            _ => {
+                let len = 1 + next() % 60;
+                for _ in 0..len {
+                    text.push(alphabet[(next() % 62) as usize]);
+                }
+                text.push(if next() % 8 == 0 { b'\n' } else { b' ' });
+            }
+        }
+    }
+    let finds = scanner.scan_text(&text, "corpus", None);
+    let valid: Vec<&str> = finds
+        .iter()
+        .filter(|f| f.valid)
+        .map(|f| f.secret.as_str())
+        .collect();
+    assert_eq!(
+        valid,
+        planted.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    // Every look-alike failed its checksum (a 1 in 2^32 chance each otherwise).
+    assert!(finds.iter().filter(|f| !f.valid).count() > 1000);
+}
+
+#[test]
+fn a_line_marked_allowed_is_skipped_and_finds_are_masked() {
+    let token = Token::generate(&Namespace::default(), Kind::Account).unwrap();
+    let scanner = scanner(RuleSet::All, false);
+    let text = format!("a = \"{0}\" # laissez:allow\nb = {0}\n", token.expose());
+    let finds = scanner.scan_text(text.as_bytes(), "x", None);
+    assert_eq!(finds.len(), 1);
+    assert_eq!(finds[0].location.line, 2);
+    let masked = finds[0].masked();
+    assert!(masked.starts_with("lzat") && masked.ends_with(token.last4()));
+    assert!(!format!("{:?}", finds[0]).contains(token.expose()));
+}
