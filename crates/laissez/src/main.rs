@@ -64,16 +64,20 @@ pub struct Global {
 impl Global {
     /// A client with the token from --token, LAISSEZ_TOKEN or DATA/admin-token.
     pub fn client(&self) -> Result<Client, CliError> {
-        let token = match &self.token {
-            Some(token) => token.trim().to_owned(),
+        Ok(Client::new(&self.server, self.token()?))
+    }
+
+    /// The token from --token, LAISSEZ_TOKEN or DATA/admin-token.
+    pub fn token(&self) -> Result<String, CliError> {
+        match &self.token {
+            Some(token) => Ok(token.trim().to_owned()),
             None => {
                 let path = self.data.join(laissez_server::bootstrap::ADMIN_TOKEN_FILE);
                 std::fs::read_to_string(&path)
                     .map(|t| t.trim().to_owned())
-                    .map_err(|_| CliError::NoToken(path.display().to_string()))?
+                    .map_err(|_| CliError::NoToken(path.display().to_string()))
             }
-        };
-        Ok(Client::new(&self.server, token))
+        }
     }
 }
 
@@ -123,6 +127,10 @@ enum Command {
     Settings(commands::org::SettingsCommand),
     /// Show who the presented token is: principal, owner, chain, scope, expiry.
     Whoami,
+    /// Find credentials in files, directories, stdin (`-`), git history
+    /// (--git) or staged changes (--staged). Exits 0 when nothing is found,
+    /// 1 when something is, 2 on error.
+    Scan(commands::scan::ScanCommand),
 }
 
 async fn run(cli: Cli) -> Result<(), CliError> {
@@ -144,6 +152,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Hygiene(args) => commands::org::hygiene(&global, args).await,
         Command::Settings(command) => commands::org::settings(&global, command).await,
         Command::Whoami => commands::org::whoami(&global).await,
+        Command::Scan(_) => unreachable!("scan is dispatched by main for its exit status"),
     }
 }
 
@@ -159,6 +168,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Command::Scan(command) = cli.command {
+        // 0: nothing found, 1: something found, 2: the scan could not run.
+        return match runtime.block_on(commands::scan::run(&cli.global, command)) {
+            Ok(false) => ExitCode::SUCCESS,
+            Ok(true) => ExitCode::from(1),
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::from(2)
+            }
+        };
+    }
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(CliError::Denied) => ExitCode::FAILURE,

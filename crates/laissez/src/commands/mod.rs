@@ -9,5 +9,6 @@ pub mod org;
 pub mod policies;
 pub mod principals;
 pub mod resources;
+pub mod scan;
 pub mod serve;
 pub mod tokens;

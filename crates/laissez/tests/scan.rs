@@ -1,0 +1,200 @@
+//! `laissez scan` as a user drives it: directories with ignore files, git
+//! history, a pre-commit hook on staged changes, baselines, output formats
+//! and exit statuses.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use laissez_token::{Kind, Namespace, Token};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_laissez");
+
+fn scan(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("scan")
+        .args(args)
+        .current_dir(dir)
+        .env_remove("LAISSEZ_NAMESPACES")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run laissez scan")
+}
+
+fn git(dir: &Path, args: &[&str]) -> Output {
+    let output = Command::new("git")
+        .args(["-c", "user.name=Dev", "-c", "user.email=dev@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run git");
+    output
+}
+
+fn token(kind: Kind) -> String {
+    Token::generate(&Namespace::default(), kind)
+        .unwrap()
+        .expose()
+        .to_owned()
+}
+
+fn json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+#[test]
+fn directories_honour_gitignore_skip_binaries_and_exit_one_on_a_find() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = token(Kind::User);
+    std::fs::write(dir.path().join(".env"), format!("LAISSEZ_TOKEN={live}\n")).unwrap();
+    std::fs::write(dir.path().join(".gitignore"), "build/\n").unwrap();
+    std::fs::create_dir(dir.path().join("build")).unwrap();
+    std::fs::write(dir.path().join("build/out.txt"), token(Kind::Task)).unwrap();
+    std::fs::write(
+        dir.path().join("blob.bin"),
+        format!("\0{}", token(Kind::Task)),
+    )
+    .unwrap();
+    let output = scan(dir.path(), &["--format", "json", "."]);
+    assert_eq!(output.status.code(), Some(1));
+    let finds = json(&output)["finds"].as_array().unwrap().clone();
+    assert_eq!(finds.len(), 1, "{finds:?}");
+    assert_eq!(finds[0]["rule"], "laissez-user-token");
+    assert_eq!(finds[0]["location"]["path"], "./.env");
+    assert_eq!(finds[0]["location"]["line"], 1);
+    // The report never holds the secret.
+    assert!(!String::from_utf8_lossy(&output.stdout).contains(&live));
+
+    // Text masks it too; a clean tree exits 0; a missing path exits 2.
+    let text = scan(dir.path(), &[".env"]);
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        stdout.contains(&format!("lzut…{}", &live[live.len() - 4..])),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(&live));
+    std::fs::write(dir.path().join(".env"), "LAISSEZ_TOKEN=\n").unwrap();
+    assert_eq!(scan(dir.path(), &["."]).status.code(), Some(0));
+    let missing = scan(dir.path(), &["no-such-dir"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).starts_with("error: cannot read no-such-dir"));
+}
+
+#[test]
+fn history_is_scanned_once_per_blob_with_commit_path_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    git(repo, &["init", "-q", "-b", "main"]);
+    let leaked = token(Kind::Account);
+    std::fs::write(
+        repo.join("config.py"),
+        format!("# settings\nAPI = '{leaked}'\n"),
+    )
+    .unwrap();
+    git(repo, &["add", "."]);
+    git(repo, &["commit", "-qm", "add config"]);
+    let first = String::from_utf8(git(repo, &["rev-parse", "HEAD"]).stdout).unwrap();
+    // Removed in the next commit, copied on a branch: still one find, at
+    // the commit that introduced it.
+    std::fs::write(repo.join("config.py"), "# settings\nAPI = env('API')\n").unwrap();
+    git(repo, &["commit", "-qam", "remove the key"]);
+    git(repo, &["checkout", "-qb", "other", &first.trim()[..12]]);
+    std::fs::copy(repo.join("config.py"), repo.join("copy.py")).unwrap();
+    git(repo, &["add", "."]);
+    git(repo, &["commit", "-qm", "copy"]);
+    git(repo, &["checkout", "-q", "main"]);
+
+    // The working tree is clean...
+    assert_eq!(scan(repo, &["--laissez-only", "."]).status.code(), Some(0));
+    // ...the history is not.
+    let output = scan(repo, &["--git", ".", "--format", "sarif"]);
+    assert_eq!(output.status.code(), Some(1));
+    let sarif = json(&output);
+    assert_eq!(sarif["version"], "2.1.0");
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1, "{results:?}");
+    assert_eq!(results[0]["ruleId"], "laissez-account-token");
+    assert_eq!(results[0]["properties"]["commit"], first.trim());
+    let location = &results[0]["locations"][0]["physicalLocation"];
+    assert_eq!(location["artifactLocation"]["uri"], "config.py");
+    assert_eq!(location["region"]["startLine"], 2);
+    assert_eq!(location["region"]["startColumn"], 8);
+}
+
+#[test]
+fn the_pre_commit_hook_refuses_staged_credentials_until_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    git(repo, &["init", "-q"]);
+    let installed = scan(repo, &["install-hook"]);
+    assert!(
+        installed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
+    std::fs::write(
+        repo.join("deploy.sh"),
+        format!("curl -H 'Authorization: Bearer {}'\n", token(Kind::Task)),
+    )
+    .unwrap();
+    git(repo, &["add", "deploy.sh"]);
+    let refused = git(repo, &["commit", "-qm", "deploy"]);
+    assert!(!refused.status.success());
+    // Git passes a hook's output on to the committer's terminal (stderr).
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("deploy.sh:1"), "{said}");
+    // Accept it in a baseline, as a known test fixture.
+    let written = scan(repo, &["--staged", "--write-baseline", "baseline.json"]);
+    assert_eq!(written.status.code(), Some(0));
+    let baseline = std::fs::read_to_string(repo.join("baseline.json")).unwrap();
+    assert!(!baseline.contains("lztt_"), "the baseline holds no secret");
+    assert_eq!(
+        scan(repo, &["--staged", "--baseline", "baseline.json"])
+            .status
+            .code(),
+        Some(0)
+    );
+    // A hook written by someone else is kept unless --force.
+    std::fs::write(repo.join(".git/hooks/pre-commit"), "#!/bin/sh\nmake lint\n").unwrap();
+    let kept = scan(repo, &["install-hook"]);
+    assert_eq!(kept.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&kept.stderr).contains("--force"));
+}
+
+#[test]
+fn invalid_checksums_are_listed_only_on_request_and_bad_rules_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut fake = token(Kind::User);
+    fake.replace_range(10..11, if &fake[10..11] == "A" { "B" } else { "A" });
+    std::fs::write(dir.path().join("notes.md"), format!("example: {fake}\n")).unwrap();
+    assert_eq!(scan(dir.path(), &["notes.md"]).status.code(), Some(0));
+    let listed = scan(
+        dir.path(),
+        &["notes.md", "--include-invalid", "--format", "json"],
+    );
+    assert_eq!(
+        listed.status.code(),
+        Some(0),
+        "an invalid string is not a credential"
+    );
+    assert_eq!(json(&listed)["finds"][0]["valid_checksum"], false);
+
+    std::fs::write(
+        dir.path().join("rules.toml"),
+        "[[rule]]\nid = \"acme-key\"\ndescription = \"ACME key\"\nkeywords = [\"acme_\"]\nregex = 'acme_[a-z]{8}'\ntests.valid = [\"acme_12345678\"]\n",
+    )
+    .unwrap();
+    let refused = scan(dir.path(), &["notes.md", "--rules", "rules.toml"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("does not find its own test vector"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}
