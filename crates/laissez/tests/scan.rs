@@ -22,13 +22,12 @@ fn scan(dir: &Path, args: &[&str]) -> Output {
 }
 
 fn git(dir: &Path, args: &[&str]) -> Output {
-    let output = Command::new("git")
+    Command::new("git")
         .args(["-c", "user.name=Dev", "-c", "user.email=dev@example.com"])
         .args(args)
         .current_dir(dir)
         .output()
-        .expect("run git");
-    output
+        .expect("run git")
 }
 
 fn token(kind: Kind) -> String {
