@@ -42,9 +42,13 @@ pub const SETTINGS_WRITE: &str = "laissez.settings.write";
 pub const AUDIT_WRITE: &str = "laissez.audit.write";
 /// Read protected resources and their gates' configuration.
 pub const RESOURCES_READ: &str = "laissez.resources.read";
+/// Report leaked credentials to the leak intake and ask whether found tokens are live.
+pub const LEAKS_REPORT: &str = "laissez.leaks.report";
+/// Read leak incidents.
+pub const LEAKS_READ: &str = "laissez.leaks.read";
 
 /// Every permission Laissez itself checks.
-pub const ALL: [&str; 12] = [
+pub const ALL: [&str; 14] = [
     PRINCIPALS_READ,
     PRINCIPALS_WRITE,
     TOKENS_READ,
@@ -57,6 +61,8 @@ pub const ALL: [&str; 12] = [
     SETTINGS_WRITE,
     AUDIT_WRITE,
     RESOURCES_READ,
+    LEAKS_REPORT,
+    LEAKS_READ,
 ];
 
 /// Name of the built-in role a gate's credential needs to report decisions.
@@ -68,6 +74,8 @@ pub const ADMIN_ROLE: &str = "laissez-admin";
 pub const AUDITOR_ROLE: &str = "laissez-auditor";
 /// Name of the built-in role that manages principals and credentials but not policies.
 pub const OPERATOR_ROLE: &str = "laissez-operator";
+/// Name of the built-in role of scanners (CI jobs) that report leaks.
+pub const LEAK_REPORTER_ROLE: &str = "laissez-leak-reporter";
 
 /// The built-in roles, present in every store.
 pub fn builtin_roles() -> Vec<Role> {
@@ -85,8 +93,13 @@ pub fn builtin_roles() -> Vec<Role> {
         role(ADMIN_ROLE, "Everything in Laissez's admin API", &ALL),
         role(
             GATE_ROLE,
-            "Read its app's configuration and report gate decisions to the audit log",
-            &[AUDIT_WRITE, RESOURCES_READ],
+            "Read its app's configuration, report gate decisions to the audit log and leaks seen in traffic",
+            &[AUDIT_WRITE, RESOURCES_READ, LEAKS_REPORT],
+        ),
+        role(
+            LEAK_REPORTER_ROLE,
+            "Report leaked credentials (laissez scan --report) and check found tokens (--verify)",
+            &[LEAKS_REPORT],
         ),
         role(
             AUDITOR_ROLE,
@@ -98,6 +111,7 @@ pub fn builtin_roles() -> Vec<Role> {
                 POLICIES_READ,
                 AUDIT_READ,
                 RESOURCES_READ,
+                LEAKS_READ,
             ],
         ),
         role(
@@ -174,7 +188,7 @@ mod tests {
         for p in ALL {
             assert!(Permission::parse(p).is_ok(), "{p}");
         }
-        assert_eq!(builtin_roles().len(), 4);
+        assert_eq!(builtin_roles().len(), 5);
     }
 
     #[test]

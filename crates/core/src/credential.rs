@@ -135,6 +135,11 @@ pub struct Settings {
     /// Connect provider: local passwords are refused for every account.
     #[serde(default)]
     pub require_federated_login: bool,
+    /// A Laissez token reported leaked in a private place (an internal
+    /// repository, internal traffic) is revoked too, not only flagged.
+    /// Leaks in public places are always revoked.
+    #[serde(default)]
+    pub revoke_private_leaks: bool,
 }
 
 impl Default for Settings {
@@ -143,6 +148,7 @@ impl Default for Settings {
             default_ttl: Ttl::from_seconds(3600).unwrap_or_else(|| unreachable!()),
             max_ttl: Ttl::from_seconds(90 * 86_400).unwrap_or_else(|| unreachable!()),
             require_federated_login: false,
+            revoke_private_leaks: false,
         }
     }
 }

@@ -131,6 +131,9 @@ enum Command {
     /// (--git) or staged changes (--staged). Exits 0 when nothing is found,
     /// 1 when something is, 2 on error.
     Scan(commands::scan::ScanCommand),
+    /// Leaked credentials the intake recorded: where, and what was done.
+    #[command(subcommand)]
+    Leaks(commands::leaks::LeaksCommand),
 }
 
 async fn run(cli: Cli) -> Result<(), CliError> {
@@ -152,6 +155,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Hygiene(args) => commands::org::hygiene(&global, args).await,
         Command::Settings(command) => commands::org::settings(&global, command).await,
         Command::Whoami => commands::org::whoami(&global).await,
+        Command::Leaks(command) => commands::leaks::run(&global, command).await,
         Command::Scan(_) => unreachable!("scan is dispatched by main for its exit status"),
     }
 }

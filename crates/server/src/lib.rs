@@ -10,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod bootstrap;
 pub mod embedded;
+pub mod leaks;
 pub mod oauth;
 pub mod openapi;
 pub mod problem;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub feed: Arc<oauth::feed::RevocationFeed>,
     /// The organization's upstream OpenID Connect provider, if configured.
     pub federation: Option<Arc<web::federation::Federation>>,
+    /// The leak intake's keys and notifier.
+    pub leaks: Arc<leaks::LeakIntake>,
 }
 
 impl AppState {
@@ -60,6 +63,7 @@ impl AppState {
             throttle: Arc::new(web::throttle::LoginThrottle::default()),
             feed: Arc::default(),
             federation: None,
+            leaks: Arc::default(),
         }
     }
 }
@@ -84,6 +88,7 @@ pub fn new_id(prefix: &str) -> Result<String, problem::ApiError> {
 pub fn router(state: AppState) -> Router {
     api::routes()
         .merge(oauth::routes())
+        .merge(leaks::routes())
         .merge(openapi::routes())
         .fallback(problem::not_found)
         .layer(DefaultBodyLimit::max(problem::MAX_BODY_BYTES))

@@ -43,6 +43,9 @@ pub enum StartError {
     /// The issuer URL is not usable.
     #[error("issuer '{0}' must be an absolute http(s) URL without query or fragment")]
     Issuer(String),
+    /// The leak intake could not be set up (GitHub keys, SMTP).
+    #[error("leak intake: {0}")]
+    Leaks(String),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -64,6 +67,10 @@ pub struct Options {
     pub metadata_document_mappings: Vec<(String, String)>,
     /// The organization's upstream OpenID Connect provider for human sign-in.
     pub upstream: Option<crate::web::federation::UpstreamConfig>,
+    /// GitHub's secret-scanning keys (a file or URL), enabling signed leak reports.
+    pub github_keys: Option<String>,
+    /// Where leak notifications go (the issuer is filled in at start).
+    pub notify: crate::leaks::notify::NotifyConfig,
 }
 
 /// A started server.
@@ -93,6 +100,9 @@ impl Started {
         let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
             let _ = stopped.wait_for(|s| *s).await;
         };
+        if let Some(notifier) = &self.state.leaks.notifier {
+            notifier.clone().spawn();
+        }
         let mut server = tokio::spawn(serve(
             self.listener,
             self.state.clone(),
@@ -162,6 +172,24 @@ pub async fn start(
         .upstream
         .clone()
         .map(|config| Arc::new(crate::web::federation::Federation::new(config)));
+    let github = match &options.github_keys {
+        Some(source) => Some(
+            crate::leaks::github::GithubKeys::load(crate::leaks::github::KeySource::parse(source))
+                .await
+                .map_err(|e| StartError::Leaks(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let mut notify = options.notify.clone();
+    notify.issuer = state.issuer.clone();
+    let notifier = if notify.channels().is_empty() {
+        None
+    } else {
+        let notifier = crate::leaks::notify::Notifier::new(notify, state.store.clone())
+            .map_err(StartError::Leaks)?;
+        Some(Arc::new(notifier))
+    };
+    state.leaks = Arc::new(crate::leaks::LeakIntake { github, notifier });
     let bootstrapped = bootstrap(state.store.as_ref(), &state.namespace, data_dir).await?;
     let embedded = crate::embedded::bind(state.store.as_ref(), &state.issuer).await?;
     let gates = embedded

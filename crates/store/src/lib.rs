@@ -13,6 +13,7 @@ pub mod sqlite;
 use async_trait::async_trait;
 use laissez_core::audit::{AuditEvent, AuditRecord, Verification};
 use laissez_core::credential::{Credential, Settings};
+use laissez_core::leak::{Incident, LeakAction, LeakReport};
 use laissez_core::{Name, Policy, PolicySet, Principal, Role, Status, UnixTime};
 use laissez_oauth::client::Client;
 use laissez_oauth::grant::{AuthorizationCode, ConnectedApp, RefreshGrant, RefreshUse};
@@ -324,4 +325,86 @@ pub trait Store: Send + Sync + 'static {
         client_id: &str,
         audit: AuditEvent,
     ) -> Result<bool, Error>;
+
+    /// Records leak reports in one transaction: each token is looked up by
+    /// hash in the table of its kind and revoked there when
+    /// [`LeakAction::decide`](laissez_core::leak::LeakAction::decide) says
+    /// so; each real one gets an incident, an audit record and a queued
+    /// notification per channel in `notify`. A report whose `signature`
+    /// (hash) was seen before is refused with [`Error::Conflict`] and
+    /// changes nothing.
+    async fn record_leaks(
+        &self,
+        reports: Vec<(String, LeakReport)>,
+        signature: Option<[u8; 32]>,
+        notify: Vec<String>,
+        audit: Vec<AuditEvent>,
+    ) -> Result<Vec<(LeakAction, Option<Incident>)>, Error>;
+
+    /// Whether each hash names a live, revoked, expired or unknown token.
+    async fn token_statuses(&self, hashes: Vec<[u8; 32]>) -> Result<Vec<TokenStatus>, Error>;
+
+    /// Leak incidents, newest first.
+    async fn incidents(&self, limit: usize) -> Result<Vec<Incident>, Error>;
+
+    /// One leak incident.
+    async fn incident(&self, id: &str) -> Result<Option<Incident>, Error>;
+
+    /// Notifications due for delivery.
+    async fn due_notifications(&self, limit: usize) -> Result<Vec<Notification>, Error>;
+
+    /// Records a delivery attempt: `error` is none on success.
+    async fn finish_notification(&self, id: &str, error: Option<String>) -> Result<(), Error>;
+
+    /// Sets (or clears) a principal's email address, for notifications.
+    async fn set_email(
+        &self,
+        principal_id: &str,
+        email: Option<String>,
+        audit: AuditEvent,
+    ) -> Result<(), Error>;
+
+    /// A principal's email address.
+    async fn email(&self, principal_id: &str) -> Result<Option<String>, Error>;
 }
+
+/// Whether a token is usable, for `laissez scan --verify`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenStatus {
+    /// Usable now.
+    Live,
+    /// Revoked (or, for a refresh token, spent).
+    Revoked,
+    /// Past its expiry.
+    Expired,
+    /// No such token.
+    Unknown,
+}
+
+impl TokenStatus {
+    /// The status as shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenStatus::Live => "live",
+            TokenStatus::Revoked => "revoked",
+            TokenStatus::Expired => "expired",
+            TokenStatus::Unknown => "unknown",
+        }
+    }
+}
+
+/// A notification waiting in the outbox.
+#[derive(Clone, Debug)]
+pub struct Notification {
+    /// Its id.
+    pub id: String,
+    /// `webhook` or `email`.
+    pub channel: String,
+    /// The incident it tells of.
+    pub incident_id: String,
+    /// Attempts so far.
+    pub attempts: i64,
+}
+
+/// Attempts before a notification is abandoned (its failures stay recorded).
+pub const MAX_NOTIFICATION_ATTEMPTS: i64 = 12;

@@ -834,6 +834,7 @@ async fn settings_default_and_round_trip() {
         default_ttl: Ttl::parse("8h").unwrap(),
         max_ttl: Ttl::parse("30d").unwrap(),
         require_federated_login: true,
+        revoke_private_leaks: true,
     };
     store
         .set_settings(chosen, event("settings.update", "org"))

@@ -5,6 +5,7 @@ pub mod apps;
 pub mod audit;
 pub mod fetch;
 pub mod gate;
+pub mod leaks;
 pub mod org;
 pub mod policies;
 pub mod principals;

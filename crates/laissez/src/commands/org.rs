@@ -32,6 +32,10 @@ pub enum SettingsCommand {
         /// Accept sign-ins only through the upstream identity provider (true or false).
         #[arg(long)]
         require_federated_login: Option<bool>,
+        /// Revoke Laissez tokens reported leaked in private places too, not
+        /// only flag them (true or false). Public leaks are always revoked.
+        #[arg(long)]
+        revoke_private_leaks: Option<bool>,
     },
 }
 
@@ -93,13 +97,21 @@ pub async fn settings(global: &Global, command: SettingsCommand) -> Result<(), C
         default_ttl,
         max_ttl,
         require_federated_login,
+        revoke_private_leaks,
     } = command
     {
-        if default_ttl.is_none() && max_ttl.is_none() && require_federated_login.is_none() {
+        if default_ttl.is_none()
+            && max_ttl.is_none()
+            && require_federated_login.is_none()
+            && revoke_private_leaks.is_none()
+        {
             return Err(CliError::Local(
-                "nothing to change: pass --default-ttl, --max-ttl or --require-federated-login"
+                "nothing to change: pass --default-ttl, --max-ttl, --require-federated-login or --revoke-private-leaks"
                     .into(),
             ));
+        }
+        if let Some(revoke) = revoke_private_leaks {
+            settings["revoke_private_leaks"] = json!(revoke);
         }
         if let Some(required) = require_federated_login {
             settings["require_federated_login"] = json!(required);
@@ -118,11 +130,17 @@ pub async fn settings(global: &Global, command: SettingsCommand) -> Result<(), C
         output::json(&settings);
     } else {
         output::table(
-            &["default ttl", "max ttl", "federated login required"],
+            &[
+                "default ttl",
+                "max ttl",
+                "federated login required",
+                "revoke private leaks",
+            ],
             vec![vec![
                 output::text(&settings["default_ttl"]),
                 output::text(&settings["max_ttl"]),
                 output::text(&settings["require_federated_login"]),
+                output::text(&settings["revoke_private_leaks"]),
             ]],
         );
     }

@@ -35,6 +35,13 @@ pub enum UserCommand {
         /// Name or id.
         name: String,
     },
+    /// Set the email address a user is told of leaks at (`-` removes it).
+    Email {
+        /// Name or id.
+        name: String,
+        /// The address.
+        email: String,
+    },
 }
 
 /// Commands for services and agents.
@@ -75,6 +82,23 @@ pub async fn user(global: &Global, command: UserCommand) -> Result<(), CliError>
         UserCommand::Deactivate { name } => status(global, &name, "deactivate").await,
         UserCommand::Activate { name } => status(global, &name, "activate").await,
         UserCommand::Password { name } => password(global, &name).await,
+        UserCommand::Email { name, email } => {
+            let value = if email == "-" {
+                json!(null)
+            } else {
+                json!(email)
+            };
+            global
+                .client()?
+                .call(
+                    reqwest::Method::PUT,
+                    &format!("/v1/principals/{}/email", encode(&name)),
+                    Some(json!({ "email": value })),
+                )
+                .await?;
+            println!("email of {name} set");
+            Ok(())
+        }
     }
 }
 

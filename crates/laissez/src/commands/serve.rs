@@ -45,6 +45,75 @@ pub struct ServeArgs {
     /// Create a Laissez user on first sign-in when none has that name.
     #[arg(long)]
     oidc_create_users: bool,
+    /// Accept leak reports signed by GitHub's secret scanning, verified with
+    /// the keys in this file or at this URL (GitHub publishes them at
+    /// https://api.github.com/meta/public_keys/secret_scanning).
+    #[arg(long, env = "LAISSEZ_GITHUB_KEYS")]
+    github_keys: Option<String>,
+    /// POST each leak incident to this URL, signed with the secret in
+    /// --leak-webhook-secret-file (or LAISSEZ_LEAK_WEBHOOK_SECRET).
+    #[arg(long, env = "LAISSEZ_LEAK_WEBHOOK")]
+    leak_webhook: Option<String>,
+    /// A file holding the leak webhook's signing secret.
+    #[arg(long)]
+    leak_webhook_secret_file: Option<PathBuf>,
+    /// Email the owner of each leaked credential through this SMTP server
+    /// (smtp://host:port, or smtps:// for TLS).
+    #[arg(long, env = "LAISSEZ_SMTP", requires = "smtp_from")]
+    smtp: Option<String>,
+    /// The sender address of leak emails.
+    #[arg(long, env = "LAISSEZ_SMTP_FROM")]
+    smtp_from: Option<String>,
+}
+
+fn notify_config(
+    args: &ServeArgs,
+) -> Result<laissez_server::leaks::notify::NotifyConfig, CliError> {
+    let webhook = match &args.leak_webhook {
+        None => None,
+        Some(url) => {
+            let secret = match (
+                &args.leak_webhook_secret_file,
+                std::env::var("LAISSEZ_LEAK_WEBHOOK_SECRET"),
+            ) {
+                (Some(path), _) => std::fs::read_to_string(path)
+                    .map_err(|e| {
+                        CliError::Local(format!(
+                            "--leak-webhook-secret-file {}: {e}",
+                            path.display()
+                        ))
+                    })?
+                    .trim()
+                    .to_owned(),
+                (None, Ok(secret)) => secret,
+                (None, Err(_)) => {
+                    return Err(CliError::Local(
+                        "--leak-webhook needs a signing secret: pass --leak-webhook-secret-file or set LAISSEZ_LEAK_WEBHOOK_SECRET".into(),
+                    ));
+                }
+            };
+            if secret.len() < 16 {
+                return Err(CliError::Local(
+                    "the leak webhook secret must be at least 16 characters".into(),
+                ));
+            }
+            if !url.starts_with("https://") && !url.starts_with("http://") {
+                return Err(CliError::Local(format!(
+                    "--leak-webhook '{url}' must be an http(s) URL"
+                )));
+            }
+            Some((url.clone(), secret))
+        }
+    };
+    let smtp = match (&args.smtp, &args.smtp_from) {
+        (Some(url), Some(from)) => Some((url.clone(), from.clone())),
+        _ => None,
+    };
+    Ok(laissez_server::leaks::notify::NotifyConfig {
+        webhook,
+        smtp,
+        issuer: String::new(),
+    })
 }
 
 fn upstream(
@@ -108,6 +177,8 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         issuer: args.issuer.clone(),
         metadata_document_mappings: mappings,
         upstream: upstream(&args)?,
+        github_keys: args.github_keys.clone(),
+        notify: notify_config(&args)?,
     };
     let started = laissez_server::run::start(&args.data, &args.listen, &options).await?;
     if let Bootstrapped::Created(path) = &started.bootstrapped {

@@ -38,6 +38,10 @@ pub fn routes() -> Router<AppState> {
             "/v1/principals/{id}/password",
             axum::routing::put(principals::set_password),
         )
+        .route(
+            "/v1/principals/{id}/email",
+            axum::routing::put(principals::set_email),
+        )
         .route("/v1/tokens", post(tokens::create).get(tokens::list))
         .route("/v1/tokens/{id}", get(tokens::show))
         .route("/v1/tokens/{id}/roll", post(tokens::roll))

@@ -263,3 +263,60 @@ pub async fn set_password(
     state.store.set_password(&user.id, phc, event).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// A user's email address, for leak notifications.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetEmail {
+    /// The address, or null to remove it.
+    pub email: Option<String>,
+}
+
+/// Sets the email address a user is told of leaks at. Administrators may
+/// set anyone's; users may set their own.
+#[utoipa::path(put, path = "/v1/principals/{id}/email", tag = "principals", params(("id" = String, Path, description = "Name or id")),
+    request_body = SetEmail,
+    responses((status = 204), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn set_email(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<SetEmail>,
+) -> Result<StatusCode, ApiError> {
+    if let Some(email) = &body.email {
+        let (local, domain) = email.split_once('@').unwrap_or(("", ""));
+        let plausible = email.len() <= 254
+            && !local.is_empty()
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && email
+                .chars()
+                .all(|c| c.is_ascii_graphic() && !matches!(c, '<' | '>' | ',' | ';' | '"'))
+            && email.matches('@').count() == 1;
+        if !plausible {
+            return Err(ApiError::BadRequest(format!(
+                "'{}' is not an email address like name@example.com",
+                email.chars().take(80).collect::<String>()
+            )));
+        }
+    }
+    let user = lookup_principal(&state, &id).await?;
+    if user.kind != PrincipalKind::User {
+        return Err(ApiError::BadRequest(format!(
+            "only users are told of leaks, and '{}' is a {}; its owner is told",
+            user.name, user.kind
+        )));
+    }
+    let myself = caller.chain.len() == 1 && caller.principal().id == user.id;
+    if !myself {
+        caller
+            .authorize(&state, PRINCIPALS_WRITE, &Scope::root(), None)
+            .await?;
+    }
+    let event = caller
+        .event("principal.email", user.id.clone())
+        .with_detail(serde_json::json!({"set": body.email.is_some()}));
+    state.store.set_email(&user.id, body.email, event).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

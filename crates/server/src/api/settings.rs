@@ -55,6 +55,7 @@ pub async fn update(
             "default_ttl": settings.default_ttl,
             "max_ttl": settings.max_ttl,
             "require_federated_login": settings.require_federated_login,
+            "revoke_private_leaks": settings.revoke_private_leaks,
         }));
     state.store.set_settings(settings, event).await?;
     Ok(Json(settings))

@@ -8,6 +8,7 @@
 //! concurrent token creations finish quickly. Reads run on a small pool of
 //! read-only connections (WAL lets them proceed while the writer commits).
 
+mod leak_rows;
 mod oauth_rows;
 mod rows;
 mod schema;
@@ -19,11 +20,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use laissez_core::audit::{AuditEvent, AuditRecord, Verification};
 use laissez_core::credential::{Credential, Settings};
+use laissez_core::leak::{Incident, LeakAction, LeakReport};
 use laissez_core::{Name, Policy, PolicySet, Principal, Role, Status};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
-use crate::{Caller, Error, Rolled, Store};
+use crate::{Caller, Error, Notification, Rolled, Store, TokenStatus};
 
 /// Jobs committed together at most.
 const MAX_GROUP: usize = 256;
@@ -700,5 +702,99 @@ impl Store for SqliteStore {
             Ok(found)
         })
         .await
+    }
+
+    async fn record_leaks(
+        &self,
+        reports: Vec<(String, LeakReport)>,
+        signature: Option<[u8; 32]>,
+        notify: Vec<String>,
+        audit: Vec<AuditEvent>,
+    ) -> Result<Vec<(LeakAction, Option<Incident>)>, Error> {
+        self.write(move |c| {
+            let now = now();
+            if let Some(signature) = &signature
+                && !leak_rows::remember_signature(c, signature, now)?
+            {
+                return Err(Error::Conflict(
+                    "this signed report was received before (a replay); nothing was changed".into(),
+                ));
+            }
+            let revoke_private = rows::settings(c)?.revoke_private_leaks;
+            let mut outcomes = Vec::with_capacity(reports.len());
+            for ((incident_id, report), event) in reports.iter().zip(audit) {
+                let (action, incident) =
+                    leak_rows::record(c, report, incident_id, revoke_private, &notify, now)?;
+                if incident.is_some() {
+                    let mut event = event;
+                    event.detail["action"] = serde_json::Value::String(action.as_str().into());
+                    if let Some(incident) = &incident {
+                        event.detail["credential_id"] = serde_json::json!(incident.credential_id);
+                        event.detail["incident"] = serde_json::json!(incident.id);
+                    }
+                    rows::append_audit(c, event, now)?;
+                }
+                outcomes.push((action, incident));
+            }
+            Ok(outcomes)
+        })
+        .await
+    }
+
+    async fn token_statuses(&self, hashes: Vec<[u8; 32]>) -> Result<Vec<TokenStatus>, Error> {
+        self.read(move |c| {
+            let now = now();
+            hashes
+                .iter()
+                .map(|hash| leak_rows::status(c, hash, now))
+                .collect()
+        })
+        .await
+    }
+
+    async fn incidents(&self, limit: usize) -> Result<Vec<Incident>, Error> {
+        self.read(move |c| leak_rows::incidents(c, limit)).await
+    }
+
+    async fn incident(&self, id: &str) -> Result<Option<Incident>, Error> {
+        let id = id.to_owned();
+        self.read(move |c| leak_rows::incident(c, &id)).await
+    }
+
+    async fn due_notifications(&self, limit: usize) -> Result<Vec<Notification>, Error> {
+        self.read(move |c| leak_rows::due_notifications(c, now(), limit))
+            .await
+    }
+
+    async fn finish_notification(&self, id: &str, error: Option<String>) -> Result<(), Error> {
+        let id = id.to_owned();
+        self.write(move |c| {
+            leak_rows::finish_notification(
+                c,
+                &id,
+                error.as_deref(),
+                crate::MAX_NOTIFICATION_ATTEMPTS,
+                now(),
+            )
+        })
+        .await
+    }
+
+    async fn set_email(
+        &self,
+        principal_id: &str,
+        email: Option<String>,
+        audit: AuditEvent,
+    ) -> Result<(), Error> {
+        let id = principal_id.to_owned();
+        self.mutate(audit, move |c| {
+            leak_rows::set_email(c, &id, email.as_deref())
+        })
+        .await
+    }
+
+    async fn email(&self, principal_id: &str) -> Result<Option<String>, Error> {
+        let id = principal_id.to_owned();
+        self.read(move |c| leak_rows::email(c, &id)).await
     }
 }

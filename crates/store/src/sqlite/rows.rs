@@ -417,6 +417,7 @@ pub fn settings(conn: &Connection) -> Result<Settings, Error> {
             "default_ttl" => settings.default_ttl = ttl()?,
             "max_ttl" => settings.max_ttl = ttl()?,
             "require_federated_login" => settings.require_federated_login = value == "true",
+            "revoke_private_leaks" => settings.revoke_private_leaks = value == "true",
             _ => {}
         }
     }
@@ -430,6 +431,10 @@ pub fn set_settings(conn: &Connection, settings: &Settings) -> Result<(), Error>
         (
             "require_federated_login",
             settings.require_federated_login.to_string(),
+        ),
+        (
+            "revoke_private_leaks",
+            settings.revoke_private_leaks.to_string(),
         ),
     ] {
         conn.execute(

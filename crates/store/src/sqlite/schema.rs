@@ -6,7 +6,7 @@ use rusqlite::Connection;
 use crate::Error;
 
 /// The schema version this build writes.
-pub const VERSION: i64 = 5;
+pub const VERSION: i64 = 6;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (
@@ -148,6 +148,42 @@ CREATE TABLE IF NOT EXISTS client_registrations (
     client_id TEXT PRIMARY KEY REFERENCES oauth_clients(client_id),
     token_hash TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS leak_incidents (
+    id TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    token_hint TEXT NOT NULL,
+    credential_id TEXT,
+    principal_id TEXT,
+    owner_id TEXT,
+    reporter TEXT NOT NULL,
+    source TEXT NOT NULL,
+    url TEXT NOT NULL,
+    public BIGINT NOT NULL,
+    action TEXT NOT NULL,
+    reported_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS leak_incidents_time ON leak_incidents(reported_at);
+CREATE TABLE IF NOT EXISTS leak_signatures (
+    signature_hash TEXT PRIMARY KEY,
+    received_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS notifications (
+    id TEXT PRIMARY KEY,
+    channel TEXT NOT NULL,
+    incident_id TEXT NOT NULL REFERENCES leak_incidents(id),
+    attempts BIGINT NOT NULL,
+    next_attempt_at BIGINT NOT NULL,
+    delivered_at BIGINT,
+    abandoned_at BIGINT,
+    last_error TEXT,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notifications_due ON notifications(delivered_at, next_attempt_at);
+CREATE TABLE IF NOT EXISTS principal_emails (
+    principal_id TEXT PRIMARY KEY REFERENCES principals(id),
+    email TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS audit_head (
     id BIGINT PRIMARY KEY,
     seq BIGINT NOT NULL,
@@ -174,8 +210,8 @@ pub fn migrate(conn: &Connection) -> Result<(), Error> {
             )?;
         }
         Some(Ok(v)) if v == VERSION => {}
-        // Versions 2 to 4 only added tables, which the batch above created;
-        // version 5 added the accounts of a grant.
+        // Versions 2 to 4 and 6 only added tables, which the batch above
+        // created; version 5 added the accounts of a grant.
         Some(Ok(v)) if v < VERSION => {
             if v < 5 {
                 tx.execute_batch(

@@ -1,0 +1,257 @@
+//! Telling owners about leaks: a signed webhook and email, delivered from the
+//! store's outbox so that nothing acknowledged is lost.
+//!
+//! An incident's notifications are queued in the same transaction that
+//! records it. A background worker delivers them at once (it is woken by the
+//! intake) and retries failures with exponential backoff, so a webhook
+//! receiver or mail server that is down when the leak is reported still hears
+//! of it when it comes back.
+//!
+//! Webhooks are signed like Stripe's: `Laissez-Signature: t=<unix time>,
+//! v1=<hex HMAC-SHA256 of "<t>.<body>" under the shared secret>`, so a
+//! receiver can check origin and freshness.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use laissez_core::leak::Incident;
+use laissez_store::{Notification, Store};
+use lettre::message::Mailbox;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use sha2::Sha256;
+use tokio::sync::Notify;
+
+/// Header carrying a webhook's signature.
+pub const SIGNATURE_HEADER: &str = "laissez-signature";
+
+/// Where notifications go.
+#[derive(Clone, Debug, Default)]
+pub struct NotifyConfig {
+    /// The webhook URL and its signing secret.
+    pub webhook: Option<(String, String)>,
+    /// The SMTP server (`smtp://host:port`) and the sender address.
+    pub smtp: Option<(String, String)>,
+    /// The public URL of the server, for links in messages.
+    pub issuer: String,
+}
+
+impl NotifyConfig {
+    /// The channels incidents are queued on.
+    pub fn channels(&self) -> Vec<String> {
+        let mut channels = Vec::new();
+        if self.webhook.is_some() {
+            channels.push("webhook".to_owned());
+        }
+        if self.smtp.is_some() {
+            channels.push("email".to_owned());
+        }
+        channels
+    }
+}
+
+/// Delivers queued notifications.
+pub struct Notifier {
+    config: NotifyConfig,
+    store: Arc<dyn Store>,
+    wake: Notify,
+    http: reqwest::Client,
+    mailer: Option<(AsyncSmtpTransport<Tokio1Executor>, Mailbox)>,
+}
+
+/// How often the outbox is checked when nothing wakes the worker.
+const POLL: Duration = Duration::from_secs(5);
+
+impl Notifier {
+    /// A notifier; fails on an SMTP URL or sender address it cannot use.
+    pub fn new(config: NotifyConfig, store: Arc<dyn Store>) -> Result<Notifier, String> {
+        let mailer = match &config.smtp {
+            None => None,
+            Some((url, from)) => {
+                let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .map_err(|e| format!("--smtp {url}: {e} (use smtp://host:port)"))?
+                    .timeout(Some(Duration::from_secs(10)))
+                    .build();
+                let from: Mailbox = from
+                    .parse()
+                    .map_err(|e| format!("--smtp-from {from}: not an email address ({e})"))?;
+                Some((transport, from))
+            }
+        };
+        Ok(Notifier {
+            config,
+            store,
+            wake: Notify::new(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .map_err(|e| e.to_string())?,
+            mailer,
+        })
+    }
+
+    /// The channels incidents are queued on.
+    pub fn channels(&self) -> Vec<String> {
+        self.config.channels()
+    }
+
+    /// Asks the worker to deliver now.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Runs the delivery worker until the process ends.
+    pub fn spawn(self: Arc<Self>) {
+        if self.config.channels().is_empty() {
+            return;
+        }
+        tokio::spawn(async move {
+            loop {
+                self.deliver_due().await;
+                let _ = tokio::time::timeout(POLL, self.wake.notified()).await;
+            }
+        });
+    }
+
+    async fn deliver_due(&self) {
+        let due = match self.store.due_notifications(100).await {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the notification outbox");
+                return;
+            }
+        };
+        for notification in due {
+            let outcome = self.deliver(&notification).await;
+            if let Err(why) = &outcome {
+                tracing::warn!(id = %notification.id, attempts = notification.attempts + 1, error = %why, "notification not delivered");
+            }
+            if let Err(e) = self
+                .store
+                .finish_notification(&notification.id, outcome.err())
+                .await
+            {
+                tracing::warn!(error = %e, "cannot record a notification attempt");
+            }
+        }
+    }
+
+    async fn deliver(&self, notification: &Notification) -> Result<(), String> {
+        let incident = self
+            .store
+            .incident(&notification.incident_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the incident is gone")?;
+        match notification.channel.as_str() {
+            "webhook" => self.send_webhook(&incident).await,
+            "email" => self.send_email(&incident).await,
+            other => Err(format!("unknown channel '{other}'")),
+        }
+    }
+
+    async fn send_webhook(&self, incident: &Incident) -> Result<(), String> {
+        let (url, secret) = self
+            .config
+            .webhook
+            .as_ref()
+            .ok_or("no webhook configured")?;
+        let owner = match &incident.owner_id {
+            Some(id) => self.store.principal(id).await.ok().flatten(),
+            None => None,
+        };
+        let body = serde_json::to_vec(&serde_json::json!({
+            "event": "leak.incident",
+            "incident": incident,
+            "owner": owner.map(|o| o.reference()),
+        }))
+        .map_err(|e| e.to_string())?;
+        let timestamp = crate::now();
+        let response = self
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .header(SIGNATURE_HEADER, signature(secret, timestamp, &body))
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| format!("POST {url}: {e}"))?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("POST {url}: {}", response.status()))
+        }
+    }
+
+    async fn send_email(&self, incident: &Incident) -> Result<(), String> {
+        let (mailer, from) = self.mailer.as_ref().ok_or("no SMTP server configured")?;
+        let owner_id = incident
+            .owner_id
+            .as_deref()
+            .ok_or("the incident has no owner")?;
+        let address = self
+            .store
+            .email(owner_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the owner has no email address")?;
+        let to: Mailbox = address
+            .parse()
+            .map_err(|e| format!("stored address {address}: {e}"))?;
+        let what = match incident.action {
+            laissez_core::leak::LeakAction::Revoked => {
+                "It has been revoked: anything using it must get a new one."
+            }
+            laissez_core::leak::LeakAction::Flagged => {
+                "It is still valid: revoke it (laissez token revoke) unless you are sure the place is private."
+            }
+            _ => "It was no longer valid, so nothing else was done.",
+        };
+        let body = format!(
+            "A credential you answer for was reported leaked.\n\n\
+             Token:     {hint}\n\
+             Credential: {credential}\n\
+             Seen at:   {url} ({source}, {visibility})\n\
+             Reported by: {reporter}\n\
+             Incident:  {id}\n\n\
+             {what}\n\n\
+             See every incident with `laissez leaks list` against {issuer}.\n",
+            hint = incident.token_hint,
+            credential = incident.credential_id.as_deref().unwrap_or("-"),
+            url = incident.url,
+            source = incident.source,
+            visibility = if incident.public { "public" } else { "private" },
+            reporter = incident.reporter,
+            id = incident.id,
+            issuer = self.config.issuer,
+        );
+        let message = Message::builder()
+            .from(from.clone())
+            .to(to)
+            .subject(format!(
+                "Laissez: your credential {} leaked",
+                incident.token_hint
+            ))
+            .body(body)
+            .map_err(|e| e.to_string())?;
+        mailer
+            .send(message)
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("SMTP: {e}"))
+    }
+}
+
+/// The `Laissez-Signature` value for `body` sent at `timestamp`.
+pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!(
+        "t={timestamp},v1={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
+}
