@@ -93,6 +93,8 @@ pub struct GateConfig {
     /// The account the app belongs to: tokens whose consent did not grant it
     /// (or every account) are refused.
     pub account: Option<String>,
+    /// Credentials in request and response bodies.
+    pub dlp: crate::dlp::DlpSettings,
 }
 
 impl GateConfig {
@@ -110,6 +112,7 @@ impl GateConfig {
             audit_token: None,
             browser_login: false,
             account: None,
+            dlp: crate::dlp::DlpSettings::default(),
         }
     }
 
@@ -139,6 +142,11 @@ impl GateConfig {
             .collect::<Result<_, _>>()?;
         config.account = gate.account.clone();
         config.browser_login = gate.browser_login;
+        config.dlp = crate::dlp::DlpSettings {
+            request: crate::dlp::DlpAction::parse(&gate.dlp_request)?,
+            response: crate::dlp::DlpAction::parse(&gate.dlp_response)?,
+            ai_api: gate.ai_api,
+        };
         Ok(config)
     }
 

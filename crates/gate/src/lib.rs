@@ -13,6 +13,7 @@
 pub mod assertion;
 pub mod browser;
 pub mod config;
+pub mod dlp;
 pub mod metadata;
 pub mod proxy;
 pub mod report;
@@ -42,6 +43,8 @@ pub struct Gate {
     pub signer: Arc<assertion::AssertionSigner>,
     /// Browser sign-in, when enabled.
     pub browsers: Option<Arc<browser::Browsers>>,
+    /// Body inspection, when enabled.
+    pub dlp: Option<Arc<dlp::Dlp>>,
 }
 
 /// The public keys of the gate's identity assertions.
@@ -107,6 +110,14 @@ impl Gate {
         } else {
             None
         };
+        let dlp = if config.dlp.enabled() {
+            Some(Arc::new(
+                dlp::Dlp::new(config.dlp, &config.issuer, config.audit_token.clone())
+                    .map_err(GateError::Config)?,
+            ))
+        } else {
+            None
+        };
         Ok(Gate {
             config,
             verifier,
@@ -114,6 +125,7 @@ impl Gate {
             reporter,
             signer,
             browsers,
+            dlp,
         })
     }
 

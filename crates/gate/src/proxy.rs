@@ -5,7 +5,7 @@
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::header::{AUTHORIZATION, HOST, WWW_AUTHENTICATE};
+use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST, WWW_AUTHENTICATE};
 use axum::http::{HeaderName, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use hyper_util::client::legacy::Client;
@@ -15,6 +15,9 @@ use laissez_oauth::OAuthScopes;
 use serde_json::json;
 
 use crate::Gate;
+use crate::dlp::{
+    Direction, DlpAction, Exchange, InspectedBody, WHOLE_BODY_LIMIT, blocked_problem,
+};
 use crate::metadata::metadata_url;
 
 /// The HTTP client that talks to the app.
@@ -283,19 +286,123 @@ pub async fn forward(State(gate): State<Gate>, mut request: Request) -> Response
     if let Some(host) = original_host.as_ref().and_then(|h| h.to_str().ok()) {
         set("x-forwarded-host", host);
     }
-    match gate.client.request(request).await {
+    let exchange = || Exchange {
+        app: gate.config.app.clone(),
+        method: method.clone(),
+        path: path.clone(),
+        user: Some(claims.sub.clone()),
+        client_id: Some(claims.client_id.clone()),
+    };
+    let mut request_blocked = None;
+    if let Some(dlp) = gate
+        .dlp
+        .as_ref()
+        .filter(|d| d.settings.request != DlpAction::Off)
+    {
+        let inspector = dlp.inspector(Direction::Request, false, exchange(), gate.reporter.clone());
+        request_blocked = Some(inspector.blocked());
+        let (parts, body) = request.into_parts();
+        match inspect(parts, body, inspector, Direction::Request).await {
+            Ok((parts, body)) => request = Request::from_parts(parts, body),
+            Err(response) => return *response,
+        }
+    }
+    let answer = gate.client.request(request).await;
+    // A request body cut off by a block: whatever the app made of it, the
+    // client hears why.
+    if let Some(blocked) = request_blocked.as_ref().and_then(|b| b.get()) {
+        return blocked_problem(blocked, Direction::Request);
+    }
+    match answer {
         Ok(response) => {
             let (mut parts, body) = response.into_parts();
             for name in HOP_BY_HOP {
                 parts.headers.remove(name);
             }
-            Response::from_parts(parts, Body::new(body))
+            let body = Body::new(body);
+            match gate
+                .dlp
+                .as_ref()
+                .filter(|d| d.settings.response != DlpAction::Off)
+            {
+                Some(dlp) => {
+                    let event_stream = parts
+                        .headers
+                        .get(CONTENT_TYPE)
+                        .and_then(|v| v.to_str().ok())
+                        .is_some_and(|v| v.starts_with("text/event-stream"));
+                    let inspector = dlp.inspector(
+                        Direction::Response,
+                        event_stream,
+                        exchange(),
+                        gate.reporter.clone(),
+                    );
+                    match inspect(parts, body, inspector, Direction::Response).await {
+                        Ok((parts, body)) => Response::from_parts(parts, body),
+                        Err(response) => *response,
+                    }
+                }
+                None => Response::from_parts(parts, body),
+            }
         }
         Err(e) => {
             tracing::warn!(app = %gate.config.app, error = %e, "upstream failed");
             bad_gateway("the app behind the gate did not answer")
         }
     }
+}
+
+/// The parts of a request or response.
+trait BodyParts {
+    fn headers_mut(&mut self) -> &mut axum::http::HeaderMap;
+}
+
+impl BodyParts for axum::http::request::Parts {
+    fn headers_mut(&mut self) -> &mut axum::http::HeaderMap {
+        &mut self.headers
+    }
+}
+
+impl BodyParts for axum::http::response::Parts {
+    fn headers_mut(&mut self) -> &mut axum::http::HeaderMap {
+        &mut self.headers
+    }
+}
+
+/// Runs a body through DLP: a small one whole (so a block stops it before
+/// any of it passes), a large or unsized one as it streams (cut off at a
+/// block). Returns the parts and body to send on, or the refusal.
+async fn inspect<P: BodyParts>(
+    mut parts: P,
+    body: Body,
+    mut inspector: crate::dlp::Inspector,
+    direction: Direction,
+) -> Result<(P, Body), Box<Response>> {
+    let headers = parts.headers_mut();
+    let length = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let event_stream = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    if !event_stream && length.is_some_and(|l| l <= WHOLE_BODY_LIMIT) {
+        let bytes = match axum::body::to_bytes(body, WHOLE_BODY_LIMIT).await {
+            Ok(bytes) => bytes,
+            Err(_) => return Err(Box::new(bad_gateway("the body did not arrive whole"))),
+        };
+        let out = inspector
+            .whole(&bytes)
+            .map_err(|blocked| Box::new(blocked_problem(&blocked, direction)))?;
+        if let Ok(value) = HeaderValue::from_str(&out.len().to_string()) {
+            headers.insert(CONTENT_LENGTH, value);
+        }
+        return Ok((parts, Body::from(out)));
+    }
+    // Redaction changes the length; chunked encoding carries it instead.
+    headers.remove(CONTENT_LENGTH);
+    Ok((parts, Body::new(InspectedBody::new(body, inspector))))
 }
 
 #[cfg(test)]

@@ -44,6 +44,21 @@ pub struct GateSettings {
     /// Send browsers without a token to sign in.
     #[serde(default)]
     pub browser_login: bool,
+    /// What the gate does with credentials in request bodies: `off`,
+    /// `block`, `redact` or `report`.
+    #[serde(default = "dlp_off")]
+    pub dlp_request: String,
+    /// The same for response bodies.
+    #[serde(default = "dlp_off")]
+    pub dlp_response: String,
+    /// The app is an OpenAI-compatible AI API (streamed completions are
+    /// inspected as text).
+    #[serde(default)]
+    pub ai_api: bool,
+}
+
+fn dlp_off() -> String {
+    "off".to_owned()
 }
 
 impl ProtectedResource {

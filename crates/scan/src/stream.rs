@@ -26,6 +26,18 @@ pub struct StreamScanner {
     engine: Arc<Engine>,
     pending: Vec<u8>,
     redact: bool,
+    boundary: Boundary,
+}
+
+/// Where held text may be released.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Boundary {
+    /// After a complete line: bodies, files, server-sent events.
+    Line,
+    /// After whitespace: text generated a few characters at a time (AI
+    /// completions), where waiting for a line would stall the stream.
+    /// Secrets without whitespace (tokens, keys) are still found whole.
+    Word,
 }
 
 /// What one step released.
@@ -48,10 +60,16 @@ impl StreamScanner {
     /// A scanner for one body; `redact` replaces each valid secret with
     /// `[REDACTED:<rule>]`.
     pub fn new(engine: Arc<Engine>, redact: bool) -> StreamScanner {
+        StreamScanner::with_boundary(engine, redact, Boundary::Line)
+    }
+
+    /// A scanner releasing text at `boundary`.
+    pub fn with_boundary(engine: Arc<Engine>, redact: bool, boundary: Boundary) -> StreamScanner {
         StreamScanner {
             engine,
             pending: Vec::new(),
             redact,
+            boundary,
         }
     }
 
@@ -66,6 +84,12 @@ impl StreamScanner {
         self.release(true)
     }
 
+    /// Takes the last chunk and ends the body.
+    pub fn finish_with(&mut self, chunk: &[u8]) -> Released {
+        self.pending.extend_from_slice(chunk);
+        self.release(true)
+    }
+
     /// Bytes currently held back.
     pub fn held(&self) -> usize {
         self.pending.len()
@@ -77,7 +101,14 @@ impl StreamScanner {
         let mut boundary = if last {
             len
         } else {
-            let line_end = memchr::memrchr(b'\n', &self.pending).map_or(0, |i| i + 1);
+            let line_end = match self.boundary {
+                Boundary::Line => memchr::memrchr(b'\n', &self.pending).map_or(0, |i| i + 1),
+                Boundary::Word => self
+                    .pending
+                    .iter()
+                    .rposition(|b| b.is_ascii_whitespace())
+                    .map_or(0, |i| i + 1),
+            };
             if len - line_end > MAX_HELD_LINE {
                 len - LONG_LINE_TAIL
             } else {

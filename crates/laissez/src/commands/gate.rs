@@ -41,6 +41,15 @@ pub struct GateArgs {
     /// The account the app belongs to: only tokens whose consent granted it pass.
     #[arg(long)]
     account: Option<String>,
+    /// What to do with credentials in request bodies.
+    #[arg(long, default_value = "off", value_parser = ["off", "block", "redact", "report"])]
+    dlp_request: String,
+    /// What to do with credentials in response bodies.
+    #[arg(long, default_value = "off", value_parser = ["off", "block", "redact", "report"])]
+    dlp_response: String,
+    /// The app is an OpenAI-compatible AI API: streamed completions are inspected as text.
+    #[arg(long)]
+    ai_api: bool,
 }
 
 /// The stored configuration of the app named `name`.
@@ -130,6 +139,12 @@ pub async fn run(args: GateArgs) -> Result<(), CliError> {
     config.audit_token = args.audit_token;
     config.browser_login = args.browser_login;
     config.account = args.account;
+    config.dlp = laissez_gate::dlp::DlpSettings {
+        request: laissez_gate::dlp::DlpAction::parse(&args.dlp_request).map_err(CliError::Local)?,
+        response: laissez_gate::dlp::DlpAction::parse(&args.dlp_response)
+            .map_err(CliError::Local)?,
+        ai_api: args.ai_api,
+    };
     serve_gate(config, listener).await
 }
 

@@ -40,6 +40,15 @@ pub struct AddArgs {
     /// Send browsers without a token to sign in.
     #[arg(long, requires = "upstream")]
     browser_login: bool,
+    /// What the gate does with credentials in request bodies.
+    #[arg(long, requires = "upstream", default_value = "off", value_parser = ["off", "block", "redact", "report"])]
+    dlp_request: String,
+    /// What the gate does with credentials in response bodies.
+    #[arg(long, requires = "upstream", default_value = "off", value_parser = ["off", "block", "redact", "report"])]
+    dlp_response: String,
+    /// The app is an OpenAI-compatible AI API: streamed completions are inspected as text.
+    #[arg(long, requires = "upstream")]
+    ai_api: bool,
 }
 
 /// Resource commands.
@@ -67,6 +76,9 @@ pub async fn run(global: &Global, command: ResourceCommand) -> Result<(), CliErr
                 rules,
                 account,
                 browser_login,
+                dlp_request,
+                dlp_response,
+                ai_api,
             } = *args;
             let mut described = serde_json::Map::new();
             for scope in scopes {
@@ -84,6 +96,9 @@ pub async fn run(global: &Global, command: ResourceCommand) -> Result<(), CliErr
                     "rules": rules,
                     "account": account,
                     "browser_login": browser_login,
+                    "dlp_request": dlp_request,
+                    "dlp_response": dlp_response,
+                    "ai_api": ai_api,
                 });
             }
             let saved = client

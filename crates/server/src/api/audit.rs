@@ -65,7 +65,9 @@ pub async fn verify(
 pub struct GateDecision {
     /// The app the gate fronts.
     pub app: String,
-    /// `allow`, `deny` (insufficient scope) or `unauthenticated`.
+    /// `allow`, `deny` (insufficient scope), `unauthenticated`, or a DLP
+    /// decision on a body holding a credential: `dlp.block`, `dlp.redact`,
+    /// `dlp.report`.
     pub decision: String,
     /// HTTP method.
     pub method: String,
@@ -117,9 +119,11 @@ pub async fn report(
             "allow" => laissez_core::audit::Outcome::Success,
             "deny" => laissez_core::audit::Outcome::Denied,
             "unauthenticated" => laissez_core::audit::Outcome::Unauthenticated,
+            "dlp.block" => laissez_core::audit::Outcome::Denied,
+            "dlp.redact" | "dlp.report" => laissez_core::audit::Outcome::Success,
             other => {
                 return Err(ApiError::BadRequest(format!(
-                    "decision '{other}' must be allow, deny or unauthenticated"
+                    "decision '{other}' must be allow, deny, unauthenticated, dlp.block, dlp.redact or dlp.report"
                 )));
             }
         };

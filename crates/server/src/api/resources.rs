@@ -68,6 +68,10 @@ fn validate_gate(gate: &GateSettings) -> Result<(), String> {
             return Err(format!("gate.account '{account}' is not an account name"));
         }
     }
+    laissez_gate::dlp::DlpAction::parse(&gate.dlp_request)
+        .map_err(|e| format!("gate.dlp_request: {e}"))?;
+    laissez_gate::dlp::DlpAction::parse(&gate.dlp_response)
+        .map_err(|e| format!("gate.dlp_response: {e}"))?;
     Ok(())
 }
 
