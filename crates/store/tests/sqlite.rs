@@ -11,7 +11,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use laissez_core::admin::{
-    ADMIN_ROLE, AUDITOR_ROLE, GATE_ROLE, OPERATOR_ROLE, SETTINGS_WRITE, TOKENS_READ,
+    ADMIN_ROLE, AUDITOR_ROLE, GATE_ROLE, LEAK_REPORTER_ROLE, OPERATOR_ROLE, SETTINGS_WRITE,
+    TOKENS_READ,
 };
 use laissez_core::audit::{AuditEvent, AuditRecord, Verification};
 use laissez_core::credential::{Credential, Settings, hash_secret, parse_ip_range};
@@ -1001,6 +1002,7 @@ async fn policy_set_holds_every_role_and_only_the_asked_principals_policies() {
             ADMIN_ROLE,
             AUDITOR_ROLE,
             GATE_ROLE,
+            LEAK_REPORTER_ROLE,
             OPERATOR_ROLE,
             "wiki-reader"
         ]
@@ -1043,5 +1045,5 @@ async fn a_version_4_data_folder_is_upgraded_and_keeps_its_grants() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(version, "5");
+    assert_eq!(version, "6");
 }
