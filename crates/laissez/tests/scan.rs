@@ -197,3 +197,60 @@ fn invalid_checksums_are_listed_only_on_request_and_bad_rules_are_refused() {
         String::from_utf8_lossy(&refused.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_asks_the_server_by_hash_and_report_gets_the_token_revoked() {
+    let server = laissez_testkit::TestServer::start();
+    server
+        .post(
+            "/v1/principals",
+            serde_json::json!({"kind": "service", "name": "deployer", "owner": "admin"}),
+        )
+        .await;
+    let (_, issued) = server
+        .post("/v1/tokens", serde_json::json!({"principal": "deployer"}))
+        .await;
+    let live = issued["token"].as_str().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("deploy.env"), format!("TOKEN={live}\n")).unwrap();
+    let with_server = |extra: &[&str]| {
+        let mut args = vec![
+            "deploy.env",
+            "--server",
+            &server.url,
+            "--token",
+            &server.admin_token,
+        ];
+        args.extend_from_slice(extra);
+        let dir = dir.path().to_owned();
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            scan(&dir, &args)
+        }
+    };
+    let verify = tokio::task::spawn_blocking(with_server(&["--verify", "--format", "json"]))
+        .await
+        .unwrap();
+    assert_eq!(verify.status.code(), Some(1));
+    assert_eq!(json(&verify)["finds"][0]["status"], "live");
+
+    let report_url = format!("{}/v1/leaks", server.url);
+    let reported = tokio::task::spawn_blocking(with_server(&["--report", &report_url]))
+        .await
+        .unwrap();
+    assert_eq!(reported.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&reported.stderr);
+    assert!(
+        said.contains("reported laissez-account-token: revoked"),
+        "{said}"
+    );
+    let (status, _) = server
+        .call(reqwest::Method::GET, "/v1/whoami", &live, None)
+        .await;
+    assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED);
+    let again = tokio::task::spawn_blocking(with_server(&["--verify"]))
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("status: revoked"));
+}
