@@ -2,12 +2,14 @@
 //! then load runs over loopback against a real server on a temporary data
 //! folder: authenticated no-op call (whoami) against an unauthenticated
 //! round trip, token issuance, and verification latency with 1,000 and then
-//! 1,000,000 stored tokens.
+//! 1,000,000 stored tokens; the gate's overhead, with and without DLP; the
+//! time from a leak report to the gate refusing the leaked grant.
 //!
 //! Run with `cargo run --release -p laissez-bench` (`-- --quick` for a short run).
 
 mod gate;
 mod inproc;
+mod leaks;
 mod load;
 mod stats;
 
@@ -181,6 +183,8 @@ async fn main() {
     );
 
     gate::run(&server, n).await;
+    leaks::dlp_overhead(&server, n).await;
+    leaks::report_to_refusal(&server, if quick { 20 } else { 100 }).await;
 
     let t = Instant::now();
     let have = server

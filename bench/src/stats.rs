@@ -24,6 +24,13 @@ impl Samples {
         self.latencies[rank.min(self.latencies.len() - 1)]
     }
 
+    /// Several runs as one: all their latencies, their wall times added.
+    pub fn merge(runs: Vec<Samples>) -> Samples {
+        let wall = runs.iter().map(|r| r.wall).sum();
+        let latencies = runs.into_iter().flat_map(|r| r.latencies).collect();
+        Samples::new(latencies, wall)
+    }
+
     /// Requests per second over the wall time.
     pub fn per_second(&self) -> f64 {
         self.latencies.len() as f64 / self.wall.as_secs_f64()

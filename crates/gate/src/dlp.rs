@@ -166,7 +166,7 @@ impl Dlp {
     pub fn new(settings: DlpSettings, issuer: &str, token: Option<String>) -> Result<Dlp, String> {
         let engine = Engine::new(
             &[laissez_token::Namespace::default()],
-            RuleSet::All,
+            RuleSet::Traffic,
             Vec::new(),
         )
         .map_err(|e| e.to_string())?;
@@ -345,11 +345,23 @@ impl Inspector {
         Ok(Bytes::from(bytes))
     }
 
-    /// Inspects a whole body at once.
+    /// Inspects a whole body at once (one scan, nothing held back).
     pub fn whole(&mut self, body: &[u8]) -> Result<Bytes, Blocked> {
-        let mut out = self.push(body)?.to_vec();
-        out.extend_from_slice(&self.finish()?);
-        Ok(Bytes::from(out))
+        let (bytes, finds) = match &mut self.kind {
+            InspectorKind::Plain(scanner) => {
+                let released = scanner.finish_with(body);
+                (released.bytes, released.finds)
+            }
+            InspectorKind::Completions(completions) => {
+                let (mut bytes, mut finds) = completions.push(body);
+                let (rest, more) = completions.finish();
+                bytes.extend(rest);
+                finds.extend(more);
+                (bytes, finds)
+            }
+        };
+        self.sink.found(finds)?;
+        Ok(Bytes::from(bytes))
     }
 }
 

@@ -8,7 +8,7 @@
 //! keyword (or a bounded window after it for multi-line rules). A text without
 //! any literal costs one prefilter pass and nothing else.
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use aho_corasick::{AhoCorasick, MatchKind};
 use laissez_token::{BODY_LEN, CHECKSUM_LEN, Kind, Namespace};
 
 use crate::Error;
@@ -21,6 +21,9 @@ pub enum RuleSet {
     Laissez,
     /// Laissez tokens and every third-party rule.
     All,
+    /// Laissez tokens and the rules fit for live traffic (the gate's DLP):
+    /// no heuristics, no JWTs.
+    Traffic,
 }
 
 /// A kind of secret the engine reports: a Laissez token kind or a rule.
@@ -62,13 +65,43 @@ enum Literal {
     Keyword(Vec<usize>),
 }
 
-/// A compiled scanner: detectors, rules and the literal automaton.
+/// Literals matched exactly or in any case, and what each stands for.
+#[derive(Clone, Debug)]
+struct Literals {
+    automaton: AhoCorasick,
+    meaning: Vec<Literal>,
+}
+
+impl Literals {
+    fn build(
+        patterns: &[String],
+        meaning: Vec<Literal>,
+        ignore_case: bool,
+    ) -> Result<Option<Literals>, Error> {
+        if patterns.is_empty() {
+            return Ok(None);
+        }
+        // Leftmost-first keeps the SIMD (Teddy) prefilter, which the standard
+        // overlapping semantics lose; keywords that overlap each other
+        // belong to the same rule, so nothing is missed by it.
+        let automaton = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostFirst)
+            .ascii_case_insensitive(ignore_case)
+            .build(patterns)
+            .map_err(|e| Error::Config(format!("cannot build the literal matcher: {e}")))?;
+        Ok(Some(Literals { automaton, meaning }))
+    }
+}
+
+/// A compiled scanner: detectors, rules and the literal automata.
 #[derive(Clone, Debug)]
 pub struct Engine {
     detectors: Vec<Detector>,
     rules: Vec<Rule>,
-    automaton: AhoCorasick,
-    literals: Vec<Literal>,
+    /// Laissez prefixes and case-sensitive keywords: one SIMD-prefiltered pass.
+    exact: Literals,
+    /// Keywords matched in any case, if any rule has them.
+    folded: Option<Literals>,
     /// Longest whole match a rule can produce, for streaming.
     max_match_len: usize,
     /// Prefixes of checksummed formats (Laissez prefixes, keywords of rules
@@ -100,6 +133,10 @@ impl Engine {
         let mut rules = match set {
             RuleSet::Laissez => Vec::new(),
             RuleSet::All => rules::parse(rules::BUILTIN_RULES, "built-in rules")?,
+            RuleSet::Traffic => rules::parse(rules::BUILTIN_RULES, "built-in rules")?
+                .into_iter()
+                .filter(|r| r.traffic)
+                .collect(),
         };
         for rule in extra {
             if rules.iter().any(|r| r.id == rule.id) {
@@ -112,41 +149,50 @@ impl Engine {
         }
         let mut patterns: Vec<String> = Vec::new();
         let mut literals = Vec::new();
+        let mut folded_patterns: Vec<String> = Vec::new();
+        let mut folded_literals = Vec::new();
         for namespace in namespaces {
             for (detector, kind) in Kind::ALL.into_iter().enumerate() {
                 patterns.push(format!("{}{}_", namespace.as_str(), kind.code()));
                 literals.push(Literal::Laissez { detector });
             }
         }
+        let mut checksummed_prefixes: Vec<Vec<u8>> =
+            patterns.iter().map(|p| p.as_bytes().to_vec()).collect();
         for (index, rule) in rules.iter().enumerate() {
             detectors.push(Detector {
                 id: rule.id.clone(),
                 description: rule.description.clone(),
                 kind: None,
             });
+            let (patterns, literals) = if rule.ignore_case {
+                (&mut folded_patterns, &mut folded_literals)
+            } else {
+                (&mut patterns, &mut literals)
+            };
             for keyword in &rule.keywords {
-                let lower = keyword.to_ascii_lowercase();
-                match patterns.iter().position(|p| p.eq_ignore_ascii_case(&lower)) {
-                    Some(existing) => match &mut literals[existing] {
-                        Literal::Keyword(owners) => owners.push(index),
-                        Literal::Laissez { .. } => {
-                            patterns.push(lower);
-                            literals.push(Literal::Keyword(vec![index]));
+                let keyword = if rule.ignore_case {
+                    keyword.to_ascii_lowercase()
+                } else {
+                    keyword.clone()
+                };
+                let existing = patterns
+                    .iter()
+                    .position(|p| *p == keyword)
+                    .filter(|&i| matches!(literals[i], Literal::Keyword(_)));
+                match existing {
+                    Some(i) => {
+                        if let Literal::Keyword(owners) = &mut literals[i] {
+                            owners.push(index);
                         }
-                    },
+                    }
                     None => {
-                        patterns.push(lower);
+                        patterns.push(keyword);
                         literals.push(Literal::Keyword(vec![index]));
                     }
                 }
             }
         }
-        let mut checksummed_prefixes: Vec<Vec<u8>> = patterns
-            .iter()
-            .zip(&literals)
-            .filter(|(_, literal)| matches!(literal, Literal::Laissez { .. }))
-            .map(|(pattern, _)| pattern.as_bytes().to_vec())
-            .collect();
         // Any kind code, known or not: `<namespace>??_` is Laissez's shape.
         checksummed_prefixes.extend(
             namespaces
@@ -160,12 +206,9 @@ impl Engine {
                     .map(|k| k.to_ascii_lowercase().into_bytes()),
             );
         }
-        let automaton = AhoCorasick::builder()
-            .match_kind(MatchKind::Standard)
-            .ascii_case_insensitive(!rules.is_empty())
-            .kind(Some(AhoCorasickKind::DFA))
-            .build(&patterns)
-            .map_err(|e| Error::Config(format!("cannot build the literal matcher: {e}")))?;
+        let exact = Literals::build(&patterns, literals, false)?
+            .ok_or_else(|| Error::Config("no literals to match".into()))?;
+        let folded = Literals::build(&folded_patterns, folded_literals, true)?;
         let max_match_len = if rules.is_empty() {
             namespaces
                 .iter()
@@ -182,8 +225,8 @@ impl Engine {
         Ok(Engine {
             detectors,
             rules,
-            automaton,
-            literals,
+            exact,
+            folded,
             max_match_len,
             checksummed_prefixes,
         })
@@ -207,7 +250,12 @@ impl Engine {
         let mut open = None;
         for (index, rule) in self.rules.iter().enumerate().filter(|(_, r)| r.multiline) {
             for keyword in &rule.keywords {
-                let Some(at) = rfind_ignore_case(text, keyword.as_bytes()) else {
+                let found = if rule.ignore_case {
+                    rfind_ignore_case(text, keyword.as_bytes())
+                } else {
+                    memchr::memmem::rfind(text, keyword.as_bytes())
+                };
+                let Some(at) = found else {
                     continue;
                 };
                 let detector = Kind::ALL.len() + index;
@@ -228,11 +276,23 @@ impl Engine {
         let mut hits = Vec::new();
         // Per rule: the end of the last window its regex already ran over.
         let mut evaluated_until = vec![0usize; self.rules.len()];
-        let mut matches = self.automaton.find_overlapping_iter(text);
-        // `find_overlapping_iter` panics only for match kinds other than
-        // Standard; the automaton is built with Standard above.
-        for found in &mut matches {
-            match &self.literals[found.pattern().as_usize()] {
+        // Each rule's keywords are in one of the two automata, so each rule
+        // still sees its keywords in order.
+        for literals in std::iter::once(&self.exact).chain(&self.folded) {
+            self.scan_literals(literals, text, &mut evaluated_until, &mut hits);
+        }
+        settle(&self.rules, &self.detectors, hits)
+    }
+
+    fn scan_literals(
+        &self,
+        literals: &Literals,
+        text: &[u8],
+        evaluated_until: &mut [usize],
+        hits: &mut Vec<Hit>,
+    ) {
+        for found in literals.automaton.find_iter(text) {
+            match &literals.meaning[found.pattern().as_usize()] {
                 Literal::Laissez { detector } => {
                     if let Some(hit) =
                         laissez_candidate(text, found.start(), found.end(), *detector)
@@ -249,21 +309,20 @@ impl Engine {
                             if found.start() < evaluated_until[rule_index] {
                                 continue;
                             }
-                            let last = self.run_rule(rule_index, text, from, to, &mut hits);
+                            let last = self.run_rule(rule_index, text, from, to, hits);
                             evaluated_until[rule_index] = last.unwrap_or(found.end());
                         } else {
                             // Another keyword on a line already looked at.
                             if to <= evaluated_until[rule_index] {
                                 continue;
                             }
-                            self.run_rule(rule_index, text, from, to, &mut hits);
+                            self.run_rule(rule_index, text, from, to, hits);
                             evaluated_until[rule_index] = to;
                         }
                     }
                 }
             }
         }
-        settle(&self.rules, &self.detectors, hits)
     }
 
     /// Runs one rule's regex over `text[from..to]`; returns the end of the

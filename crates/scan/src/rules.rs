@@ -38,6 +38,10 @@ pub struct Rule {
     pub multiline: bool,
     /// Whether this is a heuristic, dropped where a specific rule matched.
     pub generic: bool,
+    /// Whether the keywords match in any case.
+    pub ignore_case: bool,
+    /// Whether the gate's DLP runs this rule on traffic.
+    pub traffic: bool,
     /// Strings this rule must find and must not find.
     pub tests: Vectors,
 }
@@ -109,7 +113,15 @@ struct RuleSpec {
     #[serde(default)]
     generic: bool,
     #[serde(default)]
+    ignore_case: bool,
+    #[serde(default = "yes")]
+    traffic: bool,
+    #[serde(default)]
     tests: Vectors,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Parses a rules file (`origin` names it in errors) and compiles its rules.
@@ -176,6 +188,8 @@ impl RuleSpec {
                 .collect(),
             multiline: self.multiline,
             generic: self.generic,
+            ignore_case: self.ignore_case,
+            traffic: self.traffic,
             tests: self.tests,
             description: self.description,
             id: self.id,

@@ -175,3 +175,26 @@ fn a_line_marked_allowed_is_skipped_and_finds_are_masked() {
     assert!(masked.starts_with("lzat") && masked.ends_with(token.last4()));
     assert!(!format!("{:?}", finds[0]).contains(token.expose()));
 }
+
+#[test]
+fn the_traffic_set_leaves_out_heuristics_and_jwts_that_apps_exchange_on_purpose() {
+    let traffic = Scanner::new(
+        Engine::new(&namespaces(&["lz"]), RuleSet::Traffic, Vec::new()).unwrap(),
+        false,
+    );
+    let jwt = "Authorization: Bearer eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ1c3JfMTIzIn0.Zq8Lm2Xw7Kt4Rv9Nb3Hd6Jf1Sg5Yp0Ec";
+    let assignment = "client_secret = \"Zq8Lm2Xw7Kt4Rv9Nb3Hd6Jf1\"";
+    assert!(traffic.scan_text(jwt.as_bytes(), "x", None).is_empty());
+    assert!(
+        traffic
+            .scan_text(assignment.as_bytes(), "x", None)
+            .is_empty()
+    );
+    let github = "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";
+    assert_eq!(
+        traffic.scan_text(github.as_bytes(), "x", None)[0].rule,
+        "github-token"
+    );
+    let all = scanner(RuleSet::All, false);
+    assert_eq!(all.scan_text(jwt.as_bytes(), "x", None)[0].rule, "jwt");
+}
