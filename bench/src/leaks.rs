@@ -96,12 +96,12 @@ pub async fn dlp_overhead(server: &TestServer, n: usize) {
     let inspected_addr = inspected.trim_start_matches("http://").to_owned();
     load::run(&plain_addr, &off, 1, 1_000).await;
     load::run(&inspected_addr, &on, 1, 1_000).await;
-    // Interleaved halves, so drift on a noisy machine hits both alike.
+    // Interleaved fifths, so drift on a noisy machine hits both alike.
     let mut without = Vec::new();
     let mut with = Vec::new();
-    for _ in 0..2 {
-        without.push(load::run(&plain_addr, &off, 1, n / 2).await);
-        with.push(load::run(&inspected_addr, &on, 1, n / 2).await);
+    for _ in 0..5 {
+        without.push(load::run(&plain_addr, &off, 1, n / 5).await);
+        with.push(load::run(&inspected_addr, &on, 1, n / 5).await);
     }
     let without = Samples::merge(without);
     let with = Samples::merge(with);

@@ -103,6 +103,13 @@ async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let big: usize = if quick { 100_000 } else { 1_000_000 };
     let n = if quick { 5_000 } else { 20_000 };
+    if std::env::args().any(|a| a == "--leaks-only") {
+        let server = TestServer::start();
+        println!("| run | p50 | p99 | throughput | requests |\n| --- | --- | --- | --- | --- |");
+        leaks::dlp_overhead(&server, n).await;
+        leaks::report_to_refusal(&server, 20).await;
+        return;
+    }
 
     println!("## In process (median of 7 rounds)\n");
     println!("| operation | rate |\n| --- | --- |");

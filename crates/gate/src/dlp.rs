@@ -3,7 +3,8 @@
 //! Each app chooses, per direction, what happens when a request or response
 //! body holds a credential the scanner recognises: `block` (the request fails
 //! with a 403 problem naming the rule, the secret masked), `redact` (the
-//! secret is replaced by `[REDACTED:<rule>]`), or `report` (it passes; the
+//! secret is replaced by `[REDACTED:<rule>]***`, as long as the secret, so
+//! lengths stay true and bodies stream), or `report` (it passes; the
 //! decision is audited and a Laissez token is reported to the leak intake,
 //! which revokes it). Bodies are inspected as they stream, with bounded
 //! memory: small bodies that may be blocked are read whole first (so a
@@ -313,14 +314,21 @@ enum InspectorKind {
 }
 
 impl Inspector {
+    /// What this inspector does with a find.
+    pub fn action(&self) -> DlpAction {
+        self.sink.action
+    }
+
     /// Set once this body is blocked: a streamed body that fails midway
     /// tells the proxy why through it.
     pub fn blocked(&self) -> Arc<std::sync::OnceLock<Blocked>> {
         self.sink.blocked.clone()
     }
 
-    /// Takes the next chunk; returns what may pass on now.
-    pub fn push(&mut self, chunk: &[u8]) -> Result<Bytes, Blocked> {
+    /// Takes the next chunk; returns what may pass on now. In `report`
+    /// mode the chunk passes on at once, untouched; only the scanner waits.
+    pub fn push(&mut self, chunk: &Bytes) -> Result<Bytes, Blocked> {
+        let passthrough = self.sink.action == DlpAction::Report;
         let (bytes, finds) = match &mut self.kind {
             InspectorKind::Plain(scanner) => {
                 let released = scanner.push(chunk);
@@ -329,11 +337,16 @@ impl Inspector {
             InspectorKind::Completions(completions) => completions.push(chunk),
         };
         self.sink.found(finds)?;
-        Ok(Bytes::from(bytes))
+        Ok(if passthrough {
+            chunk.clone()
+        } else {
+            Bytes::from(bytes)
+        })
     }
 
     /// Ends the body; returns the rest.
     pub fn finish(&mut self) -> Result<Bytes, Blocked> {
+        let passthrough = self.sink.action == DlpAction::Report;
         let (bytes, finds) = match &mut self.kind {
             InspectorKind::Plain(scanner) => {
                 let released = scanner.finish();
@@ -342,7 +355,11 @@ impl Inspector {
             InspectorKind::Completions(completions) => completions.finish(),
         };
         self.sink.found(finds)?;
-        Ok(Bytes::from(bytes))
+        Ok(if passthrough {
+            Bytes::new()
+        } else {
+            Bytes::from(bytes)
+        })
     }
 
     /// Inspects a whole body at once (one scan, nothing held back).
@@ -370,16 +387,40 @@ pub struct InspectedBody<B> {
     inner: B,
     inspector: Inspector,
     done: bool,
+    /// Bytes still to come when the length is known: a peer that has them
+    /// all may never ask for the end, so the last chunk ends the inspection.
+    remaining: Option<u64>,
 }
 
 impl<B> InspectedBody<B> {
-    /// Wraps `inner`.
-    pub fn new(inner: B, inspector: Inspector) -> InspectedBody<B> {
+    /// Wraps `inner`, whose length is `length` if known.
+    pub fn new(inner: B, inspector: Inspector, length: Option<u64>) -> InspectedBody<B> {
         InspectedBody {
             inner,
             inspector,
             done: false,
+            remaining: length,
         }
+    }
+
+    fn data(&mut self, data: &Bytes) -> Result<Bytes, Blocked> {
+        let out = self.inspector.push(data)?;
+        let Some(remaining) = &mut self.remaining else {
+            return Ok(out);
+        };
+        *remaining = remaining.saturating_sub(data.len() as u64);
+        if *remaining > 0 {
+            return Ok(out);
+        }
+        self.done = true;
+        let rest = self.inspector.finish()?;
+        if rest.is_empty() {
+            return Ok(out);
+        }
+        let mut joined = Vec::with_capacity(out.len() + rest.len());
+        joined.extend_from_slice(&out);
+        joined.extend_from_slice(&rest);
+        Ok(Bytes::from(joined))
     }
 }
 
@@ -403,7 +444,7 @@ where
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e.into()))),
                 Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
-                    Ok(data) => match self.inspector.push(&data) {
+                    Ok(data) => match self.data(&data) {
                         Ok(out) if out.is_empty() => continue,
                         Ok(out) => return Poll::Ready(Some(Ok(Frame::data(out)))),
                         Err(blocked) => {

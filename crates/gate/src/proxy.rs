@@ -387,7 +387,10 @@ async fn inspect<P: BodyParts>(
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
-    if !event_stream && length.is_some_and(|l| l <= WHOLE_BODY_LIMIT) {
+    let whole = inspector.action() == DlpAction::Block
+        && !event_stream
+        && length.is_some_and(|l| l <= WHOLE_BODY_LIMIT);
+    if whole {
         let bytes = match axum::body::to_bytes(body, WHOLE_BODY_LIMIT).await {
             Ok(bytes) => bytes,
             Err(_) => return Err(Box::new(bad_gateway("the body did not arrive whole"))),
@@ -400,9 +403,20 @@ async fn inspect<P: BodyParts>(
         }
         return Ok((parts, Body::from(out)));
     }
-    // Redaction changes the length; chunked encoding carries it instead.
-    headers.remove(CONTENT_LENGTH);
-    Ok((parts, Body::new(InspectedBody::new(body, inspector))))
+    // Redaction keeps lengths, except in event streams, whose events are
+    // rewritten (they carry no length anyway).
+    if event_stream {
+        headers.remove(CONTENT_LENGTH);
+    }
+    let length = if event_stream {
+        None
+    } else {
+        length.map(|l| l as u64)
+    };
+    Ok((
+        parts,
+        Body::new(InspectedBody::new(body, inspector, length)),
+    ))
 }
 
 #[cfg(test)]

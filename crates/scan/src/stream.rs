@@ -58,7 +58,7 @@ const LONG_LINE_TAIL: usize = 512;
 
 impl StreamScanner {
     /// A scanner for one body; `redact` replaces each valid secret with
-    /// `[REDACTED:<rule>]`.
+    /// [`redaction`] of the same length.
     pub fn new(engine: Arc<Engine>, redact: bool) -> StreamScanner {
         StreamScanner::with_boundary(engine, redact, Boundary::Line)
     }
@@ -146,7 +146,7 @@ impl StreamScanner {
                     .extend_from_slice(&self.pending[copied..hit.start]);
                 released
                     .bytes
-                    .extend_from_slice(format!("[REDACTED:{}]", detector.id).as_bytes());
+                    .extend_from_slice(redaction(&detector.id, hit.end - hit.start).as_bytes());
                 copied = hit.end;
             }
         }
@@ -156,6 +156,23 @@ impl StreamScanner {
         self.pending.drain(..boundary);
         released
     }
+}
+
+/// What replaces a secret of `len` bytes found by `rule`: `[REDACTED:rule]`
+/// padded with `*` to the same length (or `[REDACTED]`, or only `*`, when
+/// the secret is shorter), so a redacted body keeps its length: a
+/// `Content-Length` stays true and the body can stream.
+pub fn redaction(rule: &str, len: usize) -> String {
+    let named = format!("[REDACTED:{rule}]");
+    let marker = if named.len() <= len {
+        named
+    } else if len >= 10 {
+        "[REDACTED]".to_owned()
+    } else {
+        String::new()
+    };
+    let padding = len - marker.len();
+    marker + &"*".repeat(padding)
 }
 
 #[cfg(test)]
@@ -192,10 +209,12 @@ mod tests {
             let out = run(&mut scanner, &[a, b]);
             assert_eq!(out.finds.len(), 1, "split at {split}");
             assert_eq!(out.finds[0].secret, token.expose());
-            assert_eq!(
-                String::from_utf8(out.bytes).unwrap(),
-                "{\"prompt\": \"use [REDACTED:laissez-user-token] please\"}\n"
+            let expected = format!(
+                "{{\"prompt\": \"use {} please\"}}\n",
+                redaction("laissez-user-token", token.expose().len())
             );
+            assert_eq!(String::from_utf8(out.bytes).unwrap(), expected);
+            assert_eq!(expected.len(), body.len());
         }
     }
 
@@ -217,9 +236,9 @@ mod tests {
         let lines: Vec<&[u8]> = key.split_inclusive('\n').map(str::as_bytes).collect();
         let mut scanner = StreamScanner::new(engine(), true);
         let out = run(&mut scanner, &lines);
-        assert_eq!(
-            String::from_utf8(out.bytes).unwrap(),
-            "[REDACTED:private-key]\n"
-        );
+        let text = String::from_utf8(out.bytes).unwrap();
+        assert_eq!(text.len(), key.len());
+        assert!(text.starts_with("[REDACTED:private-key]***"), "{text}");
+        assert!(!text.contains("MHcCAQ"));
     }
 }

@@ -247,5 +247,15 @@ fn prepare_folder(path: &Path) -> Result<(), StartError> {
     let probe = path.join(".laissez-write-probe");
     std::fs::write(&probe, b"").map_err(|e| fail(format!("it is not writable: {e}")))?;
     let _ = std::fs::remove_file(&probe);
+    // The folder holds the admin token and signing keys: keep it out of git
+    // (and so out of `laissez scan` of the project around it).
+    let ignore = path.join(".gitignore");
+    if !ignore.exists() {
+        std::fs::write(
+            &ignore,
+            "# Laissez's data folder: the database, signing keys and the admin token. Never commit it.\n*\n",
+        )
+        .map_err(|e| fail(format!("cannot write {}: {e}", ignore.display())))?;
+    }
     Ok(())
 }
