@@ -137,53 +137,14 @@ async fn refresh_grant(server: &TestServer, n: usize) {
             Some(&serde_json::json!({"password": "bench password 123"})),
         )
         .await;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let client: Value = http
-        .post(format!("{}/oauth/register", server.url))
-        .json(&serde_json::json!({"redirect_uris": ["http://127.0.0.1/cb"], "grant_types": ["authorization_code", "refresh_token"], "token_endpoint_auth_method": "none"}))
-        .send().await.expect("register").json().await.expect("json");
-    let client_id = client["client_id"].as_str().expect("id").to_owned();
-    let verifier = "bench-verifier-bench-verifier-bench-verifier-bench-verifier";
-    let mut authorize = url::Url::parse(&format!("{}/oauth/authorize", server.url)).expect("url");
-    authorize
-        .query_pairs_mut()
-        .append_pair("response_type", "code")
-        .append_pair("client_id", &client_id)
-        .append_pair("redirect_uri", "http://127.0.0.1:9/cb")
-        .append_pair("state", "s")
-        .append_pair(
-            "code_challenge",
-            &laissez_oauth::pkce::challenge_for(verifier),
-        )
-        .append_pair("code_challenge_method", "S256");
-    let back =
-        laissez_testkit::browser::approve(authorize.as_str(), "bench-user", "bench password 123")
-            .await;
-    let code = url::Url::parse(&back)
-        .expect("url")
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .expect("code")
-        .1
-        .into_owned();
-    let tokens: Value = http
-        .post(format!("{}/oauth/token", server.url))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", "http://127.0.0.1:9/cb"),
-            ("code_verifier", verifier),
-            ("client_id", client_id.as_str()),
-        ])
-        .send()
-        .await
-        .expect("token")
-        .json()
-        .await
-        .expect("json");
+    let http = reqwest::Client::new();
+    let (client_id, tokens) = laissez_testkit::browser::connect_public_client(
+        &server.url,
+        "bench-user",
+        "bench password 123",
+        None,
+    )
+    .await;
     let mut refresh = tokens["refresh_token"]
         .as_str()
         .expect("refresh")

@@ -36,34 +36,6 @@ fn body_16k(label: &str) -> String {
     body
 }
 
-/// A client-credentials access token for `resource`.
-async fn access_token(server: &TestServer, resource: &str, scope: &str) -> String {
-    let http = reqwest::Client::new();
-    let client: Value = http
-        .post(format!("{}/oauth/register", server.url))
-        .json(&json!({"grant_types": ["client_credentials"], "scope": scope}))
-        .send()
-        .await
-        .expect("register")
-        .json()
-        .await
-        .expect("json");
-    let token: Value = http
-        .post(format!("{}/oauth/token", server.url))
-        .basic_auth(
-            client["client_id"].as_str().expect("id"),
-            client["client_secret"].as_str(),
-        )
-        .form(&[("grant_type", "client_credentials"), ("resource", resource)])
-        .send()
-        .await
-        .expect("token")
-        .json()
-        .await
-        .expect("json");
-    token["access_token"].as_str().expect("jwt").to_owned()
-}
-
 /// Prints the DLP rows.
 pub async fn dlp_overhead(server: &TestServer, n: usize) {
     let app = || Router::new().route("/echo", post(answer));
@@ -90,8 +62,11 @@ pub async fn dlp_overhead(server: &TestServer, n: usize) {
         basic: None,
         form: false,
     };
-    let off = call(access_token(server, &plain, "bench.read").await);
-    let on = call(access_token(server, &inspected, "bench.read").await);
+    let token = |resource: String| async move {
+        laissez_testkit::gate::client_credentials_token(&server.url, "bench.read", &resource).await
+    };
+    let off = call(token(plain.clone()).await);
+    let on = call(token(inspected.clone()).await);
     let plain_addr = plain.trim_start_matches("http://").to_owned();
     let inspected_addr = inspected.trim_start_matches("http://").to_owned();
     load::run(&plain_addr, &off, 1, 1_000).await;
@@ -207,51 +182,13 @@ pub async fn report_to_refusal(server: &TestServer, rounds: usize) {
 
 /// A new client, the user's consent, and the grant's (access, refresh) tokens.
 async fn connect_app(server: &TestServer, gate: &str) -> (String, String) {
-    let http = reqwest::Client::new();
-    let client: Value = http
-        .post(format!("{}/oauth/register", server.url))
-        .json(&json!({"redirect_uris": ["http://127.0.0.1:9/cb"], "grant_types": ["authorization_code", "refresh_token"], "token_endpoint_auth_method": "none"}))
-        .send().await.expect("register").json().await.expect("json");
-    let client_id = client["client_id"].as_str().expect("id").to_owned();
-    let verifier = "bench-verifier-bench-verifier-bench-verifier-bench-verifier";
-    let mut authorize = url::Url::parse(&format!("{}/oauth/authorize", server.url)).expect("url");
-    authorize
-        .query_pairs_mut()
-        .append_pair("response_type", "code")
-        .append_pair("client_id", &client_id)
-        .append_pair("redirect_uri", "http://127.0.0.1:9/cb")
-        .append_pair("state", "s")
-        .append_pair("resource", gate)
-        .append_pair(
-            "code_challenge",
-            &laissez_oauth::pkce::challenge_for(verifier),
-        )
-        .append_pair("code_challenge_method", "S256");
-    let back =
-        laissez_testkit::browser::approve(authorize.as_str(), "leaky", "leaky password 123").await;
-    let code = url::Url::parse(&back)
-        .expect("url")
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .expect("code")
-        .1
-        .into_owned();
-    let tokens: Value = http
-        .post(format!("{}/oauth/token", server.url))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", "http://127.0.0.1:9/cb"),
-            ("code_verifier", verifier),
-            ("client_id", client_id.as_str()),
-            ("resource", gate),
-        ])
-        .send()
-        .await
-        .expect("token")
-        .json()
-        .await
-        .expect("json");
+    let (_, tokens) = laissez_testkit::browser::connect_public_client(
+        &server.url,
+        "leaky",
+        "leaky password 123",
+        Some(gate),
+    )
+    .await;
     (
         tokens["access_token"].as_str().expect("access").to_owned(),
         tokens["refresh_token"]

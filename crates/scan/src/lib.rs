@@ -166,6 +166,30 @@ impl Scanner {
         &self.engine
     }
 
+    /// Checks that each of `rules` finds every one of its valid test
+    /// vectors and none of its invalid ones, with everything else this
+    /// scanner runs alongside it.
+    pub fn check_vectors(&self, rules: &[rules::Rule]) -> Result<(), Error> {
+        for rule in rules {
+            let finds = |text: &str| {
+                self.scan_text(text.as_bytes(), "", None)
+                    .iter()
+                    .any(|f| f.rule == rule.id)
+            };
+            let fail = |message: String| Error::Rules {
+                origin: format!("rule '{}'", rule.id),
+                message,
+            };
+            if let Some(text) = rule.tests.valid.iter().find(|t| !finds(t)) {
+                return Err(fail(format!("does not find its own test vector {text:?}")));
+            }
+            if let Some(text) = rule.tests.invalid.iter().find(|t| finds(t)) {
+                return Err(fail(format!("finds its invalid test vector {text:?}")));
+            }
+        }
+        Ok(())
+    }
+
     /// Scans one text whose finds are located at `path` (and `commit`).
     /// Lines holding [`ALLOW_MARKER`] are skipped.
     pub fn scan_text(&self, text: &[u8], path: &str, commit: Option<&str>) -> Vec<Find> {

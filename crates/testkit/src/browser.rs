@@ -229,3 +229,71 @@ impl Browser {
         self.open(&target).await
     }
 }
+
+/// Registers a public client (authorization code + refresh, redirect
+/// `http://127.0.0.1:9/cb`), has `username` approve it (for `resource`, if
+/// given) and exchanges the code; returns the client id and the token answer.
+pub async fn connect_public_client(
+    server_url: &str,
+    username: &str,
+    password: &str,
+    resource: Option<&str>,
+) -> (String, serde_json::Value) {
+    let http = reqwest::Client::new();
+    let client: serde_json::Value = http
+        .post(format!("{server_url}/oauth/register"))
+        .json(&serde_json::json!({"redirect_uris": ["http://127.0.0.1:9/cb"], "grant_types": ["authorization_code", "refresh_token"], "token_endpoint_auth_method": "none"}))
+        .send()
+        .await
+        .expect("register")
+        .json()
+        .await
+        .expect("registration answer");
+    let client_id = client["client_id"].as_str().expect("client_id").to_owned();
+    let verifier = "connect-verifier-connect-verifier-connect-verifier-connect";
+    let mut authorize = url::Url::parse(&format!("{server_url}/oauth/authorize")).expect("url");
+    authorize
+        .query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &client_id)
+        .append_pair("redirect_uri", "http://127.0.0.1:9/cb")
+        .append_pair("state", "s")
+        .append_pair(
+            "code_challenge",
+            &laissez_oauth::pkce::challenge_for(verifier),
+        )
+        .append_pair("code_challenge_method", "S256");
+    if let Some(resource) = resource {
+        authorize
+            .query_pairs_mut()
+            .append_pair("resource", resource);
+    }
+    let back = approve(authorize.as_str(), username, password).await;
+    let code = url::Url::parse(&back)
+        .expect("redirect")
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .expect("code in the redirect")
+        .1
+        .into_owned();
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", "http://127.0.0.1:9/cb"),
+        ("code_verifier", verifier),
+        ("client_id", client_id.as_str()),
+    ];
+    if let Some(resource) = resource {
+        form.push(("resource", resource));
+    }
+    let tokens = http
+        .post(format!("{server_url}/oauth/token"))
+        .form(&form)
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("token answer");
+    (client_id, tokens)
+}

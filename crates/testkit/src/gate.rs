@@ -49,3 +49,39 @@ pub async fn front(
     let gate_url = start_gate(&app_url, issuer, configure).await;
     (app_url, gate_url)
 }
+
+/// A client-credentials access token for `resource` with `scope`, from a
+/// client registered for it at `server_url`.
+pub async fn client_credentials_token(server_url: &str, scope: &str, resource: &str) -> String {
+    let http = reqwest::Client::new();
+    let client: serde_json::Value = http
+        .post(format!("{server_url}/oauth/register"))
+        .json(&serde_json::json!({"grant_types": ["client_credentials"], "scope": scope}))
+        .send()
+        .await
+        .expect("register")
+        .json()
+        .await
+        .expect("registration answer");
+    let token: serde_json::Value = http
+        .post(format!("{server_url}/oauth/token"))
+        .basic_auth(
+            client["client_id"].as_str().expect("client_id"),
+            client["client_secret"].as_str(),
+        )
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", scope),
+            ("resource", resource),
+        ])
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("token answer");
+    token["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned()
+}

@@ -22,53 +22,26 @@ const AWS_KEY: &str = "AKIAZ3MSJV4WWNKWW5XR";
 
 /// A client-credentials access token for the gate at `resource`.
 async fn access_token(server: &TestServer, resource: &str) -> String {
-    let http = reqwest::Client::new();
-    let client: Value = http
-        .post(format!("{}/oauth/register", server.url))
-        .json(&json!({"grant_types": ["client_credentials"], "scope": "notes.read"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token: Value = http
-        .post(format!("{}/oauth/token", server.url))
-        .basic_auth(
-            client["client_id"].as_str().unwrap(),
-            client["client_secret"].as_str(),
-        )
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", "notes.read"),
-            ("resource", resource),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    token["access_token"].as_str().unwrap().to_owned()
+    laissez_testkit::gate::client_credentials_token(&server.url, "notes.read", resource).await
 }
 
-/// A gate identity (laissez-gate role) and its token.
-async fn gate_token(server: &TestServer) -> String {
+/// A service owned by the admin, with `role` on everything if given; its token.
+async fn service_token(server: &TestServer, name: &str, role: Option<&str>) -> String {
     server
         .post(
             "/v1/principals",
-            json!({"kind": "service", "name": "notes-gate", "owner": "admin"}),
+            json!({"kind": "service", "name": name, "owner": "admin"}),
         )
         .await;
-    server
-        .post(
-            "/v1/policies",
-            json!({"principal": "notes-gate", "role": "laissez-gate", "scope": "/"}),
-        )
-        .await;
-    let (_, issued) = server
-        .post("/v1/tokens", json!({"principal": "notes-gate"}))
-        .await;
+    if let Some(role) = role {
+        server
+            .post(
+                "/v1/policies",
+                json!({"principal": name, "role": role, "scope": "/"}),
+            )
+            .await;
+    }
+    let (_, issued) = server.post("/v1/tokens", json!({"principal": name})).await;
     issued["token"].as_str().unwrap().to_owned()
 }
 
@@ -190,7 +163,7 @@ async fn redact_replaces_secrets_in_both_directions_even_split_across_chunks() {
 #[tokio::test(flavor = "multi_thread")]
 async fn report_lets_the_body_pass_and_revokes_the_laissez_token_in_it() {
     let server = TestServer::start();
-    let audit_token = gate_token(&server).await;
+    let audit_token = service_token(&server, "notes-gate", Some("laissez-gate")).await;
     let received = Arc::new(Mutex::new(Vec::new()));
     let (_, gate) = front(recording_app(received.clone(), "ok"), &server.url, |c| {
         c.audit_token = Some(audit_token);
@@ -201,16 +174,7 @@ async fn report_lets_the_body_pass_and_revokes_the_laissez_token_in_it() {
         };
     })
     .await;
-    server
-        .post(
-            "/v1/principals",
-            json!({"kind": "service", "name": "cron", "owner": "admin"}),
-        )
-        .await;
-    let (_, issued) = server
-        .post("/v1/tokens", json!({"principal": "cron"}))
-        .await;
-    let leaked = issued["token"].as_str().unwrap().to_owned();
+    let leaked = service_token(&server, "cron", None).await;
     let token = access_token(&server, &gate).await;
 
     let body = format!("please run with {leaked}");

@@ -77,36 +77,7 @@ async fn setup() -> Setup {
 impl Setup {
     /// A client-credentials token for `resource` with `scope`.
     async fn token(&self, scope: &str, resource: &str) -> String {
-        let client: Value = self
-            .http
-            .post(format!("{}/oauth/register", self.server.url))
-            .json(
-                &json!({"grant_types": ["client_credentials"], "scope": "notes.read notes.write"}),
-            )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let id = client["client_id"].as_str().unwrap();
-        let secret = client["client_secret"].as_str().unwrap();
-        let token: Value = self
-            .http
-            .post(format!("{}/oauth/token", self.server.url))
-            .basic_auth(id, Some(secret))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("scope", scope),
-                ("resource", resource),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        token["access_token"].as_str().unwrap().to_owned()
+        laissez_testkit::gate::client_credentials_token(&self.server.url, scope, resource).await
     }
 
     async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {

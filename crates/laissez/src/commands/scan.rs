@@ -202,32 +202,7 @@ fn build_scanner(args: &ScanArgs) -> Result<Scanner, CliError> {
     let engine = Engine::new(&namespaces, set, extra).map_err(local)?;
     let scanner = Scanner::new(engine, args.include_invalid);
     // Added rules must find their own test vectors, and only those.
-    for rule in &checked {
-        for text in &rule.tests.valid {
-            if !scanner
-                .scan_text(text.as_bytes(), "", None)
-                .iter()
-                .any(|f| f.rule == rule.id)
-            {
-                return Err(CliError::Local(format!(
-                    "rule '{}' does not find its own test vector {text:?}",
-                    rule.id
-                )));
-            }
-        }
-        for text in &rule.tests.invalid {
-            if scanner
-                .scan_text(text.as_bytes(), "", None)
-                .iter()
-                .any(|f| f.rule == rule.id)
-            {
-                return Err(CliError::Local(format!(
-                    "rule '{}' finds its invalid test vector {text:?}",
-                    rule.id
-                )));
-            }
-        }
-    }
+    scanner.check_vectors(&checked).map_err(local)?;
     Ok(scanner)
 }
 

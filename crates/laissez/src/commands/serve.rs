@@ -72,26 +72,11 @@ fn notify_config(
     let webhook = match &args.leak_webhook {
         None => None,
         Some(url) => {
-            let secret = match (
-                &args.leak_webhook_secret_file,
-                std::env::var("LAISSEZ_LEAK_WEBHOOK_SECRET"),
-            ) {
-                (Some(path), _) => std::fs::read_to_string(path)
-                    .map_err(|e| {
-                        CliError::Local(format!(
-                            "--leak-webhook-secret-file {}: {e}",
-                            path.display()
-                        ))
-                    })?
-                    .trim()
-                    .to_owned(),
-                (None, Ok(secret)) => secret,
-                (None, Err(_)) => {
-                    return Err(CliError::Local(
-                        "--leak-webhook needs a signing secret: pass --leak-webhook-secret-file or set LAISSEZ_LEAK_WEBHOOK_SECRET".into(),
-                    ));
-                }
-            };
+            let secret = secret(
+                args.leak_webhook_secret_file.as_deref(),
+                "LAISSEZ_LEAK_WEBHOOK_SECRET",
+                "--leak-webhook needs a signing secret: pass --leak-webhook-secret-file or set LAISSEZ_LEAK_WEBHOOK_SECRET",
+            )?;
             if secret.len() < 16 {
                 return Err(CliError::Local(
                     "the leak webhook secret must be at least 16 characters".into(),
@@ -116,29 +101,30 @@ fn notify_config(
     })
 }
 
+/// A secret from a file (trimmed) or else the environment variable `env`;
+/// `missing` is the error when neither is given.
+fn secret(file: Option<&std::path::Path>, env: &str, missing: &str) -> Result<String, CliError> {
+    match (file, std::env::var(env)) {
+        (Some(path), _) => Ok(std::fs::read_to_string(path)
+            .map_err(|e| CliError::Local(format!("{}: {e}", path.display())))?
+            .trim()
+            .to_owned()),
+        (None, Ok(secret)) => Ok(secret),
+        (None, Err(_)) => Err(CliError::Local(missing.to_owned())),
+    }
+}
+
 fn upstream(
     args: &ServeArgs,
 ) -> Result<Option<laissez_server::web::federation::UpstreamConfig>, CliError> {
     let (Some(issuer), Some(client_id)) = (&args.oidc_issuer, &args.oidc_client_id) else {
         return Ok(None);
     };
-    let client_secret = match (
-        &args.oidc_client_secret_file,
-        std::env::var("LAISSEZ_OIDC_CLIENT_SECRET"),
-    ) {
-        (Some(path), _) => std::fs::read_to_string(path)
-            .map_err(|e| {
-                CliError::Local(format!("--oidc-client-secret-file {}: {e}", path.display()))
-            })?
-            .trim()
-            .to_owned(),
-        (None, Ok(secret)) => secret,
-        (None, Err(_)) => {
-            return Err(CliError::Local(
-                "--oidc-issuer needs a client secret: pass --oidc-client-secret-file or set LAISSEZ_OIDC_CLIENT_SECRET".into(),
-            ));
-        }
-    };
+    let client_secret = secret(
+        args.oidc_client_secret_file.as_deref(),
+        "LAISSEZ_OIDC_CLIENT_SECRET",
+        "--oidc-issuer needs a client secret: pass --oidc-client-secret-file or set LAISSEZ_OIDC_CLIENT_SECRET",
+    )?;
     let valid = url::Url::parse(issuer)
         .is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.query().is_none());
     if !valid {

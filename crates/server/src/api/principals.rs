@@ -245,19 +245,7 @@ pub async fn set_password(
     ApiJson(body): ApiJson<SetPassword>,
 ) -> Result<StatusCode, ApiError> {
     crate::web::password::check_new(&body.password).map_err(ApiError::BadRequest)?;
-    let user = lookup_principal(&state, &id).await?;
-    if user.kind != PrincipalKind::User {
-        return Err(ApiError::BadRequest(format!(
-            "only users sign in with a password, and '{}' is a {}",
-            user.name, user.kind
-        )));
-    }
-    let myself = caller.chain.len() == 1 && caller.principal().id == user.id;
-    if !myself {
-        caller
-            .authorize(&state, PRINCIPALS_WRITE, &Scope::root(), None)
-            .await?;
-    }
+    let user = user_managed_by(&state, &caller, &id, "sign in with a password").await?;
     let phc = crate::web::password::hash(&body.password).map_err(ApiError::Unavailable)?;
     let event = caller.event("principal.password", user.id.clone());
     state.store.set_password(&user.id, phc, event).await?;
@@ -301,22 +289,35 @@ pub async fn set_email(
             )));
         }
     }
-    let user = lookup_principal(&state, &id).await?;
+    let user = user_managed_by(&state, &caller, &id, "are told of leaks (their owner is)").await?;
+    let event = caller
+        .event("principal.email", user.id.clone())
+        .with_detail(serde_json::json!({"set": body.email.is_some()}));
+    state.store.set_email(&user.id, body.email, event).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The user `id`, if the caller may manage what only users have (a password,
+/// an email address): administrators anyone's, users their own. `what`
+/// completes "only users …" in the refusal of a non-user.
+async fn user_managed_by(
+    state: &AppState,
+    caller: &Authenticated,
+    id: &str,
+    what: &str,
+) -> Result<Principal, ApiError> {
+    let user = lookup_principal(state, id).await?;
     if user.kind != PrincipalKind::User {
         return Err(ApiError::BadRequest(format!(
-            "only users are told of leaks, and '{}' is a {}; its owner is told",
+            "only users {what}, and '{}' is a {}",
             user.name, user.kind
         )));
     }
     let myself = caller.chain.len() == 1 && caller.principal().id == user.id;
     if !myself {
         caller
-            .authorize(&state, PRINCIPALS_WRITE, &Scope::root(), None)
+            .authorize(state, PRINCIPALS_WRITE, &Scope::root(), None)
             .await?;
     }
-    let event = caller
-        .event("principal.email", user.id.clone())
-        .with_detail(serde_json::json!({"set": body.email.is_some()}));
-    state.store.set_email(&user.id, body.email, event).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(user)
 }
