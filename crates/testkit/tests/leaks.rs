@@ -5,6 +5,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -461,4 +462,90 @@ async fn owners_are_told_by_a_signed_webhook_and_by_email_through_smtp() {
     assert!(text.contains("has been revoked"), "{text}");
     assert!(text.contains(&incident_id), "{text}");
     assert!(!text.contains(&leaked), "the mail never holds the token");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_come_from_a_url_and_rotate_and_a_failed_webhook_is_retried() {
+    // GitHub's key document served over HTTP; it can change under the server.
+    let first = GithubSigner::new();
+    let document = Arc::new(Mutex::new(std::fs::read_to_string(&first.file).unwrap()));
+    // A webhook receiver that fails its first delivery.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u16, Vec<u8>)>();
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let served = document.clone();
+    let app = axum::Router::new()
+        .route(
+            "/keys",
+            axum::routing::get(move || {
+                let served = served.clone();
+                async move { served.lock().unwrap().clone() }
+            }),
+        )
+        .route(
+            "/hook",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let tx = tx.clone();
+                let calls = calls.clone();
+                async move {
+                    let status = if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                        500
+                    } else {
+                        200
+                    };
+                    let _ = tx.send((status, body.to_vec()));
+                    axum::http::StatusCode::from_u16(status).unwrap()
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let server = TestServer::start_with_options(laissez_server::run::Options {
+        github_keys: Some(format!("{base}/keys")),
+        notify: laissez_server::leaks::notify::NotifyConfig {
+            webhook: Some((format!("{base}/hook"), "whsec-0123456789abcdef".into())),
+            smtp: None,
+            issuer: String::new(),
+        },
+        ..Default::default()
+    });
+    server.add_person("alice", "correct horse battery").await;
+    let leaked = service_token(&server, "rotating", "alice").await;
+
+    // GitHub rotates its key: the new one is published, the server fetches it
+    // when a report names it.
+    let mut second = GithubSigner::new();
+    second.key_id = "f9525bf080f75b3506ca1ead061add62b8633a346606dc5fe544e29231c6ee0d".into();
+    let pem =
+        p256::pkcs8::EncodePublicKey::to_public_key_pem(second.key.verifying_key(), LineEnding::LF)
+            .unwrap();
+    *document.lock().unwrap() =
+        json!({"public_keys": [{"key_identifier": second.key_id, "key": pem, "is_current": true}]})
+            .to_string();
+    let body = serde_json::to_vec(&json!([{"token": leaked, "type": "laissez", "url": "https://github.com/o/r/blob/1/x", "source": "content"}])).unwrap();
+    let (status, verdicts) = post_signed(&server, &second.key_id, &second.sign(&body), &body).await;
+    assert_eq!(status, StatusCode::OK, "{verdicts}");
+    assert_eq!(verdicts[0]["action"], "revoked");
+    // The retired key no longer verifies.
+    let other = serde_json::to_vec(&json!([{"token": "lzut_x", "type": "t", "url": "u"}])).unwrap();
+    let (status, _) = post_signed(&server, &first.key_id, &first.sign(&other), &other).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // The webhook fails once, and the same notification is delivered again.
+    let (status, failed) = tokio::time::timeout(Duration::from_secs(15), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status, 500);
+    let (status, retried) = tokio::time::timeout(Duration::from_secs(15), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status, 200);
+    let (failed, retried): (Value, Value) = (
+        serde_json::from_slice(&failed).unwrap(),
+        serde_json::from_slice(&retried).unwrap(),
+    );
+    assert_eq!(failed["incident"], retried["incident"]);
+    assert_eq!(retried["incident"]["action"], "revoked");
 }

@@ -59,8 +59,8 @@ pub struct Notifier {
     mailer: Option<(AsyncSmtpTransport<Tokio1Executor>, Mailbox)>,
 }
 
-/// How often the outbox is checked when nothing wakes the worker.
-const POLL: Duration = Duration::from_secs(5);
+/// How often the outbox is checked for retries when nothing wakes the worker.
+const POLL: Duration = Duration::from_secs(1);
 
 impl Notifier {
     /// A notifier; fails on an SMTP URL or sender address it cannot use.

@@ -320,7 +320,7 @@ pub fn due_notifications(
 }
 
 /// Records the outcome of one delivery attempt. Failures back off
-/// exponentially (5 s doubling, at most an hour) and are abandoned after
+/// exponentially (1 s doubling, at most an hour) and are abandoned after
 /// `max_attempts`.
 pub fn finish_notification(
     conn: &Connection,
@@ -336,7 +336,7 @@ pub fn finish_notification(
         )?,
         Some(error) => conn.execute(
             "UPDATE notifications SET attempts = attempts + 1, last_error = ?2,
-                 next_attempt_at = ?3 + MIN(3600, 5 * (1 << MIN(attempts, 10))),
+                 next_attempt_at = ?3 + MIN(3600, 1 << MIN(attempts, 12)),
                  abandoned_at = CASE WHEN attempts + 1 >= ?4 THEN ?3 ELSE NULL END
              WHERE id = ?1",
             params![id, error, now, max_attempts],
