@@ -549,3 +549,81 @@ async fn keys_come_from_a_url_and_rotate_and_a_failed_webhook_is_retried() {
     assert_eq!(failed["incident"], retried["incident"]);
     assert_eq!(retried["incident"]["action"], "revoked");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_leaked_client_secret_stops_working_and_takes_its_tokens_with_it() {
+    let server = TestServer::start();
+    let app = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
+    let (_, gate) = laissez_testkit::gate::front(app, &server.url, |c| {
+        c.default_scopes = Vec::new();
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let client: Value = http
+        .post(format!("{}/oauth/register", server.url))
+        .json(&json!({"grant_types": ["client_credentials"], "scope": "notes.read"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (id, secret) = (
+        client["client_id"].as_str().unwrap().to_owned(),
+        client["client_secret"].as_str().unwrap().to_owned(),
+    );
+    let token_request = |secret: String| {
+        http.post(format!("{}/oauth/token", server.url))
+            .basic_auth(&id, Some(secret))
+    };
+    let answer: Value = token_request(secret.clone())
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("resource", gate.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = answer["access_token"].as_str().unwrap().to_owned();
+    let get = |token: String| {
+        let request = http.get(format!("{gate}/")).bearer_auth(token);
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(get(access.clone()).await, StatusCode::OK);
+
+    let report = json!([{"token": secret, "type": "laissez-client-secret", "url": "https://paste.example/1", "source": "paste"}]);
+    let (status, verdicts) = server.post("/v1/leaks", report).await;
+    assert_eq!(status, StatusCode::OK, "{verdicts}");
+    assert_eq!(verdicts[0]["action"], "revoked");
+
+    // Tokens minted with it are refused at once; the secret no longer
+    // authenticates, and the client does not fall back to being public.
+    assert_eq!(get(access).await, StatusCode::UNAUTHORIZED);
+    let with_secret = token_request(secret.clone())
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_secret.status(), StatusCode::UNAUTHORIZED);
+    let without = http
+        .post(format!("{}/oauth/token", server.url))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(without.status(), StatusCode::UNAUTHORIZED);
+    let problem: Value = without.json().await.unwrap();
+    assert!(
+        problem["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("revoked"),
+        "{problem}"
+    );
+}

@@ -84,6 +84,11 @@ pub async fn authenticate(
         return Err(invalid_client("unknown client_id; register first"));
     };
     match (stored_hash, secret) {
+        // A confidential client without a stored secret had it revoked
+        // (reported leaked): it must not fall back to acting as public.
+        (None, _) if client.metadata.is_confidential() => Err(invalid_client(
+            "this client's secret was revoked (reported leaked); its owner must register the client again",
+        )),
         (None, None) => Ok(client),
         (None, Some(_)) => Err(invalid_client(
             "this is a public client; it has no secret to send",

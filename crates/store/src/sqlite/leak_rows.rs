@@ -71,6 +71,9 @@ pub fn record(
                     "UPDATE oauth_clients SET secret_hash = NULL WHERE client_id = ?1",
                     [client_id],
                 )?;
+                // Tokens the client minted for itself with the secret
+                // (client credentials: subject = client) die with it.
+                super::oauth_rows::disconnect(conn, client_id, client_id, now)?;
             }
         }
     }
