@@ -1,0 +1,165 @@
+//! The targets. Each feeds bytes to one parser of untrusted input and checks
+//! what must hold for every input, beyond not panicking.
+
+use std::sync::OnceLock;
+
+use laissez_oauth::client::RegistrationRequest;
+use laissez_oauth::redirect;
+use laissez_scan::{Engine, RuleSet};
+use laissez_token::{Namespace, Token};
+
+use crate::Target;
+
+/// Every target, in the order CI runs them.
+pub static ALL: &[Target] = &[
+    Target {
+        name: "token_parse",
+        run: token_parse,
+        dictionary: &[b"lz", b"ut_", b"at_", b"tt_", b"rt_", b"cs_", b"_", b"acme"],
+    },
+    Target {
+        name: "redirect_match",
+        run: redirect_match,
+        dictionary: &[
+            b"http://127.0.0.1",
+            b"http://[::1]",
+            b"http://localhost",
+            b"https://",
+            b":8080",
+            b"/callback",
+            b"?a=b",
+            b"#",
+            b"@",
+            b"%2f",
+            b"%00",
+            b"\n",
+            b"com.example.app:/",
+        ],
+    },
+    Target {
+        name: "client_metadata",
+        run: client_metadata,
+        dictionary: &[
+            b"\"redirect_uris\"",
+            b"\"grant_types\"",
+            b"\"client_credentials\"",
+            b"\"token_endpoint_auth_method\"",
+            b"\"none\"",
+            b"\"client_uri\"",
+            b"\"logo_uri\"",
+            b"\"https://app.example/cb\"",
+            b"\"http://127.0.0.1/cb\"",
+            b"[",
+            b"]",
+            b"{",
+            b"}",
+            b",",
+            b":",
+            b"null",
+            b"\\u0000",
+        ],
+    },
+    Target {
+        name: "scan_engine",
+        run: scan_engine,
+        dictionary: &[
+            b"lzut_",
+            b"lzat_",
+            b"ghp_",
+            b"github_pat_",
+            b"AKIA",
+            b"xoxb-",
+            b"sk_live_",
+            b"-----BEGIN PRIVATE KEY-----",
+            b"-----END PRIVATE KEY-----",
+            b"password=",
+            b"postgres://u:p@h/db",
+            b"eyJ",
+            b"sk-ant-",
+            b"\n",
+        ],
+    },
+];
+
+/// `Token::parse`: whatever it accepts re-serialises to the same text, has a
+/// valid checksum and a 40-character body.
+pub fn token_parse(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(token) = Token::parse(text) {
+        assert_eq!(token.expose(), text);
+        assert!(text.starts_with(token.prefix()));
+        assert!(Namespace::new(token.namespace()).is_ok());
+        let signed = &text.as_bytes()[..text.len() - laissez_token::CHECKSUM_LEN];
+        assert_eq!(
+            &laissez_token::checksum(signed)[..],
+            &text.as_bytes()[text.len() - laissez_token::CHECKSUM_LEN..]
+        );
+    }
+}
+
+/// Redirect URI validation and matching: the first line is registered, the
+/// second requested. A match is exact, or the same loopback URI on another
+/// port; a non-loopback registration matches only itself.
+pub fn redirect_match(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let (registered, requested) = text.split_once('\n').unwrap_or((&text, &text));
+    let valid = redirect::validate(registered);
+    let registered = vec![registered.to_owned()];
+    let matched = redirect::matches(&registered, requested);
+    if requested == registered[0] {
+        assert!(matched, "a URI matches itself");
+    }
+    if matched && requested != registered[0] {
+        let (Some(a), Some(b)) = (url_of(requested), url_of(&registered[0])) else {
+            panic!("a match other than the same string needs two URLs");
+        };
+        assert!(
+            redirect::is_loopback(&a) && redirect::is_loopback(&b),
+            "only loopback URIs may differ (in port)"
+        );
+        assert_eq!(
+            (a.host_str(), a.path(), a.query()),
+            (b.host_str(), b.path(), b.query())
+        );
+        assert!(a.fragment().is_none());
+    }
+    let _ = valid;
+}
+
+fn url_of(text: &str) -> Option<url::Url> {
+    url::Url::parse(text).ok()
+}
+
+/// RFC 7591 registration metadata: any JSON either fails with an OAuth error
+/// or validates into metadata whose every redirect URI passes validation.
+pub fn client_metadata(data: &[u8]) {
+    let Ok(request) = serde_json::from_slice::<RegistrationRequest>(data) else {
+        return;
+    };
+    if let Ok(metadata) = request.validate() {
+        for uri in &metadata.redirect_uris {
+            assert!(
+                redirect::validate(uri).is_ok(),
+                "stored an invalid redirect URI {uri:?}"
+            );
+        }
+        assert_eq!(metadata.response_types, vec!["code".to_owned()]);
+    }
+}
+
+/// The scanner engine over arbitrary bytes: every hit lies inside the text,
+/// inside its own match, and a valid Laissez hit parses as a token.
+pub fn scan_engine(data: &[u8]) {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    let engine = ENGINE.get_or_init(|| {
+        Engine::new(&[Namespace::default()], RuleSet::All, Vec::new())
+            .unwrap_or_else(|e| panic!("the built-in rules compile: {e}"))
+    });
+    for hit in engine.scan(data) {
+        assert!(hit.match_start <= hit.start && hit.start < hit.end && hit.end <= hit.match_end);
+        assert!(hit.match_end <= data.len());
+        assert!(hit.detector < engine.detectors().len());
+    }
+}
