@@ -1,9 +1,10 @@
 //! Baselines: a file of accepted finds that later scans suppress.
 //!
-//! A baseline holds each accepted find's fingerprint (a SHA-256 of its rule
-//! and secret, never the secret) with its rule and place for people reading
-//! it. Matching is by fingerprint alone, so an accepted test fixture stays
-//! accepted when its file moves, and a new secret on the same line does not.
+//! A baseline holds each accepted find's fingerprint (a SHA-256 of its rule,
+//! secret and file, never the secret) with its rule and place for people
+//! reading it. Matching is by fingerprint alone: an accepted test fixture
+//! stays accepted when lines around it move, a new secret on the same line
+//! does not, and neither does the same secret found in another file.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -46,9 +47,14 @@ impl Baseline {
         let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
         let file: BaselineFile =
             serde_json::from_str(&text).map_err(|e| bad(format!("not a Laissez baseline: {e}")))?;
-        if file.version != 1 {
+        if file.version == 1 {
+            return Err(bad(
+                "version 1 matched finds by secret alone, wherever they were; write a new baseline with `laissez scan --write-baseline`".into(),
+            ));
+        }
+        if file.version != VERSION {
             return Err(bad(format!(
-                "version {} is not supported (expected 1)",
+                "version {} is not supported (expected {VERSION})",
                 file.version
             )));
         }
@@ -85,7 +91,7 @@ impl Baseline {
             })
             .collect();
         let file = BaselineFile {
-            version: 1,
+            version: VERSION,
             generated_by: Some(format!("laissez scan {}", env!("CARGO_PKG_VERSION"))),
             finds,
         };
@@ -99,3 +105,6 @@ impl Baseline {
         })
     }
 }
+
+/// The baseline format: 2 fingerprints rule, secret and file.
+const VERSION: u32 = 2;
