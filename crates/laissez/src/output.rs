@@ -1,7 +1,7 @@
 //! How answers are shown: pretty JSON with `--json`, otherwise tables and
 //! short lines for people.
 
-use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use serde_json::Value;
 
 /// Prints `value` as pretty JSON.
@@ -12,12 +12,22 @@ pub fn json(value: &Value) {
     );
 }
 
-/// A table with these headers and rows.
+/// A table with these headers and rows, arranged to fit the terminal: its
+/// width from `COLUMNS` when set (as shells export it), else from the
+/// terminal itself; output to a pipe or file is not wrapped.
 pub fn table(headers: &[&str], rows: Vec<Vec<String>>) {
     let mut table = Table::new();
     table
         .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header(headers.to_vec());
+    let columns = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<u16>().ok())
+        .filter(|c| *c >= MIN_WIDTH);
+    if let Some(width) = columns {
+        table.set_width(width);
+    }
     for row in rows {
         table.add_row(row);
     }
@@ -82,3 +92,6 @@ pub fn restriction(value: &Value) -> String {
         (Some(role), Some(scope)) => format!("{role} on {scope}"),
     }
 }
+
+/// Narrower `COLUMNS` values are ignored: no table is readable below it.
+const MIN_WIDTH: u16 = 20;
