@@ -134,9 +134,9 @@ const OAUTH_PATHS: &str = r##"{
       {"name": "redirect_uri", "in": "query", "required": true, "schema": {"type": "string"}},
       {"name": "code_challenge", "in": "query", "required": true, "schema": {"type": "string"}},
       {"name": "code_challenge_method", "in": "query", "required": true, "schema": {"type": "string", "enum": ["S256"]}},
-      {"name": "scope", "in": "query", "schema": {"type": "string"}},
-      {"name": "state", "in": "query", "schema": {"type": "string"}},
-      {"name": "resource", "in": "query", "schema": {"type": "string"}}],
+      {"name": "scope", "in": "query", "required": false, "schema": {"type": "string"}},
+      {"name": "state", "in": "query", "required": false, "schema": {"type": "string"}},
+      {"name": "resource", "in": "query", "required": false, "schema": {"type": "string"}}],
     "responses": {"200": {"description": "A sign-in or consent page", "content": {"text/html": {}}},
                   "302": {"description": "Back to the client with a code or an error"},
                   "400": {"description": "A request that cannot be sent back to the client", "content": {"text/html": {}}}}}},
@@ -160,9 +160,9 @@ const OAUTH_PATHS: &str = r##"{
     "tags": ["oauth"], "operationId": "oauth_federate_callback", "security": [{}],
     "summary": "The provider's redirect back (RFC 9207 iss checked)",
     "parameters": [
-      {"name": "code", "in": "query", "schema": {"type": "string"}},
-      {"name": "state", "in": "query", "schema": {"type": "string"}},
-      {"name": "iss", "in": "query", "schema": {"type": "string"}}],
+      {"name": "code", "in": "query", "required": false, "schema": {"type": "string"}},
+      {"name": "state", "in": "query", "required": false, "schema": {"type": "string"}},
+      {"name": "iss", "in": "query", "required": false, "schema": {"type": "string"}}],
     "responses": {"303": {"description": "Signed in, on to where the person was going"},
                   "400": {"description": "Refused", "content": {"text/html": {}}}}}},
   "/oauth/token": {"post": {
@@ -214,8 +214,8 @@ const OAUTH_PATHS: &str = r##"{
   "/oauth/revoked": {"get": {
     "tags": ["oauth"], "operationId": "oauth_revoked",
     "summary": "The revocation feed gates follow with long polls",
-    "parameters": [{"name": "after", "in": "query", "schema": {"type": "integer"}},
-                   {"name": "wait", "in": "query", "schema": {"type": "integer"}}],
+    "parameters": [{"name": "after", "in": "query", "required": false, "schema": {"type": "integer"}},
+                   {"name": "wait", "in": "query", "required": false, "schema": {"type": "integer"}}],
     "responses": {"200": {"description": "Revocations after the given position", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
   "/account": {"get": {
     "tags": ["account"], "operationId": "account_connected", "security": [{}],
@@ -228,3 +228,15 @@ const OAUTH_PATHS: &str = r##"{
     "requestBody": {"required": true, "content": {"application/x-www-form-urlencoded": {"schema": {"type": "object"}}}},
     "responses": {"303": {"description": "Back to the account page"}}}}
 }"##;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_oauth_table_is_a_paths_object() {
+        let paths: utoipa::openapi::Paths =
+            serde_json::from_str(OAUTH_PATHS).unwrap_or_else(|e| panic!("OAUTH_PATHS: {e}"));
+        assert!(paths.paths.contains_key("/oauth/token"));
+    }
+}

@@ -10,7 +10,8 @@
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -195,7 +196,9 @@ fn inner(error: &dyn std::error::Error) -> String {
 /// empty (axum's rejections, the router's `405 Method Not Allowed`) becomes
 /// RFC 9457 problem details with that text as its `detail`. JSON (problem
 /// details, OAuth errors) and HTML (sign-in and consent pages) pass as they are.
-pub async fn ensure_problem(response: Response) -> Response {
+pub async fn ensure_problem(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let response = next.run(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
@@ -215,12 +218,7 @@ pub async fn ensure_problem(response: Response) -> Response {
         .await
         .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
         .unwrap_or_default();
-    let allow = parts
-        .headers
-        .get(header::ALLOW)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let problem = Problem::for_status(status, rejection_detail(status, &text, allow.as_deref()));
+    let problem = Problem::for_status(status, rejection_detail(status, &method, &text));
     let body = serde_json::to_vec(&problem).unwrap_or_default();
     parts.headers.insert(
         header::CONTENT_TYPE,
@@ -231,14 +229,11 @@ pub async fn ensure_problem(response: Response) -> Response {
 }
 
 /// What to tell the caller about an error answered without a document.
-fn rejection_detail(status: StatusCode, text: &str, allow: Option<&str>) -> String {
-    match (status, allow) {
-        (StatusCode::METHOD_NOT_ALLOWED, Some(allow)) => {
-            format!("this endpoint does not answer that method; it answers {allow}")
-        }
-        (StatusCode::METHOD_NOT_ALLOWED, None) => {
-            "this endpoint does not answer that method; see /openapi.json".into()
-        }
+fn rejection_detail(status: StatusCode, method: &Method, text: &str) -> String {
+    match status {
+        StatusCode::METHOD_NOT_ALLOWED => format!(
+            "this endpoint does not answer {method}; the Allow header lists the methods it does, and /openapi.json describes them"
+        ),
         _ if text.is_empty() => format!(
             "{}; the API is described at /openapi.json",
             status.canonical_reason().unwrap_or("error")
