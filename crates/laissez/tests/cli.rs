@@ -344,3 +344,51 @@ fn tables_fit_the_terminal_and_tokens_are_masked_as_scan_masks_them() {
         wide.stdout
     );
 }
+
+#[test]
+fn serve_reset_admin_token_writes_a_new_audited_token() {
+    let server = Server::start();
+    let file = server.data.join("admin-token");
+    let old = std::fs::read_to_string(&file).unwrap();
+    let reset = Command::new(BIN)
+        .args(["serve", "--reset-admin-token", "--data"])
+        .arg(&server.data)
+        .env_remove("LAISSEZ_DATA")
+        .env("LAISSEZ_LOG", "warn")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&reset.stdout);
+    assert!(
+        reset.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&reset.stderr)
+    );
+    assert!(
+        said.contains("wrote a new token for user 'admin'"),
+        "{said}"
+    );
+    let new = std::fs::read_to_string(&file).unwrap();
+    assert_ne!(old, new);
+    assert!(!said.contains(new.trim()), "the token is only in the file");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // The running server takes the new token (read from the file) at once.
+    let whoami = server.ok(&["whoami"]);
+    assert!(whoami.stdout.contains("admin"), "{}", whoami.stdout);
+    let audit = server.ok(&["audit", "export"]).stdout;
+    assert!(audit.contains("--reset-admin-token"), "{audit}");
+    // No data folder, no token.
+    let empty = tempfile::tempdir().unwrap();
+    let refused = Command::new(BIN)
+        .args(["serve", "--reset-admin-token", "--data"])
+        .arg(empty.path())
+        .env_remove("LAISSEZ_DATA")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("holds no Laissez store"));
+}

@@ -64,6 +64,12 @@ pub struct ServeArgs {
     /// The sender address of leak emails.
     #[arg(long, env = "LAISSEZ_SMTP_FROM")]
     smtp_from: Option<String>,
+    /// Write a new admin token to DATA/admin-token (audited) and exit: the
+    /// way back in when the bootstrap token expired or was lost. Needs the
+    /// data folder, nothing else; a running server accepts the new token at
+    /// once.
+    #[arg(long)]
+    reset_admin_token: bool,
 }
 
 fn notify_config(
@@ -145,6 +151,9 @@ fn upstream(
 /// Runs the server.
 pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     init_logging();
+    if args.reset_admin_token {
+        return reset_admin_token(&args.data).await;
+    }
     let mut mappings = Vec::new();
     for mapping in &args.client_metadata_map {
         let (from, to) = mapping.split_once('=').ok_or_else(|| {
@@ -182,6 +191,33 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         .await
         .map_err(|e| CliError::Local(format!("the server stopped: {e}")))?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// `serve --reset-admin-token`: a new admin token in the data folder.
+async fn reset_admin_token(data: &std::path::Path) -> Result<(), CliError> {
+    let database = data.join(laissez_server::run::DATABASE_FILE);
+    if !database.exists() {
+        return Err(CliError::Local(format!(
+            "{} holds no Laissez store; start `laissez serve --data {}` once to create it",
+            data.display(),
+            data.display()
+        )));
+    }
+    let store = laissez_store::sqlite::SqliteStore::open(&database)
+        .map_err(|e| CliError::Local(format!("cannot open {}: {e}", database.display())))?;
+    let path = laissez_server::bootstrap::reset_admin_token(
+        &store,
+        &laissez_token::Namespace::default(),
+        data,
+    )
+    .await
+    .map_err(|e| CliError::Local(e.to_string()))?;
+    announce!(
+        "wrote a new token for user '{}' to {} (mode 0600, shown nowhere else); other tokens are unchanged",
+        laissez_server::bootstrap::ADMIN_NAME,
+        path.display()
+    );
     Ok(())
 }
 
