@@ -229,3 +229,51 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// A subcommand's argument with the id of a global option takes its
+    /// place: `fetch -d` once panicked on every call, and `token revoke
+    /// SECRET` presented the secret as the caller's own token.
+    #[test]
+    fn no_argument_shadows_a_global_option() {
+        fn walk(command: &clap::Command, path: &str, globals: &[&str], clashes: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                // `serve --data` is the same data folder, by design.
+                let same_meaning = id == "data" && path == "laissez serve";
+                if globals.contains(&id) && !arg.is_global_set() && !same_meaning {
+                    clashes.push(format!("{path} {id}"));
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), globals, clashes);
+            }
+        }
+        let command = Cli::command();
+        let globals: Vec<&str> = command
+            .get_arguments()
+            .filter(|a| a.is_global_set())
+            .map(|a| a.get_id().as_str())
+            .collect();
+        assert!(globals.contains(&"token") && globals.contains(&"data"));
+        let mut clashes = Vec::new();
+        for sub in command.get_subcommands() {
+            walk(
+                sub,
+                &format!("laissez {}", sub.get_name()),
+                &globals,
+                &mut clashes,
+            );
+        }
+        assert!(
+            clashes.is_empty(),
+            "arguments shadowing global options: {clashes:?}"
+        );
+        command.debug_assert();
+    }
+}

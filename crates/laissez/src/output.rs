@@ -62,6 +62,23 @@ pub fn text(value: &Value) -> String {
     }
 }
 
+/// A credential as `lzat…x9Qa` from its listed `prefix` and `last4`: the
+/// mask `laissez scan` shows, so one token looks the same everywhere.
+pub fn masked(credential: &Value) -> String {
+    laissez_scan::mask_parts(
+        credential["prefix"].as_str().unwrap_or(""),
+        credential["last4"].as_str().unwrap_or(""),
+    )
+}
+
+/// A server's hint of a secret (`lzat_…x9Qa`) in the same mask.
+pub fn hint(value: &Value) -> String {
+    match value.as_str().and_then(|h| h.split_once('…')) {
+        Some((start, last4)) => laissez_scan::mask_parts(start, last4),
+        None => text(value),
+    }
+}
+
 /// `kind:name` for a principal reference.
 pub fn principal(value: &Value) -> String {
     match (value["kind"].as_str(), value["name"].as_str()) {

@@ -55,11 +55,13 @@ pub enum TokenCommand {
     Revoke {
         /// Token id (tok_…), the token itself (looked up by its hash, never
         /// shown or put in a URL), or `-` to read the token from stdin.
+        #[arg(id = "revoked", value_name = "TOKEN")]
         token: String,
     },
     /// Check a token's format and checksum offline, and name its kind.
     Check {
         /// The token.
+        #[arg(id = "checked", value_name = "TOKEN")]
         token: String,
     },
 }
@@ -174,7 +176,7 @@ pub async fn run(global: &Global, command: TokenCommand) -> Result<(), CliError>
                 println!(
                     "revoked {} ({})",
                     output::text(&revoked["id"]),
-                    masked(&revoked)
+                    output::masked(&revoked)
                 );
             }
             Ok(())
@@ -216,14 +218,6 @@ impl Named {
     }
 }
 
-/// A listed token as `lzat…x9Qa`, the same mask `laissez scan` shows.
-fn masked(token: &Value) -> String {
-    laissez_scan::mask_parts(
-        token["prefix"].as_str().unwrap_or(""),
-        token["last4"].as_str().unwrap_or(""),
-    )
-}
-
 fn issued_token(global: &Global, issued: &Value, verb: &str) {
     if global.json {
         output::json(issued);
@@ -241,7 +235,7 @@ fn issued_token(global: &Global, issued: &Value, verb: &str) {
 fn row(token: &Value) -> Vec<String> {
     vec![
         output::text(&token["id"]),
-        masked(token),
+        output::masked(token),
         output::text(&token["kind"]),
         output::principal(&token["principal"]),
         output::principal(&token["owner"]),
