@@ -398,3 +398,50 @@ fn serve_reset_admin_token_writes_a_new_audited_token() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("holds no Laissez store"));
 }
+
+#[test]
+fn oidc_issuers_are_checked_at_start() {
+    let temp = tempfile::tempdir().unwrap();
+    let serve = |issuer: &str| {
+        Command::new(BIN)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--oidc-client-id",
+                "laissez",
+            ])
+            .args(["--oidc-issuer", issuer, "--data"])
+            .arg(temp.path().join("data"))
+            .env_remove("LAISSEZ_DATA")
+            .env("LAISSEZ_OIDC_CLIENT_SECRET", "a client secret")
+            .env("LAISSEZ_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // Plain http to another host is refused before anything starts.
+    let refused = serve("http://sso.acme.example").wait_with_output().unwrap();
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("must be https"), "{said}");
+    // An unreachable provider is said at start; the server still serves.
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let issuer = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let mut child = serve(&issuer);
+    let stdout = child.stdout.take().unwrap();
+    let started = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .any(|line| line.starts_with("listening on "));
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    assert!(started, "the server starts while its provider is down");
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        said.contains("the OpenID Connect provider cannot be used") && said.contains(&issuer),
+        "{said}"
+    );
+}

@@ -131,12 +131,19 @@ fn upstream(
         "LAISSEZ_OIDC_CLIENT_SECRET",
         "--oidc-issuer needs a client secret: pass --oidc-client-secret-file or set LAISSEZ_OIDC_CLIENT_SECRET",
     )?;
-    let valid = url::Url::parse(issuer)
-        .is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.query().is_none());
-    if !valid {
-        return Err(CliError::Local(format!(
-            "--oidc-issuer '{issuer}' must be an http(s) URL without a query"
-        )));
+    use laissez_server::web::federation::IssuerTransport;
+    match IssuerTransport::of(issuer) {
+        IssuerTransport::Https | IssuerTransport::LoopbackHttp => {}
+        IssuerTransport::PlainHttp => {
+            return Err(CliError::Local(format!(
+                "--oidc-issuer '{issuer}' must be https: ID tokens and the client secret would cross the network in clear (http is accepted for loopback only)"
+            )));
+        }
+        IssuerTransport::Invalid => {
+            return Err(CliError::Local(format!(
+                "--oidc-issuer '{issuer}' must be an https URL without a query"
+            )));
+        }
     }
     Ok(Some(laissez_server::web::federation::UpstreamConfig {
         issuer: issuer.clone(),
@@ -168,10 +175,22 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         }
         mappings.push((from.to_owned(), to.to_owned()));
     }
+    let upstream = upstream(&args)?;
+    if let Some(config) = &upstream {
+        // Said now rather than at the first sign-in; the server still starts,
+        // so it can serve everything else while the provider is down.
+        let probe = laissez_server::web::federation::Federation::new(config.clone());
+        if let Err(error) = probe.discover().await {
+            tracing::warn!(
+                issuer = %config.issuer,
+                "the OpenID Connect provider cannot be used: {error}; sign-in through it will fail until it can"
+            );
+        }
+    }
     let options = laissez_server::run::Options {
         issuer: args.issuer.clone(),
         metadata_document_mappings: mappings,
-        upstream: upstream(&args)?,
+        upstream,
         github_keys: args.github_keys.clone(),
         notify: notify_config(&args)?,
     };
