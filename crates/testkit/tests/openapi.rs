@@ -119,6 +119,15 @@ async fn raw(
     )
 }
 
+type Case = (
+    Method,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    StatusCode,
+    &'static str,
+);
+
 fn assert_problem(answer: &(StatusCode, String, Value), status: StatusCode, what: &str) {
     let (got, media, body) = answer;
     assert_eq!(*got, status, "{what}: {body}");
@@ -139,7 +148,8 @@ fn assert_problem(answer: &(StatusCode, String, Value), status: StatusCode, what
 #[tokio::test(flavor = "multi_thread")]
 async fn every_error_is_problem_details() {
     let server = TestServer::start();
-    let cases: [(Method, &str, Option<&str>, &'static str, StatusCode, &str); 6] = [
+    // (method, path, content type, body, status, what it is)
+    let cases: [Case; 6] = [
         (
             Method::DELETE,
             "/v1/tokens",
