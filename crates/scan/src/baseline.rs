@@ -108,3 +108,52 @@ impl Baseline {
 
 /// The baseline format: 2 fingerprints rule, secret and file.
 const VERSION: u32 = 2;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn find(path: &str, line: usize, secret: &str) -> Find {
+        Find {
+            rule: "github-token".into(),
+            description: "GitHub token".into(),
+            location: Location {
+                path: path.into(),
+                commit: None,
+                line,
+                column: 1,
+            },
+            valid: true,
+            secret: secret.into(),
+            kind: None,
+        }
+    }
+
+    #[test]
+    fn a_baseline_accepts_a_secret_in_its_file_only() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("baseline.json");
+        Baseline::write(&path, &[find("./tests/fixture.txt", 3, "ghp_secret")]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("ghp_secret"), "{text}");
+        let baseline = Baseline::load(&path).unwrap();
+        let table = [
+            (find("./tests/fixture.txt", 3, "ghp_secret"), true),
+            (find("tests/fixture.txt", 40, "ghp_secret"), true),
+            (find("./deploy.env", 3, "ghp_secret"), false),
+            (find("./tests/fixture.txt", 3, "ghp_other"), false),
+        ];
+        for (find, accepted) in table {
+            assert_eq!(baseline.accepts(&find), accepted, "{find:?}");
+        }
+    }
+
+    #[test]
+    fn a_version_1_baseline_is_refused_with_what_to_do() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("baseline.json");
+        std::fs::write(&path, r#"{"version": 1, "finds": []}"#).unwrap();
+        let error = Baseline::load(&path).unwrap_err().to_string();
+        assert!(error.contains("--write-baseline"), "{error}");
+    }
+}

@@ -197,3 +197,28 @@ pub(crate) fn scan_blob(
     outcome.bytes += bytes.len() as u64;
     outcome.finds.extend(scanner.scan_text(bytes, path, commit));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_ignore_everything_file_marks_a_folder_as_ignoring_itself() {
+        let table = [
+            ("# Laissez's data folder\n*\n", true),
+            ("/*\n", true),
+            ("**\n", true),
+            ("*\n!keep.txt\n", false),
+            ("target/\n", false),
+            ("*.log\n", false),
+            ("", false),
+        ];
+        for (text, expected) in table {
+            let folder = tempfile::tempdir().unwrap();
+            std::fs::write(folder.path().join(".gitignore"), text).unwrap();
+            assert_eq!(ignores_itself(folder.path()), expected, "{text:?}");
+        }
+        let none = tempfile::tempdir().unwrap();
+        assert!(!ignores_itself(none.path()));
+    }
+}
