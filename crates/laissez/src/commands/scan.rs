@@ -120,10 +120,14 @@ pub async fn run(global: &Global, command: ScanCommand) -> Result<bool, CliError
         let program = std::env::current_exe()
             .map_err(|e| CliError::Local(format!("cannot locate the laissez binary: {e}")))?;
         let hook = git::install_hook(&repo, &program, force).map_err(local)?;
-        announce!(
-            "Installed {}: commits that add credentials are refused.",
-            hook.display()
-        );
+        if global.json {
+            crate::output::json(&json!({ "installed": hook.display().to_string() }));
+        } else {
+            announce!(
+                "Installed {}: commits that add credentials are refused.",
+                hook.display()
+            );
+        }
         return Ok(false);
     }
     let args = command.args;
