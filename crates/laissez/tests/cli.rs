@@ -445,3 +445,38 @@ fn oidc_issuers_are_checked_at_start() {
         "{said}"
     );
 }
+
+#[test]
+fn token_revoke_reads_the_secret_from_stdin() {
+    let server = Server::start();
+    server.ok(&["service", "add", "ci", "--owner", "admin"]);
+    let secret = server.ok(&["token", "create", "--principal", "ci"]).stdout;
+    let mut child = Command::new(BIN)
+        .args(["--server", &server.url, "--data"])
+        .arg(&server.data)
+        .args(["token", "revoke", "-"])
+        .env_remove("LAISSEZ_TOKEN")
+        .env_remove("LAISSEZ_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(secret.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.starts_with("revoked tok_") && !said.contains(secret.trim()),
+        "{said}"
+    );
+}

@@ -206,7 +206,7 @@ impl Named {
             given.to_owned()
         };
         let text = text.trim();
-        if text.starts_with("tok_") && given != "-" {
+        if text.starts_with("tok_") {
             return Ok(Named::Id(text.to_owned()));
         }
         match laissez_token::Token::parse(text) {
