@@ -2,7 +2,8 @@
 
 Listens on 127.0.0.1 at the port given as the first argument (0 picks one),
 prints "listening PORT" once ready, then one JSON line per message received:
-{"from", "to", "subject", "body"}. Runs until its standard input closes.
+{"from", "to", "subject", "body", "headers"}. Runs until its standard input
+closes.
 """
 
 import email
@@ -25,6 +26,7 @@ class Sink:
                     "to": envelope.rcpt_tos,
                     "subject": str(message["subject"]),
                     "body": body.get_content() if body else "",
+                    "headers": {name.lower(): str(value) for name, value in message.items()},
                 }
             ),
             flush=True,

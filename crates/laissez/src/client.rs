@@ -1,7 +1,14 @@
 //! The admin API client: JSON over HTTP with the caller's bearer token, and
 //! problem details turned into [`CliError`]s.
+//!
+//! Every request is bounded in time (`--timeout`), and an answer that is not
+//! a Laissez JSON or problem document is reported by its status and media
+//! type, never printed: a proxy's HTML error page says nothing to a person
+//! at a terminal.
 
-use reqwest::{Method, StatusCode};
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode, header};
 use serde_json::Value;
 
 use crate::error::{CliError, Hint};
@@ -10,17 +17,26 @@ use crate::error::{CliError, Hint};
 pub struct Client {
     base: String,
     token: String,
+    timeout: Duration,
     http: reqwest::Client,
 }
 
 impl Client {
-    /// A client for `base` (e.g. `http://127.0.0.1:8700`) presenting `token`.
-    pub fn new(base: &str, token: String) -> Client {
-        Client {
+    /// A client for `base` (e.g. `http://127.0.0.1:8700`, already checked by
+    /// [`server_url`]) presenting `token`, giving up on any request after
+    /// `timeout`.
+    pub fn new(base: &str, token: String, timeout: Duration) -> Result<Client, CliError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(timeout.min(CONNECT_TIMEOUT))
+            .timeout(timeout)
+            .build()
+            .map_err(|e| CliError::Local(format!("cannot set up HTTP: {}", root_cause(&e))))?;
+        Ok(Client {
             base: base.trim_end_matches('/').to_owned(),
             token,
-            http: reqwest::Client::new(),
-        }
+            timeout,
+            http,
+        })
     }
 
     /// Sends one request and returns the JSON answer (`Null` for an empty one).
@@ -37,36 +53,54 @@ impl Client {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await.map_err(|e| CliError::Unreachable {
-            url: self.base.clone(),
-            why: root_cause(&e),
-        })?;
+        let response = request.send().await.map_err(|e| self.transport(&e))?;
         let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| CliError::BadResponse(e.to_string()))?;
-        if status.is_success() {
-            if bytes.is_empty() {
-                return Ok(Value::Null);
+        let media_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .unwrap_or_default();
+        let bytes = response.bytes().await.map_err(|e| self.transport(&e))?;
+        let answer = Answer::classify(status, &media_type, bytes.is_empty());
+        match answer {
+            Answer::Empty => Ok(Value::Null),
+            Answer::Json => {
+                serde_json::from_slice(&bytes).map_err(|e| CliError::BadResponse(e.to_string()))
             }
-            return serde_json::from_slice(&bytes)
-                .map_err(|e| CliError::BadResponse(e.to_string()));
+            Answer::Problem => {
+                let problem: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                let detail = problem["detail"]
+                    .as_str()
+                    .or_else(|| problem["error_description"].as_str())
+                    .map(|d| d.chars().take(MAX_DETAIL).collect())
+                    .unwrap_or_else(|| status.to_string());
+                let hint = match status {
+                    StatusCode::UNAUTHORIZED => Some("check --token or LAISSEZ_TOKEN"),
+                    _ => None,
+                };
+                Err(CliError::Problem {
+                    status: status.as_u16(),
+                    detail,
+                    hint: Hint(hint),
+                })
+            }
+            Answer::Foreign => Err(CliError::NotLaissez {
+                url: self.base.clone(),
+                status: status.as_u16(),
+                media_type: if media_type.is_empty() {
+                    "no content type".into()
+                } else {
+                    media_type
+                },
+            }),
         }
-        let problem: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        let detail = problem["detail"]
-            .as_str()
-            .map(str::to_owned)
-            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).chars().take(200).collect());
-        let hint = match status {
-            StatusCode::UNAUTHORIZED => Some("check --token or LAISSEZ_TOKEN"),
-            _ => None,
-        };
-        Err(CliError::Problem {
-            status: status.as_u16(),
-            detail,
-            hint: Hint(hint),
-        })
     }
 
     /// GET.
@@ -78,6 +112,102 @@ impl Client {
     pub async fn post(&self, path: &str, body: Value) -> Result<Value, CliError> {
         self.call(Method::POST, path, Some(body)).await
     }
+
+    fn transport(&self, error: &reqwest::Error) -> CliError {
+        if error.is_timeout() {
+            return CliError::Timeout {
+                url: self.base.clone(),
+                seconds: self.timeout.as_secs_f64(),
+            };
+        }
+        CliError::Unreachable {
+            url: self.base.clone(),
+            why: root_cause(error),
+        }
+    }
+}
+
+/// What kind of answer came back, from its status and media type alone.
+#[derive(Debug, PartialEq, Eq)]
+enum Answer {
+    /// A success without a body.
+    Empty,
+    /// A success with a JSON body.
+    Json,
+    /// A failure with a JSON (problem details or OAuth error) body.
+    Problem,
+    /// Anything else: not something a Laissez server sends.
+    Foreign,
+}
+
+impl Answer {
+    fn classify(status: StatusCode, media_type: &str, empty: bool) -> Answer {
+        let json = media_type == "application/json"
+            || media_type == "application/problem+json"
+            || (media_type.starts_with("application/") && media_type.ends_with("+json"));
+        match (status.is_success(), json, empty) {
+            (true, _, true) => Answer::Empty,
+            (true, true, false) => Answer::Json,
+            (false, true, false) => Answer::Problem,
+            _ => Answer::Foreign,
+        }
+    }
+}
+
+/// The server URL from `--server`, checked: `http(s)://host[:port]`. A bare
+/// `host:port` means http only for a loopback host, where nothing leaves the
+/// machine; any other host must say its scheme.
+pub fn server_url(text: &str) -> Result<String, CliError> {
+    let text = text.trim();
+    let candidate = if text.contains("://") {
+        text.to_owned()
+    } else {
+        let host = text
+            .rsplit_once(':')
+            .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+            .map_or(text, |(host, _)| host);
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let loopback = host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if !loopback {
+            return Err(CliError::Local(format!(
+                "--server '{text}' needs a scheme: https://{text} (http:// is assumed only for loopback addresses)"
+            )));
+        }
+        format!("http://{text}")
+    };
+    let url = url::Url::parse(&candidate)
+        .map_err(|e| CliError::Local(format!("--server '{text}' is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(CliError::Local(format!(
+            "--server '{text}' must be an http(s) URL such as http://127.0.0.1:8700"
+        )));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+/// A `--timeout` such as `30`, `30s`, `500ms` or `2m`.
+pub fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration such as 30s"))?;
+    let duration = match unit {
+        "ms" => Duration::from_millis(value),
+        "s" => Duration::from_secs(value),
+        "m" => Duration::from_secs(value.saturating_mul(60)),
+        _ => return Err(format!("'{text}': use ms, s or m, e.g. 30s")),
+    };
+    if duration.is_zero() {
+        return Err("the timeout must be more than zero".into());
+    }
+    Ok(duration)
 }
 
 fn root_cause(error: &dyn std::error::Error) -> String {
@@ -99,4 +229,62 @@ pub fn encode(text: &str) -> String {
         }
     }
     out
+}
+
+/// Connecting never waits longer than this, whatever `--timeout` says.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Longest problem detail shown.
+const MAX_DETAIL: usize = 500;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_urls() {
+        let table = [
+            ("http://127.0.0.1:8700", Some("http://127.0.0.1:8700")),
+            ("http://127.0.0.1:8700/", Some("http://127.0.0.1:8700")),
+            ("127.0.0.1:8700", Some("http://127.0.0.1:8700")),
+            ("localhost:8700", Some("http://localhost:8700")),
+            ("[::1]:8700", Some("http://[::1]:8700")),
+            ("https://id.acme.example", Some("https://id.acme.example")),
+            ("id.acme.example:8700", None),
+            ("10.0.0.5:8700", None),
+            ("ftp://127.0.0.1", None),
+            ("", None),
+        ];
+        for (text, want) in table {
+            assert_eq!(server_url(text).ok().as_deref(), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn answers() {
+        let ok = StatusCode::OK;
+        let bad = StatusCode::BAD_GATEWAY;
+        assert_eq!(
+            Answer::classify(ok, "application/json", false),
+            Answer::Json
+        );
+        assert_eq!(Answer::classify(ok, "", true), Answer::Empty);
+        assert_eq!(Answer::classify(ok, "text/html", false), Answer::Foreign);
+        assert_eq!(
+            Answer::classify(bad, "application/problem+json", false),
+            Answer::Problem
+        );
+        assert_eq!(Answer::classify(bad, "text/html", false), Answer::Foreign);
+        assert_eq!(Answer::classify(bad, "", true), Answer::Foreign);
+    }
+
+    #[test]
+    fn timeouts() {
+        assert_eq!(parse_timeout("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_timeout("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_timeout("500ms"), Ok(Duration::from_millis(500)));
+        assert!(parse_timeout("0").is_err());
+        assert!(parse_timeout("soon").is_err());
+        assert!(parse_timeout("3h").is_err());
+    }
 }

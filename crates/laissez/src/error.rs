@@ -16,6 +16,28 @@ pub enum CliError {
         /// The transport error.
         why: String,
     },
+    /// The server did not answer in time.
+    #[error(
+        "the Laissez server at {url} did not answer within {seconds} s; check it is running, or raise --timeout (LAISSEZ_TIMEOUT)"
+    )]
+    Timeout {
+        /// The server URL.
+        url: String,
+        /// The timeout.
+        seconds: f64,
+    },
+    /// Something answered that is not a Laissez server.
+    #[error(
+        "not a Laissez server at {url}: HTTP {status} {media_type}; check --server (LAISSEZ_URL)"
+    )]
+    NotLaissez {
+        /// The server URL.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The answer's media type.
+        media_type: String,
+    },
     /// The server answered with a problem document.
     #[error("{detail} ({status}){hint}")]
     Problem {
@@ -34,6 +56,11 @@ pub enum CliError {
         "no token: pass --token or set LAISSEZ_TOKEN (beside a local server, {0} is read automatically)"
     )]
     NoToken(String),
+    /// A token was given (--token or LAISSEZ_TOKEN) but is empty.
+    #[error(
+        "the token given by --token or LAISSEZ_TOKEN is empty; set it to a token, or unset LAISSEZ_TOKEN to use the data folder's admin token"
+    )]
+    EmptyToken,
     /// Something local went wrong (input, files).
     #[error("{0}")]
     Local(String),
@@ -43,6 +70,22 @@ pub enum CliError {
     /// A check answered deny (exit 1 without an error line).
     #[error("denied")]
     Denied,
+}
+
+impl CliError {
+    /// The error as JSON, for `--json` mode: `{"error": {"message", "status"?}}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut error = serde_json::json!({ "message": self.to_string() });
+        match self {
+            CliError::Problem { status, detail, .. } => {
+                error["status"] = (*status).into();
+                error["detail"] = detail.as_str().into();
+            }
+            CliError::NotLaissez { status, .. } => error["status"] = (*status).into(),
+            _ => {}
+        }
+        serde_json::json!({ "error": error })
+    }
 }
 
 /// Advice appended to a problem.

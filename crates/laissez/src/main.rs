@@ -18,6 +18,7 @@ mod output;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -37,7 +38,7 @@ struct Cli {
 /// Options shared by the client commands.
 #[derive(Args, Clone)]
 pub struct Global {
-    /// The server's URL.
+    /// The server's URL (`127.0.0.1:8700` alone means http, for loopback only).
     #[arg(
         long,
         global = true,
@@ -56,28 +57,48 @@ pub struct Global {
         default_value = "laissez-data"
     )]
     data: PathBuf,
-    /// Print machine-readable JSON.
+    /// Give up on a request to the server after this long (30s, 2m, 500ms).
+    #[arg(long, global = true, env = "LAISSEZ_TIMEOUT", default_value = "30s",
+        value_parser = client::parse_timeout)]
+    timeout: Duration,
+    /// Print machine-readable JSON (errors too, on stderr).
     #[arg(long, global = true)]
     json: bool,
 }
 
 impl Global {
-    /// A client with the token from --token, LAISSEZ_TOKEN or DATA/admin-token.
+    /// A client of --server with the token from --token, LAISSEZ_TOKEN or
+    /// DATA/admin-token.
     pub fn client(&self) -> Result<Client, CliError> {
-        Ok(Client::new(&self.server, self.token()?))
+        self.client_at(&client::server_url(&self.server)?)
     }
 
-    /// The token from --token, LAISSEZ_TOKEN or DATA/admin-token.
+    /// A client of another server (checked URL) with the same token.
+    pub fn client_at(&self, base: &str) -> Result<Client, CliError> {
+        Client::new(base, self.token()?, self.timeout)
+    }
+
+    /// The token from --token, LAISSEZ_TOKEN or DATA/admin-token. A token
+    /// given but empty is an error, not a reason to fall back to the admin
+    /// token: `LAISSEZ_TOKEN="$T"` with a `$T` that failed to be made must
+    /// not quietly run as the administrator.
     pub fn token(&self) -> Result<String, CliError> {
-        match &self.token {
-            Some(token) => Ok(token.trim().to_owned()),
+        let token = match &self.token {
+            Some(token) if token.trim().is_empty() => return Err(CliError::EmptyToken),
+            Some(token) => token.trim().to_owned(),
             None => {
                 let path = self.data.join(laissez_server::bootstrap::ADMIN_TOKEN_FILE);
                 std::fs::read_to_string(&path)
                     .map(|t| t.trim().to_owned())
-                    .map_err(|_| CliError::NoToken(path.display().to_string()))
+                    .map_err(|_| CliError::NoToken(path.display().to_string()))?
             }
+        };
+        if !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(CliError::Local(
+                "the token holds spaces or characters no Laissez token has; pass it exactly as it was issued".into(),
+            ));
         }
+        Ok(token)
     }
 }
 
@@ -160,15 +181,31 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
+/// Prints `error` on stderr: one line, or a JSON document in `--json` mode.
+fn report(error: &CliError, json: bool) {
+    if json {
+        eprintln!(
+            "{}",
+            serde_json::to_string(&error.to_json()).unwrap_or_default()
+        );
+    } else {
+        eprintln!("error: {error}");
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let json = cli.global.json;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            report(
+                &CliError::Local(format!("cannot start the async runtime: {e}")),
+                json,
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -178,7 +215,7 @@ fn main() -> ExitCode {
             Ok(false) => ExitCode::SUCCESS,
             Ok(true) => ExitCode::from(1),
             Err(error) => {
-                eprintln!("error: {error}");
+                report(&error, json);
                 ExitCode::from(2)
             }
         };
@@ -187,8 +224,56 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(CliError::Denied) => ExitCode::FAILURE,
         Err(error) => {
-            eprintln!("error: {error}");
+            report(&error, json);
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// A subcommand's argument with the id of a global option takes its
+    /// place: `fetch -d` once panicked on every call, and `token revoke
+    /// SECRET` presented the secret as the caller's own token.
+    #[test]
+    fn no_argument_shadows_a_global_option() {
+        fn walk(command: &clap::Command, path: &str, globals: &[&str], clashes: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                // `serve --data` is the same data folder, by design.
+                let same_meaning = id == "data" && path == "laissez serve";
+                if globals.contains(&id) && !arg.is_global_set() && !same_meaning {
+                    clashes.push(format!("{path} {id}"));
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), globals, clashes);
+            }
+        }
+        let command = Cli::command();
+        let globals: Vec<&str> = command
+            .get_arguments()
+            .filter(|a| a.is_global_set())
+            .map(|a| a.get_id().as_str())
+            .collect();
+        assert!(globals.contains(&"token") && globals.contains(&"data"));
+        let mut clashes = Vec::new();
+        for sub in command.get_subcommands() {
+            walk(
+                sub,
+                &format!("laissez {}", sub.get_name()),
+                &globals,
+                &mut clashes,
+            );
+        }
+        assert!(
+            clashes.is_empty(),
+            "arguments shadowing global options: {clashes:?}"
+        );
+        command.debug_assert();
     }
 }

@@ -1,7 +1,7 @@
 //! How answers are shown: pretty JSON with `--json`, otherwise tables and
 //! short lines for people.
 
-use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use serde_json::Value;
 
 /// Prints `value` as pretty JSON.
@@ -12,12 +12,22 @@ pub fn json(value: &Value) {
     );
 }
 
-/// A table with these headers and rows.
+/// A table with these headers and rows, arranged to fit the terminal: its
+/// width from `COLUMNS` when set (as shells export it), else from the
+/// terminal itself; output to a pipe or file is not wrapped.
 pub fn table(headers: &[&str], rows: Vec<Vec<String>>) {
     let mut table = Table::new();
     table
         .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header(headers.to_vec());
+    let columns = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<u16>().ok())
+        .filter(|c| *c >= MIN_WIDTH);
+    if let Some(width) = columns {
+        table.set_width(width);
+    }
     for row in rows {
         table.add_row(row);
     }
@@ -52,6 +62,23 @@ pub fn text(value: &Value) -> String {
     }
 }
 
+/// A credential as `lzat…x9Qa` from its listed `prefix` and `last4`: the
+/// mask `laissez scan` shows, so one token looks the same everywhere.
+pub fn masked(credential: &Value) -> String {
+    laissez_scan::mask_parts(
+        credential["prefix"].as_str().unwrap_or(""),
+        credential["last4"].as_str().unwrap_or(""),
+    )
+}
+
+/// A server's hint of a secret (`lzat_…x9Qa`) in the same mask.
+pub fn hint(value: &Value) -> String {
+    match value.as_str().and_then(|h| h.split_once('…')) {
+        Some((start, last4)) => laissez_scan::mask_parts(start, last4),
+        None => text(value),
+    }
+}
+
 /// `kind:name` for a principal reference.
 pub fn principal(value: &Value) -> String {
     match (value["kind"].as_str(), value["name"].as_str()) {
@@ -82,3 +109,6 @@ pub fn restriction(value: &Value) -> String {
         (Some(role), Some(scope)) => format!("{role} on {scope}"),
     }
 }
+
+/// Narrower `COLUMNS` values are ignored: no table is readable below it.
+const MIN_WIDTH: u16 = 20;

@@ -223,6 +223,29 @@ async fn verify_asks_the_server_by_hash_and_report_gets_the_token_revoked() {
         "{}",
         String::from_utf8_lossy(&skipped.stdout)
     );
+    // Named itself, the data folder is scanned: its admin token is found.
+    let data = server.data_dir.clone();
+    let named = tokio::task::spawn_blocking(move || {
+        scan(
+            data.parent().unwrap(),
+            &[data.to_str().unwrap(), "--format", "json"],
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(named.status.code(), Some(1));
+    let finds = json(&named)["finds"].clone();
+    assert!(
+        finds
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["location"]["path"]
+                .as_str()
+                .unwrap()
+                .ends_with("admin-token")),
+        "{finds}"
+    );
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("deploy.env"), format!("TOKEN={live}\n")).unwrap();
     let with_server = |extra: &[&str]| {
@@ -248,7 +271,22 @@ async fn verify_asks_the_server_by_hash_and_report_gets_the_token_revoked() {
     assert_eq!(json(&verify)["finds"][0]["status"], "live");
 
     let report_url = format!("{}/v1/leaks", server.url);
+    // A local folder is private unless `--public` says otherwise: the
+    // token is flagged and its owner told, not revoked.
     let reported = tokio::task::spawn_blocking(with_server(&["--report", &report_url]))
+        .await
+        .unwrap();
+    assert_eq!(reported.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&reported.stderr);
+    assert!(
+        said.contains("reported laissez-account-token: flagged"),
+        "{said}"
+    );
+    let (status, _) = server
+        .call(reqwest::Method::GET, "/v1/whoami", &live, None)
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    let reported = tokio::task::spawn_blocking(with_server(&["--report", &report_url, "--public"]))
         .await
         .unwrap();
     assert_eq!(reported.status.code(), Some(1));
@@ -265,4 +303,59 @@ async fn verify_asks_the_server_by_hash_and_report_gets_the_token_revoked() {
         .await
         .unwrap();
     assert!(String::from_utf8_lossy(&again.stdout).contains("status: revoked"));
+}
+
+#[test]
+fn no_ignore_scans_what_gitignore_hides() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".gitignore"), "secrets/\n").unwrap();
+    std::fs::create_dir(dir.path().join("secrets")).unwrap();
+    std::fs::write(
+        dir.path().join("secrets/ci.env"),
+        format!("TOKEN={}\n", token(Kind::Account)),
+    )
+    .unwrap();
+    assert_eq!(scan(dir.path(), &["."]).status.code(), Some(0));
+    let found = scan(dir.path(), &[".", "--no-ignore", "--json"]);
+    assert_eq!(found.status.code(), Some(1));
+    assert_eq!(
+        json(&found)["finds"][0]["location"]["path"],
+        "./secrets/ci.env"
+    );
+}
+
+#[test]
+fn a_baseline_does_not_hide_the_same_secret_in_another_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = token(Kind::Account);
+    std::fs::create_dir(dir.path().join("tests")).unwrap();
+    std::fs::write(
+        dir.path().join("tests/fixture.txt"),
+        format!("t = {fixture}\n"),
+    )
+    .unwrap();
+    let written = scan(dir.path(), &[".", "--write-baseline", "baseline.json"]);
+    assert_eq!(written.status.code(), Some(0));
+    // Lines moving around the accepted fixture change nothing.
+    std::fs::write(
+        dir.path().join("tests/fixture.txt"),
+        format!("# moved down\n\nt = {fixture}\n"),
+    )
+    .unwrap();
+    assert_eq!(
+        scan(dir.path(), &[".", "--baseline", "baseline.json"])
+            .status
+            .code(),
+        Some(0)
+    );
+    // The fixture copied into a config file is a leak.
+    std::fs::write(dir.path().join("deploy.env"), format!("TOKEN={fixture}\n")).unwrap();
+    let found = scan(dir.path(), &[".", "--baseline", "baseline.json", "--json"]);
+    assert_eq!(found.status.code(), Some(1));
+    let finds = json(&found)["finds"].as_array().unwrap().clone();
+    assert_eq!(finds.len(), 1, "{finds:?}");
+    assert_eq!(finds[0]["location"]["path"], "./deploy.env");
+    // `--json` is `--format json`, and cannot go with another format.
+    let both = scan(dir.path(), &[".", "--json", "--format", "sarif"]);
+    assert_eq!(both.status.code(), Some(2));
 }

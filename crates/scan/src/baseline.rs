@@ -1,9 +1,10 @@
 //! Baselines: a file of accepted finds that later scans suppress.
 //!
-//! A baseline holds each accepted find's fingerprint (a SHA-256 of its rule
-//! and secret, never the secret) with its rule and place for people reading
-//! it. Matching is by fingerprint alone, so an accepted test fixture stays
-//! accepted when its file moves, and a new secret on the same line does not.
+//! A baseline holds each accepted find's fingerprint (a SHA-256 of its rule,
+//! secret and file, never the secret) with its rule and place for people
+//! reading it. Matching is by fingerprint alone: an accepted test fixture
+//! stays accepted when lines around it move, a new secret on the same line
+//! does not, and neither does the same secret found in another file.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -46,9 +47,14 @@ impl Baseline {
         let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
         let file: BaselineFile =
             serde_json::from_str(&text).map_err(|e| bad(format!("not a Laissez baseline: {e}")))?;
-        if file.version != 1 {
+        if file.version == 1 {
+            return Err(bad(
+                "version 1 matched finds by secret alone, wherever they were; write a new baseline with `laissez scan --write-baseline`".into(),
+            ));
+        }
+        if file.version != VERSION {
             return Err(bad(format!(
-                "version {} is not supported (expected 1)",
+                "version {} is not supported (expected {VERSION})",
                 file.version
             )));
         }
@@ -85,7 +91,7 @@ impl Baseline {
             })
             .collect();
         let file = BaselineFile {
-            version: 1,
+            version: VERSION,
             generated_by: Some(format!("laissez scan {}", env!("CARGO_PKG_VERSION"))),
             finds,
         };
@@ -97,5 +103,57 @@ impl Baseline {
             path: path.display().to_string(),
             source,
         })
+    }
+}
+
+/// The baseline format: 2 fingerprints rule, secret and file.
+const VERSION: u32 = 2;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn find(path: &str, line: usize, secret: &str) -> Find {
+        Find {
+            rule: "github-token".into(),
+            description: "GitHub token".into(),
+            location: Location {
+                path: path.into(),
+                commit: None,
+                line,
+                column: 1,
+            },
+            valid: true,
+            secret: secret.into(),
+            kind: None,
+        }
+    }
+
+    #[test]
+    fn a_baseline_accepts_a_secret_in_its_file_only() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("baseline.json");
+        Baseline::write(&path, &[find("./tests/fixture.txt", 3, "ghp_secret")]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("ghp_secret"), "{text}");
+        let baseline = Baseline::load(&path).unwrap();
+        let table = [
+            (find("./tests/fixture.txt", 3, "ghp_secret"), true),
+            (find("tests/fixture.txt", 40, "ghp_secret"), true),
+            (find("./deploy.env", 3, "ghp_secret"), false),
+            (find("./tests/fixture.txt", 3, "ghp_other"), false),
+        ];
+        for (find, accepted) in table {
+            assert_eq!(baseline.accepts(&find), accepted, "{find:?}");
+        }
+    }
+
+    #[test]
+    fn a_version_1_baseline_is_refused_with_what_to_do() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("baseline.json");
+        std::fs::write(&path, r#"{"version": 1, "finds": []}"#).unwrap();
+        let error = Baseline::load(&path).unwrap_err().to_string();
+        assert!(error.contains("--write-baseline"), "{error}");
     }
 }

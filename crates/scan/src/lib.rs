@@ -122,13 +122,22 @@ impl Find {
         mask(&self.secret)
     }
 
-    /// A stable fingerprint of the rule and secret (SHA-256, hex) for
-    /// baselines and SARIF: the same secret moved elsewhere stays accepted.
+    /// A stable fingerprint of the rule, the secret and the file it is in
+    /// (SHA-256, hex) for baselines and SARIF. Lines may move and the find
+    /// stays accepted; the same secret found in another file is a new find,
+    /// since a fixture copied into a config file is a leak, not a fixture.
     pub fn fingerprint(&self) -> String {
+        let path = self.location.path.trim_start_matches("./");
         let mut hasher = Sha256::new();
-        hasher.update(self.rule.as_bytes());
-        hasher.update(b":");
-        hasher.update(self.secret.as_bytes());
+        for part in [
+            self.rule.as_bytes(),
+            self.secret.as_bytes(),
+            path.as_bytes(),
+        ] {
+            // Length-prefixed, so no two different triples hash the same bytes.
+            hasher.update((part.len() as u64).to_be_bytes());
+            hasher.update(part);
+        }
         hex::encode(hasher.finalize())
     }
 
@@ -146,9 +155,16 @@ pub fn mask(secret: &str) -> String {
         let first: String = chars.iter().take(1).collect();
         return format!("{first}…");
     }
-    let head: String = chars[..4].iter().collect();
     let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}…{tail}")
+    mask_parts(secret, &tail)
+}
+
+/// The same mask as [`mask`] from what a listing keeps of a secret: its
+/// visible start (e.g. a token's `lzat_` prefix) and its last four
+/// characters. `token list` and `scan` show a token the same way.
+pub fn mask_parts(start: &str, last4: &str) -> String {
+    let head: String = start.chars().take(4).collect();
+    format!("{head}…{last4}")
 }
 
 impl Scanner {

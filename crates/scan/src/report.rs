@@ -137,7 +137,7 @@ fn sarif(finds: &[Find], detectors: &[Detector], status: Status<'_>) -> Value {
                         }
                     }
                 }],
-                "partialFingerprints": { "laissezSecret/v1": find.fingerprint() },
+                "partialFingerprints": { "laissezSecret/v2": find.fingerprint() },
             });
             if let Some(index) = rule_index {
                 result["ruleIndex"] = json!(index);

@@ -201,6 +201,9 @@ impl Rule {
     /// Whether a candidate secret passes this rule's filters (placeholders,
     /// entropy); the checksum is judged separately.
     pub fn accepts(&self, secret: &[u8]) -> bool {
+        if self.generic && is_laissez_identifier(secret) {
+            return false;
+        }
         if !self.exclude.is_empty() {
             let lower = secret.to_ascii_lowercase();
             if self
@@ -216,6 +219,18 @@ impl Rule {
             None => true,
         }
     }
+}
+
+/// Whether `value` is a Laissez identifier (`tok_`, `usr_`, `pol_`… and 20
+/// base62 characters): a name for a credential or principal, as audit
+/// exports and API answers carry them, not a secret.
+pub fn is_laissez_identifier(value: &[u8]) -> bool {
+    let [a, b, c, b'_', rest @ ..] = value else {
+        return false;
+    };
+    [a, b, c].iter().all(|x| x.is_ascii_lowercase())
+        && rest.len() == 20
+        && rest.iter().all(u8::is_ascii_alphanumeric)
 }
 
 /// Shannon entropy of `bytes`, in bits per byte.
@@ -252,6 +267,27 @@ mod tests {
         assert!(Checksum::Github.verify(b"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"));
         assert!(!Checksum::Github.verify(b"ghp_Ky9Pf34qY6Nb3wWD25RQ4F5ZR3qa7y3gm1IM"));
         assert!(!Checksum::Github.verify(b"ghp_short"));
+    }
+
+    #[test]
+    fn laissez_identifiers_are_names_not_secrets() {
+        let table: [(&[u8], bool); 7] = [
+            (b"tok_3kT9aB7cD1eF5gH2iJ4k", true),
+            (b"usr_00000000000000000000", true),
+            (b"tok_3kT9aB7cD1eF5gH2iJ4", false),
+            (b"tok_3kT9aB7cD1eF5gH2iJ4kX", false),
+            (b"TOK_3kT9aB7cD1eF5gH2iJ4k", false),
+            (b"tok-3kT9aB7cD1eF5gH2iJ4k", false),
+            (b"Zq8Lm2Xw7Kt4Rv9Nb3Hd6Jf1", false),
+        ];
+        for (value, expected) in table {
+            assert_eq!(
+                is_laissez_identifier(value),
+                expected,
+                "{}",
+                String::from_utf8_lossy(value)
+            );
+        }
     }
 
     #[test]

@@ -5,6 +5,12 @@
 //! repository or not); hidden files such as `.env` are scanned, the `.git`
 //! folder is not (use `--git` for history). Files that look binary are
 //! skipped. Every core scans files from one shared list.
+//!
+//! A folder whose own `.gitignore` ignores everything in it (`*`, as
+//! Laissez's data folder and Python's virtual environments write) is kept out
+//! of scans of the folders around it, but scanned when it is named itself:
+//! naming it is asking for it. [`Ignores::None`] (`--no-ignore`) honours no
+//! ignore file at all.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -36,9 +42,20 @@ pub struct FileEntry {
     pub size: u64,
 }
 
+/// Which ignore files a walk honours.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ignores {
+    /// `.gitignore`, `.ignore` and git's excludes, except a named folder's
+    /// own ignore-everything `.gitignore`.
+    Honour,
+    /// None: every file that is not binary is scanned.
+    None,
+}
+
 /// Lists the files under `paths` (files are taken as they are; directories
-/// are walked honouring ignore files). A path that does not exist is an error.
-pub fn list_files(paths: &[PathBuf]) -> Result<Vec<FileEntry>, Error> {
+/// are walked honouring ignore files as `ignores` says). A path that does not
+/// exist is an error.
+pub fn list_files(paths: &[PathBuf], ignores: Ignores) -> Result<Vec<FileEntry>, Error> {
     let mut files = Vec::new();
     for path in paths {
         let metadata = std::fs::metadata(path).map_err(|source| Error::Read {
@@ -52,9 +69,16 @@ pub fn list_files(paths: &[PathBuf]) -> Result<Vec<FileEntry>, Error> {
             });
             continue;
         }
+        let honour = ignores == Ignores::Honour;
+        let git_ignore = honour && !ignores_itself(path);
         let walker = ignore::WalkBuilder::new(path)
             .hidden(false)
             .require_git(false)
+            .git_ignore(git_ignore)
+            .ignore(honour)
+            .git_exclude(honour)
+            .git_global(honour)
+            .parents(honour)
             .filter_entry(|entry| entry.file_name() != ".git")
             .build();
         for entry in walker {
@@ -72,6 +96,19 @@ pub fn list_files(paths: &[PathBuf]) -> Result<Vec<FileEntry>, Error> {
         }
     }
     Ok(files)
+}
+
+/// Whether `folder`'s own `.gitignore` ignores everything in it: its only
+/// pattern is `*` (or `/*`, `**`), the mark of a generated folder.
+fn ignores_itself(folder: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(folder.join(".gitignore")) else {
+        return false;
+    };
+    let mut patterns = text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'));
+    matches!(patterns.next(), Some("*" | "/*" | "**")) && patterns.next().is_none()
 }
 
 /// Scans `files` on every core; `progress` is told the bytes of each file done.
@@ -159,4 +196,29 @@ pub(crate) fn scan_blob(
     outcome.texts += 1;
     outcome.bytes += bytes.len() as u64;
     outcome.finds.extend(scanner.scan_text(bytes, path, commit));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_ignore_everything_file_marks_a_folder_as_ignoring_itself() {
+        let table = [
+            ("# Laissez's data folder\n*\n", true),
+            ("/*\n", true),
+            ("**\n", true),
+            ("*\n!keep.txt\n", false),
+            ("target/\n", false),
+            ("*.log\n", false),
+            ("", false),
+        ];
+        for (text, expected) in table {
+            let folder = tempfile::tempdir().unwrap();
+            std::fs::write(folder.path().join(".gitignore"), text).unwrap();
+            assert_eq!(ignores_itself(folder.path()), expected, "{text:?}");
+        }
+        let none = tempfile::tempdir().unwrap();
+        assert!(!ignores_itself(none.path()));
+    }
 }

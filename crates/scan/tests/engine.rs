@@ -191,3 +191,15 @@ fn the_traffic_set_leaves_out_heuristics_and_jwts_that_apps_exchange_on_purpose(
     let all = scanner(RuleSet::All, false);
     assert_eq!(all.scan_text(jwt.as_bytes(), "x", None)[0].rule, "jwt");
 }
+
+#[test]
+fn credential_ids_in_audit_exports_are_not_secrets() {
+    // A line of `laissez audit export`: ids name credentials and principals.
+    let line = br#"{"seq":7,"action":"token.create","target":"tok_3kT9aB7cD1eF5gH2iJ4k","detail":{"credential":"tok_Q8wE2rT6yU1iO9pA3sD7","token_id":"tok_Zx4Cv8Bn2Mq6Wl1Er5Ty"}}"#;
+    let finds = scanner(RuleSet::All, true).scan_text(line, "audit.jsonl", None);
+    assert!(finds.is_empty(), "{finds:?}");
+    // A real high-entropy secret in the same place is still found.
+    let secret = br#"{"credential":"Zq8Lm2Xw7Kt4Rv9Nb3Hd6Jf1"}"#;
+    let finds = scanner(RuleSet::All, false).scan_text(secret, "audit.jsonl", None);
+    assert_eq!(finds.len(), 1, "{finds:?}");
+}

@@ -1,6 +1,10 @@
 //! The first start of a data folder: the first admin user, their policy
 //! (`laissez-admin` on `/`) and a bootstrap token written to a file only the
 //! server's user can read. Later starts find the admin and change nothing.
+//!
+//! [`reset_admin_token`] is the way back in when that token has expired or
+//! been lost: whoever can write the data folder (and so could read the token
+//! anyway) gets a new one in the same file, audited like any issuance.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -41,6 +45,9 @@ pub enum BootstrapError {
         /// Why.
         source: std::io::Error,
     },
+    /// There is no active first admin to give a token to.
+    #[error("{0}")]
+    NoAdmin(String),
     /// No randomness.
     #[error("cannot generate the admin token: {0}")]
     Random(String),
@@ -104,6 +111,61 @@ pub async fn bootstrap(
     } else {
         Ok(Bootstrapped::Existing)
     }
+}
+
+/// Issues a new token for the first admin and writes it to
+/// `DATA/admin-token` (mode 0600), with an audit record naming how. Existing
+/// tokens are left as they are. Refused when the admin is gone or inactive,
+/// since its token would open nothing.
+pub async fn reset_admin_token(
+    store: &dyn Store,
+    namespace: &Namespace,
+    data_dir: &Path,
+) -> Result<PathBuf, BootstrapError> {
+    let admin = store
+        .principal(ADMIN_NAME)
+        .await?
+        .filter(|p| p.kind == PrincipalKind::User)
+        .ok_or_else(|| {
+            BootstrapError::NoAdmin(format!(
+                "{} has no user '{ADMIN_NAME}' (start `laissez serve` once to create it)",
+                data_dir.display()
+            ))
+        })?;
+    if admin.status != Status::Active {
+        return Err(BootstrapError::NoAdmin(format!(
+            "the user '{ADMIN_NAME}' is deactivated; a token for it would open nothing"
+        )));
+    }
+    let random = |e: crate::problem::ApiError| BootstrapError::Random(e.to_string());
+    let now = now();
+    let lifetime = store.settings().await?.max_ttl;
+    let token = Token::generate(namespace, Kind::User)
+        .map_err(|e| BootstrapError::Random(e.to_string()))?;
+    let credential = Credential::issued(
+        new_id("tok").map_err(random)?,
+        &token,
+        &admin.id,
+        lifetime,
+        now,
+        "Admin token reset with `laissez serve --reset-admin-token`",
+    );
+    let audit = AuditEvent::success(&[admin.reference()], "token.create", credential.id.clone())
+        .with_detail(serde_json::json!({
+            "credential": credential.id,
+            "via": "laissez serve --reset-admin-token",
+            "file": ADMIN_TOKEN_FILE,
+        }));
+    let hash = hash_secret(token.expose());
+    // Stored first: a file holding a token the store never saw would lock
+    // the next reader out with a valid-looking secret.
+    store.create_credential(credential, hash, audit).await?;
+    let path = data_dir.join(ADMIN_TOKEN_FILE);
+    write_secret_file(&path, token.expose()).map_err(|source| BootstrapError::TokenFile {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
 }
 
 /// Writes `secret` to a new file readable and writable by its owner only.

@@ -91,6 +91,7 @@ pub fn router(state: AppState) -> Router {
         .merge(leaks::routes())
         .merge(openapi::routes())
         .fallback(problem::not_found)
+        .layer(axum::middleware::from_fn(problem::ensure_problem))
         .layer(DefaultBodyLimit::max(problem::MAX_BODY_BYTES))
         .with_state(state)
 }

@@ -4,10 +4,14 @@
 //! into a status code and an `application/problem+json` body whose `detail`
 //! says what to do about it. Request bodies go through [`ApiJson`], which
 //! turns malformed, mistyped and oversize JSON into the same kind of answer.
+//! Whatever else answers an error without a document (the router's `405`,
+//! axum's query, path and form rejections) is turned into one by
+//! [`ensure_problem`], a layer over the whole router.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -187,6 +191,87 @@ fn inner(error: &dyn std::error::Error) -> String {
     }
     source.to_string()
 }
+
+/// Makes every error answer a document: an error whose body is plain text or
+/// empty (axum's rejections, the router's `405 Method Not Allowed`) becomes
+/// RFC 9457 problem details with that text as its `detail`. JSON (problem
+/// details, OAuth errors) and HTML (sign-in and consent pages) pass as they are.
+pub async fn ensure_problem(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let plain = match response.headers().get(header::CONTENT_TYPE) {
+        None => true,
+        Some(value) => value
+            .to_str()
+            .map(|v| v.to_ascii_lowercase().starts_with("text/plain"))
+            .unwrap_or(true),
+    };
+    if !plain {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, MAX_REJECTION_BYTES)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let problem = Problem::for_status(status, rejection_detail(status, &method, &text));
+    let body = serde_json::to_vec(&problem).unwrap_or_default();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(body))
+}
+
+/// What to tell the caller about an error answered without a document.
+fn rejection_detail(status: StatusCode, method: &Method, text: &str) -> String {
+    match status {
+        StatusCode::METHOD_NOT_ALLOWED => format!(
+            "this endpoint does not answer {method}; the Allow header lists the methods it does, and /openapi.json describes them"
+        ),
+        _ if text.is_empty() => format!(
+            "{}; the API is described at /openapi.json",
+            status.canonical_reason().unwrap_or("error")
+        ),
+        _ => text.chars().take(MAX_DETAIL_CHARS).collect(),
+    }
+}
+
+impl Problem {
+    /// A problem for `status` with this detail; the type is named after the
+    /// status's reason phrase (`method-not-allowed`).
+    pub fn for_status(status: StatusCode, detail: String) -> Problem {
+        let title = status.canonical_reason().unwrap_or("Error");
+        let slug: String = title
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == ' ')
+            .map(|c| {
+                if c == ' ' {
+                    '-'
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            })
+            .collect();
+        Problem {
+            kind: format!("https://laissez.dev/problems/{slug}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail,
+        }
+    }
+}
+
+/// Largest plain-text error body read to become a problem's detail.
+const MAX_REJECTION_BYTES: usize = 16 * 1024;
+
+/// Longest detail taken from a plain-text error body.
+const MAX_DETAIL_CHARS: usize = 500;
 
 /// Answers requests to unknown paths.
 pub async fn not_found() -> ApiError {

@@ -457,6 +457,26 @@ async fn owners_are_told_by_a_signed_webhook_and_by_email_through_smtp() {
     assert_eq!(mail["to"][0], "alice@example.com");
     assert_eq!(mail["from"], "laissez@example.com");
     assert!(mail["subject"].as_str().unwrap().contains("leaked"));
+    // A well-formed MIME message: version, media type with its charset, and
+    // an id naming the incident (the same on every retry).
+    let headers = &mail["headers"];
+    assert_eq!(headers["mime-version"], "1.0", "{headers}");
+    let content_type = headers["content-type"]
+        .as_str()
+        .unwrap_or("")
+        .to_ascii_lowercase()
+        .replace('"', "");
+    assert!(
+        content_type.starts_with("text/plain") && content_type.contains("charset=utf-8"),
+        "{headers}"
+    );
+    let message_id = headers["message-id"].as_str().unwrap_or("");
+    assert!(
+        message_id.starts_with('<')
+            && message_id.ends_with("@example.com>")
+            && message_id.contains(&incident_id),
+        "{headers}"
+    );
     let text = mail["body"].as_str().unwrap();
     assert!(text.contains("https://gist.github.com/x/1"), "{text}");
     assert!(text.contains("has been revoked"), "{text}");

@@ -21,9 +21,10 @@ pub struct FetchArgs {
     /// The HTTP method.
     #[arg(short = 'X', long, default_value = "GET")]
     method: String,
-    /// A request body (`@FILE` reads a file).
-    #[arg(short = 'd', long)]
-    data: Option<String>,
+    /// A request body (`@FILE` reads a file), as curl's `-d`. Its long form
+    /// is `--body`: `--data` is the global data folder.
+    #[arg(short = 'd', long = "body", id = "body")]
+    body: Option<String>,
     /// A request header, `Name: value`; repeatable.
     #[arg(short = 'H', long = "header")]
     headers: Vec<String>,
@@ -55,7 +56,7 @@ fn present(url: String) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()
 pub async fn run(args: FetchArgs) -> Result<(), CliError> {
     let method = reqwest::Method::from_bytes(args.method.to_ascii_uppercase().as_bytes())
         .map_err(|_| CliError::Local(format!("'{}' is not an HTTP method", args.method)))?;
-    let body = match args.data.as_deref() {
+    let body = match args.body.as_deref() {
         Some(path) if path.starts_with('@') => Some(
             std::fs::read(&path[1..])
                 .map_err(|e| CliError::Local(format!("{}: {e}", &path[1..])))?,

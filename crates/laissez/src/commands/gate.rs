@@ -60,7 +60,14 @@ async fn stored(args: &GateArgs) -> Result<laissez_oauth::protected::ProtectedRe
         )
     })?;
     let url = format!("{}/v1/resources", args.issuer.trim_end_matches('/'));
-    let response = reqwest::Client::new()
+    // Bounded like every CLI request: a server that never answers must not
+    // hang the gate's start.
+    let http = reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .map_err(|e| CliError::Local(format!("cannot set up HTTP: {e}")))?;
+    let response = http
         .get(&url)
         .bearer_auth(token)
         .send()

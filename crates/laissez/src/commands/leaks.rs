@@ -38,7 +38,7 @@ pub async fn run(global: &Global, command: LeaksCommand) -> Result<(), CliError>
         .map(|i| {
             vec![
                 output::text(&i["id"]),
-                output::text(&i["token_hint"]),
+                output::hint(&i["token_hint"]),
                 output::text(&i["credential_id"]),
                 format!(
                     "{} ({}, {})",

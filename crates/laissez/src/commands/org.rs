@@ -176,10 +176,9 @@ pub async fn whoami(global: &Global) -> Result<(), CliError> {
         (
             "credential",
             format!(
-                "{} ({}…{})",
+                "{} ({})",
                 output::text(&credential["id"]),
-                output::text(&credential["prefix"]),
-                output::text(&credential["last4"])
+                output::masked(credential)
             ),
         ),
         (

@@ -88,7 +88,7 @@ pub async fn user(global: &Global, command: UserCommand) -> Result<(), CliError>
             } else {
                 json!(email)
             };
-            global
+            let answer = global
                 .client()?
                 .call(
                     reqwest::Method::PUT,
@@ -96,7 +96,16 @@ pub async fn user(global: &Global, command: UserCommand) -> Result<(), CliError>
                     Some(json!({ "email": value })),
                 )
                 .await?;
-            println!("email of {name} set");
+            if global.json {
+                match answer {
+                    Value::Null => output::json(&json!({ "principal": name, "email": value })),
+                    answer => output::json(&answer),
+                }
+            } else if value.is_null() {
+                println!("email of {name} removed");
+            } else {
+                println!("email of {name} set");
+            }
             Ok(())
         }
     }

@@ -17,7 +17,6 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::Global;
-use crate::client::Client;
 use crate::error::CliError;
 
 /// The scan command and its one subcommand.
@@ -48,17 +47,21 @@ enum ScanAction {
 #[derive(Args)]
 pub struct ScanArgs {
     /// Files and directories to scan (`-` for standard input). Directories
-    /// honour .gitignore; binaries are skipped.
+    /// honour .gitignore (a folder you name is scanned even if its own
+    /// .gitignore ignores everything in it); binaries are skipped.
     paths: Vec<PathBuf>,
+    /// Honour no ignore file (.gitignore, .ignore, git's excludes).
+    #[arg(long)]
+    no_ignore: bool,
     /// Scan every blob in the history of this git repository, once each.
     #[arg(long, value_name = "REPO", conflicts_with_all = ["paths", "staged"])]
     git: Option<PathBuf>,
     /// Scan the changes staged for the next commit (for a pre-commit hook).
     #[arg(long, conflicts_with = "paths")]
     staged: bool,
-    /// Output format.
-    #[arg(long, value_enum, default_value = "text")]
-    format: OutputFormat,
+    /// Output format (`--json` is the same as `--format json`).
+    #[arg(long, value_enum)]
+    format: Option<OutputFormat>,
     /// Write the report to this file instead of standard output.
     #[arg(long, short = 'o')]
     output: Option<PathBuf>,
@@ -93,10 +96,12 @@ pub struct ScanArgs {
     /// http://127.0.0.1:8700/v1/leaks) so live Laissez tokens are revoked.
     #[arg(long, value_name = "URL")]
     report: Option<String>,
-    /// With --report: the content is private (flag and notify; revoke only
-    /// if the organization says so).
+    /// With --report: what was scanned is public (published, pushed to a
+    /// public repository), so live tokens are revoked at once. Without it
+    /// finds are reported as private: flagged and their owners told, revoked
+    /// only if the organization says so (`settings set --revoke-private-leaks`).
     #[arg(long, requires = "report")]
-    private: bool,
+    public: bool,
     /// Never show a progress bar.
     #[arg(long)]
     no_progress: bool,
@@ -115,13 +120,18 @@ pub async fn run(global: &Global, command: ScanCommand) -> Result<bool, CliError
         let program = std::env::current_exe()
             .map_err(|e| CliError::Local(format!("cannot locate the laissez binary: {e}")))?;
         let hook = git::install_hook(&repo, &program, force).map_err(local)?;
-        announce!(
-            "Installed {}: commits that add credentials are refused.",
-            hook.display()
-        );
+        if global.json {
+            crate::output::json(&json!({ "installed": hook.display().to_string() }));
+        } else {
+            announce!(
+                "Installed {}: commits that add credentials are refused.",
+                hook.display()
+            );
+        }
         return Ok(false);
     }
     let args = command.args;
+    let format = output_format(args.format, global.json)?;
     let scanner = build_scanner(&args)?;
     let outcome = tokio::task::block_in_place(|| collect(&scanner, &args))?;
     for problem in &outcome.unreadable {
@@ -147,18 +157,13 @@ pub async fn run(global: &Global, command: ScanCommand) -> Result<bool, CliError
         Vec::new()
     };
     if let Some(url) = &args.report {
-        report_finds(global, url, &finds, !args.private).await?;
+        report_finds(global, url, &finds, args.public).await?;
     }
     let status_of = |find: &Find| {
         statuses
             .iter()
             .find(|(hash, _)| *hash == token_hash(&find.secret))
             .map(|(_, status)| status.clone())
-    };
-    let format = match (args.format, global.json) {
-        (OutputFormat::Sarif, _) => Format::Sarif,
-        (OutputFormat::Json, _) | (_, true) => Format::Json,
-        (OutputFormat::Text, false) => Format::Text,
     };
     let mut out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(
@@ -177,6 +182,24 @@ pub async fn run(global: &Global, command: ScanCommand) -> Result<bool, CliError
     .and_then(|()| out.flush())
     .map_err(|e| CliError::Local(format!("cannot write the report: {e}")))?;
     Ok(finds.iter().any(|f| f.valid))
+}
+
+/// The report format: `--json` is `--format json`, and cannot go with another.
+fn output_format(format: Option<OutputFormat>, json: bool) -> Result<Format, CliError> {
+    Ok(match (format, json) {
+        (None | Some(OutputFormat::Json), true) | (Some(OutputFormat::Json), false) => Format::Json,
+        (Some(OutputFormat::Sarif), false) => Format::Sarif,
+        (None | Some(OutputFormat::Text), false) => Format::Text,
+        (Some(other), true) => {
+            return Err(CliError::Local(format!(
+                "--json means --format json; it cannot go with --format {}",
+                match other {
+                    OutputFormat::Text => "text",
+                    _ => "sarif",
+                }
+            )));
+        }
+    })
 }
 
 fn build_scanner(args: &ScanArgs) -> Result<Scanner, CliError> {
@@ -238,7 +261,12 @@ fn collect(scanner: &Scanner, args: &ScanArgs) -> Result<Outcome, CliError> {
             return Ok(outcome);
         }
     }
-    let files = walk::list_files(&paths).map_err(local)?;
+    let ignores = if args.no_ignore {
+        walk::Ignores::None
+    } else {
+        walk::Ignores::Honour
+    };
+    let files = walk::list_files(&paths, ignores).map_err(local)?;
     let total: u64 = files.iter().map(|f| f.size).sum();
     let bar = progress(show_progress, total, "bytes");
     let scanned = walk::scan_files(scanner, &files, &|bytes| bar.inc(bytes));
@@ -322,7 +350,7 @@ async fn report_finds(
         return Ok(());
     }
     let (base, path) = split_url(url)?;
-    let client = Client::new(&base, global.token()?);
+    let client = global.client_at(&base)?;
     let answer = client.post(&path, Value::Array(reports)).await?;
     for result in answer.as_array().into_iter().flatten() {
         if let (Some(kind), Some(action)) =

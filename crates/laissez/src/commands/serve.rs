@@ -64,6 +64,12 @@ pub struct ServeArgs {
     /// The sender address of leak emails.
     #[arg(long, env = "LAISSEZ_SMTP_FROM")]
     smtp_from: Option<String>,
+    /// Write a new admin token to DATA/admin-token (audited) and exit: the
+    /// way back in when the bootstrap token expired or was lost. Needs the
+    /// data folder, nothing else; a running server accepts the new token at
+    /// once.
+    #[arg(long)]
+    reset_admin_token: bool,
 }
 
 fn notify_config(
@@ -125,12 +131,19 @@ fn upstream(
         "LAISSEZ_OIDC_CLIENT_SECRET",
         "--oidc-issuer needs a client secret: pass --oidc-client-secret-file or set LAISSEZ_OIDC_CLIENT_SECRET",
     )?;
-    let valid = url::Url::parse(issuer)
-        .is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.query().is_none());
-    if !valid {
-        return Err(CliError::Local(format!(
-            "--oidc-issuer '{issuer}' must be an http(s) URL without a query"
-        )));
+    use laissez_server::web::federation::IssuerTransport;
+    match IssuerTransport::of(issuer) {
+        IssuerTransport::Https | IssuerTransport::LoopbackHttp => {}
+        IssuerTransport::PlainHttp => {
+            return Err(CliError::Local(format!(
+                "--oidc-issuer '{issuer}' must be https: ID tokens and the client secret would cross the network in clear (http is accepted for loopback only)"
+            )));
+        }
+        IssuerTransport::Invalid => {
+            return Err(CliError::Local(format!(
+                "--oidc-issuer '{issuer}' must be an https URL without a query"
+            )));
+        }
     }
     Ok(Some(laissez_server::web::federation::UpstreamConfig {
         issuer: issuer.clone(),
@@ -145,6 +158,9 @@ fn upstream(
 /// Runs the server.
 pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     init_logging();
+    if args.reset_admin_token {
+        return reset_admin_token(&args.data).await;
+    }
     let mut mappings = Vec::new();
     for mapping in &args.client_metadata_map {
         let (from, to) = mapping.split_once('=').ok_or_else(|| {
@@ -159,10 +175,22 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         }
         mappings.push((from.to_owned(), to.to_owned()));
     }
+    let upstream = upstream(&args)?;
+    if let Some(config) = &upstream {
+        // Said now rather than at the first sign-in; the server still starts,
+        // so it can serve everything else while the provider is down.
+        let probe = laissez_server::web::federation::Federation::new(config.clone());
+        if let Err(error) = probe.discover().await {
+            tracing::warn!(
+                issuer = %config.issuer,
+                "the OpenID Connect provider cannot be used: {error}; sign-in through it will fail until it can"
+            );
+        }
+    }
     let options = laissez_server::run::Options {
         issuer: args.issuer.clone(),
         metadata_document_mappings: mappings,
-        upstream: upstream(&args)?,
+        upstream,
         github_keys: args.github_keys.clone(),
         notify: notify_config(&args)?,
     };
@@ -182,6 +210,33 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         .await
         .map_err(|e| CliError::Local(format!("the server stopped: {e}")))?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// `serve --reset-admin-token`: a new admin token in the data folder.
+async fn reset_admin_token(data: &std::path::Path) -> Result<(), CliError> {
+    let database = data.join(laissez_server::run::DATABASE_FILE);
+    if !database.exists() {
+        return Err(CliError::Local(format!(
+            "{} holds no Laissez store; start `laissez serve --data {}` once to create it",
+            data.display(),
+            data.display()
+        )));
+    }
+    let store = laissez_store::sqlite::SqliteStore::open(&database)
+        .map_err(|e| CliError::Local(format!("cannot open {}: {e}", database.display())))?;
+    let path = laissez_server::bootstrap::reset_admin_token(
+        &store,
+        &laissez_token::Namespace::default(),
+        data,
+    )
+    .await
+    .map_err(|e| CliError::Local(e.to_string()))?;
+    announce!(
+        "wrote a new token for user '{}' to {} (mode 0600, shown nowhere else); other tokens are unchanged",
+        laissez_server::bootstrap::ADMIN_NAME,
+        path.display()
+    );
     Ok(())
 }
 

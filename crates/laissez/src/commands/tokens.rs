@@ -53,12 +53,15 @@ pub enum TokenCommand {
     },
     /// Revoke a token; it is refused from the next request on.
     Revoke {
-        /// Token id.
-        id: String,
+        /// Token id (tok_…), the token itself (looked up by its hash, never
+        /// shown or put in a URL), or `-` to read the token from stdin.
+        #[arg(id = "revoked", value_name = "TOKEN")]
+        token: String,
     },
     /// Check a token's format and checksum offline, and name its kind.
     Check {
         /// The token.
+        #[arg(id = "checked", value_name = "TOKEN")]
         token: String,
     },
 }
@@ -153,24 +156,65 @@ pub async fn run(global: &Global, command: TokenCommand) -> Result<(), CliError>
             issued_token(global, &issued, "rolled");
             Ok(())
         }
-        TokenCommand::Revoke { id } => {
-            let token = global
-                .client()?
-                .post(&format!("/v1/tokens/{}/revoke", encode(&id)), json!({}))
-                .await?;
+        TokenCommand::Revoke { token } => {
+            let client = global.client()?;
+            let revoked = match Named::parse(&token)? {
+                Named::Id(id) => {
+                    client
+                        .post(&format!("/v1/tokens/{}/revoke", encode(&id)), json!({}))
+                        .await?
+                }
+                Named::Secret(secret) => {
+                    client
+                        .post("/v1/tokens/revoke", json!({ "token": secret }))
+                        .await?
+                }
+            };
             if global.json {
-                output::json(&token);
+                output::json(&revoked);
             } else {
                 println!(
-                    "revoked {} ({}…{})",
-                    output::text(&token["id"]),
-                    output::text(&token["prefix"]),
-                    output::text(&token["last4"])
+                    "revoked {} ({})",
+                    output::text(&revoked["id"]),
+                    output::masked(&revoked)
                 );
             }
             Ok(())
         }
         TokenCommand::Check { token } => check(global, &token),
+    }
+}
+
+/// How `token revoke` was told which token: by id or by its secret.
+enum Named {
+    Id(String),
+    Secret(String),
+}
+
+impl Named {
+    /// `tok_…` is an id; `-` reads a secret from stdin; anything else must be
+    /// a well-formed token. Errors never repeat what was given: it may be a
+    /// secret with a typo.
+    fn parse(given: &str) -> Result<Named, CliError> {
+        let text = if given == "-" {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .map_err(|e| CliError::Local(format!("cannot read the token from stdin: {e}")))?;
+            line
+        } else {
+            given.to_owned()
+        };
+        let text = text.trim();
+        if text.starts_with("tok_") {
+            return Ok(Named::Id(text.to_owned()));
+        }
+        match laissez_token::Token::parse(text) {
+            Ok(_) => Ok(Named::Secret(text.to_owned())),
+            Err(e) => Err(CliError::Local(format!(
+                "give a token id (tok_…, see `laissez token list`) or the token itself; what was given is neither ({e})"
+            ))),
+        }
     }
 }
 
@@ -191,11 +235,7 @@ fn issued_token(global: &Global, issued: &Value, verb: &str) {
 fn row(token: &Value) -> Vec<String> {
     vec![
         output::text(&token["id"]),
-        format!(
-            "{}…{}",
-            output::text(&token["prefix"]),
-            output::text(&token["last4"])
-        ),
+        output::masked(token),
         output::text(&token["kind"]),
         output::principal(&token["principal"]),
         output::principal(&token["owner"]),

@@ -46,6 +46,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/tokens/{id}", get(tokens::show))
         .route("/v1/tokens/{id}/roll", post(tokens::roll))
         .route("/v1/tokens/{id}/revoke", post(tokens::revoke))
+        .route("/v1/tokens/revoke", post(tokens::revoke_by_secret))
         .route(
             "/v1/roles",
             post(policies::create_role).get(policies::list_roles),

@@ -417,3 +417,38 @@ pub async fn revoke(
     credential.revoked_at.get_or_insert(now);
     Ok(Json(view(&state, credential).await?))
 }
+
+/// A token named by its secret, for revoking it without knowing its id.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeBySecret {
+    /// The token's secret (`lzat_…`). Sent in the body, never in a URL.
+    pub token: String,
+}
+
+/// Revokes the token with this secret, found by its SHA-256 as every lookup
+/// is. Authorized as revoking it by id; the secret is never echoed.
+#[utoipa::path(post, path = "/v1/tokens/revoke", tag = "tokens", request_body = RevokeBySecret,
+    operation_id = "revoke_token_by_secret",
+    responses((status = 200, body = TokenView), (status = 400, body = Problem), (status = 404, body = Problem)))]
+pub async fn revoke_by_secret(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    ApiJson(body): ApiJson<RevokeBySecret>,
+) -> Result<Json<TokenView>, ApiError> {
+    let token = Token::parse(body.token.trim()).map_err(|_| {
+        ApiError::BadRequest(
+            "`token` is not a Laissez token (wrong format or checksum); nothing was revoked".into(),
+        )
+    })?;
+    let found = state
+        .store
+        .caller(&hash_secret(token.expose()))
+        .await?
+        .ok_or_else(|| {
+            ApiError::NotFound(
+                "no token has this secret; list tokens with `laissez token list`".into(),
+            )
+        })?;
+    revoke(State(state), caller, Path(found.stored.credential.id)).await
+}

@@ -17,7 +17,7 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use laissez_core::leak::Incident;
 use laissez_store::{Notification, Store};
-use lettre::message::Mailbox;
+use lettre::message::{Mailbox, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use sha2::Sha256;
 use tokio::sync::Notify;
@@ -225,6 +225,11 @@ impl Notifier {
             id = incident.id,
             issuer = self.config.issuer,
         );
+        // One id per incident: a retried delivery is the same message, and
+        // mail clients and relays can tell it is.
+        let message_id = format!("<leak.{}@{}>", incident.id, from.email.domain());
+        // `singlepart` gives MIME-Version, and a plain text part gives
+        // `Content-Type: text/plain; charset=utf-8` with a fitting encoding.
         let message = Message::builder()
             .from(from.clone())
             .to(to)
@@ -232,7 +237,8 @@ impl Notifier {
                 "Laissez: your credential {} leaked",
                 incident.token_hint
             ))
-            .body(body)
+            .message_id(Some(message_id))
+            .singlepart(SinglePart::plain(body))
             .map_err(|e| e.to_string())?;
         mailer
             .send(message)

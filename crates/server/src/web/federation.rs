@@ -71,6 +71,44 @@ pub struct UpstreamConfig {
     pub create_users: bool,
 }
 
+/// How an upstream issuer is reached, which decides whether it may be used:
+/// ID tokens and Laissez's client secret must not cross a network in clear.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IssuerTransport {
+    /// `https://`.
+    Https,
+    /// `http://` to this machine (a provider for development or tests).
+    LoopbackHttp,
+    /// `http://` to another host: refused.
+    PlainHttp,
+    /// Not an http(s) URL, or one with a query or fragment: refused.
+    Invalid,
+}
+
+impl IssuerTransport {
+    /// Classifies an issuer URL.
+    pub fn of(issuer: &str) -> IssuerTransport {
+        let Ok(url) = url::Url::parse(issuer) else {
+            return IssuerTransport::Invalid;
+        };
+        if url.query().is_some() || url.fragment().is_some() {
+            return IssuerTransport::Invalid;
+        }
+        let loopback = match url.host() {
+            Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => return IssuerTransport::Invalid,
+        };
+        match (url.scheme(), loopback) {
+            ("https", _) => IssuerTransport::Https,
+            ("http", true) => IssuerTransport::LoopbackHttp,
+            ("http", false) => IssuerTransport::PlainHttp,
+            _ => IssuerTransport::Invalid,
+        }
+    }
+}
+
 /// Why signing in upstream failed (shown to the person, audited).
 #[derive(Debug, thiserror::Error)]
 pub enum FederationError {
@@ -134,6 +172,13 @@ impl Federation {
             http,
             discovered: Mutex::new(None),
         }
+    }
+
+    /// Fetches and checks the provider's discovery document and keys now.
+    /// `laissez serve` calls it at start, so a provider that is unreachable
+    /// or names another issuer is reported then, not at the first sign-in.
+    pub async fn discover(&self) -> Result<(), FederationError> {
+        self.metadata().await.map(|_| ())
     }
 
     /// The name on the sign-in button.
@@ -626,4 +671,29 @@ async fn finish(
         )));
     }
     Ok(user)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IssuerTransport::{self, *};
+
+    #[test]
+    fn issuers_must_be_https_except_on_loopback() {
+        let table = [
+            ("https://sso.acme.example", Https),
+            ("https://sso.acme.example/realms/acme", Https),
+            ("http://127.0.0.1:9000", LoopbackHttp),
+            ("http://localhost:9000", LoopbackHttp),
+            ("http://[::1]:9000", LoopbackHttp),
+            ("http://sso.acme.example", PlainHttp),
+            ("http://10.0.0.5", PlainHttp),
+            ("http://127.0.0.1.nip.io", PlainHttp),
+            ("https://sso.acme.example?x=1", Invalid),
+            ("ftp://sso.acme.example", Invalid),
+            ("sso.acme.example", Invalid),
+        ];
+        for (issuer, expected) in table {
+            assert_eq!(IssuerTransport::of(issuer), expected, "{issuer}");
+        }
+    }
 }
