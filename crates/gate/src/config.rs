@@ -95,6 +95,14 @@ pub struct GateConfig {
     pub account: Option<String>,
     /// Credentials in request and response bodies.
     pub dlp: crate::dlp::DlpSettings,
+    /// Let encoded `/` and `\` (`%2F`, `%5C`) through in paths, undecoded.
+    /// Off by default: an app that decodes them would route the request
+    /// somewhere the rules did not see.
+    pub allow_encoded_slash: bool,
+    /// Proxies in front of the gate whose `X-Forwarded-*` and `Forwarded`
+    /// headers are kept (the peer appended); from anyone else the gate
+    /// replaces them.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl GateConfig {
@@ -113,7 +121,14 @@ impl GateConfig {
             browser_login: false,
             account: None,
             dlp: crate::dlp::DlpSettings::default(),
+            allow_encoded_slash: false,
+            trusted_proxies: Vec::new(),
         }
+    }
+
+    /// Whether `peer` is a proxy this gate trusts.
+    pub fn trusts_proxy(&self, peer: Option<std::net::IpAddr>) -> bool {
+        peer.is_some_and(|ip| self.trusted_proxies.iter().any(|net| net.contains(&ip)))
     }
 
     /// The gate a registered resource's stored configuration describes.

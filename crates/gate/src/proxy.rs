@@ -5,57 +5,48 @@
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use axum::http::{HeaderValue, StatusCode, Uri};
+use axum::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
+use axum::http::{HeaderMap, HeaderValue, Method, Uri};
 use axum::response::Response;
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::json;
 
 use crate::Gate;
-use crate::decide::{Decision, Verified, decide};
+use crate::decide::{Decision, Verified, decide, reads_body};
 use crate::dlp::{Direction, DlpAction, Exchange, InspectedBody, WHOLE_BODY_LIMIT};
-use crate::facts::{Credential, RequestFacts, RpcCalls};
+use crate::facts::{BodyRefusal, Credential, MAX_RPC_BODY, RequestFacts, RpcCalls, decode_content};
 use crate::metadata::metadata_url;
-use crate::respond::{bad_gateway, challenge, problem};
-use crate::upstream::{Identity, rewrite, strip_hop_by_hop};
+use crate::respond::{bad_gateway, challenge};
+use crate::upstream::{Client, Identity, rewrite, strip_hop_by_hop};
 
 /// The HTTP client that talks to the app.
-pub type UpstreamClient = Client<HttpConnector, Body>;
+pub type UpstreamClient = hyper_util::client::legacy::Client<HttpConnector, Body>;
 
 /// A keep-alive client for the app.
 pub fn client() -> UpstreamClient {
-    Client::builder(TokioExecutor::new()).build_http()
+    hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http()
 }
 
-/// Largest JSON-RPC body read when MCP tool rules apply.
-pub const MAX_RPC_BODY: usize = 1 << 20;
-
-fn too_large() -> Response {
-    problem(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload-too-large",
-        "Request body too large",
-        &format!("JSON-RPC bodies through this gate are limited to {MAX_RPC_BODY} bytes"),
-        serde_json::Value::Null,
-    )
-}
-
-/// Authorizes and forwards one request.
+/// Authorizes and forwards one request: its facts, its JSON-RPC calls
+/// when tool rules need them, its credential verified, one decision, then
+/// the request as authorised (normalised path, decoded body, the gate's
+/// headers) to the app.
 pub async fn forward(State(gate): State<Gate>, request: Request) -> Response {
     let peer = request
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip().to_string());
+        .map(|c| c.0.ip());
     let (mut parts, body) = request.into_parts();
-    let facts = RequestFacts::from_parts(&parts);
-    let (calls, body) = if facts.method == "POST" && gate.config.has_tool_rules() {
-        // MCP: read the (small) JSON-RPC body to see which tools it calls.
-        let Ok(bytes) = axum::body::to_bytes(body, MAX_RPC_BODY).await else {
-            return too_large();
-        };
-        (RpcCalls::parse(&bytes), Body::from(bytes))
+    let facts = match RequestFacts::from_parts(&parts, gate.config.allow_encoded_slash) {
+        Ok(facts) => facts,
+        Err(problem) => return problem.response(),
+    };
+    let (calls, body) = if reads_body(&facts, &gate.config) {
+        match read_calls(&mut parts.headers, body).await {
+            Ok((calls, body)) => (calls, body),
+            Err(refusal) => return refusal.problem().response(),
+        }
     } else {
         (RpcCalls::default(), body)
     };
@@ -65,21 +56,20 @@ pub async fn forward(State(gate): State<Gate>, request: Request) -> Response {
         _ => None,
     };
     let verified = match &token {
-        Some(token) => gate.verifier.verify(token).await.map_err(|r| r.to_string()),
-        None => Err(String::new()),
+        Some(token) => Some(gate.verifier.verify(token).await.map_err(|r| r.to_string())),
+        None => None,
     };
-    let verified = match (&token, &verified) {
-        (None, _) => Verified::Missing,
-        (Some(_), Ok(claims)) => Verified::Valid(claims),
-        (Some(_), Err(why)) => Verified::Refused(why),
+    let verified = match &verified {
+        None => Verified::Missing,
+        Some(Ok(claims)) => Verified::Valid(claims),
+        Some(Err(why)) => Verified::Refused(why),
     };
     let now = unix_now();
-    let decision = decide(&facts, &calls, verified, &gate.config, now);
-    let claims = match verified {
-        Verified::Valid(claims) => Some(claims),
-        _ => None,
-    };
     let report = |decision: &str, reason: Option<String>| {
+        let claims = match verified {
+            Verified::Valid(claims) => Some(claims),
+            _ => None,
+        };
         if let Some(reporter) = &gate.reporter {
             reporter.record(json!({
                 "app": gate.config.app,
@@ -91,15 +81,16 @@ pub async fn forward(State(gate): State<Gate>, request: Request) -> Response {
                 "agent": claims.and_then(|c| c.act.as_ref().map(|a| a.sub.clone())),
                 "scope": claims.map(|c| c.scope.clone()),
                 "reason": reason,
-                "client_ip": peer,
+                "client_ip": peer.map(|ip| ip.to_string()),
             }));
         }
     };
-    let claims = match decision {
+    let claims = match decide(&facts, &calls, verified, &gate.config, now) {
         Decision::Allow(forward) => forward.claims,
         Decision::SignIn { return_to } => match &gate.browsers {
             Some(browsers) => {
-                return browsers.start(&gate, &return_to, &gate.config.scopes_supported());
+                let scopes = gate.config.scopes_supported();
+                return browsers.start(&gate, &parts.headers, &return_to, &scopes);
             }
             None => return bad_gateway("browser sign-in is not configured"),
         },
@@ -122,40 +113,72 @@ pub async fn forward(State(gate): State<Gate>, request: Request) -> Response {
     tracing::info!(app = %gate.config.app, sub = %claims.sub, client = %claims.client_id, method = %facts.method, path = %facts.path, "allowed");
     report("allow", None);
 
+    // Exactly what was authorised goes on: the method and path as matched.
     let upstream = gate.config.upstream.as_str().trim_end_matches('/');
-    let Ok(uri) = format!("{upstream}{}", facts.path_and_query()).parse::<Uri>() else {
-        return bad_gateway("cannot build the upstream URL");
+    let (Ok(uri), Ok(method)) = (
+        format!("{upstream}{}", facts.path_and_query()).parse::<Uri>(),
+        Method::from_bytes(facts.method.as_bytes()),
+    ) else {
+        return bad_gateway("cannot build the upstream request");
     };
     parts.uri = uri;
+    parts.method = method;
     let app_origin = gate.config.upstream.origin().ascii_serialization();
-    let assertion = gate.signer.sign(
-        gate.config.resource.as_str().trim_end_matches('/'),
-        &app_origin,
-        claims,
-        now,
-    );
-    rewrite(
-        &mut parts.headers,
-        Identity {
-            claims,
-            assertion: assertion.as_deref(),
+    let resource = gate.config.resource.as_str().trim_end_matches('/');
+    let assertion = gate.signer.sign(resource, &app_origin, claims, now);
+    let client = Client {
+        peer,
+        trusted_proxy: gate.config.trusts_proxy(peer),
+        scheme: if gate.config.resource.scheme() == "https" {
+            "https"
+        } else {
+            "http"
         },
-    );
-    let mut request = Request::from_parts(parts, body);
-    let exchange = || Exchange {
+    };
+    let identity = Identity {
+        claims,
+        assertion: assertion.as_deref(),
+    };
+    rewrite(&mut parts.headers, identity, client);
+    let exchange = Exchange {
         app: gate.config.app.clone(),
         method: facts.method.clone(),
         path: facts.path.clone(),
         user: Some(claims.sub.clone()),
         client_id: Some(claims.client_id.clone()),
     };
+    send(&gate, Request::from_parts(parts, body), exchange).await
+}
+
+/// Reads a body for tool rules: whole (bounded), decoded, parsed strictly.
+/// The body sent on is the decoded one the rules were applied to.
+async fn read_calls(headers: &mut HeaderMap, body: Body) -> Result<(RpcCalls, Body), BodyRefusal> {
+    let bytes = axum::body::to_bytes(body, MAX_RPC_BODY)
+        .await
+        .map_err(|_| BodyRefusal::TooLarge)?;
+    let decoded = decode_content(headers, &bytes)?;
+    let calls = RpcCalls::parse(&decoded)?;
+    headers.remove(CONTENT_ENCODING);
+    headers.remove(TRANSFER_ENCODING);
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(decoded.len()));
+    Ok((calls, Body::from(decoded)))
+}
+
+/// Sends an authorised request to the app and the answer back, through DLP
+/// in each direction it is on for.
+async fn send(gate: &Gate, mut request: Request, exchange: Exchange) -> Response {
     let mut request_blocked = None;
     if let Some(dlp) = gate
         .dlp
         .as_ref()
         .filter(|d| d.settings.request != DlpAction::Off)
     {
-        let inspector = dlp.inspector(Direction::Request, false, exchange(), gate.reporter.clone());
+        let inspector = dlp.inspector(
+            Direction::Request,
+            false,
+            exchange.clone(),
+            gate.reporter.clone(),
+        );
         request_blocked = Some(inspector.blocked());
         let (parts, body) = request.into_parts();
         match inspect(parts, body, inspector, Direction::Request).await {
@@ -169,40 +192,37 @@ pub async fn forward(State(gate): State<Gate>, request: Request) -> Response {
     if let Some(blocked) = request_blocked.as_ref().and_then(|b| b.get()) {
         return crate::respond::blocked(blocked, Direction::Request);
     }
-    match answer {
-        Ok(response) => {
-            let (mut parts, body) = response.into_parts();
-            strip_hop_by_hop(&mut parts.headers);
-            let body = Body::new(body);
-            match gate
-                .dlp
-                .as_ref()
-                .filter(|d| d.settings.response != DlpAction::Off)
-            {
-                Some(dlp) => {
-                    let event_stream = parts
-                        .headers
-                        .get(CONTENT_TYPE)
-                        .and_then(|v| v.to_str().ok())
-                        .is_some_and(|v| v.starts_with("text/event-stream"));
-                    let inspector = dlp.inspector(
-                        Direction::Response,
-                        event_stream,
-                        exchange(),
-                        gate.reporter.clone(),
-                    );
-                    match inspect(parts, body, inspector, Direction::Response).await {
-                        Ok((parts, body)) => Response::from_parts(parts, body),
-                        Err(response) => *response,
-                    }
-                }
-                None => Response::from_parts(parts, body),
-            }
-        }
+    let response = match answer {
+        Ok(response) => response,
         Err(e) => {
             tracing::warn!(app = %gate.config.app, error = %e, "upstream failed");
-            bad_gateway("the app behind the gate did not answer")
+            return bad_gateway("the app behind the gate did not answer");
         }
+    };
+    let (mut parts, body) = response.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    let body = Body::new(body);
+    let Some(dlp) = gate
+        .dlp
+        .as_ref()
+        .filter(|d| d.settings.response != DlpAction::Off)
+    else {
+        return Response::from_parts(parts, body);
+    };
+    let event_stream = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let inspector = dlp.inspector(
+        Direction::Response,
+        event_stream,
+        exchange,
+        gate.reporter.clone(),
+    );
+    match inspect(parts, body, inspector, Direction::Response).await {
+        Ok((parts, body)) => Response::from_parts(parts, body),
+        Err(response) => *response,
     }
 }
 
