@@ -554,6 +554,22 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_app_never_sees_the_gates_cookies() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            COOKIE,
+            HeaderValue::from_static("laissez_gate=s1; theme=dark"),
+        );
+        headers.append(
+            COOKIE,
+            HeaderValue::from_static("laissez_gate_signin=b1; laissez_gatex=kept"),
+        );
+        strip_cookie(&mut headers);
+        assert_eq!(headers[COOKIE], "theme=dark; laissez_gatex=kept");
+        assert_eq!(session_cookie(&headers), None);
+    }
+
     fn pending(return_to: &str) -> Pending {
         Pending {
             verifier: "v".repeat(64),

@@ -3,6 +3,8 @@
 //! gets who is calling as `X-Laissez-*` headers instead, written by the gate
 //! alone (see [`crate::upstream`]).
 
+use std::net::IpAddr;
+
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
@@ -10,6 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, Uri};
 use axum::response::Response;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use laissez_oauth::access_token::AccessTokenClaims;
 use serde_json::json;
 
 use crate::Gate;
@@ -44,82 +47,146 @@ pub async fn forward(State(gate): State<Gate>, request: Request) -> Response {
     };
     let (calls, body) = if reads_body(&facts, &gate.config) {
         match read_calls(&mut parts.headers, body).await {
-            Ok((calls, body)) => (calls, body),
+            Ok(read) => read,
             Err(refusal) => return refusal.problem().response(),
         }
     } else {
         (RpcCalls::default(), body)
     };
-    let token = match (&facts.credential, &gate.browsers) {
-        (Credential::Bearer(token), _) => Some(token.clone()),
-        (Credential::Session(id), Some(browsers)) => browsers.access_token(id).await,
-        _ => None,
-    };
-    let verified = match &token {
-        Some(token) => Some(gate.verifier.verify(token).await.map_err(|r| r.to_string())),
-        None => None,
-    };
-    let verified = match &verified {
+    let checked = verify(&gate, &facts.credential).await;
+    let verified = match &checked {
         None => Verified::Missing,
         Some(Ok(claims)) => Verified::Valid(claims),
         Some(Err(why)) => Verified::Refused(why),
     };
     let now = unix_now();
-    let report = |decision: &str, reason: Option<String>| {
-        let claims = match verified {
+    let decision = decide(&facts, &calls, verified, &gate.config, now);
+    let audit = Audit {
+        gate: &gate,
+        facts: &facts,
+        verified,
+        peer,
+    };
+    let Decision::Allow(allowed) = decision else {
+        return refuse(&audit, &parts.headers, decision);
+    };
+    audit.record("allow", None);
+    if let Err(why) = authorise(&gate, &mut parts, &facts, allowed.claims, peer, now) {
+        return bad_gateway(why);
+    }
+    send(
+        &gate,
+        Request::from_parts(parts, body),
+        audit.exchange(allowed.claims),
+    )
+    .await
+}
+
+/// The credential's claims: `None` without one, the refusal if invalid.
+async fn verify(gate: &Gate, credential: &Credential) -> Option<Result<AccessTokenClaims, String>> {
+    let token = match (credential, &gate.browsers) {
+        (Credential::Bearer(token), _) => token.clone(),
+        (Credential::Session(id), Some(browsers)) => browsers.access_token(id).await?,
+        _ => return None,
+    };
+    Some(
+        gate.verifier
+            .verify(&token)
+            .await
+            .map_err(|r| r.to_string()),
+    )
+}
+
+/// One request's decisions, for the audit log and DLP.
+struct Audit<'a> {
+    gate: &'a Gate,
+    facts: &'a RequestFacts,
+    verified: Verified<'a>,
+    peer: Option<IpAddr>,
+}
+
+impl Audit<'_> {
+    fn record(&self, decision: &str, reason: Option<String>) {
+        let Some(reporter) = &self.gate.reporter else {
+            return;
+        };
+        let claims = match self.verified {
             Verified::Valid(claims) => Some(claims),
             _ => None,
         };
-        if let Some(reporter) = &gate.reporter {
-            reporter.record(json!({
-                "app": gate.config.app,
-                "decision": decision,
-                "method": facts.method,
-                "path": facts.path,
-                "user": claims.map(|c| c.sub.clone()),
-                "client_id": claims.map(|c| c.client_id.clone()),
-                "agent": claims.and_then(|c| c.act.as_ref().map(|a| a.sub.clone())),
-                "scope": claims.map(|c| c.scope.clone()),
-                "reason": reason,
-                "client_ip": peer.map(|ip| ip.to_string()),
-            }));
+        reporter.record(json!({
+            "app": self.gate.config.app,
+            "decision": decision,
+            "method": self.facts.method,
+            "path": self.facts.path,
+            "user": claims.map(|c| c.sub.clone()),
+            "client_id": claims.map(|c| c.client_id.clone()),
+            "agent": claims.and_then(|c| c.act.as_ref().map(|a| a.sub.clone())),
+            "scope": claims.map(|c| c.scope.clone()),
+            "reason": reason,
+            "client_ip": self.peer.map(|ip| ip.to_string()),
+        }));
+    }
+
+    fn exchange(&self, claims: &AccessTokenClaims) -> Exchange {
+        Exchange {
+            app: self.gate.config.app.clone(),
+            method: self.facts.method.clone(),
+            path: self.facts.path.clone(),
+            user: Some(claims.sub.clone()),
+            client_id: Some(claims.client_id.clone()),
         }
-    };
-    let claims = match decide(&facts, &calls, verified, &gate.config, now) {
-        Decision::Allow(forward) => forward.claims,
+    }
+}
+
+/// The answer to a request not allowed through.
+fn refuse(audit: &Audit<'_>, headers: &HeaderMap, decision: Decision<'_>) -> Response {
+    let gate = audit.gate;
+    match decision {
+        // Not reached: `forward` sends allowed requests on.
+        Decision::Allow(_) => bad_gateway("an allowed request was refused"),
         Decision::SignIn { return_to } => match &gate.browsers {
             Some(browsers) => {
                 let scopes = gate.config.scopes_supported();
-                return browsers.start(&gate, &parts.headers, &return_to, &scopes);
+                browsers.start(gate, headers, &return_to, &scopes)
             }
-            None => return bad_gateway("browser sign-in is not configured"),
+            None => bad_gateway("browser sign-in is not configured"),
         },
         Decision::Refuse(problem) => {
-            report("refuse", Some(problem.detail.clone()));
-            return problem.response();
+            audit.record("refuse", Some(problem.detail.clone()));
+            problem.response()
         }
         Decision::Challenge(refusal) => {
             tracing::info!(app = %gate.config.app, reason = %refusal.reason, "refused");
-            report(refusal.decision(), Some(refusal.reason.clone()));
+            audit.record(refusal.decision(), Some(refusal.reason.clone()));
             let error = refusal.error.as_ref().map(|(c, d)| (*c, d.as_str()));
-            return challenge(
-                &metadata_url(&gate, &facts.path),
+            challenge(
+                &metadata_url(gate, &audit.facts.path),
                 refusal.status,
                 error,
                 &refusal.scopes,
-            );
+            )
         }
-    };
-    tracing::info!(app = %gate.config.app, sub = %claims.sub, client = %claims.client_id, method = %facts.method, path = %facts.path, "allowed");
-    report("allow", None);
+    }
+}
 
-    // Exactly what was authorised goes on: the method and path as matched.
+/// Makes `parts` exactly the request that was authorised: the method and
+/// path as matched, the app's address, and the gate's headers.
+fn authorise(
+    gate: &Gate,
+    parts: &mut axum::http::request::Parts,
+    facts: &RequestFacts,
+    claims: &AccessTokenClaims,
+    peer: Option<IpAddr>,
+    now: i64,
+) -> Result<(), &'static str> {
+    tracing::info!(app = %gate.config.app, sub = %claims.sub, client = %claims.client_id, method = %facts.method, path = %facts.path, "allowed");
     let upstream = gate.config.upstream.as_str().trim_end_matches('/');
     let (Ok(uri), Ok(method)) = (
         format!("{upstream}{}", facts.path_and_query()).parse::<Uri>(),
         Method::from_bytes(facts.method.as_bytes()),
     ) else {
-        return bad_gateway("cannot build the upstream request");
+        return Err("cannot build the upstream request");
     };
     parts.uri = uri;
     parts.method = method;
@@ -140,14 +207,7 @@ pub async fn forward(State(gate): State<Gate>, request: Request) -> Response {
         assertion: assertion.as_deref(),
     };
     rewrite(&mut parts.headers, identity, client);
-    let exchange = Exchange {
-        app: gate.config.app.clone(),
-        method: facts.method.clone(),
-        path: facts.path.clone(),
-        user: Some(claims.sub.clone()),
-        client_id: Some(claims.client_id.clone()),
-    };
-    send(&gate, Request::from_parts(parts, body), exchange).await
+    Ok(())
 }
 
 /// Reads a body for tool rules: whole (bounded), decoded, parsed strictly.
