@@ -215,7 +215,8 @@ pub fn normalize_path(raw: &str, allow_encoded_slash: bool) -> Result<String, Pa
     Ok(path)
 }
 
-/// Largest body, decoded, read when MCP tool rules apply.
+/// Largest body, decoded, read when MCP tool rules apply (or DLP must
+/// decode it).
 pub const MAX_RPC_BODY: usize = 1 << 20;
 
 /// Why a JSON-RPC body is refused.
@@ -225,7 +226,9 @@ pub enum BodyRefusal {
     UnsupportedEncoding(String),
     /// Larger than [`MAX_RPC_BODY`], before or after decoding (`413`).
     TooLarge,
-    /// Not decodable, or not JSON-RPC the gate can fully read (`400`).
+    /// Its `Content-Encoding` does not decode (`400`).
+    Undecodable(String),
+    /// Not JSON-RPC the gate can fully read (`400`).
     Malformed(String),
 }
 
@@ -245,7 +248,15 @@ impl BodyRefusal {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload-too-large",
                 "Request body too large",
-                format!("JSON-RPC bodies through this gate are limited to {MAX_RPC_BODY} bytes"),
+                format!(
+                    "bodies this gate reads whole (JSON-RPC for tool rules, encoded bodies for credential checks) are limited to {MAX_RPC_BODY} bytes, decoded"
+                ),
+            ),
+            BodyRefusal::Undecodable(why) => Problem::new(
+                StatusCode::BAD_REQUEST,
+                "bad-encoding",
+                "Body does not decode",
+                format!("the body is not valid in its Content-Encoding: {why}"),
             ),
             BodyRefusal::Malformed(why) => Problem::new(
                 StatusCode::BAD_REQUEST,
@@ -301,7 +312,7 @@ fn bounded(reader: impl Read) -> Result<Vec<u8>, BodyRefusal> {
     reader
         .take(MAX_RPC_BODY as u64 + 1)
         .read_to_end(&mut out)
-        .map_err(|e| BodyRefusal::Malformed(format!("the body does not decode: {e}")))?;
+        .map_err(|e| BodyRefusal::Undecodable(e.to_string()))?;
     if out.len() > MAX_RPC_BODY {
         return Err(BodyRefusal::TooLarge);
     }
@@ -603,7 +614,11 @@ mod tests {
         ));
         assert!(matches!(
             decode_content(&encoded("gzip"), body),
-            Err(BodyRefusal::Malformed(_))
+            Err(BodyRefusal::Undecodable(_))
+        ));
+        assert!(matches!(
+            decode_content(&encoded("br"), body),
+            Err(BodyRefusal::Undecodable(_))
         ));
         let mut bomb = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         bomb.write_all(&vec![b' '; 8 * MAX_RPC_BODY]).unwrap();

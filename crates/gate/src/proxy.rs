@@ -7,7 +7,9 @@ use std::net::IpAddr;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
+use axum::http::header::{
+    ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING,
+};
 use axum::http::{HeaderMap, HeaderValue, Method, Uri};
 use axum::response::Response;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -213,15 +215,31 @@ fn authorise(
 /// Reads a body for tool rules: whole (bounded), decoded, parsed strictly.
 /// The body sent on is the decoded one the rules were applied to.
 async fn read_calls(headers: &mut HeaderMap, body: Body) -> Result<(RpcCalls, Body), BodyRefusal> {
+    let decoded = read_decoded(headers, body).await?;
+    let calls = RpcCalls::parse(&decoded)?;
+    Ok((calls, Body::from(decoded)))
+}
+
+/// Reads a body whole (bounded) and undoes its `Content-Encoding`; the
+/// headers then describe the decoded body.
+async fn read_decoded(headers: &mut HeaderMap, body: Body) -> Result<Vec<u8>, BodyRefusal> {
     let bytes = axum::body::to_bytes(body, MAX_RPC_BODY)
         .await
         .map_err(|_| BodyRefusal::TooLarge)?;
     let decoded = decode_content(headers, &bytes)?;
-    let calls = RpcCalls::parse(&decoded)?;
     headers.remove(CONTENT_ENCODING);
     headers.remove(TRANSFER_ENCODING);
     headers.insert(CONTENT_LENGTH, HeaderValue::from(decoded.len()));
-    Ok((calls, Body::from(decoded)))
+    Ok(decoded)
+}
+
+/// Whether a body is sent in an encoding other than `identity`.
+fn encoded(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(CONTENT_ENCODING)
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or("unreadable").split(','))
+        .any(|e| !e.trim().eq_ignore_ascii_case("identity") && !e.trim().is_empty())
 }
 
 /// Sends an authorised request to the app and the answer back, through DLP
@@ -240,11 +258,28 @@ async fn send(gate: &Gate, mut request: Request, exchange: Exchange) -> Response
             gate.reporter.clone(),
         );
         request_blocked = Some(inspector.blocked());
-        let (parts, body) = request.into_parts();
+        let (mut parts, mut body) = request.into_parts();
+        if encoded(&parts.headers) {
+            // DLP reads what the app will read: the body decoded.
+            match read_decoded(&mut parts.headers, body).await {
+                Ok(decoded) => body = Body::from(decoded),
+                Err(refusal) => return refusal.problem().response(),
+            }
+        }
         match inspect(parts, body, inspector, Direction::Request).await {
             Ok((parts, body)) => request = Request::from_parts(parts, body),
             Err(response) => return *response,
         }
+    }
+    let response_dlp = gate
+        .dlp
+        .as_ref()
+        .filter(|d| d.settings.response != DlpAction::Off);
+    if response_dlp.is_some() {
+        // An answer DLP reads must come as it is, not compressed.
+        request
+            .headers_mut()
+            .insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
     }
     let answer = gate.client.request(request).await;
     // A request body cut off by a block: whatever the app made of it, the
@@ -262,13 +297,14 @@ async fn send(gate: &Gate, mut request: Request, exchange: Exchange) -> Response
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     let body = Body::new(body);
-    let Some(dlp) = gate
-        .dlp
-        .as_ref()
-        .filter(|d| d.settings.response != DlpAction::Off)
-    else {
+    let Some(dlp) = response_dlp else {
         return Response::from_parts(parts, body);
     };
+    if encoded(&parts.headers) {
+        return bad_gateway(
+            "the app answered in a Content-Encoding the gate cannot inspect for credentials",
+        );
+    }
     let event_stream = parts
         .headers
         .get(CONTENT_TYPE)

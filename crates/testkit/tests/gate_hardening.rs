@@ -625,3 +625,78 @@ async fn dlp_sees_through_url_and_json_escapes() {
         "only the redacting gate's requests reached the app"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dlp_reads_compressed_bodies_as_the_app_and_the_client_would() {
+    let server = TestServer::start();
+    let received = Arc::new(Mutex::new(Vec::<Vec<u8>>::new()));
+    // Answers with the token, gzipped whenever the request accepts gzip.
+    let app = {
+        let received = received.clone();
+        Router::new().route(
+            "/notes",
+            post(move |headers: axum::http::HeaderMap, body: Bytes| {
+                let received = received.clone();
+                async move {
+                    received.lock().unwrap().push(body.to_vec());
+                    let answer = format!("{{\"token\":\"{GITHUB_TOKEN}\"}}\n");
+                    let gzip_ok = headers
+                        .get("accept-encoding")
+                        .and_then(|v| v.to_str().ok())
+                        .is_some_and(|v| v.contains("gzip"));
+                    if gzip_ok {
+                        axum::response::Response::builder()
+                            .header("content-encoding", "gzip")
+                            .body(axum::body::Body::from(gzip(answer.as_bytes())))
+                            .unwrap()
+                    } else {
+                        axum::response::Response::new(axum::body::Body::from(answer))
+                    }
+                }
+            }),
+        )
+    };
+    let (_, gate) = laissez_testkit::gate::front(app, &server.url, |c| {
+        c.dlp = DlpSettings {
+            request: DlpAction::Block,
+            response: DlpAction::Redact,
+            ai_api: false,
+        };
+    })
+    .await;
+    let token =
+        laissez_testkit::gate::client_credentials_token(&server.url, "notes.read", &gate).await;
+    let http = reqwest::Client::new();
+    let post = |body: Vec<u8>, encoding: &'static str| {
+        http.post(format!("{gate}/notes"))
+            .bearer_auth(&token)
+            .header("content-encoding", encoding)
+            .header("accept-encoding", "gzip, br")
+            .body(body)
+            .send()
+    };
+    let secret = format!("{{\"note\":\"{GITHUB_TOKEN}\"}}");
+    let response = post(gzip(secret.as_bytes()), "gzip").await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["rule"], "github-token");
+    assert!(
+        received.lock().unwrap().is_empty(),
+        "blocked before the app"
+    );
+    let response = post(b"{}".to_vec(), "compress").await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    // A clean compressed request passes decoded; the answer comes
+    // uncompressed, so its credential is redacted.
+    let response = post(gzip(b"{\"note\":\"hello\"}"), "gzip").await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().get("content-encoding").is_none());
+    let text = response.text().await.unwrap();
+    assert!(!text.contains(GITHUB_TOKEN), "{text}");
+    assert!(text.contains("[REDACTED:github-token]"), "{text}");
+    assert_eq!(
+        received.lock().unwrap().as_slice(),
+        [b"{\"note\":\"hello\"}".to_vec()]
+    );
+}
