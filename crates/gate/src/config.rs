@@ -54,9 +54,16 @@ impl Rule {
                 ));
             }
         };
+        // Rules are written in the form requests are matched in; a trailing
+        // slash covers the path without it too (apps often serve both).
+        let mut prefix = crate::facts::normalize_path(prefix, true)
+            .map_err(|e| format!("rule '{text}': {e}"))?;
+        if prefix.len() > 1 && prefix.ends_with('/') {
+            prefix.pop();
+        }
         Ok(Rule {
             method,
-            path_prefix: prefix.to_owned(),
+            path_prefix: prefix,
             scopes: parse_scopes(scopes)?,
             tool: None,
         })
@@ -222,5 +229,11 @@ mod tests {
         assert!(!rule.matches("POST", "/apix"));
         assert!(!rule.matches("GET", "/api"));
         assert!(Rule::parse("nonsense").is_err());
+        assert_eq!(Rule::parse("/%61dmin a").unwrap().path_prefix, "/admin");
+        let slashed = Rule::parse("//admin/./x/.. a").unwrap();
+        assert_eq!(slashed.path_prefix, "/admin");
+        assert!(slashed.matches("GET", "/admin") && slashed.matches("GET", "/admin/x"));
+        assert_eq!(Rule::parse("/ a").unwrap().path_prefix, "/");
+        assert!(Rule::parse("/admin%zz a").is_err());
     }
 }
