@@ -601,4 +601,14 @@ mod tests {
         let total: usize = set.by_state.iter().map(|(s, p)| p.size(s)).sum();
         assert_eq!(total, set.bytes);
     }
+
+    proptest::proptest! {
+        /// Whatever comes in, what goes out is `/` or a path on this origin.
+        #[test]
+        fn return_targets_never_leave(target in "[ -~\t\n]{0,40}") {
+            let safe = safe_return_target(&target);
+            proptest::prop_assert!(safe == "/" || safe == target);
+            proptest::prop_assert!(safe.starts_with('/') && !safe.starts_with("//") && !safe.contains('\\'));
+        }
+    }
 }

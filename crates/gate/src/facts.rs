@@ -629,4 +629,19 @@ mod tests {
             Err(BodyRefusal::TooLarge)
         );
     }
+
+    proptest::proptest! {
+        /// Any input: no panic; what normalises is its own normal form.
+        #[test]
+        fn parsers_take_any_input(raw in "/[a-zA-Z0-9%./\\\\ _~-]{0,40}", bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            if let Ok(path) = normalize_path(&raw, false) {
+                proptest::prop_assert_eq!(normalize_path(&path, false), Ok(path.clone()));
+                proptest::prop_assert!(!path.contains("//") && !path.contains("/./") && !path.contains("/../"));
+            }
+            let _ = RpcCalls::parse(&bytes);
+            let _ = decode_content(&encoded("gzip"), &bytes);
+            let _ = decode_content(&encoded("br"), &bytes);
+            let _ = decode_content(&encoded("deflate"), &bytes);
+        }
+    }
 }

@@ -476,4 +476,17 @@ mod tests {
         assert!(text.starts_with("[REDACTED:private-key]***"), "{text}");
         assert!(!text.contains("MHcCAQ"));
     }
+
+    proptest::proptest! {
+        /// Any bytes: the map back stays within the text, in order.
+        #[test]
+        fn decoding_takes_any_input(text in proptest::collection::vec(proptest::sample::select(b"%5Fu0\\/aZ9".to_vec()), 0..120)) {
+            if let Some(decoded) = decode_escapes(&text) {
+                proptest::prop_assert_eq!(decoded.origins.len(), decoded.bytes.len() + 1);
+                proptest::prop_assert!(decoded.bytes.len() <= text.len());
+                proptest::prop_assert!(decoded.origins.windows(2).all(|w| w[0] <= w[1]));
+                proptest::prop_assert_eq!(decoded.origin(decoded.bytes.len()), text.len());
+            }
+        }
+    }
 }
