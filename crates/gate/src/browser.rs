@@ -26,10 +26,17 @@ use subtle::ConstantTimeEq;
 
 use crate::{Gate, GateError};
 
-/// The session cookie's name.
+/// The session cookie's name (over https: [`SECURE_COOKIE_NAME`]).
 pub const COOKIE_NAME: &str = "laissez_gate";
-/// The cookie binding a sign-in to the browser that started it.
+/// The cookie binding a sign-in to the browser that started it (over
+/// https: [`SECURE_SIGN_IN_COOKIE`]).
 pub const SIGN_IN_COOKIE: &str = "laissez_gate_signin";
+/// The session cookie over https: the `__Host-` prefix makes browsers
+/// refuse one set by a sibling subdomain or over http (cookie tossing,
+/// which would sign a victim into the attacker's session).
+pub const SECURE_COOKIE_NAME: &str = "__Host-laissez_gate";
+/// The sign-in cookie over https, `__Host-` for the same reason.
+pub const SECURE_SIGN_IN_COOKIE: &str = "__Host-laissez_gate_signin";
 /// Most sign-ins pending at once; the oldest are evicted first.
 pub const MAX_PENDING: usize = 10_000;
 /// Most bytes pending sign-ins may hold.
@@ -130,9 +137,19 @@ pub fn wants_page(headers: &HeaderMap, method: &str) -> bool {
             .is_some_and(|a| a.contains("text/html"))
 }
 
-/// The session id in a request's cookies.
-pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
-    cookie(headers, COOKIE_NAME)
+/// The session id in a request's cookies; `secure` when the gate is
+/// reached over https.
+pub fn session_cookie(headers: &HeaderMap, secure: bool) -> Option<String> {
+    cookie(headers, cookie_names(secure).0)
+}
+
+/// The session and sign-in cookie names, over https (`secure`) or not.
+pub fn cookie_names(secure: bool) -> (&'static str, &'static str) {
+    if secure {
+        (SECURE_COOKIE_NAME, SECURE_SIGN_IN_COOKIE)
+    } else {
+        (COOKIE_NAME, SIGN_IN_COOKIE)
+    }
 }
 
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -156,7 +173,14 @@ pub fn strip_cookie(headers: &mut HeaderMap) {
         .map(str::trim)
         .filter(|pair| {
             let name = pair.split_once('=').map_or(*pair, |(name, _)| name);
-            !pair.is_empty() && name != COOKIE_NAME && name != SIGN_IN_COOKIE
+            !pair.is_empty()
+                && ![
+                    COOKIE_NAME,
+                    SIGN_IN_COOKIE,
+                    SECURE_COOKIE_NAME,
+                    SECURE_SIGN_IN_COOKIE,
+                ]
+                .contains(&name)
         })
         .map(str::to_owned)
         .collect();
@@ -180,6 +204,10 @@ fn secure(gate: &Gate) -> &'static str {
     } else {
         ""
     }
+}
+
+fn sign_in_cookie(gate: &Gate) -> &'static str {
+    cookie_names(gate.config.resource.scheme() == "https").1
 }
 
 /// Where a browser may be sent back to after signing in: `target` if it
@@ -304,7 +332,7 @@ impl Browsers {
     ) -> Response {
         let state = random(32);
         let verifier = random(64);
-        let browser = cookie(headers, SIGN_IN_COOKIE)
+        let browser = cookie(headers, sign_in_cookie(gate))
             .filter(|id| {
                 id.len() == BROWSER_ID_LEN && id.bytes().all(|b| b.is_ascii_alphanumeric())
             })
@@ -343,7 +371,8 @@ impl Browsers {
             .append_pair("scope", &scopes.join(" "));
         let mut response = (StatusCode::SEE_OTHER, [(LOCATION, url.to_string())]).into_response();
         let cookie = format!(
-            "{SIGN_IN_COOKIE}={browser}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+            "{}={browser}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+            sign_in_cookie(gate),
             PENDING_TTL.as_secs(),
             secure(gate)
         );
@@ -437,7 +466,7 @@ pub async fn callback(
         .state
         .as_deref()
         .and_then(|state| browsers.pending.lock().ok()?.take(state));
-    let browser = cookie(&headers, SIGN_IN_COOKIE).unwrap_or_default();
+    let browser = cookie(&headers, sign_in_cookie(&gate)).unwrap_or_default();
     let pending = pending.filter(|p| {
         !browser.is_empty() && bool::from(p.browser.as_bytes().ct_eq(browser.as_bytes()))
     });
@@ -493,12 +522,13 @@ pub async fn callback(
         );
     }
     let secure = secure(&gate);
-    let session = format!("{COOKIE_NAME}={session_id}; Path=/; HttpOnly; SameSite=Lax{secure}");
+    let (session_name, sign_in_name) = cookie_names(!secure.is_empty());
+    let session = format!("{session_name}={session_id}; Path=/; HttpOnly; SameSite=Lax{secure}");
     let return_to = safe_return_target(&pending.return_to);
     let mut response = (StatusCode::SEE_OTHER, [(LOCATION, return_to)]).into_response();
     for cookie in [
         session,
-        format!("{SIGN_IN_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}"),
+        format!("{sign_in_name}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}"),
     ] {
         if let Ok(value) = HeaderValue::from_str(&cookie) {
             response.headers_mut().append(SET_COOKIE, value);
@@ -567,7 +597,16 @@ mod tests {
         );
         strip_cookie(&mut headers);
         assert_eq!(headers[COOKIE], "theme=dark; laissez_gatex=kept");
-        assert_eq!(session_cookie(&headers), None);
+        assert_eq!(session_cookie(&headers, false), None);
+        let mut headers = HeaderMap::new();
+        headers.append(
+            COOKIE,
+            HeaderValue::from_static("laissez_gate=tossed; __Host-laissez_gate=real"),
+        );
+        assert_eq!(session_cookie(&headers, true).as_deref(), Some("real"));
+        assert_eq!(session_cookie(&headers, false).as_deref(), Some("tossed"));
+        strip_cookie(&mut headers);
+        assert!(headers.get(COOKIE).is_none());
     }
 
     fn pending(return_to: &str) -> Pending {

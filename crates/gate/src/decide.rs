@@ -224,7 +224,7 @@ mod tests {
             .header("authorization", "Bearer t")
             .body(())
             .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "x", "x", e.to_string()))?;
-        RequestFacts::from_parts(&request.into_parts().0, false)
+        RequestFacts::from_parts(&request.into_parts().0, &config())
     }
 
     fn outcome(

@@ -17,6 +17,7 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
+use crate::config::GateConfig;
 use crate::respond::Problem;
 
 /// The request as the gate's decision sees it.
@@ -48,19 +49,22 @@ pub enum Credential {
 }
 
 impl RequestFacts {
-    /// The facts of a request; refuses (400) a path it cannot normalise
-    /// and a request with more than one `Authorization` header.
-    /// `allow_encoded_slash` lets `%2F` (and `%5C`) through, undecoded.
-    pub fn from_parts(parts: &Parts, allow_encoded_slash: bool) -> Result<RequestFacts, Problem> {
+    /// The facts of a request to the gate of `config`; refuses (400) a
+    /// path it cannot normalise and a request with more than one
+    /// `Authorization` header. `%2F` (and `%5C`) pass, undecoded, only
+    /// when the app opted in (`allow_encoded_slash`).
+    pub fn from_parts(parts: &Parts, config: &GateConfig) -> Result<RequestFacts, Problem> {
         let method = parts.method.as_str().to_ascii_uppercase();
-        let path = normalize_path(parts.uri.path(), allow_encoded_slash).map_err(|refusal| {
-            Problem::new(
-                StatusCode::BAD_REQUEST,
-                "bad-path",
-                "Path not accepted",
-                refusal.to_string(),
-            )
-        })?;
+        let secure = config.resource.scheme() == "https";
+        let path =
+            normalize_path(parts.uri.path(), config.allow_encoded_slash).map_err(|refusal| {
+                Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad-path",
+                    "Path not accepted",
+                    refusal.to_string(),
+                )
+            })?;
         let mut authorizations = parts.headers.get_all(AUTHORIZATION).iter();
         let authorization = authorizations.next();
         if authorizations.next().is_some() {
@@ -73,7 +77,7 @@ impl RequestFacts {
         }
         let credential = match authorization.and_then(|v| v.to_str().ok()).and_then(bearer) {
             Some(token) => Credential::Bearer(token),
-            None => match crate::browser::session_cookie(&parts.headers) {
+            None => match crate::browser::session_cookie(&parts.headers, secure) {
                 Some(id) => Credential::Session(id),
                 None => Credential::Missing,
             },
@@ -508,7 +512,13 @@ mod tests {
             request = request.header(*name, *value);
         }
         let (parts, ()) = request.body(()).unwrap().into_parts();
-        RequestFacts::from_parts(&parts, false)
+        let config = GateConfig::new(
+            "notes",
+            "http://gate.test".parse().unwrap(),
+            "http://app.test".parse().unwrap(),
+            "http://issuer.test",
+        );
+        RequestFacts::from_parts(&parts, &config)
     }
 
     #[test]

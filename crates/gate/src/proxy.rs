@@ -43,7 +43,7 @@ pub async fn forward(State(gate): State<Gate>, request: Request) -> Response {
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip());
     let (mut parts, body) = request.into_parts();
-    let facts = match RequestFacts::from_parts(&parts, gate.config.allow_encoded_slash) {
+    let facts = match RequestFacts::from_parts(&parts, &gate.config) {
         Ok(facts) => facts,
         Err(problem) => return problem.response(),
     };
