@@ -75,7 +75,7 @@ impl Challenge {
 /// path, `HEAD` as `GET`), and each called tool's.
 pub fn required_scopes(facts: &RequestFacts, calls: &RpcCalls, config: &GateConfig) -> Vec<String> {
     let mut required = config
-        .required_scopes(facts.rule_method(), &facts.path)
+        .required_scopes(facts.rule_method(), &facts.rule_path)
         .to_vec();
     for tool in &calls.tools {
         if let Some(scopes) = config.tool_scopes(tool) {
@@ -265,6 +265,8 @@ mod tests {
             ("GET", "/./admin", &[], "notes.read", forbidden),
             ("GET", "/x/../admin/users", &[], "notes.read", forbidden),
             ("GET", "/admin/", &[], "notes.read", forbidden),
+            ("GET", "/admin;jsessionid=1", &[], "notes.read", forbidden),
+            ("GET", "/notes/..;/admin", &[], "notes.read", forbidden),
             (
                 "GET",
                 "/admin%2fx",
@@ -359,7 +361,26 @@ mod tests {
     /// A path as a lenient app sees it: every escape decoded, repeated
     /// slashes merged, dot segments resolved.
     fn app_view(raw: &str) -> String {
+        view(raw, false)
+    }
+
+    /// The same, read as a servlet container does: `;parameters` dropped
+    /// from each segment before dots are resolved (`/..;/` is `/../`).
+    fn servlet_view(raw: &str) -> String {
+        view(raw, true)
+    }
+
+    fn view(raw: &str, servlet: bool) -> String {
         let path = raw.split('?').next().unwrap_or_default();
+        let path = if servlet {
+            let segments: Vec<&str> = path
+                .split('/')
+                .map(|s| s.split(';').next().unwrap_or_default())
+                .collect();
+            segments.join("/")
+        } else {
+            path.to_owned()
+        };
         let bytes = path.as_bytes();
         let mut decoded = Vec::new();
         let mut i = 0;
@@ -425,7 +446,10 @@ mod tests {
             // Where an app that decodes everything and resolves dots
             // (the most lenient reading) would route it.
             let seen = app_view(&raw);
-            let into_admin = seen == "/admin" || seen.starts_with("/admin/");
+            let servlet = servlet_view(&raw);
+            let into_admin = [&seen, &servlet]
+                .iter()
+                .any(|v| v.as_str() == "/admin" || v.starts_with("/admin/"));
             let Ok(facts) = facts(method, &raw) else {
                 return Ok(());
             };

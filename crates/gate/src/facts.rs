@@ -25,8 +25,13 @@ use crate::respond::Problem;
 pub struct RequestFacts {
     /// The method, upper case (as it is forwarded).
     pub method: String,
-    /// The normalised path (as it is matched and forwarded).
+    /// The normalised path (as it is forwarded).
     pub path: String,
+    /// The path rules are matched on: [`path`](Self::path), read also the
+    /// way servlet containers read it (`;parameters` dropped from each
+    /// segment, so `/admin;x` and `/public/..;/admin` are `/admin`). A
+    /// stricter reading than an app's only ever asks for more scopes.
+    pub rule_path: String,
     /// The query, without `?`, as it came.
     pub query: Option<String>,
     /// How the caller says who it is.
@@ -87,9 +92,11 @@ impl RequestFacts {
                 .headers
                 .get(CONTENT_LENGTH)
                 .is_some_and(|v| v.as_bytes() != b"0");
+        let rule_path = without_parameters(&path);
         Ok(RequestFacts {
             wants_page: crate::browser::wants_page(&parts.headers, &method),
             method,
+            rule_path,
             path,
             query: parts.uri.query().map(str::to_owned),
             credential,
@@ -120,6 +127,20 @@ fn bearer(value: &str) -> Option<String> {
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
+}
+
+/// A normalised path with each segment's `;parameters` dropped, and its
+/// dot segments resolved again.
+fn without_parameters(path: &str) -> String {
+    if !path.contains(';') {
+        return path.to_owned();
+    }
+    let stripped: Vec<&str> = path
+        .split('/')
+        .map(|segment| segment.split(';').next().unwrap_or_default())
+        .collect();
+    // Only decoded characters and kept escapes remain, so this normalises.
+    normalize_path(&stripped.join("/"), true).unwrap_or_else(|_| path.to_owned())
 }
 
 /// Why a path cannot be normalised.
