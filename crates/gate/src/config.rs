@@ -54,9 +54,16 @@ impl Rule {
                 ));
             }
         };
+        // Rules are written in the form requests are matched in; a trailing
+        // slash covers the path without it too (apps often serve both).
+        let mut prefix = crate::facts::normalize_path(prefix, true)
+            .map_err(|e| format!("rule '{text}': {e}"))?;
+        if prefix.len() > 1 && prefix.ends_with('/') {
+            prefix.pop();
+        }
         Ok(Rule {
             method,
-            path_prefix: prefix.to_owned(),
+            path_prefix: prefix,
             scopes: parse_scopes(scopes)?,
             tool: None,
         })
@@ -95,6 +102,14 @@ pub struct GateConfig {
     pub account: Option<String>,
     /// Credentials in request and response bodies.
     pub dlp: crate::dlp::DlpSettings,
+    /// Let encoded `/` and `\` (`%2F`, `%5C`) through in paths, undecoded.
+    /// Off by default: an app that decodes them would route the request
+    /// somewhere the rules did not see.
+    pub allow_encoded_slash: bool,
+    /// Proxies in front of the gate whose `X-Forwarded-*` and `Forwarded`
+    /// headers are kept (the peer appended); from anyone else the gate
+    /// replaces them.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl GateConfig {
@@ -113,7 +128,14 @@ impl GateConfig {
             browser_login: false,
             account: None,
             dlp: crate::dlp::DlpSettings::default(),
+            allow_encoded_slash: false,
+            trusted_proxies: Vec::new(),
         }
+    }
+
+    /// Whether `peer` is a proxy this gate trusts.
+    pub fn trusts_proxy(&self, peer: Option<std::net::IpAddr>) -> bool {
+        peer.is_some_and(|ip| self.trusted_proxies.iter().any(|net| net.contains(&ip)))
     }
 
     /// The gate a registered resource's stored configuration describes.
@@ -207,5 +229,11 @@ mod tests {
         assert!(!rule.matches("POST", "/apix"));
         assert!(!rule.matches("GET", "/api"));
         assert!(Rule::parse("nonsense").is_err());
+        assert_eq!(Rule::parse("/%61dmin a").unwrap().path_prefix, "/admin");
+        let slashed = Rule::parse("//admin/./x/.. a").unwrap();
+        assert_eq!(slashed.path_prefix, "/admin");
+        assert!(slashed.matches("GET", "/admin") && slashed.matches("GET", "/admin/x"));
+        assert_eq!(Rule::parse("/ a").unwrap().path_prefix, "/");
+        assert!(Rule::parse("/admin%zz a").is_err());
     }
 }

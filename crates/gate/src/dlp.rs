@@ -96,7 +96,8 @@ pub enum Direction {
 }
 
 impl Direction {
-    fn as_str(self) -> &'static str {
+    /// `request` or `response`.
+    pub fn as_str(self) -> &'static str {
         match self {
             Direction::Request => "request",
             Direction::Response => "response",
@@ -685,34 +686,4 @@ fn event_end(bytes: &[u8]) -> Option<usize> {
 
 fn memchr_pair(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-/// The 403 problem for a blocked request.
-pub fn blocked_problem(blocked: &Blocked, direction: Direction) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let detail = match direction {
-        Direction::Request => format!(
-            "the request body holds a {} ({}); remove the credential and send the request again, and revoke it if it was real",
-            blocked.description, blocked.masked
-        ),
-        Direction::Response => format!(
-            "the app's answer holds a {} ({}), so the gate withheld it",
-            blocked.description, blocked.masked
-        ),
-    };
-    let body = json!({
-        "type": "https://laissez.dev/problems/credential-in-body",
-        "title": "Credential in the body",
-        "status": 403,
-        "detail": detail,
-        "rule": blocked.rule,
-        "secret": blocked.masked,
-        "direction": direction.as_str(),
-    });
-    let mut response = (axum::http::StatusCode::FORBIDDEN, axum::Json(body)).into_response();
-    response.headers_mut().insert(
-        "content-type",
-        axum::http::HeaderValue::from_static("application/problem+json"),
-    );
-    response
 }

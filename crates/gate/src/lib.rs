@@ -13,10 +13,14 @@
 pub mod assertion;
 pub mod browser;
 pub mod config;
+pub mod decide;
 pub mod dlp;
+pub mod facts;
 pub mod metadata;
 pub mod proxy;
 pub mod report;
+pub mod respond;
+pub mod upstream;
 pub mod verify;
 
 use std::net::SocketAddr;

@@ -538,12 +538,19 @@ async fn browsers_sign_in_and_carry_a_session_cookie() {
         .await
         .unwrap();
     assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    // The sign-in is bound to this browser by a cookie it must bring back.
+    let signin = cookie_of(&first);
     let to_login = first.headers()["location"].to_str().unwrap().to_owned();
     assert!(to_login.starts_with(&format!("{}/oauth/authorize", server.url)));
     let callback =
         laissez_testkit::browser::approve(&to_login, "alice", "correct horse battery").await;
     assert!(callback.starts_with(&format!("{gate_url}/.laissez/callback")));
-    let landed = browser.get(&callback).send().await.unwrap();
+    let landed = browser
+        .get(&callback)
+        .header("cookie", &signin)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(landed.status(), StatusCode::SEE_OTHER);
     assert_eq!(
         landed.headers()["location"],
