@@ -3,8 +3,11 @@
 
 use std::sync::OnceLock;
 
+use laissez_gate::browser::safe_return_target;
+use laissez_gate::facts::{RpcCalls, normalize_path};
 use laissez_oauth::client::RegistrationRequest;
 use laissez_oauth::redirect;
+use laissez_scan::stream::decode_escapes;
 use laissez_scan::{Engine, RuleSet};
 use laissez_token::{Namespace, Token};
 
@@ -77,6 +80,63 @@ pub static ALL: &[Target] = &[
             b"eyJ",
             b"sk-ant-",
             b"\n",
+        ],
+    },
+    Target {
+        name: "path_normalize",
+        run: path_normalize,
+        dictionary: &[
+            b"/", b"//", b"/./", b"/../", b"%2e", b"%2E%2E", b"%2f", b"%2F", b"%5c", b"%61", b"%",
+            b"%%", b";", b"..;", b"?", b"#", b"admin", b"\\",
+        ],
+    },
+    Target {
+        name: "rpc_calls",
+        run: rpc_calls,
+        dictionary: &[
+            b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"x\"}}",
+            b"\"method\"",
+            b"\"tools/call\"",
+            b"\"params\"",
+            b"\"name\"",
+            b"[",
+            b"]",
+            b"{",
+            b"}",
+            b",",
+            b"NaN",
+            b"\\ud800",
+            b"\xef\xbb\xbf",
+            b"1e999",
+        ],
+    },
+    Target {
+        name: "return_target",
+        run: return_target,
+        dictionary: &[
+            b"/",
+            b"//",
+            b"\\",
+            b"%5C",
+            b"%2F",
+            b"%25",
+            b"https://evil",
+            b"javascript:",
+            b"%0a",
+        ],
+    },
+    Target {
+        name: "decode_escapes",
+        run: escapes,
+        dictionary: &[
+            b"%5F",
+            b"%5f",
+            b"\\u005f",
+            b"\\ud83d\\ude00",
+            b"\\/",
+            b"%5Cu005f",
+            b"%",
+            b"\\u",
         ],
     },
 ];
@@ -161,5 +221,69 @@ pub fn scan_engine(data: &[u8]) {
         assert!(hit.match_start <= hit.start && hit.start < hit.end && hit.end <= hit.match_end);
         assert!(hit.match_end <= data.len());
         assert!(hit.detector < engine.detectors().len());
+    }
+}
+
+/// The gate's path normaliser: what it accepts is absolute, has no empty,
+/// `.` or `..` segment, no encoded separator unless allowed, and
+/// normalises to itself.
+pub fn path_normalize(data: &[u8]) {
+    let Some((&flag, rest)) = data.split_first() else {
+        return;
+    };
+    let Ok(raw) = std::str::from_utf8(rest) else {
+        return;
+    };
+    let allow = flag & 1 == 1;
+    if let Ok(path) = normalize_path(raw, allow) {
+        assert!(path.starts_with('/'), "{path:?} is not absolute");
+        assert!(!path.contains("//"), "{path:?} has an empty segment");
+        for segment in path.split('/') {
+            assert!(
+                segment != "." && segment != "..",
+                "{path:?} has a dot segment"
+            );
+        }
+        if !allow {
+            let upper = path.to_ascii_uppercase();
+            assert!(
+                !upper.contains("%2F") && !upper.contains("%5C"),
+                "{path:?} kept an encoded separator"
+            );
+        }
+        assert_eq!(
+            normalize_path(&path, allow).as_deref(),
+            Ok(path.as_str()),
+            "not idempotent"
+        );
+    }
+}
+
+/// Strict JSON-RPC reading on tool-ruled routes: any bytes are either
+/// refused or read, and a read body says so.
+pub fn rpc_calls(data: &[u8]) {
+    if let Ok(calls) = RpcCalls::parse(data) {
+        assert!(calls.body_read);
+    }
+}
+
+/// The sign-in return target is always a same-origin path, and stable.
+pub fn return_target(data: &[u8]) {
+    let target = safe_return_target(&String::from_utf8_lossy(data));
+    assert!(
+        target.starts_with('/') && !target.starts_with("//") && !target.contains('\\'),
+        "{target:?}"
+    );
+    assert_eq!(safe_return_target(&target), target);
+}
+
+/// DLP's escape decoding: never longer than its input, and every decoded
+/// byte maps back into the input, in order.
+pub fn escapes(data: &[u8]) {
+    if let Some(decoded) = decode_escapes(data) {
+        assert!(decoded.bytes.len() <= data.len());
+        assert_eq!(decoded.origins.len(), decoded.bytes.len() + 1);
+        assert!(decoded.origins.windows(2).all(|w| w[0] <= w[1]));
+        assert!(decoded.origins.iter().all(|&o| o as usize <= data.len()));
     }
 }

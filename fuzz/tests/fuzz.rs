@@ -67,3 +67,23 @@ fn client_metadata() {
 fn scan_engine() {
     fuzz("scan_engine");
 }
+
+#[test]
+fn path_normalize() {
+    fuzz("path_normalize");
+}
+
+#[test]
+fn rpc_calls() {
+    fuzz("rpc_calls");
+}
+
+#[test]
+fn return_target() {
+    fuzz("return_target");
+}
+
+#[test]
+fn decode_escapes() {
+    fuzz("decode_escapes");
+}
