@@ -14,12 +14,12 @@ pub mod assertion;
 pub mod browser;
 pub mod config;
 pub mod dlp;
+pub mod listen;
 pub mod metadata;
 pub mod proxy;
 pub mod report;
 pub mod verify;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -152,11 +152,6 @@ impl Gate {
         listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let app = self
-            .router()
-            .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
+        listen::serve(listener, self.router(), listen::Limits::default(), shutdown).await
     }
 }

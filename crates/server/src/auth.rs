@@ -118,6 +118,59 @@ impl Authenticated {
     }
 }
 
+impl Authenticated {
+    /// Refuses (403, audited) unless the caller holds every Laissez
+    /// permission `target` holds ([`laissez_core::admin::standing`]): the
+    /// rule for every action on one principal, on top of the action's own
+    /// permission.
+    pub async fn may_act_on(
+        &self,
+        state: &AppState,
+        target: &Principal,
+        action: &str,
+    ) -> Result<(), ApiError> {
+        let mut ids: Vec<String> = self.chain.iter().map(|p| p.id.clone()).collect();
+        ids.push(target.id.clone());
+        let policies = state.store.policy_set(&ids).await?;
+        let refs = self.refs();
+        let standing =
+            laissez_core::admin::standing(&policies, &refs, self.restriction(), &target.id);
+        let laissez_core::admin::Standing::Exceeded { missing } = standing else {
+            return Ok(());
+        };
+        let held: Vec<String> = missing.iter().map(|(p, s)| format!("{p} on '{s}'")).collect();
+        let mut event = self.event(action, target.id.clone());
+        event.outcome = Outcome::Denied;
+        event.detail = serde_json::json!({"reason": "target holds more", "missing": held});
+        state.store.append_audit(event).await?;
+        Err(ApiError::Forbidden(format!(
+            "{} may not act on {} {}: it holds what you do not ({})",
+            laissez_core::principal::format_chain(&refs),
+            target.kind,
+            target.name,
+            held.join(", ")
+        )))
+    }
+
+    /// How this credential stands for changing `target_id`'s own sign-in
+    /// secrets and contact address ([`laissez_core::admin::SelfService`]).
+    pub async fn self_service(
+        &self,
+        state: &AppState,
+        target_id: &str,
+    ) -> Result<laissez_core::admin::SelfService, ApiError> {
+        let ids: Vec<String> = self.chain.iter().map(|p| p.id.clone()).collect();
+        let policies = state.store.policy_set(&ids).await?;
+        Ok(laissez_core::admin::SelfService::decide(
+            &policies,
+            &self.refs(),
+            self.restriction(),
+            !self.credential.allowed_ips.is_empty(),
+            target_id,
+        ))
+    }
+}
+
 /// Reads the bearer credential from the `Authorization` header.
 fn bearer(parts: &Parts) -> Result<&str, &'static str> {
     let value = parts.headers.get(AUTHORIZATION).ok_or(

@@ -17,7 +17,6 @@ pub mod problem;
 pub mod run;
 pub mod web;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -95,19 +94,30 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves `router` on `listener` until `shutdown` completes.
+/// Serves `router` on `listener` until `shutdown` completes, within the
+/// default connection limits.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_within(listener, state, laissez_gate::listen::Limits::default(), shutdown).await
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, with a
+/// header-read timeout, an idle timeout and a connection cap
+/// ([`laissez_gate::listen`]).
+pub async fn serve_within(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    limits: laissez_gate::listen::Limits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let feed = state.feed.clone();
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            // Long polls answer now instead of holding the shutdown up.
-            feed.close();
-        })
-        .await
+    laissez_gate::listen::serve(listener, router(state), limits, async move {
+        shutdown.await;
+        // Long polls answer now instead of holding the shutdown up.
+        feed.close();
+    })
+    .await
 }

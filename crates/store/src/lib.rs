@@ -44,6 +44,10 @@ pub struct Caller {
 /// A new secret for an existing credential.
 #[derive(Clone, Debug)]
 pub struct Rolled {
+    /// SHA-256 of the secret being replaced: the roll happens only if it is
+    /// still the credential's secret (compare and swap), else
+    /// [`Error::Conflict`].
+    pub replaces: [u8; 32],
     /// SHA-256 of the new secret.
     pub secret_hash: [u8; 32],
     /// The new secret's last four characters.
@@ -109,10 +113,15 @@ pub trait Store: Send + Sync + 'static {
     /// The credential with this id.
     async fn credential(&self, id: &str) -> Result<Option<Credential>, Error>;
 
+    /// The credential with this id, with the hash of its current secret.
+    async fn stored_credential(&self, id: &str) -> Result<Option<StoredCredential>, Error>;
+
     /// Every credential, or those of one principal, newest first.
     async fn credentials(&self, principal_id: Option<&str>) -> Result<Vec<Credential>, Error>;
 
-    /// Replaces a live credential's secret; the old secret stops working.
+    /// Replaces a live credential's secret if it is still `rolled.replaces`;
+    /// the old secret stops working. A concurrent roll that already replaced
+    /// it makes this one [`Error::Conflict`].
     async fn roll_credential(
         &self,
         id: &str,

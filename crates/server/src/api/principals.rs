@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use laissez_core::admin::{PRINCIPALS_READ, PRINCIPALS_WRITE};
+use laissez_core::admin::{PRINCIPALS_READ, PRINCIPALS_WRITE, SelfService};
 use laissez_core::{Name, Principal, PrincipalKind, Scope, Status};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -215,6 +215,25 @@ async fn set_status(
         Status::Active => "principal.activate",
         Status::Inactive => "principal.deactivate",
     };
+    caller.may_act_on(&state, &principal, action).await?;
+    if status == Status::Inactive && principal.kind == PrincipalKind::User {
+        let users: Vec<Principal> = state
+            .store
+            .principals()
+            .await?
+            .into_iter()
+            .filter(|p| p.kind == PrincipalKind::User && p.status == Status::Active)
+            .collect();
+        let ids: Vec<String> = users.iter().map(|p| p.id.clone()).collect();
+        let refs: Vec<_> = users.iter().map(Principal::reference).collect();
+        let policies = state.store.policy_set(&ids).await?;
+        if laissez_core::admin::leaves_no_administrator(&policies, &refs, &principal.id) {
+            return Err(ApiError::Conflict(format!(
+                "{} is the last active administrator; make another one first (`laissez policy grant`)",
+                principal.name
+            )));
+        }
+    }
     let event = caller.event(action, principal.id.clone());
     state
         .store
@@ -313,11 +332,24 @@ async fn user_managed_by(
             user.name, user.kind
         )));
     }
-    let myself = caller.chain.len() == 1 && caller.principal().id == user.id;
-    if !myself {
-        caller
-            .authorize(state, PRINCIPALS_WRITE, &Scope::root(), None)
-            .await?;
+    match caller.self_service(state, &user.id).await? {
+        SelfService::Full | SelfService::Explicit => return Ok(user),
+        SelfService::NotOwn => {}
+        narrowed @ (SelfService::Narrowed | SelfService::AddressBound) => {
+            let mut event = caller.event("principal.manage", user.id.clone());
+            event.outcome = laissez_core::audit::Outcome::Denied;
+            event.detail = serde_json::json!({"reason": format!("{narrowed:?}")});
+            state.store.append_audit(event).await?;
+            return Err(ApiError::Forbidden(
+                "changing your own password or email address needs a credential that is not narrowed: \
+                 a token without a role, scope or IP restriction (or one restricted to a role carrying laissez.self.manage)"
+                    .into(),
+            ));
+        }
     }
+    caller
+        .authorize(state, PRINCIPALS_WRITE, &Scope::root(), None)
+        .await?;
+    caller.may_act_on(state, &user, "principal.manage").await?;
     Ok(user)
 }

@@ -190,6 +190,7 @@ pub async fn create(
             Some((&principal.id, principal.owner_id.as_deref())),
         )
         .await?;
+    caller.may_act_on(&state, &principal, "token.create").await?;
     let chain = state.store.chain(&principal.id).await?;
     if let Some(inactive) = chain.iter().find(|p| p.status == Status::Inactive) {
         return Err(ApiError::Conflict(format!(
@@ -326,6 +327,9 @@ async fn credential_for(
                 Some((&principal.id, principal.owner_id.as_deref())),
             )
             .await?;
+        if permission == TOKENS_WRITE {
+            caller.may_act_on(state, &principal, "token.write").await?;
+        }
     }
     Ok((credential, principal))
 }
@@ -355,6 +359,14 @@ pub async fn roll(
     let body: RollToken = crate::problem::json_or_default(&body)?;
     let ttl = parse_ttl(body.ttl.as_deref())?;
     let (mut credential, principal) = credential_for(&state, &caller, &id, TOKENS_WRITE).await?;
+    // The secret this roll replaces: the store swaps it only if it is still
+    // the current one, so of concurrent rolls exactly one wins.
+    let replaces = state
+        .store
+        .stored_credential(&credential.id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("unknown token '{id}'")))?
+        .secret_hash;
     let settings = state.store.settings().await?;
     let previous = credential
         .expires_at
@@ -372,6 +384,7 @@ pub async fn roll(
         .map_err(|e| ApiError::Unavailable(format!("cannot generate a token: {e}")))?;
     let now = now();
     let rolled = laissez_store::Rolled {
+        replaces,
         secret_hash: hash_secret(token.expose()),
         last4: token.last4().to_owned(),
         created_at: now,

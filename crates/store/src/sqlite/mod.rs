@@ -340,6 +340,11 @@ impl Store for SqliteStore {
         self.read(move |c| rows::credential(c, &id)).await
     }
 
+    async fn stored_credential(&self, id: &str) -> Result<Option<crate::StoredCredential>, Error> {
+        let id = id.to_owned();
+        self.read(move |c| rows::stored_credential(c, &id)).await
+    }
+
     async fn credentials(&self, principal_id: Option<&str>) -> Result<Vec<Credential>, Error> {
         let id = principal_id.map(str::to_owned);
         self.read(move |c| rows::credentials(c, id.as_deref()))

@@ -226,14 +226,14 @@ pub fn caller(conn: &Connection, secret_hash: &[u8; 32]) -> Result<Option<Caller
 }
 
 pub fn credential(conn: &Connection, id: &str) -> Result<Option<Credential>, Error> {
+    Ok(stored_credential(conn, id)?.map(|s| s.credential))
+}
+
+pub fn stored_credential(conn: &Connection, id: &str) -> Result<Option<StoredCredential>, Error> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE id = ?1"
     ))?;
-    Ok(stmt
-        .query_row([id], credential_row)
-        .optional()?
-        .transpose()?
-        .map(|s| s.credential))
+    stmt.query_row([id], credential_row).optional()?.transpose()
 }
 
 pub fn credentials(
@@ -267,12 +267,26 @@ pub fn roll_credential(conn: &Connection, id: &str, rolled: &crate::Rolled) -> R
             "credential '{id}' is revoked; create a new one instead"
         )));
     }
+    // Compare and swap: only the secret the caller saw is replaced, so of
+    // concurrent rolls exactly one wins (the writer runs them one by one).
     let n = conn.execute(
         "UPDATE credentials SET secret_hash = ?2, last4 = ?3, created_at = ?4, expires_at = ?5, last_used_at = NULL
-         WHERE id = ?1 AND revoked_at IS NULL",
-        params![id, hex::encode(rolled.secret_hash), rolled.last4, rolled.created_at, rolled.expires_at],
+         WHERE id = ?1 AND revoked_at IS NULL AND secret_hash = ?6",
+        params![
+            id,
+            hex::encode(rolled.secret_hash),
+            rolled.last4,
+            rolled.created_at,
+            rolled.expires_at,
+            hex::encode(rolled.replaces)
+        ],
     )?;
-    must_change(n, id)
+    if n == 0 {
+        return Err(Error::Conflict(format!(
+            "credential '{id}' was rolled by another request at the same time; use the secret that request returned, or roll again"
+        )));
+    }
+    Ok(())
 }
 
 pub fn revoke_credential(conn: &Connection, id: &str, at: i64) -> Result<(), Error> {
