@@ -52,7 +52,7 @@ pub const LEAKS_READ: &str = "laissez.leaks.read";
 pub const SELF_MANAGE: &str = "laissez.self.manage";
 
 /// Every permission Laissez itself checks.
-pub const ALL: [&str; 14] = [
+pub const ALL: [&str; 15] = [
     PRINCIPALS_READ,
     PRINCIPALS_WRITE,
     TOKENS_READ,
@@ -67,6 +67,7 @@ pub const ALL: [&str; 14] = [
     RESOURCES_READ,
     LEAKS_REPORT,
     LEAKS_READ,
+    SELF_MANAGE,
 ];
 
 /// Name of the built-in role a gate's credential needs to report decisions.

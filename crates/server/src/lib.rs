@@ -48,6 +48,8 @@ pub struct AppState {
     pub federation: Option<Arc<web::federation::Federation>>,
     /// The leak intake's keys and notifier.
     pub leaks: Arc<leaks::LeakIntake>,
+    /// Failed authentications, folded into few audit records.
+    pub auth_failures: Arc<std::sync::Mutex<laissez_core::audit::FailureTally>>,
 }
 
 impl AppState {
@@ -63,6 +65,12 @@ impl AppState {
             feed: Arc::default(),
             federation: None,
             leaks: Arc::default(),
+            auth_failures: Arc::new(std::sync::Mutex::new(
+                laissez_core::audit::FailureTally::new(
+                    auth::FAILURE_INTERVAL,
+                    auth::FAILURE_KEYS,
+                ),
+            )),
         }
     }
 }

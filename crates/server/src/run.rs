@@ -106,6 +106,10 @@ impl Started {
         if let Some(notifier) = &self.state.leaks.notifier {
             notifier.clone().spawn();
         }
+        let failures = tokio::spawn(crate::auth::flush_failures(
+            self.state.clone(),
+            stopped.clone(),
+        ));
         let mut server = tokio::spawn(serve_within(
             self.listener,
             self.state.clone(),
@@ -138,6 +142,8 @@ impl Started {
                 server.await
             }
         };
+        let _ = stop.send(true);
+        let _ = failures.await;
         self.store.close();
         result.unwrap_or_else(|e| Err(std::io::Error::other(e)))
     }

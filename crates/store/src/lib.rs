@@ -242,7 +242,8 @@ pub trait Store: Send + Sync + 'static {
     /// A user's password hash.
     async fn password(&self, user_id: &str) -> Result<Option<String>, Error>;
 
-    /// Records a browser session by the hash of its cookie.
+    /// Records a browser session by the hash of its cookie; the user's oldest
+    /// sessions beyond [`MAX_SESSIONS`] end.
     async fn create_session(
         &self,
         id_hash: [u8; 32],
@@ -250,6 +251,13 @@ pub trait Store: Send + Sync + 'static {
         expires_at: UnixTime,
         audit: AuditEvent,
     ) -> Result<(), Error>;
+
+    /// The live browser sessions of a user, newest first: (handle, expiry).
+    async fn sessions(&self, user_id: &str) -> Result<Vec<(String, UnixTime)>, Error>;
+
+    /// Ends one of a user's sessions by its handle (from [`Store::sessions`]),
+    /// with its audit record. Returns whether it existed.
+    async fn end_session(&self, user_id: &str, handle: &str, audit: AuditEvent) -> Result<bool, Error>;
 
     /// The local user an upstream OpenID Connect identity is linked to.
     async fn federated_user(&self, issuer: &str, subject: &str) -> Result<Option<String>, Error>;
@@ -414,6 +422,9 @@ pub struct Notification {
     /// Attempts so far.
     pub attempts: i64,
 }
+
+/// Live browser sessions per user at most; a new one ends the oldest.
+pub const MAX_SESSIONS: usize = 20;
 
 /// Attempts before a notification is abandoned (its failures stay recorded).
 pub const MAX_NOTIFICATION_ATTEMPTS: i64 = 12;

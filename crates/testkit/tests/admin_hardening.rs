@@ -255,8 +255,34 @@ async fn a_narrow_token_cannot_reset_its_persons_password_or_email() {
     assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
 }
 
+/// Sends `n` rolls of token `id` at once, authenticated by `caller`.
+async fn rolls(server: &TestServer, id: &str, caller: &str, n: usize) -> Vec<(StatusCode, Value)> {
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(n));
+    let mut calls = Vec::new();
+    for _ in 0..n {
+        let (url, token, client, barrier) = (
+            format!("{}/v1/tokens/{id}/roll", server.url),
+            caller.to_owned(),
+            server.client().clone(),
+            barrier.clone(),
+        );
+        calls.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let response = client.post(url).bearer_auth(token).send().await.unwrap();
+            let status = response.status();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            (status, body)
+        }));
+    }
+    let mut answers = Vec::new();
+    for call in calls {
+        answers.push(call.await.unwrap());
+    }
+    answers
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn concurrent_rolls_of_one_token_have_exactly_one_winner() {
+async fn concurrent_rolls_of_one_secret_have_exactly_one_winner() {
     let server = TestServer::start();
     add(&server, "user", "alice", None).await;
     let (status, issued) = server
@@ -264,27 +290,19 @@ async fn concurrent_rolls_of_one_token_have_exactly_one_winner() {
         .await;
     assert_eq!(status, StatusCode::CREATED);
     let id = issued["id"].as_str().unwrap().to_owned();
+    let mut secret = issued["token"].as_str().unwrap().to_owned();
     for round in 0..3 {
-        let mut calls = Vec::new();
-        for _ in 0..16 {
-            let (url, token, client) = (
-                format!("{}/v1/tokens/{id}/roll", server.url),
-                server.admin_token.clone(),
-                server.client().clone(),
-            );
-            calls.push(tokio::spawn(async move {
-                let response = client.post(url).bearer_auth(token).send().await.unwrap();
-                let status = response.status();
-                let body: Value = response.json().await.unwrap_or(Value::Null);
-                (status, body)
-            }));
-        }
+        // The token rolls itself from 16 places at once: one secret, one winner.
+        let answers = rolls(&server, &id, &secret, 16).await;
         let mut winners = Vec::new();
-        for call in calls {
-            let (status, body) = call.await.unwrap();
+        for (status, body) in answers {
             match status {
                 StatusCode::OK => winners.push(body["token"].as_str().unwrap().to_owned()),
-                StatusCode::CONFLICT => assert_eq!(body["status"], 409, "{body}"),
+                // Lost the race after authenticating, or arrived once the
+                // old secret was gone.
+                StatusCode::CONFLICT | StatusCode::UNAUTHORIZED => {
+                    assert!(body["status"].is_number(), "{body}")
+                }
                 other => panic!("round {round}: {other} {body}"),
             }
         }
@@ -293,7 +311,28 @@ async fn concurrent_rolls_of_one_token_have_exactly_one_winner() {
             .call(Method::GET, "/v1/whoami", &winners[0], None)
             .await;
         assert_eq!(status, StatusCode::OK, "the winner's secret works: {me}");
+        secret = winners.remove(0);
     }
+    // An administrator's concurrent rolls never replace the same secret twice:
+    // every roll that answered 200 replaced the secret the one before it made.
+    let answers = rolls(&server, &id, &server.admin_token.clone(), 16).await;
+    let won = answers.iter().filter(|(s, _)| *s == StatusCode::OK).count();
+    assert!(answers
+        .iter()
+        .all(|(s, _)| matches!(*s, StatusCode::OK | StatusCode::CONFLICT)));
+    let (_, records) = server.get("/v1/audit?limit=1000").await;
+    let replaced: Vec<String> = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "token.roll" && r["target"] == id.as_str())
+        .map(|r| r["detail"]["old_last4"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(replaced.len(), 3 + won);
+    let mut unique = replaced.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), replaced.len(), "a secret was replaced twice: {replaced:?}");
 }
 
 fn limited_server(max_connections: usize, header_read_timeout: u64) -> TestServer {
@@ -370,4 +409,232 @@ async fn healthz_answers_under_a_slow_header_flood() {
         }
     }
     assert!(closed >= 90, "only {closed} of the first 100 slow connections were shed");
+}
+
+/// A browser from `from` signing in on the account page; returns the
+/// session cookie (`name=value`) if the sign-in worked, and the page shown.
+async fn sign_in(
+    server: &TestServer,
+    from: &str,
+    username: &str,
+    password: &str,
+) -> (Option<String>, String) {
+    let client = reqwest::Client::builder()
+        .local_address(Some(from.parse().unwrap()))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = client
+        .get(format!("{}/account", server.url))
+        .send()
+        .await
+        .unwrap();
+    let login_cookie = page.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let body = page.text().await.unwrap();
+    let csrf = hidden_value(&body, "csrf");
+    let response = client
+        .post(format!("{}/oauth/login", server.url))
+        .header("cookie", login_cookie)
+        .form(&[("csrf", csrf.as_str()), ("username", username), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    let session = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("laissez_session="))
+        .map(|v| v.split(';').next().unwrap().to_owned());
+    (session, response.text().await.unwrap_or_default())
+}
+
+fn hidden_value(page: &str, name: &str) -> String {
+    page.split(&format!("name=\"{name}\" value=\""))
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no hidden {name} in {page}"))
+        .to_owned()
+}
+
+async fn account_page(server: &TestServer, cookie: &str) -> String {
+    server
+        .client()
+        .get(format!("{}/account", server.url))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+const PASSWORD: &str = "correct horse battery staple";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_passwords_from_one_network_do_not_lock_the_person_out_elsewhere() {
+    let server = TestServer::start();
+    server.add_person("alice", PASSWORD).await;
+    for _ in 0..8 {
+        let (session, _) = sign_in(&server, "127.0.0.1", "alice", "a wrong guess").await;
+        assert!(session.is_none());
+    }
+    // The guessing network waits, even with the right password…
+    let (session, page) = sign_in(&server, "127.0.0.9", "alice", PASSWORD).await;
+    assert!(session.is_none(), "the attacker's /24 is slowed down");
+    assert!(page.contains("Too many failed sign-ins"), "{page}");
+    // …but alice, from another network, signs in at once.
+    let (session, page) = sign_in(&server, "127.0.1.1", "alice", PASSWORD).await;
+    assert!(session.is_some(), "alice is not locked out: {page}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_sign_in_never_records_a_name_that_is_no_user() {
+    let server = TestServer::start();
+    let alice = server.add_person("alice", PASSWORD).await;
+    // A password typed into the user-name field.
+    let (session, _) = sign_in(&server, "127.0.0.1", "Tr0ub4dor&3-secret", "x").await;
+    assert!(session.is_none());
+    let (session, _) = sign_in(&server, "127.0.0.1", "alice", "wrong password").await;
+    assert!(session.is_none());
+    let (_, records) = server.get("/v1/audit?limit=1000").await;
+    let text = records.to_string();
+    assert!(!text.contains("Tr0ub4dor"), "{text}");
+    let failures: Vec<&Value> = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "session.login" && r["outcome"] == "unauthenticated")
+        .collect();
+    assert_eq!(failures.len(), 2, "{failures:?}");
+    assert_eq!(failures[0]["target"], "");
+    assert_eq!(failures[1]["target"], alice["id"]);
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn the_database_files_are_private_to_their_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = TestServer::start();
+    // Write something so the WAL exists.
+    add(&server, "user", "alice", None).await;
+    let mut seen = 0;
+    for name in ["laissez.db", "laissez.db-wal", "laissez.db-shm"] {
+        let path = server.data_dir.join(name);
+        if let Ok(meta) = std::fs::metadata(&path) {
+            seen += 1;
+            let mode = meta.permissions().mode() & 0o777;
+            assert_eq!(mode & 0o077, 0, "{name} is {mode:o}");
+        }
+    }
+    assert!(seen >= 2, "the database and its WAL exist");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_are_capped_listed_and_ended_on_the_account_page() {
+    let server = TestServer::start();
+    server.add_person("alice", PASSWORD).await;
+    let mut cookies = Vec::new();
+    for _ in 0..(laissez_store::MAX_SESSIONS + 3) {
+        let (session, page) = sign_in(&server, "127.0.0.1", "alice", PASSWORD).await;
+        cookies.push(session.unwrap_or_else(|| panic!("signed in: {page}")));
+    }
+    // The oldest sessions ended; the newest are listed.
+    let first = account_page(&server, &cookies[0]).await;
+    assert!(first.contains("name=\"password\""), "the oldest session ended");
+    let latest = cookies.last().unwrap();
+    let page = account_page(&server, latest).await;
+    let listed = page.matches("action=\"/account/sessions/end\"").count();
+    assert_eq!(listed, laissez_store::MAX_SESSIONS, "{page}");
+    assert!(page.contains("(this browser)"));
+    // End the second-newest session from the newest one.
+    let victim = &cookies[cookies.len() - 2];
+    assert!(account_page(&server, victim).await.contains("Where you are signed in"));
+    let victim_page = account_page(&server, victim).await;
+    let victim_handle = victim_page
+        .split("<code>")
+        .skip(1)
+        .find(|row| row.contains("(this browser)"))
+        .and_then(|row| row.split("</code>").next())
+        .unwrap()
+        .to_owned();
+    let csrf = hidden_value(&page, "csrf");
+    let response = server
+        .client()
+        .post(format!("{}/account/sessions/end", server.url))
+        .header("cookie", latest)
+        .form(&[("csrf", csrf.as_str()), ("session", victim_handle.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_redirection() || response.status().is_success());
+    assert!(account_page(&server, victim).await.contains("name=\"password\""), "ended");
+    assert!(account_page(&server, latest).await.contains("(this browser)"));
+    // Another person's session cannot be ended from here.
+    server.add_person("bob", PASSWORD).await;
+    let (bob, _) = sign_in(&server, "127.0.0.1", "bob", PASSWORD).await;
+    let bob = bob.unwrap();
+    let bob_page = account_page(&server, &bob).await;
+    let bob_handle = bob_page
+        .split("<code>")
+        .nth(1)
+        .and_then(|row| row.split("</code>").next())
+        .unwrap()
+        .to_owned();
+    let response = server
+        .client()
+        .post(format!("{}/account/sessions/end", server.url))
+        .header("cookie", latest)
+        .form(&[("csrf", csrf.as_str()), ("session", bob_handle.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert!(account_page(&server, &bob).await.contains("(this browser)"));
+    let (_, records) = server.get("/v1/audit?limit=1000").await;
+    assert!(
+        records
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["action"] == "session.end")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_of_bad_tokens_adds_a_bounded_number_of_audit_records() {
+    let server = TestServer::start();
+    let count = |records: &Value| {
+        records
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["outcome"] == "unauthenticated")
+            .count()
+    };
+    let unknown =
+        laissez_token::Token::generate(&Default::default(), laissez_token::Kind::User).unwrap();
+    for _ in 0..300 {
+        let (status, _) = server
+            .call(Method::GET, "/v1/whoami", unknown.expose(), None)
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (_, records) = server.get("/v1/audit?limit=1000").await;
+    assert_eq!(count(&records), 1, "one record for the first failure of its kind");
+    // Another kind of failure is recorded at once too.
+    let (status, _) = server
+        .call(Method::GET, "/v1/whoami", "lzut_not-a-token", None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (_, records) = server.get("/v1/audit?limit=1000").await;
+    assert_eq!(count(&records), 2);
+    assert!(!records.to_string().contains(unknown.expose()), "no secret in the log");
 }

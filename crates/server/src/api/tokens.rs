@@ -360,13 +360,19 @@ pub async fn roll(
     let ttl = parse_ttl(body.ttl.as_deref())?;
     let (mut credential, principal) = credential_for(&state, &caller, &id, TOKENS_WRITE).await?;
     // The secret this roll replaces: the store swaps it only if it is still
-    // the current one, so of concurrent rolls exactly one wins.
-    let replaces = state
-        .store
-        .stored_credential(&credential.id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("unknown token '{id}'")))?
-        .secret_hash;
+    // the current one, so of concurrent rolls of one secret exactly one wins.
+    // A token rolling itself replaces the secret it presented: a request that
+    // authenticated with a secret another roll just replaced gets nothing.
+    let replaces = if credential.id == caller.credential.id {
+        caller.secret_hash
+    } else {
+        state
+            .store
+            .stored_credential(&credential.id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("unknown token '{id}'")))?
+            .secret_hash
+    };
     let settings = state.store.settings().await?;
     let previous = credential
         .expires_at

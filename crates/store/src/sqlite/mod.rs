@@ -73,6 +73,7 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file `path` and starts the writer.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, Error> {
         let path = path.as_ref().to_path_buf();
+        restrict_files(&path)?;
         let conn = open(
             &path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
@@ -182,6 +183,36 @@ impl SqliteStore {
         .await
         .map_err(|e| Error::Unavailable(format!("read task failed: {e}")))?
     }
+}
+
+/// Creates the database file readable by its owner only (SQLite gives its
+/// `-wal` and `-shm` files the database's mode), and takes group and other
+/// access away from files an older version left open.
+fn restrict_files(path: &Path) -> Result<(), Error> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let fail = |e: std::io::Error| Error::Unavailable(format!("cannot create {}: {e}", path.display()));
+        if !path.exists() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(fail)?;
+        }
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            let file = Path::new(&name);
+            if let Ok(meta) = std::fs::metadata(file)
+                && meta.permissions().mode() & 0o077 != 0
+            {
+                std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)).map_err(fail)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn write_loop(conn: Connection, jobs: mpsc::Receiver<Job>) {
@@ -551,7 +582,25 @@ impl Store for SqliteStore {
     ) -> Result<(), Error> {
         let user = user_id.to_owned();
         self.mutate(audit, move |c| {
-            oauth_rows::create_session(c, &id_hash, &user, expires_at)
+            oauth_rows::create_session(c, &id_hash, &user, expires_at)?;
+            rows::cap_sessions(c, &user, crate::MAX_SESSIONS, now()).map(|_| ())
+        })
+        .await
+    }
+
+    async fn sessions(&self, user_id: &str) -> Result<Vec<(String, i64)>, Error> {
+        let user = user_id.to_owned();
+        self.read(move |c| rows::sessions(c, &user, now())).await
+    }
+
+    async fn end_session(&self, user_id: &str, handle: &str, audit: AuditEvent) -> Result<bool, Error> {
+        let (user, handle) = (user_id.to_owned(), handle.to_owned());
+        self.write(move |c| {
+            let ended = rows::end_session(c, &user, &handle)?;
+            if ended {
+                rows::append_audit(c, audit, now())?;
+            }
+            Ok(ended)
         })
         .await
     }

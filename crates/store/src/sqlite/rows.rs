@@ -782,3 +782,45 @@ pub fn delete_client(conn: &Connection, client_id: &str, now: i64) -> Result<(),
     }
     Ok(())
 }
+
+/// Ends the oldest live sessions of `user_id` beyond `keep`, and every
+/// expired one of theirs. Sessions all last as long, so the soonest to
+/// expire is the oldest; within one second, the order of insertion (SQLite's
+/// rowid) decides.
+pub fn cap_sessions(conn: &Connection, user_id: &str, keep: usize, now: i64) -> Result<usize, Error> {
+    let expired = conn.execute(
+        "DELETE FROM web_sessions WHERE user_id = ?1 AND expires_at <= ?2",
+        params![user_id, now],
+    )?;
+    let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+    let evicted = conn.execute(
+        "DELETE FROM web_sessions WHERE user_id = ?1 AND id_hash IN (
+             SELECT id_hash FROM web_sessions WHERE user_id = ?1
+             ORDER BY expires_at DESC, rowid DESC LIMIT -1 OFFSET ?2)",
+        params![user_id, keep],
+    )?;
+    Ok(expired + evicted)
+}
+
+/// The live sessions of `user_id`, newest first, as (handle, expiry); the
+/// handle is the start of the cookie's hash (it names, never opens, a session).
+pub fn sessions(conn: &Connection, user_id: &str, now: i64) -> Result<Vec<(String, i64)>, Error> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT substr(id_hash, 1, 16), expires_at FROM web_sessions
+         WHERE user_id = ?1 AND expires_at > ?2 ORDER BY expires_at DESC, rowid DESC",
+    )?;
+    let rows = stmt.query_map(params![user_id, now], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Ends the session of `user_id` named by `handle`; whether there was one.
+pub fn end_session(conn: &Connection, user_id: &str, handle: &str) -> Result<bool, Error> {
+    if handle.len() != 16 || !handle.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(false);
+    }
+    let n = conn.execute(
+        "DELETE FROM web_sessions WHERE user_id = ?1 AND substr(id_hash, 1, 16) = ?2",
+        params![user_id, handle.to_ascii_lowercase()],
+    )?;
+    Ok(n > 0)
+}
