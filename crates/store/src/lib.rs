@@ -361,8 +361,13 @@ pub trait Store: Send + Sync + 'static {
     /// Whether each hash names a live, revoked, expired or unknown token.
     async fn token_statuses(&self, hashes: Vec<[u8; 32]>) -> Result<Vec<TokenStatus>, Error>;
 
-    /// Leak incidents, newest first.
-    async fn incidents(&self, limit: usize) -> Result<Vec<Incident>, Error>;
+    /// Up to `limit` leak incidents, newest first, reported before `before`
+    /// (the `(reported_at, id)` of the previous page's last one).
+    async fn incidents(
+        &self,
+        limit: usize,
+        before: Option<(UnixTime, String)>,
+    ) -> Result<Vec<Incident>, Error>;
 
     /// One leak incident.
     async fn incident(&self, id: &str) -> Result<Option<Incident>, Error>;

@@ -638,3 +638,129 @@ async fn a_flood_of_bad_tokens_adds_a_bounded_number_of_audit_records() {
     assert_eq!(count(&records), 2);
     assert!(!records.to_string().contains(unknown.expose()), "no secret in the log");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_gate_disconnects_clients_that_never_finish_their_headers() {
+    let server = TestServer::start();
+    let (_, gate) = laissez_testkit::gate::front(axum::Router::new(), &server.url, |_| {}).await;
+    let addr = gate.trim_start_matches("http://").to_owned();
+    let mut slow = slow_client(&addr).await;
+    let limit = laissez_gate::listen::HEADER_READ_TIMEOUT + std::time::Duration::from_secs(3);
+    assert!(
+        closed_within(&mut slow, limit).await,
+        "the gate must close a slow-header connection after its header-read timeout"
+    );
+    // A prompt client is still served.
+    let response = server
+        .client()
+        .get(format!("{gate}/.well-known/oauth-protected-resource"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+/// Follows `Laissez-Next-Cursor` from `path`; returns every item and the pages seen.
+async fn all_pages(server: &TestServer, path: &str, limit: usize) -> (Vec<Value>, usize) {
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let url = match &cursor {
+            Some(c) => format!("{}{path}{sep}limit={limit}&cursor={c}", server.url),
+            None => format!("{}{path}{sep}limit={limit}", server.url),
+        };
+        let response = server
+            .client()
+            .get(url)
+            .bearer_auth(&server.admin_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let next = response
+            .headers()
+            .get("laissez-next-cursor")
+            .map(|v| v.to_str().unwrap().to_owned());
+        if next.is_some() {
+            assert!(response.headers()["link"].to_str().unwrap().contains("rel=\"next\""));
+        }
+        let page: Vec<Value> = response.json().await.unwrap();
+        assert!(page.len() <= limit);
+        items.extend(page);
+        pages += 1;
+        match next {
+            Some(next) => cursor = Some(next),
+            None => return (items, pages),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_admin_list_is_paged_with_a_cursor_and_a_maximum() {
+    let server = TestServer::start();
+    let mut tasks = Vec::new();
+    for i in 0..120 {
+        let (url, token, client) = (
+            server.url.clone(),
+            server.admin_token.clone(),
+            server.client().clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let name = format!("user{i:03}");
+            let response = client
+                .post(format!("{url}/v1/principals"))
+                .bearer_auth(&token)
+                .json(&json!({"kind": "user", "name": name}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::CREATED);
+            let response = client
+                .post(format!("{url}/v1/tokens"))
+                .bearer_auth(&token)
+                .json(&json!({"principal": name}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::CREATED);
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let (principals, pages) = all_pages(&server, "/v1/principals", 50).await;
+    assert_eq!(principals.len(), 121, "every principal once");
+    assert_eq!(pages, 3);
+    let mut ids: Vec<&str> = principals.iter().map(|p| p["id"].as_str().unwrap()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 121, "no principal twice");
+    let (tokens, _) = all_pages(&server, "/v1/tokens", 50).await;
+    assert_eq!(tokens.len(), 121);
+    let (policies, _) = all_pages(&server, "/v1/policies", 1).await;
+    assert_eq!(policies.len(), 1);
+    let (clients, _) = all_pages(&server, "/v1/clients", 10).await;
+    assert!(clients.is_empty());
+    let (records, pages) = all_pages(&server, "/v1/audit", 100).await;
+    assert!(records.len() >= 241 && pages >= 3, "{}", records.len());
+    let (incidents, _) = all_pages(&server, "/v1/leaks", 10).await;
+    assert!(incidents.is_empty());
+    // The default page is bounded, and so is what may be asked.
+    let (status, page) = server.get("/v1/principals").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page.as_array().unwrap().len(), 100);
+    for path in [
+        "/v1/principals?limit=1001",
+        "/v1/tokens?limit=0",
+        "/v1/policies?cursor=not!base64",
+        "/v1/clients?limit=5000",
+        "/v1/leaks?limit=1001",
+        "/v1/audit?limit=1001",
+    ] {
+        let (status, body) = server.get(path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert_eq!(body["status"], 400, "{path}: {body}");
+    }
+}

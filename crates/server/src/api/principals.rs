@@ -4,12 +4,14 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use laissez_core::admin::{PRINCIPALS_READ, PRINCIPALS_WRITE, SelfService};
 use laissez_core::{Name, Principal, PrincipalKind, Scope, Status};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::lookup_principal;
+use super::page::{self, PageRequest};
 use crate::auth::Authenticated;
 use crate::problem::{ApiError, ApiJson, Problem};
 use crate::{AppState, new_id, now};
@@ -37,6 +39,10 @@ pub struct CreatePrincipal {
 pub struct ListPrincipals {
     /// Only this kind.
     pub kind: Option<PrincipalKind>,
+    /// Items per page (1 to 1000, default 100).
+    pub limit: Option<usize>,
+    /// Where the previous page ended (its `Laissez-Next-Cursor`).
+    pub cursor: Option<String>,
 }
 
 /// Creates a principal. Every non-human principal has an active human owner.
@@ -141,14 +147,15 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(principal)))
 }
 
-/// Lists principals, oldest first.
+/// Lists principals, oldest first, a page at a time.
 #[utoipa::path(get, path = "/v1/principals", tag = "principals", params(ListPrincipals),
-    responses((status = 200, body = Vec<Principal>), (status = 403, body = Problem)))]
+    responses((status = 200, body = Vec<Principal>), (status = 400, body = Problem), (status = 403, body = Problem)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Authenticated,
     Query(filter): Query<ListPrincipals>,
-) -> Result<Json<Vec<Principal>>, ApiError> {
+) -> Result<Response, ApiError> {
+    let page = PageRequest::parse(filter.limit, filter.cursor.as_deref())?;
     caller
         .authorize(&state, PRINCIPALS_READ, &Scope::root(), None)
         .await?;
@@ -156,7 +163,13 @@ pub async fn list(
     if let Some(kind) = filter.kind {
         all.retain(|p| p.kind == kind);
     }
-    Ok(Json(all))
+    let path = match filter.kind {
+        Some(kind) => format!("/v1/principals?kind={kind}"),
+        None => "/v1/principals".to_owned(),
+    };
+    Ok(page
+        .apply(all, |p| page::ascending(p.created_at, &p.id))
+        .respond(&path, page.limit))
 }
 
 /// One principal.

@@ -806,8 +806,13 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn incidents(&self, limit: usize) -> Result<Vec<Incident>, Error> {
-        self.read(move |c| leak_rows::incidents(c, limit)).await
+    async fn incidents(
+        &self,
+        limit: usize,
+        before: Option<(i64, String)>,
+    ) -> Result<Vec<Incident>, Error> {
+        self.read(move |c| leak_rows::incidents(c, limit, before))
+            .await
     }
 
     async fn incident(&self, id: &str) -> Result<Option<Incident>, Error> {
