@@ -225,7 +225,7 @@ pub fn standing(
     }
 }
 
-/// Whether `principal_id` holds every Laissez permission on the root: an
+/// Whether `principal` holds every Laissez permission on the root: an
 /// administrator of the whole installation.
 pub fn is_administrator(policies: &PolicySet, principal: &PrincipalRef) -> bool {
     ALL.iter().all(|p| {
@@ -493,7 +493,11 @@ mod tests {
         assert!(standing(&set, &root, Some(&narrow), "op").covers());
         match standing(&set, &op, None, "root") {
             Standing::Exceeded { missing } => {
-                assert!(missing.iter().any(|(p, s)| p.as_str() == POLICIES_WRITE && s.is_root()));
+                assert!(
+                    missing
+                        .iter()
+                        .any(|(p, s)| p.as_str() == POLICIES_WRITE && s.is_root())
+                );
                 assert!(!missing.iter().any(|(p, _)| p.as_str() == PRINCIPALS_WRITE));
             }
             Standing::Covers => panic!("an operator does not cover an administrator"),
@@ -514,9 +518,21 @@ mod tests {
         let users = |ids: &[&str]| -> Vec<PrincipalRef> {
             ids.iter().map(|id| who(id, PrincipalKind::User)).collect()
         };
-        assert!(leaves_no_administrator(&set, &users(&["root", "op", "partial"]), "root"));
-        assert!(!leaves_no_administrator(&set, &users(&["root", "second"]), "root"));
-        assert!(!leaves_no_administrator(&set, &users(&["root", "op"]), "op"));
+        assert!(leaves_no_administrator(
+            &set,
+            &users(&["root", "op", "partial"]),
+            "root"
+        ));
+        assert!(!leaves_no_administrator(
+            &set,
+            &users(&["root", "second"]),
+            "root"
+        ));
+        assert!(!leaves_no_administrator(
+            &set,
+            &users(&["root", "op"]),
+            "op"
+        ));
         // The other administrator is already inactive (not in the list).
         assert!(leaves_no_administrator(&set, &users(&["root"]), "root"));
     }
@@ -569,7 +585,10 @@ mod tests {
         for (caller, restriction, ip_bound, expected) in table {
             let got = SelfService::decide(&set, caller, *restriction, *ip_bound, "alice");
             assert_eq!(got, *expected, "{restriction:?} ip_bound={ip_bound}");
-            assert_eq!(got.allows(), matches!(expected, SelfService::Full | SelfService::Explicit));
+            assert_eq!(
+                got.allows(),
+                matches!(expected, SelfService::Full | SelfService::Explicit)
+            );
         }
         // Bob holds no self-management policy, so the role alone is not enough.
         let bob_explicit = SelfService::decide(&set, &bob, Some(&explicit), false, "bob");
@@ -590,7 +609,9 @@ mod tests {
                     picks
                         .into_iter()
                         .enumerate()
-                        .map(|(i, (r, s))| policy(&format!("{owner}{i}"), owner, ROLES[r], SCOPES[s]))
+                        .map(|(i, (r, s))| {
+                            policy(&format!("{owner}{i}"), owner, ROLES[r], SCOPES[s])
+                        })
                         .collect()
                 },
             )

@@ -306,7 +306,12 @@ impl FailureTally {
 
     /// Notes a failure under `key` at `now`. Returns what to do with it, and
     /// the summaries of an interval that ended before it (to record first).
-    pub fn note(&mut self, key: &str, event: AuditEvent, now: UnixTime) -> (Tallied, Vec<AuditEvent>) {
+    pub fn note(
+        &mut self,
+        key: &str,
+        event: AuditEvent,
+        now: UnixTime,
+    ) -> (Tallied, Vec<AuditEvent>) {
         let due = self.flush(now);
         if self.keys.is_empty() {
             self.started = now;
@@ -326,7 +331,13 @@ impl FailureTally {
                 if key == OVERFLOW_KEY {
                     first.detail = serde_json::json!({"reason": "many kinds of failure; the rest of this interval is summarised", "key": OVERFLOW_KEY});
                 }
-                self.keys.insert(key.to_owned(), Tally { first: first.clone(), more: 0 });
+                self.keys.insert(
+                    key.to_owned(),
+                    Tally {
+                        first: first.clone(),
+                        more: 0,
+                    },
+                );
                 Tallied::Record(first)
             }
         };
@@ -454,7 +465,8 @@ mod tests {
         let mut records = 0;
         // 10,000 failures under 100 keys within one interval.
         for n in 0..10_000 {
-            let (tallied, due) = tally.note(&format!("k{}", n % 100), failure(n), 1000 + (n as i64 % 50));
+            let (tallied, due) =
+                tally.note(&format!("k{}", n % 100), failure(n), 1000 + (n as i64 % 50));
             assert!(due.is_empty());
             if matches!(tallied, Tallied::Record(_)) {
                 records += 1;
@@ -464,9 +476,16 @@ mod tests {
         assert!(tally.flush(1059).is_empty(), "the interval still runs");
         let summaries = tally.flush(1060);
         assert_eq!(summaries.len(), 5);
-        let counted: u64 = summaries.iter().map(|s| s.detail["count"].as_u64().unwrap()).sum();
+        let counted: u64 = summaries
+            .iter()
+            .map(|s| s.detail["count"].as_u64().unwrap())
+            .sum();
         assert_eq!(counted + 5, 10_000, "every failure is accounted for");
-        assert!(summaries.iter().all(|s| s.action == "authenticate.failures"));
+        assert!(
+            summaries
+                .iter()
+                .all(|s| s.action == "authenticate.failures")
+        );
         // The next interval records its first failures again.
         let (tallied, due) = tally.note("k1", failure(0), 2000);
         assert!(matches!(tallied, Tallied::Record(_)));

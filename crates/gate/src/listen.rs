@@ -206,7 +206,16 @@ struct Connections {
 
 impl Connections {
     fn len(&self) -> usize {
-        self.open.lock().map_or(usize::MAX, |open| open.len())
+        self.slots().len()
+    }
+
+    /// The open connections. A panic elsewhere cannot leave the map
+    /// inconsistent (each change is one insert or remove), so a poisoned
+    /// lock is still used rather than stopping the listener.
+    fn slots(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Slot>>> {
+        self.open
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn open(&self) -> Arc<Slot> {
@@ -215,25 +224,19 @@ impl Connections {
             requests: AtomicUsize::new(0),
             evict: Notify::new(),
         });
-        if let Ok(mut open) = self.open.lock() {
-            open.insert(slot.id, slot.clone());
-        }
+        self.slots().insert(slot.id, slot.clone());
         slot
     }
 
     fn close(&self, id: u64) {
-        if let Ok(mut open) = self.open.lock() {
-            open.remove(&id);
-        }
+        self.slots().remove(&id);
         self.closed.notify_one();
     }
 
     /// Tells the oldest connection with no request in progress to close, and
     /// forgets it at once so that it is not chosen twice. Whether there was one.
     fn evict_oldest_idle(&self) -> bool {
-        let Ok(mut open) = self.open.lock() else {
-            return false;
-        };
+        let mut open = self.slots();
         let oldest = open
             .values()
             .filter(|slot| slot.requests.load(Ordering::Acquire) == 0)
@@ -378,10 +381,7 @@ impl AsyncWrite for Watched {
         Pin::new(&mut self.inner).poll_flush(cx)
     }
 
-    fn poll_shutdown(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
@@ -433,7 +433,7 @@ mod tests {
         let _busy = Busy::enter(a.clone());
         assert!(connections.evict_oldest_idle());
         assert_eq!(connections.len(), 2);
-        let open = connections.open.lock().unwrap();
+        let open = connections.slots();
         assert!(open.contains_key(&a.id), "a busy connection stays");
         assert!(!open.contains_key(&b.id), "the oldest idle one goes");
         assert!(open.contains_key(&c.id));

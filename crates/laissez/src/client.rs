@@ -30,7 +30,9 @@ impl Client {
         path: &str,
         body: Option<Value>,
     ) -> Result<Value, CliError> {
-        self.call_with_next(method, path, body).await.map(|(value, _)| value)
+        self.call_with_next(method, path, body)
+            .await
+            .map(|(value, _)| value)
     }
 
     /// GET of a paged list: follows the server's cursors and returns every

@@ -31,7 +31,10 @@ pub const FAILURE_KEYS: usize = 256;
 
 /// Records the summaries of failed authentications whose interval ended,
 /// every few seconds, until the server stops (then records what is left).
-pub async fn flush_failures(state: crate::AppState, mut stopped: tokio::sync::watch::Receiver<bool>) {
+pub async fn flush_failures(
+    state: crate::AppState,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
     loop {
         let stopping = tokio::select! {
             _ = stopped.wait_for(|s| *s) => true,
@@ -169,7 +172,10 @@ impl Authenticated {
         let laissez_core::admin::Standing::Exceeded { missing } = standing else {
             return Ok(());
         };
-        let held: Vec<String> = missing.iter().map(|(p, s)| format!("{p} on '{s}'")).collect();
+        let held: Vec<String> = missing
+            .iter()
+            .map(|(p, s)| format!("{p} on '{s}'"))
+            .collect();
         let mut event = self.event(action, target.id.clone());
         event.outcome = Outcome::Denied;
         event.detail = serde_json::json!({"reason": "target holds more", "missing": held});

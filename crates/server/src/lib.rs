@@ -66,10 +66,7 @@ impl AppState {
             federation: None,
             leaks: Arc::default(),
             auth_failures: Arc::new(std::sync::Mutex::new(
-                laissez_core::audit::FailureTally::new(
-                    auth::FAILURE_INTERVAL,
-                    auth::FAILURE_KEYS,
-                ),
+                laissez_core::audit::FailureTally::new(auth::FAILURE_INTERVAL, auth::FAILURE_KEYS),
             )),
         }
     }
@@ -109,7 +106,13 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_within(listener, state, laissez_gate::listen::Limits::default(), shutdown).await
+    serve_within(
+        listener,
+        state,
+        laissez_gate::listen::Limits::default(),
+        shutdown,
+    )
+    .await
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, with a

@@ -257,7 +257,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Ends one of a user's sessions by its handle (from [`Store::sessions`]),
     /// with its audit record. Returns whether it existed.
-    async fn end_session(&self, user_id: &str, handle: &str, audit: AuditEvent) -> Result<bool, Error>;
+    async fn end_session(
+        &self,
+        user_id: &str,
+        handle: &str,
+        audit: AuditEvent,
+    ) -> Result<bool, Error>;
 
     /// The local user an upstream OpenID Connect identity is linked to.
     async fn federated_user(&self, issuer: &str, subject: &str) -> Result<Option<String>, Error>;

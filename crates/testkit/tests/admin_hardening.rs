@@ -87,9 +87,7 @@ async fn an_operator_cannot_act_on_an_administrator() {
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    let (_, admin_tokens) = server
-        .get(&format!("/v1/tokens?principal={admin}"))
-        .await;
+    let (_, admin_tokens) = server.get(&format!("/v1/tokens?principal={admin}")).await;
     let admin_token_id = admin_tokens[0]["id"].as_str().unwrap().to_owned();
     for action in ["roll", "revoke"] {
         let (status, body) = server
@@ -106,7 +104,12 @@ async fn an_operator_cannot_act_on_an_administrator() {
     let (status, _) = server.get("/v1/whoami").await;
     assert_eq!(status, StatusCode::OK);
     let (_, me) = server
-        .call(Method::GET, &format!("/v1/principals/{admin}"), &operator, None)
+        .call(
+            Method::GET,
+            &format!("/v1/principals/{admin}"),
+            &operator,
+            None,
+        )
         .await;
     assert_eq!(me["status"], "active", "{me}");
 
@@ -123,7 +126,12 @@ async fn an_operator_cannot_act_on_an_administrator() {
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     let (status, body) = server
-        .call(Method::POST, "/v1/principals/alice/deactivate", &operator, None)
+        .call(
+            Method::POST,
+            "/v1/principals/alice/deactivate",
+            &operator,
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
@@ -159,7 +167,12 @@ async fn one_administrator_may_deactivate_another_but_not_itself() {
     grant(&server, "second", "laissez-admin", "/").await;
     let second = token(&server, json!({"principal": "second"})).await;
     let (status, body) = server
-        .call(Method::POST, "/v1/principals/second/deactivate", &second, None)
+        .call(
+            Method::POST,
+            "/v1/principals/second/deactivate",
+            &second,
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     let (status, body) = server
@@ -231,7 +244,11 @@ async fn a_narrow_token_cannot_reset_its_persons_password_or_email() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     grant(&server, "alice", "self-service", "/").await;
-    let explicit = token(&server, json!({"principal": "alice", "role": "self-service"})).await;
+    let explicit = token(
+        &server,
+        json!({"principal": "alice", "role": "self-service"}),
+    )
+    .await;
     let (status, answer) = server
         .call(
             Method::PUT,
@@ -317,9 +334,11 @@ async fn concurrent_rolls_of_one_secret_have_exactly_one_winner() {
     // every roll that answered 200 replaced the secret the one before it made.
     let answers = rolls(&server, &id, &server.admin_token.clone(), 16).await;
     let won = answers.iter().filter(|(s, _)| *s == StatusCode::OK).count();
-    assert!(answers
-        .iter()
-        .all(|(s, _)| matches!(*s, StatusCode::OK | StatusCode::CONFLICT)));
+    assert!(
+        answers
+            .iter()
+            .all(|(s, _)| matches!(*s, StatusCode::OK | StatusCode::CONFLICT))
+    );
     let (_, records) = server.get("/v1/audit?limit=1000").await;
     let replaced: Vec<String> = records
         .as_array()
@@ -332,7 +351,11 @@ async fn concurrent_rolls_of_one_secret_have_exactly_one_winner() {
     let mut unique = replaced.clone();
     unique.sort();
     unique.dedup();
-    assert_eq!(unique.len(), replaced.len(), "a secret was replaced twice: {replaced:?}");
+    assert_eq!(
+        unique.len(),
+        replaced.len(),
+        "a secret was replaced twice: {replaced:?}"
+    );
 }
 
 fn limited_server(max_connections: usize, header_read_timeout: u64) -> TestServer {
@@ -408,7 +431,10 @@ async fn healthz_answers_under_a_slow_header_flood() {
             closed += 1;
         }
     }
-    assert!(closed >= 90, "only {closed} of the first 100 slow connections were shed");
+    assert!(
+        closed >= 90,
+        "only {closed} of the first 100 slow connections were shed"
+    );
 }
 
 /// A browser from `from` signing in on the account page; returns the
@@ -441,7 +467,11 @@ async fn sign_in(
     let response = client
         .post(format!("{}/oauth/login", server.url))
         .header("cookie", login_cookie)
-        .form(&[("csrf", csrf.as_str()), ("username", username), ("password", password)])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("username", username),
+            ("password", password),
+        ])
         .send()
         .await
         .unwrap();
@@ -548,7 +578,10 @@ async fn sessions_are_capped_listed_and_ended_on_the_account_page() {
     }
     // The oldest sessions ended; the newest are listed.
     let first = account_page(&server, &cookies[0]).await;
-    assert!(first.contains("name=\"password\""), "the oldest session ended");
+    assert!(
+        first.contains("name=\"password\""),
+        "the oldest session ended"
+    );
     let latest = cookies.last().unwrap();
     let page = account_page(&server, latest).await;
     let listed = page.matches("action=\"/account/sessions/end\"").count();
@@ -556,7 +589,11 @@ async fn sessions_are_capped_listed_and_ended_on_the_account_page() {
     assert!(page.contains("(this browser)"));
     // End the second-newest session from the newest one.
     let victim = &cookies[cookies.len() - 2];
-    assert!(account_page(&server, victim).await.contains("Where you are signed in"));
+    assert!(
+        account_page(&server, victim)
+            .await
+            .contains("Where you are signed in")
+    );
     let victim_page = account_page(&server, victim).await;
     let victim_handle = victim_page
         .split("<code>")
@@ -575,8 +612,17 @@ async fn sessions_are_capped_listed_and_ended_on_the_account_page() {
         .await
         .unwrap();
     assert!(response.status().is_redirection() || response.status().is_success());
-    assert!(account_page(&server, victim).await.contains("name=\"password\""), "ended");
-    assert!(account_page(&server, latest).await.contains("(this browser)"));
+    assert!(
+        account_page(&server, victim)
+            .await
+            .contains("name=\"password\""),
+        "ended"
+    );
+    assert!(
+        account_page(&server, latest)
+            .await
+            .contains("(this browser)")
+    );
     // Another person's session cannot be ended from here.
     server.add_person("bob", PASSWORD).await;
     let (bob, _) = sign_in(&server, "127.0.0.1", "bob", PASSWORD).await;
@@ -628,7 +674,11 @@ async fn a_flood_of_bad_tokens_adds_a_bounded_number_of_audit_records() {
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
     let (_, records) = server.get("/v1/audit?limit=1000").await;
-    assert_eq!(count(&records), 1, "one record for the first failure of its kind");
+    assert_eq!(
+        count(&records),
+        1,
+        "one record for the first failure of its kind"
+    );
     // Another kind of failure is recorded at once too.
     let (status, _) = server
         .call(Method::GET, "/v1/whoami", "lzut_not-a-token", None)
@@ -636,7 +686,10 @@ async fn a_flood_of_bad_tokens_adds_a_bounded_number_of_audit_records() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (_, records) = server.get("/v1/audit?limit=1000").await;
     assert_eq!(count(&records), 2);
-    assert!(!records.to_string().contains(unknown.expose()), "no secret in the log");
+    assert!(
+        !records.to_string().contains(unknown.expose()),
+        "no secret in the log"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -684,7 +737,12 @@ async fn all_pages(server: &TestServer, path: &str, limit: usize) -> (Vec<Value>
             .get("laissez-next-cursor")
             .map(|v| v.to_str().unwrap().to_owned());
         if next.is_some() {
-            assert!(response.headers()["link"].to_str().unwrap().contains("rel=\"next\""));
+            assert!(
+                response.headers()["link"]
+                    .to_str()
+                    .unwrap()
+                    .contains("rel=\"next\"")
+            );
         }
         let page: Vec<Value> = response.json().await.unwrap();
         assert!(page.len() <= limit);
@@ -733,7 +791,10 @@ async fn every_admin_list_is_paged_with_a_cursor_and_a_maximum() {
     let (principals, pages) = all_pages(&server, "/v1/principals", 50).await;
     assert_eq!(principals.len(), 121, "every principal once");
     assert_eq!(pages, 3);
-    let mut ids: Vec<&str> = principals.iter().map(|p| p["id"].as_str().unwrap()).collect();
+    let mut ids: Vec<&str> = principals
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 121, "no principal twice");

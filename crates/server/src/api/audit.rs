@@ -71,7 +71,10 @@ pub async fn list(
             headers.insert(super::page::NEXT_CURSOR, cursor);
         }
     }
-    Ok(axum::response::IntoResponse::into_response((headers, Json(records))))
+    Ok(axum::response::IntoResponse::into_response((
+        headers,
+        Json(records),
+    )))
 }
 
 /// Walks the whole hash chain and names the first record that does not fit.

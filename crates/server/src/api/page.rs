@@ -126,7 +126,9 @@ mod tests {
     fn pages_follow_each_other_without_gaps_or_repeats() {
         let items = vec![(1, "a"), (1, "b"), (2, "c"), (3, "d"), (3, "e")];
         let key = |i: &(i64, &str)| ascending(i.0, i.1);
-        let first = PageRequest::parse(Some(2), None).unwrap().apply(items.clone(), key);
+        let first = PageRequest::parse(Some(2), None)
+            .unwrap()
+            .apply(items.clone(), key);
         assert_eq!(keys(&first), ["a", "b"]);
         let second = PageRequest::parse(Some(2), first.next.as_deref())
             .unwrap()
@@ -161,7 +163,10 @@ mod tests {
             (None, Some("!!!")),
             (None, Some("/w")),
         ] {
-            assert!(PageRequest::parse(limit, cursor).is_err(), "{limit:?} {cursor:?}");
+            assert!(
+                PageRequest::parse(limit, cursor).is_err(),
+                "{limit:?} {cursor:?}"
+            );
         }
         assert_eq!(
             PageRequest::parse(None, None).unwrap(),

@@ -196,7 +196,9 @@ pub async fn create(
             Some((&principal.id, principal.owner_id.as_deref())),
         )
         .await?;
-    caller.may_act_on(&state, &principal, "token.create").await?;
+    caller
+        .may_act_on(&state, &principal, "token.create")
+        .await?;
     let chain = state.store.chain(&principal.id).await?;
     if let Some(inactive) = chain.iter().find(|p| p.status == Status::Inactive) {
         return Err(ApiError::Conflict(format!(

@@ -342,7 +342,9 @@ pub async fn list(
             let (at, id) = key
                 .split_once('.')
                 .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_owned())))
-                .ok_or_else(|| ApiError::BadRequest("cursor is not one this server gave out".into()))?;
+                .ok_or_else(|| {
+                    ApiError::BadRequest("cursor is not one this server gave out".into())
+                })?;
             Some((at, id))
         }
         None => None,
@@ -358,5 +360,9 @@ pub async fn list(
     } else {
         None
     };
-    Ok(crate::api::page::Page { items: incidents, next }.respond("/v1/leaks", page.limit))
+    Ok(crate::api::page::Page {
+        items: incidents,
+        next,
+    }
+    .respond("/v1/leaks", page.limit))
 }

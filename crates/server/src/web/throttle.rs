@@ -222,7 +222,10 @@ mod tests {
             Network::of(ip("2001:db8:1:2::1")),
             Network::of(ip("2001:db8:1:3::1"))
         );
-        assert_eq!(Network::of(ip("::ffff:10.1.2.3")), Network::of(ip("10.1.2.9")));
+        assert_eq!(
+            Network::of(ip("::ffff:10.1.2.3")),
+            Network::of(ip("10.1.2.9"))
+        );
         assert_eq!(Network::of(None), Network::Unknown);
     }
 
@@ -266,10 +269,18 @@ mod tests {
                 Attempt::Wait(WINDOW - Duration::from_secs(60)),
             ),
             (None, Some(window(PER_NETWORK - 1, ago(60))), Attempt::Allow),
-            (None, Some(window(PER_NETWORK, ago(16 * 60))), Attempt::Allow),
+            (
+                None,
+                Some(window(PER_NETWORK, ago(16 * 60))),
+                Attempt::Allow,
+            ),
         ];
         for (pair, window, expected) in cases {
-            assert_eq!(decide(pair.as_ref(), window.as_ref(), now), expected, "{pair:?} {window:?}");
+            assert_eq!(
+                decide(pair.as_ref(), window.as_ref(), now),
+                expected,
+                "{pair:?} {window:?}"
+            );
         }
     }
 
@@ -280,8 +291,14 @@ mod tests {
             t.failed("alice", ip("203.0.113.7"));
         }
         assert!(!t.allows("alice", ip("203.0.113.7")));
-        assert!(!t.allows("alice", ip("203.0.113.99")), "the whole /24 counts");
-        assert!(t.allows("alice", ip("198.51.100.4")), "alice's own network is not refused");
+        assert!(
+            !t.allows("alice", ip("203.0.113.99")),
+            "the whole /24 counts"
+        );
+        assert!(
+            t.allows("alice", ip("198.51.100.4")),
+            "alice's own network is not refused"
+        );
         assert!(t.allows("bob", ip("203.0.113.7")));
         t.succeeded("alice", ip("203.0.113.7"));
         assert!(t.allows("alice", ip("203.0.113.7")));

@@ -192,7 +192,9 @@ fn restrict_files(path: &Path) -> Result<(), Error> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        let fail = |e: std::io::Error| Error::Unavailable(format!("cannot create {}: {e}", path.display()));
+        let fail = |e: std::io::Error| {
+            Error::Unavailable(format!("cannot create {}: {e}", path.display()))
+        };
         if !path.exists() {
             std::fs::OpenOptions::new()
                 .write(true)
@@ -208,7 +210,8 @@ fn restrict_files(path: &Path) -> Result<(), Error> {
             if let Ok(meta) = std::fs::metadata(file)
                 && meta.permissions().mode() & 0o077 != 0
             {
-                std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)).map_err(fail)?;
+                std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))
+                    .map_err(fail)?;
             }
         }
     }
@@ -593,7 +596,12 @@ impl Store for SqliteStore {
         self.read(move |c| rows::sessions(c, &user, now())).await
     }
 
-    async fn end_session(&self, user_id: &str, handle: &str, audit: AuditEvent) -> Result<bool, Error> {
+    async fn end_session(
+        &self,
+        user_id: &str,
+        handle: &str,
+        audit: AuditEvent,
+    ) -> Result<bool, Error> {
         let (user, handle) = (user_id.to_owned(), handle.to_owned());
         self.write(move |c| {
             let ended = rows::end_session(c, &user, &handle)?;

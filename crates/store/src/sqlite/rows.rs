@@ -787,7 +787,12 @@ pub fn delete_client(conn: &Connection, client_id: &str, now: i64) -> Result<(),
 /// expired one of theirs. Sessions all last as long, so the soonest to
 /// expire is the oldest; within one second, the order of insertion (SQLite's
 /// rowid) decides.
-pub fn cap_sessions(conn: &Connection, user_id: &str, keep: usize, now: i64) -> Result<usize, Error> {
+pub fn cap_sessions(
+    conn: &Connection,
+    user_id: &str,
+    keep: usize,
+    now: i64,
+) -> Result<usize, Error> {
     let expired = conn.execute(
         "DELETE FROM web_sessions WHERE user_id = ?1 AND expires_at <= ?2",
         params![user_id, now],
