@@ -640,6 +640,44 @@ mod tests {
                 }
                 prop_assert_eq!(covers, !gains);
             }
+
+            /// A narrowed or address-bound credential changes its person's
+            /// sign-in secrets only when it carries the explicit permission,
+            /// and nobody else's credential ever does.
+            #[test]
+            fn self_service_never_widens(
+                role in proptest::option::of(0..ROLES.len()),
+                scope in proptest::option::of(0..SCOPES.len()),
+                ip_bound in any::<bool>(),
+                delegated in any::<bool>(),
+                other in any::<bool>(),
+                caller in policies("alice"),
+            ) {
+                let set = PolicySet::new(builtin_roles(), caller);
+                let mut chain = vec![who("alice", PrincipalKind::User)];
+                if delegated {
+                    chain.push(who("bot", PrincipalKind::Agent));
+                }
+                let restriction = Restriction {
+                    role: role.map(|r| Name::parse(ROLES[r], "role").unwrap()),
+                    scope: scope.map(|s| Scope::parse(SCOPES[s]).unwrap()),
+                };
+                let target = if other { "bob" } else { "alice" };
+                let decided = SelfService::decide(&set, &chain, Some(&restriction), ip_bound, target);
+                let narrowed = restriction.role.is_some() || restriction.scope.is_some();
+                if delegated || other {
+                    prop_assert_eq!(decided, SelfService::NotOwn);
+                }
+                if decided.allows() && (narrowed || ip_bound) {
+                    prop_assert_eq!(decided, SelfService::Explicit);
+                    prop_assert!(set
+                        .evaluate(&chain, Some(&restriction), &Permission::parse(SELF_MANAGE).unwrap(), &Scope::root())
+                        .is_allow());
+                }
+                if !narrowed && !ip_bound && !delegated && !other {
+                    prop_assert_eq!(decided, SelfService::Full);
+                }
+            }
         }
     }
 }
