@@ -359,10 +359,14 @@ async fn concurrent_rolls_of_one_secret_have_exactly_one_winner() {
 }
 
 fn limited_server(max_connections: usize, header_read_timeout: u64) -> TestServer {
+    limited_server_idle(max_connections, header_read_timeout, 60)
+}
+
+fn limited_server_idle(max_connections: usize, header_read_timeout: u64, idle: u64) -> TestServer {
     TestServer::start_with_options(laissez_server::run::Options {
         limits: laissez_gate::listen::Limits {
             header_read_timeout: std::time::Duration::from_secs(header_read_timeout),
-            idle_timeout: std::time::Duration::from_secs(60),
+            idle_timeout: std::time::Duration::from_secs(idle),
             max_connections,
         },
         ..Default::default()
@@ -402,6 +406,25 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
     assert!(
         closed_within(&mut slow, std::time::Duration::from_secs(5)).await,
         "a slow-header connection must be closed after the header-read timeout"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_whose_body_stalls_is_disconnected_after_the_idle_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let server = limited_server_idle(64, 60, 2);
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    // A complete head announcing a body that never comes.
+    stream
+        .write_all(
+            b"POST /v1/principals HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"kind\"",
+        )
+        .await
+        .unwrap();
+    assert!(
+        closed_within(&mut stream, std::time::Duration::from_secs(6)).await,
+        "a connection on which nothing moves must be closed after the idle timeout"
     );
 }
 
