@@ -213,6 +213,14 @@ pub trait Store: Send + Sync + 'static {
     /// Every registered OAuth client, oldest first.
     async fn clients(&self) -> Result<Vec<Client>, Error>;
 
+    /// Up to `limit` registered clients, oldest first, registered after
+    /// `after` (the `(created_at, client_id)` the previous page ended with).
+    async fn clients_page(
+        &self,
+        after: Option<(UnixTime, String)>,
+        limit: usize,
+    ) -> Result<Vec<Client>, Error>;
+
     /// The OAuth client with this id, with its secret's hash.
     async fn client(&self, client_id: &str) -> Result<Option<(Client, Option<[u8; 32]>)>, Error>;
 

@@ -825,8 +825,25 @@ async fn every_admin_list_is_paged_with_a_cursor_and_a_maximum() {
     assert_eq!(tokens.len(), 121);
     let (policies, _) = all_pages(&server, "/v1/policies", 1).await;
     assert_eq!(policies.len(), 1);
-    let (clients, _) = all_pages(&server, "/v1/clients", 10).await;
-    assert!(clients.is_empty());
+    for i in 0..25 {
+        let (status, body) = server
+            .post(
+                "/v1/clients",
+                json!({"client_name": format!("app{i}"), "redirect_uris": ["http://127.0.0.1:9/cb"],
+                       "grant_types": ["authorization_code"], "token_endpoint_auth_method": "none"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (clients, pages) = all_pages(&server, "/v1/clients", 10).await;
+    assert_eq!((clients.len(), pages), (25, 3));
+    let mut client_ids: Vec<&str> = clients
+        .iter()
+        .map(|c| c["client_id"].as_str().unwrap())
+        .collect();
+    client_ids.sort();
+    client_ids.dedup();
+    assert_eq!(client_ids.len(), 25);
     let (records, pages) = all_pages(&server, "/v1/audit", 100).await;
     assert!(records.len() >= 241 && pages >= 3, "{}", records.len());
     let (incidents, _) = all_pages(&server, "/v1/leaks", 10).await;

@@ -109,6 +109,12 @@ pub fn ascending(at: i64, id: &str) -> String {
     format!("{:020}.{id}", at.max(0))
 }
 
+/// The time and id of an [`ascending`] key (for stores that page in SQL).
+pub fn parse_ascending(key: &str) -> Option<(i64, String)> {
+    let (at, id) = key.split_once('.')?;
+    Some((at.parse().ok()?, id.to_owned()))
+}
+
 /// A sort key for items listed newest first: time (reversed), then id.
 pub fn descending(at: i64, id: &str) -> String {
     format!("{:020}.{id}", i64::MAX - at.max(0))
@@ -145,6 +151,16 @@ mod tests {
             .unwrap()
             .apply(fewer, key);
         assert_eq!(keys(&again), ["c", "d"]);
+    }
+
+    #[test]
+    fn ascending_keys_parse_back() {
+        let key = ascending(1_700_000_000, "cl_x.y");
+        assert_eq!(
+            parse_ascending(&key),
+            Some((1_700_000_000, "cl_x.y".to_owned()))
+        );
+        assert_eq!(parse_ascending("nope"), None);
     }
 
     #[test]

@@ -530,6 +530,15 @@ impl Store for SqliteStore {
         self.read(rows::clients).await
     }
 
+    async fn clients_page(
+        &self,
+        after: Option<(i64, String)>,
+        limit: usize,
+    ) -> Result<Vec<laissez_oauth::client::Client>, Error> {
+        self.read(move |c| rows::clients_page(c, after, limit))
+            .await
+    }
+
     async fn client(&self, client_id: &str) -> Result<Option<rows::ClientRow>, Error> {
         let id = client_id.to_owned();
         self.read(move |c| rows::client(c, &id)).await

@@ -669,6 +669,35 @@ pub fn revoked_access_tokens(conn: &Connection, now: i64) -> Result<Vec<String>,
     Ok(rows.collect::<Result<Vec<String>, _>>()?)
 }
 
+/// Up to `limit` clients, oldest first, registered after `after` (the
+/// `(created_at, client_id)` the previous page ended with).
+pub fn clients_page(
+    conn: &Connection,
+    after: Option<(i64, String)>,
+    limit: usize,
+) -> Result<Vec<laissez_oauth::client::Client>, Error> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT client_id FROM oauth_clients
+         WHERE ?1 IS NULL OR created_at > ?1 OR (created_at = ?1 AND client_id > ?2)
+         ORDER BY created_at, client_id LIMIT ?3",
+    )?;
+    let (at, id) = match after {
+        Some((at, id)) => (Some(at), Some(id)),
+        None => (None, None),
+    };
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let ids = stmt
+        .query_map(params![at, id, limit], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some((c, _)) = client(conn, &id)? {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
 pub fn clients(conn: &Connection) -> Result<Vec<laissez_oauth::client::Client>, Error> {
     let mut stmt =
         conn.prepare_cached("SELECT client_id FROM oauth_clients ORDER BY created_at, client_id")?;
