@@ -257,6 +257,129 @@ pub fn verify(records: impl IntoIterator<Item = AuditRecord>, head: Option<&Head
     }
 }
 
+/// Folds repeated authentication failures into few records, so that a
+/// flood of bad credentials cannot fill the disk with the audit log.
+///
+/// Failures are grouped by a key the caller chooses (the credential's prefix,
+/// the client's network and the reason). In each interval the first failure
+/// of a key is recorded as it happens; the others of that interval are only
+/// counted, and one `authenticate.failures` record with the count follows
+/// when the interval ends. At most `max_keys` keys are tracked per interval;
+/// failures under further keys share one overflow key. So an interval writes
+/// at most `2 * (max_keys + 1)` records, however many failures arrive.
+#[derive(Clone, Debug)]
+pub struct FailureTally {
+    interval: i64,
+    max_keys: usize,
+    started: UnixTime,
+    keys: std::collections::BTreeMap<String, Tally>,
+}
+
+#[derive(Clone, Debug)]
+struct Tally {
+    first: AuditEvent,
+    more: u64,
+}
+
+/// What to do with one failure.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Tallied {
+    /// Record it now: the first of its key in this interval.
+    Record(AuditEvent),
+    /// Counted; its interval's summary will carry it.
+    Counted,
+}
+
+/// The key failures share once the tally tracks `max_keys` keys.
+pub const OVERFLOW_KEY: &str = "(other)";
+
+impl FailureTally {
+    /// A tally with intervals of `interval` seconds, tracking `max_keys` keys per interval.
+    pub fn new(interval: i64, max_keys: usize) -> FailureTally {
+        FailureTally {
+            interval: interval.max(1),
+            max_keys: max_keys.max(1),
+            started: 0,
+            keys: std::collections::BTreeMap::new(),
+        }
+    }
+
+    /// Notes a failure under `key` at `now`. Returns what to do with it, and
+    /// the summaries of an interval that ended before it (to record first).
+    pub fn note(
+        &mut self,
+        key: &str,
+        event: AuditEvent,
+        now: UnixTime,
+    ) -> (Tallied, Vec<AuditEvent>) {
+        let due = self.flush(now);
+        if self.keys.is_empty() {
+            self.started = now;
+        }
+        let key = if self.keys.contains_key(key) || self.keys.len() < self.max_keys {
+            key
+        } else {
+            OVERFLOW_KEY
+        };
+        let tallied = match self.keys.get_mut(key) {
+            Some(tally) => {
+                tally.more = tally.more.saturating_add(1);
+                Tallied::Counted
+            }
+            None => {
+                let mut first = event.clone();
+                if key == OVERFLOW_KEY {
+                    first.detail = serde_json::json!({"reason": "many kinds of failure; the rest of this interval is summarised", "key": OVERFLOW_KEY});
+                }
+                self.keys.insert(
+                    key.to_owned(),
+                    Tally {
+                        first: first.clone(),
+                        more: 0,
+                    },
+                );
+                Tallied::Record(first)
+            }
+        };
+        (tallied, due)
+    }
+
+    /// The summaries of the interval if it ended by `now` (and starts a new
+    /// one); nothing while it runs.
+    pub fn flush(&mut self, now: UnixTime) -> Vec<AuditEvent> {
+        if self.keys.is_empty() || now < self.started + self.interval {
+            return Vec::new();
+        }
+        self.drain(now)
+    }
+
+    /// The summaries of the current interval whether or not it ended (at shutdown).
+    pub fn drain(&mut self, now: UnixTime) -> Vec<AuditEvent> {
+        let (from, interval) = (self.started, self.interval);
+        std::mem::take(&mut self.keys)
+            .into_iter()
+            .filter(|(_, tally)| tally.more > 0)
+            .map(|(key, tally)| {
+                let first = tally.first;
+                AuditEvent {
+                    chain: Vec::new(),
+                    action: "authenticate.failures".into(),
+                    target: first.target,
+                    outcome: Outcome::Unauthenticated,
+                    client_ip: first.client_ip,
+                    detail: serde_json::json!({
+                        "count": tally.more,
+                        "key": key,
+                        "from": from,
+                        "to": now.max(from + interval),
+                        "first": first.detail,
+                    }),
+                }
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,5 +453,59 @@ mod tests {
             .with_detail(serde_json::json!({"b": 2, "a": 1}))
             .seal(1, 5, GENESIS_HASH);
         assert_eq!(a.hash, b.hash);
+    }
+
+    #[test]
+    fn a_flood_of_failures_becomes_a_bounded_number_of_records() {
+        let failure = |n: usize| AuditEvent {
+            outcome: Outcome::Unauthenticated,
+            ..AuditEvent::success(&[], "authenticate", format!("t{n}"))
+        };
+        let mut tally = FailureTally::new(60, 4);
+        let mut records = 0;
+        // 10,000 failures under 100 keys within one interval.
+        for n in 0..10_000 {
+            let (tallied, due) =
+                tally.note(&format!("k{}", n % 100), failure(n), 1000 + (n as i64 % 50));
+            assert!(due.is_empty());
+            if matches!(tallied, Tallied::Record(_)) {
+                records += 1;
+            }
+        }
+        assert_eq!(records, 5, "four keys and the overflow key");
+        assert!(tally.flush(1059).is_empty(), "the interval still runs");
+        let summaries = tally.flush(1060);
+        assert_eq!(summaries.len(), 5);
+        let counted: u64 = summaries
+            .iter()
+            .map(|s| s.detail["count"].as_u64().unwrap())
+            .sum();
+        assert_eq!(counted + 5, 10_000, "every failure is accounted for");
+        assert!(
+            summaries
+                .iter()
+                .all(|s| s.action == "authenticate.failures")
+        );
+        // The next interval records its first failures again.
+        let (tallied, due) = tally.note("k1", failure(0), 2000);
+        assert!(matches!(tallied, Tallied::Record(_)));
+        assert!(due.is_empty());
+        // A lone failure has no summary.
+        assert!(tally.drain(2001).is_empty());
+    }
+
+    #[test]
+    fn an_interval_that_ended_is_summarised_before_the_next_failure() {
+        let failure = AuditEvent {
+            outcome: Outcome::Unauthenticated,
+            ..AuditEvent::success(&[], "authenticate", "")
+        };
+        let mut tally = FailureTally::new(60, 4);
+        tally.note("k", failure.clone(), 0);
+        tally.note("k", failure.clone(), 1);
+        let (tallied, due) = tally.note("k", failure, 100);
+        assert!(matches!(tallied, Tallied::Record(_)));
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].detail["count"], 1);
     }
 }

@@ -16,6 +16,7 @@ pub mod config;
 pub mod decide;
 pub mod dlp;
 pub mod facts;
+pub mod listen;
 pub mod metadata;
 pub mod proxy;
 pub mod report;
@@ -23,7 +24,6 @@ pub mod respond;
 pub mod upstream;
 pub mod verify;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -156,11 +156,6 @@ impl Gate {
         listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let app = self
-            .router()
-            .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
+        listen::serve(listener, self.router(), listen::Limits::default(), shutdown).await
     }
 }

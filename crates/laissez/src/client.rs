@@ -46,6 +46,43 @@ impl Client {
         path: &str,
         body: Option<Value>,
     ) -> Result<Value, CliError> {
+        self.call_with_next(method, path, body)
+            .await
+            .map(|(value, _)| value)
+    }
+
+    /// GET of a paged list: follows the server's cursors and returns every
+    /// item in one array.
+    pub async fn get_all(&self, path: &str) -> Result<Value, CliError> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        // A server that keeps answering with a cursor is not followed forever.
+        for _ in 0..10_000 {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            let page_path = match &cursor {
+                Some(cursor) => format!("{path}{sep}limit=1000&cursor={}", encode(cursor)),
+                None => format!("{path}{sep}limit=1000"),
+            };
+            let (page, next) = self.call_with_next(Method::GET, &page_path, None).await?;
+            match page {
+                Value::Array(page) => items.extend(page),
+                other => return Ok(other),
+            }
+            match next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        Ok(Value::Array(items))
+    }
+
+    /// Sends one request; returns the JSON answer and the next page's cursor, if any.
+    async fn call_with_next(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(Value, Option<String>), CliError> {
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -67,13 +104,18 @@ impl Client {
                     .to_ascii_lowercase()
             })
             .unwrap_or_default();
+        let next = response
+            .headers()
+            .get("laissez-next-cursor")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let bytes = response.bytes().await.map_err(|e| self.transport(&e))?;
         let answer = Answer::classify(status, &media_type, bytes.is_empty());
         match answer {
-            Answer::Empty => Ok(Value::Null),
-            Answer::Json => {
-                serde_json::from_slice(&bytes).map_err(|e| CliError::BadResponse(e.to_string()))
-            }
+            Answer::Empty => Ok((Value::Null, next)),
+            Answer::Json => serde_json::from_slice(&bytes)
+                .map(|value| (value, next))
+                .map_err(|e| CliError::BadResponse(e.to_string())),
             Answer::Problem => {
                 let problem: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
                 let detail = problem["detail"]

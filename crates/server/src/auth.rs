@@ -13,7 +13,7 @@ use std::net::{IpAddr, SocketAddr};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use laissez_core::audit::{AuditEvent, Outcome};
+use laissez_core::audit::{AuditEvent, Outcome, Tallied};
 use laissez_core::credential::{Credential, CredentialState, hash_secret};
 use laissez_core::{Decision, Principal, PrincipalRef, Restriction, Scope, Status};
 use subtle::ConstantTimeEq;
@@ -23,6 +23,38 @@ use crate::{AppState, now};
 
 /// Record last use at most this often per credential (seconds).
 const TOUCH_INTERVAL: i64 = 60;
+/// Failed authentications of one kind from one network are summarised per
+/// this many seconds ([`laissez_core::audit::FailureTally`]).
+pub const FAILURE_INTERVAL: i64 = 60;
+/// Kinds of failure tracked apart per interval.
+pub const FAILURE_KEYS: usize = 256;
+
+/// Records the summaries of failed authentications whose interval ended,
+/// every few seconds, until the server stops (then records what is left).
+pub async fn flush_failures(
+    state: crate::AppState,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let stopping = tokio::select! {
+            _ = stopped.wait_for(|s| *s) => true,
+            () = tokio::time::sleep(std::time::Duration::from_secs(5)) => false,
+        };
+        let records = match state.auth_failures.lock() {
+            Ok(mut tally) if stopping => tally.drain(now()),
+            Ok(mut tally) => tally.flush(now()),
+            Err(_) => Vec::new(),
+        };
+        if !records.is_empty()
+            && let Err(error) = state.store.append_audit_batch(records).await
+        {
+            tracing::warn!(%error, "cannot record failed authentications");
+        }
+        if stopping {
+            return;
+        }
+    }
+}
 
 /// An authenticated caller.
 #[derive(Clone, Debug)]
@@ -33,6 +65,8 @@ pub struct Authenticated {
     pub chain: Vec<Principal>,
     /// The client's address.
     pub client_ip: Option<IpAddr>,
+    /// SHA-256 of the secret presented (never the secret).
+    pub secret_hash: [u8; 32],
 }
 
 impl Authenticated {
@@ -118,6 +152,62 @@ impl Authenticated {
     }
 }
 
+impl Authenticated {
+    /// Refuses (403, audited) unless the caller holds every Laissez
+    /// permission `target` holds ([`laissez_core::admin::standing`]): the
+    /// rule for every action on one principal, on top of the action's own
+    /// permission.
+    pub async fn may_act_on(
+        &self,
+        state: &AppState,
+        target: &Principal,
+        action: &str,
+    ) -> Result<(), ApiError> {
+        let mut ids: Vec<String> = self.chain.iter().map(|p| p.id.clone()).collect();
+        ids.push(target.id.clone());
+        let policies = state.store.policy_set(&ids).await?;
+        let refs = self.refs();
+        let standing =
+            laissez_core::admin::standing(&policies, &refs, self.restriction(), &target.id);
+        let laissez_core::admin::Standing::Exceeded { missing } = standing else {
+            return Ok(());
+        };
+        let held: Vec<String> = missing
+            .iter()
+            .map(|(p, s)| format!("{p} on '{s}'"))
+            .collect();
+        let mut event = self.event(action, target.id.clone());
+        event.outcome = Outcome::Denied;
+        event.detail = serde_json::json!({"reason": "target holds more", "missing": held});
+        state.store.append_audit(event).await?;
+        Err(ApiError::Forbidden(format!(
+            "{} may not act on {} {}: it holds what you do not ({})",
+            laissez_core::principal::format_chain(&refs),
+            target.kind,
+            target.name,
+            held.join(", ")
+        )))
+    }
+
+    /// How this credential stands for changing `target_id`'s own sign-in
+    /// secrets and contact address ([`laissez_core::admin::SelfService`]).
+    pub async fn self_service(
+        &self,
+        state: &AppState,
+        target_id: &str,
+    ) -> Result<laissez_core::admin::SelfService, ApiError> {
+        let ids: Vec<String> = self.chain.iter().map(|p| p.id.clone()).collect();
+        let policies = state.store.policy_set(&ids).await?;
+        Ok(laissez_core::admin::SelfService::decide(
+            &policies,
+            &self.refs(),
+            self.restriction(),
+            !self.credential.allowed_ips.is_empty(),
+            target_id,
+        ))
+    }
+}
+
 /// Reads the bearer credential from the `Authorization` header.
 fn bearer(parts: &Parts) -> Result<&str, &'static str> {
     let value = parts.headers.get(AUTHORIZATION).ok_or(
@@ -158,7 +248,22 @@ impl FromRequestParts<AppState> for Authenticated {
                     client_ip: client_ip.map(|ip| ip.to_string()),
                     detail: serde_json::json!({"reason": reason, "prefix": detail.prefix}),
                 };
-                state.store.append_audit(event).await?;
+                let key = format!(
+                    "{}|{:?}|{reason}",
+                    detail.prefix.as_deref().unwrap_or("-"),
+                    crate::web::throttle::Network::of(client_ip)
+                );
+                let (tallied, mut records) = match state.auth_failures.lock() {
+                    Ok(mut tally) => tally.note(&key, event, now()),
+                    // A poisoned tally records every failure rather than none.
+                    Err(_) => (Tallied::Record(event), Vec::new()),
+                };
+                if let Tallied::Record(event) = tallied {
+                    records.push(event);
+                }
+                if !records.is_empty() {
+                    state.store.append_audit_batch(records).await?;
+                }
                 Err(ApiError::Unauthenticated(reason))
             }
         }
@@ -277,5 +382,6 @@ async fn authenticate(
         credential,
         chain: caller.chain,
         client_ip,
+        secret_hash: hash,
     })
 }

@@ -17,7 +17,6 @@ pub mod problem;
 pub mod run;
 pub mod web;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -49,6 +48,8 @@ pub struct AppState {
     pub federation: Option<Arc<web::federation::Federation>>,
     /// The leak intake's keys and notifier.
     pub leaks: Arc<leaks::LeakIntake>,
+    /// Failed authentications, folded into few audit records.
+    pub auth_failures: Arc<std::sync::Mutex<laissez_core::audit::FailureTally>>,
 }
 
 impl AppState {
@@ -64,6 +65,9 @@ impl AppState {
             feed: Arc::default(),
             federation: None,
             leaks: Arc::default(),
+            auth_failures: Arc::new(std::sync::Mutex::new(
+                laissez_core::audit::FailureTally::new(auth::FAILURE_INTERVAL, auth::FAILURE_KEYS),
+            )),
         }
     }
 }
@@ -96,19 +100,36 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves `router` on `listener` until `shutdown` completes.
+/// Serves `router` on `listener` until `shutdown` completes, within the
+/// default connection limits.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_within(
+        listener,
+        state,
+        laissez_gate::listen::Limits::default(),
+        shutdown,
+    )
+    .await
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, with a
+/// header-read timeout, an idle timeout and a connection cap
+/// ([`laissez_gate::listen`]).
+pub async fn serve_within(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    limits: laissez_gate::listen::Limits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let feed = state.feed.clone();
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            // Long polls answer now instead of holding the shutdown up.
-            feed.close();
-        })
-        .await
+    laissez_gate::listen::serve(listener, router(state), limits, async move {
+        shutdown.await;
+        // Long polls answer now instead of holding the shutdown up.
+        feed.close();
+    })
+    .await
 }

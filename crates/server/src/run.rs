@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 
 use crate::bootstrap::{BootstrapError, Bootstrapped, bootstrap};
 use crate::oauth::keys::KeyRing;
-use crate::{AppState, serve};
+use crate::{AppState, serve_within};
 
 /// The database file inside a data folder.
 pub const DATABASE_FILE: &str = "laissez.db";
@@ -71,6 +71,8 @@ pub struct Options {
     pub github_keys: Option<String>,
     /// Where leak notifications go (the issuer is filled in at start).
     pub notify: crate::leaks::notify::NotifyConfig,
+    /// Timeouts and the connection cap of the server's listener.
+    pub limits: laissez_gate::listen::Limits,
 }
 
 /// A started server.
@@ -86,6 +88,7 @@ pub struct Started {
     /// The gates it runs itself: app name and address.
     pub gates: Vec<(String, SocketAddr)>,
     listener: TcpListener,
+    limits: laissez_gate::listen::Limits,
     state: AppState,
     embedded: Vec<crate::embedded::EmbeddedGate>,
 }
@@ -103,9 +106,14 @@ impl Started {
         if let Some(notifier) = &self.state.leaks.notifier {
             notifier.clone().spawn();
         }
-        let mut server = tokio::spawn(serve(
+        let failures = tokio::spawn(crate::auth::flush_failures(
+            self.state.clone(),
+            stopped.clone(),
+        ));
+        let mut server = tokio::spawn(serve_within(
             self.listener,
             self.state.clone(),
+            self.limits,
             until_stopped(stopped.clone()),
         ));
         // Gates fetch keys and the revocation feed from the server, so they
@@ -134,6 +142,8 @@ impl Started {
                 server.await
             }
         };
+        let _ = stop.send(true);
+        let _ = failures.await;
         self.store.close();
         result.unwrap_or_else(|e| Err(std::io::Error::other(e)))
     }
@@ -203,6 +213,7 @@ pub async fn start(
         store,
         gates,
         listener,
+        limits: options.limits,
         state,
         embedded,
     })

@@ -44,6 +44,10 @@ pub struct Caller {
 /// A new secret for an existing credential.
 #[derive(Clone, Debug)]
 pub struct Rolled {
+    /// SHA-256 of the secret being replaced: the roll happens only if it is
+    /// still the credential's secret (compare and swap), else
+    /// [`Error::Conflict`].
+    pub replaces: [u8; 32],
     /// SHA-256 of the new secret.
     pub secret_hash: [u8; 32],
     /// The new secret's last four characters.
@@ -109,10 +113,15 @@ pub trait Store: Send + Sync + 'static {
     /// The credential with this id.
     async fn credential(&self, id: &str) -> Result<Option<Credential>, Error>;
 
+    /// The credential with this id, with the hash of its current secret.
+    async fn stored_credential(&self, id: &str) -> Result<Option<StoredCredential>, Error>;
+
     /// Every credential, or those of one principal, newest first.
     async fn credentials(&self, principal_id: Option<&str>) -> Result<Vec<Credential>, Error>;
 
-    /// Replaces a live credential's secret; the old secret stops working.
+    /// Replaces a live credential's secret if it is still `rolled.replaces`;
+    /// the old secret stops working. A concurrent roll that already replaced
+    /// it makes this one [`Error::Conflict`].
     async fn roll_credential(
         &self,
         id: &str,
@@ -204,6 +213,14 @@ pub trait Store: Send + Sync + 'static {
     /// Every registered OAuth client, oldest first.
     async fn clients(&self) -> Result<Vec<Client>, Error>;
 
+    /// Up to `limit` registered clients, oldest first, registered after
+    /// `after` (the `(created_at, client_id)` the previous page ended with).
+    async fn clients_page(
+        &self,
+        after: Option<(UnixTime, String)>,
+        limit: usize,
+    ) -> Result<Vec<Client>, Error>;
+
     /// The OAuth client with this id, with its secret's hash.
     async fn client(&self, client_id: &str) -> Result<Option<(Client, Option<[u8; 32]>)>, Error>;
 
@@ -233,7 +250,8 @@ pub trait Store: Send + Sync + 'static {
     /// A user's password hash.
     async fn password(&self, user_id: &str) -> Result<Option<String>, Error>;
 
-    /// Records a browser session by the hash of its cookie.
+    /// Records a browser session by the hash of its cookie; the user's oldest
+    /// sessions beyond [`MAX_SESSIONS`] end.
     async fn create_session(
         &self,
         id_hash: [u8; 32],
@@ -241,6 +259,18 @@ pub trait Store: Send + Sync + 'static {
         expires_at: UnixTime,
         audit: AuditEvent,
     ) -> Result<(), Error>;
+
+    /// The live browser sessions of a user, newest first: (handle, expiry).
+    async fn sessions(&self, user_id: &str) -> Result<Vec<(String, UnixTime)>, Error>;
+
+    /// Ends one of a user's sessions by its handle (from [`Store::sessions`]),
+    /// with its audit record. Returns whether it existed.
+    async fn end_session(
+        &self,
+        user_id: &str,
+        handle: &str,
+        audit: AuditEvent,
+    ) -> Result<bool, Error>;
 
     /// The local user an upstream OpenID Connect identity is linked to.
     async fn federated_user(&self, issuer: &str, subject: &str) -> Result<Option<String>, Error>;
@@ -344,8 +374,13 @@ pub trait Store: Send + Sync + 'static {
     /// Whether each hash names a live, revoked, expired or unknown token.
     async fn token_statuses(&self, hashes: Vec<[u8; 32]>) -> Result<Vec<TokenStatus>, Error>;
 
-    /// Leak incidents, newest first.
-    async fn incidents(&self, limit: usize) -> Result<Vec<Incident>, Error>;
+    /// Up to `limit` leak incidents, newest first, reported before `before`
+    /// (the `(reported_at, id)` of the previous page's last one).
+    async fn incidents(
+        &self,
+        limit: usize,
+        before: Option<(UnixTime, String)>,
+    ) -> Result<Vec<Incident>, Error>;
 
     /// One leak incident.
     async fn incident(&self, id: &str) -> Result<Option<Incident>, Error>;
@@ -405,6 +440,9 @@ pub struct Notification {
     /// Attempts so far.
     pub attempts: i64,
 }
+
+/// Live browser sessions per user at most; a new one ends the oldest.
+pub const MAX_SESSIONS: usize = 20;
 
 /// Attempts before a notification is abandoned (its failures stay recorded).
 pub const MAX_NOTIFICATION_ATTEMPTS: i64 = 12;

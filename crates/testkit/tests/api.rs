@@ -601,7 +601,8 @@ async fn two_hundred_parallel_token_creations_all_land() {
         secrets.insert(task.await.unwrap());
     }
     assert_eq!(secrets.len(), 200);
-    let (_, listed) = server.get("/v1/tokens?principal=alice").await;
+    // Lists are paged (100 by default): ask for a page that holds them all.
+    let (_, listed) = server.get("/v1/tokens?principal=alice&limit=1000").await;
     assert_eq!(listed.as_array().unwrap().len(), 200);
     let (_, verification) = server.get("/v1/audit/verify").await;
     assert_eq!(verification["first_break"], Value::Null);

@@ -82,7 +82,7 @@ pub async fn run(global: &Global, command: AppCommand) -> Result<(), CliError> {
             return Ok(());
         }
         AppCommand::List => {
-            let clients = client.get("/v1/clients").await?;
+            let clients = client.get_all("/v1/clients").await?;
             if global.json {
                 output::json(&clients);
                 return Ok(());

@@ -151,12 +151,12 @@ pub async fn policy(global: &Global, command: PolicyCommand) -> Result<(), CliEr
                 Some(p) => format!("/v1/policies?principal={}", encode(&p)),
                 None => "/v1/policies".into(),
             };
-            let policies = client.get(&path).await?;
+            let policies = client.get_all(&path).await?;
             if global.json {
                 output::json(&policies);
                 return Ok(());
             }
-            let principals = client.get("/v1/principals").await.unwrap_or_default();
+            let principals = client.get_all("/v1/principals").await.unwrap_or_default();
             let name_of = |id: &serde_json::Value| {
                 principals
                     .as_array()

@@ -155,7 +155,7 @@ async fn add(
 
 async fn list(global: &Global, kind: &str) -> Result<(), CliError> {
     let client = global.client()?;
-    let all = client.get("/v1/principals").await?;
+    let all = client.get_all("/v1/principals").await?;
     let all = all.as_array().cloned().unwrap_or_default();
     let mine: Vec<Value> = all.iter().filter(|p| p["kind"] == kind).cloned().collect();
     if global.json {

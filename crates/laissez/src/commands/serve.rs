@@ -193,6 +193,7 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         upstream,
         github_keys: args.github_keys.clone(),
         notify: notify_config(&args)?,
+        limits: Default::default(),
     };
     let started = laissez_server::run::start(&args.data, &args.listen, &options).await?;
     if let Bootstrapped::Created(path) = &started.bootstrapped {

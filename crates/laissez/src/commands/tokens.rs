@@ -90,7 +90,7 @@ pub async fn run(global: &Global, command: TokenCommand) -> Result<(), CliError>
                 Some(p) => format!("/v1/tokens?principal={}", encode(&p)),
                 None => "/v1/tokens".into(),
             };
-            let tokens = global.client()?.get(&path).await?;
+            let tokens = global.client()?.get_all(&path).await?;
             if global.json {
                 output::json(&tokens);
                 return Ok(());

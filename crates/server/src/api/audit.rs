@@ -24,6 +24,8 @@ pub struct Page {
     pub after: i64,
     /// How many (at most 1000; default 100).
     pub limit: Option<usize>,
+    /// The same as `after`, as the previous page's `Laissez-Next-Cursor` gives it.
+    pub cursor: Option<String>,
 }
 
 /// Audit records in order, a page at a time (page with `after` = last `seq`).
@@ -33,9 +35,20 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Authenticated,
     Query(page): Query<Page>,
-) -> Result<Json<Vec<AuditRecord>>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
+    let after = match page.cursor.as_deref() {
+        None => page.after,
+        Some(cursor) => match cursor.parse::<i64>() {
+            Ok(seq) if page.after == 0 => seq,
+            _ => {
+                return Err(ApiError::BadRequest(
+                    "cursor is not one this server gave out (or came with after)".into(),
+                ));
+            }
+        },
+    };
     let limit = page.limit.unwrap_or(100);
-    if limit == 0 || limit > MAX_PAGE || page.after < 0 {
+    if limit == 0 || limit > MAX_PAGE || after < 0 {
         return Err(ApiError::BadRequest(format!(
             "limit must be 1 to {MAX_PAGE} and after must be 0 or more"
         )));
@@ -43,7 +56,25 @@ pub async fn list(
     caller
         .authorize(&state, AUDIT_READ, &Scope::root(), None)
         .await?;
-    Ok(Json(state.store.audit_records(page.after, limit).await?))
+    let records = state.store.audit_records(after, limit).await?;
+    // `after` is the cursor here: the last `seq` seen. A full page may have more.
+    let mut headers = axum::http::HeaderMap::new();
+    if records.len() == limit
+        && let Some(last) = records.last()
+    {
+        let link = format!("</v1/audit?after={}&limit={limit}>; rel=\"next\"", last.seq);
+        if let (Ok(link), Ok(cursor)) = (
+            axum::http::HeaderValue::from_str(&link),
+            axum::http::HeaderValue::from_str(&last.seq.to_string()),
+        ) {
+            headers.insert(axum::http::header::LINK, link);
+            headers.insert(super::page::NEXT_CURSOR, cursor);
+        }
+    }
+    Ok(axum::response::IntoResponse::into_response((
+        headers,
+        Json(records),
+    )))
 }
 
 /// Walks the whole hash chain and names the first record that does not fit.

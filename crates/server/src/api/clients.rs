@@ -13,6 +13,7 @@ use laissez_token::{Kind, Token};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::page::PageRequest;
 use crate::auth::Authenticated;
 use crate::problem::{ApiError, ApiJson, Problem};
 use crate::{AppState, new_id, now};
@@ -115,16 +116,49 @@ pub async fn register(
     Ok((StatusCode::CREATED, Json(body)))
 }
 
-/// Lists every registered client.
-#[utoipa::path(get, path = "/v1/clients", tag = "oauth", responses((status = 200, body = Vec<ClientView>), (status = 403, body = Problem)))]
+/// Which page of clients.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListClients {
+    /// Items per page (1 to 1000, default 100).
+    pub limit: Option<usize>,
+    /// Where the previous page ended (its `Laissez-Next-Cursor`).
+    pub cursor: Option<String>,
+}
+
+/// Lists registered clients, oldest first, a page at a time.
+#[utoipa::path(get, path = "/v1/clients", tag = "oauth", params(ListClients),
+    responses((status = 200, body = Vec<ClientView>), (status = 400, body = Problem), (status = 403, body = Problem)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Authenticated,
-) -> Result<Json<Vec<ClientView>>, ApiError> {
+    axum::extract::Query(filter): axum::extract::Query<ListClients>,
+) -> Result<axum::response::Response, ApiError> {
+    let page = PageRequest::parse(filter.limit, filter.cursor.as_deref())?;
     caller
         .authorize(&state, PRINCIPALS_READ, &Scope::root(), None)
         .await?;
-    Ok(Json(
-        state.store.clients().await?.iter().map(view).collect(),
-    ))
+    // Paged in the store: anonymous registration can make this list long.
+    let after = match &page.after {
+        Some(key) => Some(super::page::parse_ascending(key).ok_or_else(|| {
+            ApiError::BadRequest("cursor is not one this server gave out".into())
+        })?),
+        None => None,
+    };
+    let mut clients = state.store.clients_page(after, page.limit + 1).await?;
+    let next = if clients.len() > page.limit {
+        clients.truncate(page.limit);
+        clients.last().map(|c| {
+            use base64::Engine;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(super::page::ascending(c.created_at, &c.client_id))
+        })
+    } else {
+        None
+    };
+    Ok(super::page::Page {
+        items: clients.iter().map(view).collect::<Vec<_>>(),
+        next,
+    }
+    .respond("/v1/clients", page.limit))
 }

@@ -83,6 +83,10 @@ async fn subject_user(
         caller
             .authorize(state, permission, &Scope::root(), None)
             .await?;
+        // Changing what another person has connected is acting on them.
+        if permission == PRINCIPALS_WRITE {
+            caller.may_act_on(state, &user, "oauth.disconnect").await?;
+        }
     }
     Ok(user)
 }

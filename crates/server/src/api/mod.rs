@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod clients;
 pub mod connected;
+pub mod page;
 pub mod policies;
 pub mod principals;
 pub mod resources;
@@ -76,6 +77,11 @@ pub async fn health(
 ) -> Result<&'static str, ApiError> {
     state.store.settings().await?;
     Ok("ok\n")
+}
+
+/// Percent-encodes one query value (for the `Link` of the next page).
+pub(crate) fn query_value(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
 /// The principal with this id or name, or a 404 that says how to find one.

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use laissez_core::admin::{POLICIES_READ, POLICIES_WRITE, ROLES_READ, ROLES_WRITE};
 use laissez_core::audit::AuditEvent;
 use laissez_core::{Decision, Name, Permission, Policy, Principal, PrincipalRef, Role, Scope};
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::lookup_principal;
+use super::page::{self, PageRequest};
 use crate::auth::Authenticated;
 use crate::problem::{ApiError, ApiJson, Problem};
 use crate::{AppState, new_id, now};
@@ -48,6 +50,10 @@ pub struct CreatePolicy {
 pub struct ListPolicies {
     /// Only this principal's policies (name or id).
     pub principal: Option<String>,
+    /// Items per page (1 to 1000, default 100).
+    pub limit: Option<usize>,
+    /// Where the previous page ended (its `Laissez-Next-Cursor`).
+    pub cursor: Option<String>,
 }
 
 /// A question for the policy engine.
@@ -194,7 +200,8 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Authenticated,
     Query(filter): Query<ListPolicies>,
-) -> Result<Json<Vec<Policy>>, ApiError> {
+) -> Result<Response, ApiError> {
+    let page = PageRequest::parse(filter.limit, filter.cursor.as_deref())?;
     caller
         .authorize(&state, POLICIES_READ, &Scope::root(), None)
         .await?;
@@ -202,7 +209,14 @@ pub async fn list(
         Some(key) => Some(lookup_principal(&state, key).await?.id),
         None => None,
     };
-    Ok(Json(state.store.policies(principal.as_deref()).await?))
+    let all = state.store.policies(principal.as_deref()).await?;
+    let path = match filter.principal.as_deref() {
+        Some(key) => format!("/v1/policies?principal={}", super::query_value(key)),
+        None => "/v1/policies".to_owned(),
+    };
+    Ok(page
+        .apply(all, |p| page::ascending(p.created_at, &p.id))
+        .respond(&path, page.limit))
 }
 
 /// Removes a policy.

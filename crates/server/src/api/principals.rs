@@ -4,12 +4,14 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use laissez_core::admin::{PRINCIPALS_READ, PRINCIPALS_WRITE};
+use axum::response::Response;
+use laissez_core::admin::{PRINCIPALS_READ, PRINCIPALS_WRITE, SelfService};
 use laissez_core::{Name, Principal, PrincipalKind, Scope, Status};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::lookup_principal;
+use super::page::{self, PageRequest};
 use crate::auth::Authenticated;
 use crate::problem::{ApiError, ApiJson, Problem};
 use crate::{AppState, new_id, now};
@@ -37,6 +39,10 @@ pub struct CreatePrincipal {
 pub struct ListPrincipals {
     /// Only this kind.
     pub kind: Option<PrincipalKind>,
+    /// Items per page (1 to 1000, default 100).
+    pub limit: Option<usize>,
+    /// Where the previous page ended (its `Laissez-Next-Cursor`).
+    pub cursor: Option<String>,
 }
 
 /// Creates a principal. Every non-human principal has an active human owner.
@@ -141,14 +147,15 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(principal)))
 }
 
-/// Lists principals, oldest first.
+/// Lists principals, oldest first, a page at a time.
 #[utoipa::path(get, path = "/v1/principals", tag = "principals", params(ListPrincipals),
-    responses((status = 200, body = Vec<Principal>), (status = 403, body = Problem)))]
+    responses((status = 200, body = Vec<Principal>), (status = 400, body = Problem), (status = 403, body = Problem)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Authenticated,
     Query(filter): Query<ListPrincipals>,
-) -> Result<Json<Vec<Principal>>, ApiError> {
+) -> Result<Response, ApiError> {
+    let page = PageRequest::parse(filter.limit, filter.cursor.as_deref())?;
     caller
         .authorize(&state, PRINCIPALS_READ, &Scope::root(), None)
         .await?;
@@ -156,7 +163,13 @@ pub async fn list(
     if let Some(kind) = filter.kind {
         all.retain(|p| p.kind == kind);
     }
-    Ok(Json(all))
+    let path = match filter.kind {
+        Some(kind) => format!("/v1/principals?kind={kind}"),
+        None => "/v1/principals".to_owned(),
+    };
+    Ok(page
+        .apply(all, |p| page::ascending(p.created_at, &p.id))
+        .respond(&path, page.limit))
 }
 
 /// One principal.
@@ -215,6 +228,25 @@ async fn set_status(
         Status::Active => "principal.activate",
         Status::Inactive => "principal.deactivate",
     };
+    caller.may_act_on(&state, &principal, action).await?;
+    if status == Status::Inactive && principal.kind == PrincipalKind::User {
+        let users: Vec<Principal> = state
+            .store
+            .principals()
+            .await?
+            .into_iter()
+            .filter(|p| p.kind == PrincipalKind::User && p.status == Status::Active)
+            .collect();
+        let ids: Vec<String> = users.iter().map(|p| p.id.clone()).collect();
+        let refs: Vec<_> = users.iter().map(Principal::reference).collect();
+        let policies = state.store.policy_set(&ids).await?;
+        if laissez_core::admin::leaves_no_administrator(&policies, &refs, &principal.id) {
+            return Err(ApiError::Conflict(format!(
+                "{} is the last active administrator; make another one first (`laissez policy grant`)",
+                principal.name
+            )));
+        }
+    }
     let event = caller.event(action, principal.id.clone());
     state
         .store
@@ -313,11 +345,24 @@ async fn user_managed_by(
             user.name, user.kind
         )));
     }
-    let myself = caller.chain.len() == 1 && caller.principal().id == user.id;
-    if !myself {
-        caller
-            .authorize(state, PRINCIPALS_WRITE, &Scope::root(), None)
-            .await?;
+    match caller.self_service(state, &user.id).await? {
+        SelfService::Full | SelfService::Explicit => return Ok(user),
+        SelfService::NotOwn => {}
+        narrowed @ (SelfService::Narrowed | SelfService::AddressBound) => {
+            let mut event = caller.event("principal.manage", user.id.clone());
+            event.outcome = laissez_core::audit::Outcome::Denied;
+            event.detail = serde_json::json!({"reason": format!("{narrowed:?}")});
+            state.store.append_audit(event).await?;
+            return Err(ApiError::Forbidden(
+                "changing your own password or email address needs a credential that is not narrowed: \
+                 a token without a role, scope or IP restriction (or one restricted to a role carrying laissez.self.manage)"
+                    .into(),
+            ));
+        }
     }
+    caller
+        .authorize(state, PRINCIPALS_WRITE, &Scope::root(), None)
+        .await?;
+    caller.may_act_on(state, &user, "principal.manage").await?;
     Ok(user)
 }

@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use laissez_core::admin::{TOKENS_READ, TOKENS_WRITE};
 use laissez_core::credential::{Credential, CredentialState, hash_secret, parse_ip_range};
 use laissez_core::{Name, Principal, PrincipalKind, PrincipalRef, Restriction, Scope, Status, Ttl};
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::lookup_principal;
+use super::page::{self, PageRequest};
 use crate::auth::Authenticated;
 use crate::problem::{ApiError, ApiJson, Problem};
 use crate::{AppState, new_id, now};
@@ -74,6 +76,10 @@ pub struct IssuedToken {
 pub struct ListTokens {
     /// Only this principal's tokens (name or id).
     pub principal: Option<String>,
+    /// Items per page (1 to 1000, default 100).
+    pub limit: Option<usize>,
+    /// Where the previous page ended (its `Laissez-Next-Cursor`).
+    pub cursor: Option<String>,
 }
 
 fn parse_ttl(ttl: Option<&str>) -> Result<Option<Ttl>, ApiError> {
@@ -190,6 +196,9 @@ pub async fn create(
             Some((&principal.id, principal.owner_id.as_deref())),
         )
         .await?;
+    caller
+        .may_act_on(&state, &principal, "token.create")
+        .await?;
     let chain = state.store.chain(&principal.id).await?;
     if let Some(inactive) = chain.iter().find(|p| p.status == Status::Inactive) {
         return Err(ApiError::Conflict(format!(
@@ -254,7 +263,8 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Authenticated,
     Query(filter): Query<ListTokens>,
-) -> Result<Json<Vec<TokenView>>, ApiError> {
+) -> Result<Response, ApiError> {
+    let page = PageRequest::parse(filter.limit, filter.cursor.as_deref())?;
     let credentials = match filter.principal.as_deref() {
         Some(key) => {
             let principal = lookup_principal(&state, key).await?;
@@ -292,11 +302,20 @@ pub async fn list(
             }
         }
     };
-    let mut views = Vec::with_capacity(credentials.len());
-    for credential in credentials {
+    let credentials = page.apply(credentials, |c| page::descending(c.created_at, &c.id));
+    let mut views = Vec::with_capacity(credentials.items.len());
+    for credential in credentials.items {
         views.push(view(&state, credential).await?);
     }
-    Ok(Json(views))
+    let path = match filter.principal.as_deref() {
+        Some(key) => format!("/v1/tokens?principal={}", super::query_value(key)),
+        None => "/v1/tokens".to_owned(),
+    };
+    Ok(page::Page {
+        items: views,
+        next: credentials.next,
+    }
+    .respond(&path, page.limit))
 }
 
 async fn credential_for(
@@ -326,6 +345,9 @@ async fn credential_for(
                 Some((&principal.id, principal.owner_id.as_deref())),
             )
             .await?;
+        if permission == TOKENS_WRITE {
+            caller.may_act_on(state, &principal, "token.write").await?;
+        }
     }
     Ok((credential, principal))
 }
@@ -354,7 +376,23 @@ pub async fn roll(
 ) -> Result<Json<IssuedToken>, ApiError> {
     let body: RollToken = crate::problem::json_or_default(&body)?;
     let ttl = parse_ttl(body.ttl.as_deref())?;
-    let (mut credential, principal) = credential_for(&state, &caller, &id, TOKENS_WRITE).await?;
+    let (credential, principal) = credential_for(&state, &caller, &id, TOKENS_WRITE).await?;
+    // The secret this roll replaces: the store swaps it only if it is still
+    // the current one, so of concurrent rolls of one secret exactly one wins.
+    // A token rolling itself replaces the secret it presented: a request that
+    // authenticated with a secret another roll just replaced gets nothing.
+    let stored = state
+        .store
+        .stored_credential(&credential.id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("unknown token '{id}'")))?;
+    let replaces = if credential.id == caller.credential.id {
+        caller.secret_hash
+    } else {
+        stored.secret_hash
+    };
+    // Describe the secret being replaced as read together with its hash.
+    let mut credential = stored.credential;
     let settings = state.store.settings().await?;
     let previous = credential
         .expires_at
@@ -372,6 +410,7 @@ pub async fn roll(
         .map_err(|e| ApiError::Unavailable(format!("cannot generate a token: {e}")))?;
     let now = now();
     let rolled = laissez_store::Rolled {
+        replaces,
         secret_hash: hash_secret(token.expose()),
         last4: token.last4().to_owned(),
         created_at: now,

@@ -315,24 +315,54 @@ pub async fn check(
     }))
 }
 
-/// How many incidents to list.
+/// Which page of incidents.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    /// At most this many, newest first (default 100, at most 1000).
+    /// Items per page, newest first (1 to 1000, default 100).
     pub limit: Option<usize>,
+    /// Where the previous page ended (its `Laissez-Next-Cursor`).
+    pub cursor: Option<String>,
 }
 
-/// Leak incidents, newest first.
+/// Leak incidents, newest first, a page at a time.
 #[utoipa::path(get, path = "/v1/leaks", tag = "leaks", params(ListQuery),
-    responses((status = 200, body = Vec<Incident>), (status = 403, body = crate::problem::Problem)))]
+    responses((status = 200, body = Vec<Incident>), (status = 400, body = crate::problem::Problem), (status = 403, body = crate::problem::Problem)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Authenticated,
     Query(query): Query<ListQuery>,
-) -> Result<Json<Vec<Incident>>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
+    let page = crate::api::page::PageRequest::parse(query.limit, query.cursor.as_deref())?;
     caller
         .authorize(&state, LEAKS_READ, &Scope::root(), None)
         .await?;
-    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
-    Ok(Json(state.store.incidents(limit).await?))
+    let before = match &page.after {
+        Some(key) => {
+            let (at, id) = key
+                .split_once('.')
+                .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_owned())))
+                .ok_or_else(|| {
+                    ApiError::BadRequest("cursor is not one this server gave out".into())
+                })?;
+            Some((at, id))
+        }
+        None => None,
+    };
+    let mut incidents = state.store.incidents(page.limit + 1, before).await?;
+    let next = if incidents.len() > page.limit {
+        incidents.truncate(page.limit);
+        incidents.last().map(|i| {
+            use base64::Engine;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(format!("{}.{}", i.reported_at, i.id))
+        })
+    } else {
+        None
+    };
+    Ok(crate::api::page::Page {
+        items: incidents,
+        next,
+    }
+    .respond("/v1/leaks", page.limit))
 }

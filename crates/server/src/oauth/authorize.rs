@@ -581,16 +581,13 @@ pub async fn login(State(state): State<AppState>, request: axum::extract::Reques
     }
     let username = get(&pairs, "username").unwrap_or_default();
     let password_text = get(&pairs, "password").unwrap_or_default().to_owned();
-    let address = peer.map(|p| p.ip().to_string()).unwrap_or_default();
+    let address = peer.map(|p| p.ip());
     match state.store.settings().await {
         Ok(settings) if settings.require_federated_login => {
             let audit = AuditEvent {
                 outcome: laissez_core::audit::Outcome::Denied,
-                ..AuditEvent::success(
-                    &[],
-                    "session.login",
-                    username.chars().take(64).collect::<String>(),
-                )
+                // The submitted name may be a mistyped password: never recorded.
+                ..AuditEvent::success(&[], "session.login", "")
                 .with_detail(json!({"method": "password", "reason": "the organization requires its identity provider"}))
             };
             let _ = state.store.append_audit(audit).await;
@@ -604,13 +601,12 @@ pub async fn login(State(state): State<AppState>, request: axum::extract::Reques
         Ok(_) => {}
         Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     }
-    if !state.throttle.allows(username, &address) {
-        return login_page(
-            &state,
-            &params,
-            Some("Too many failed sign-ins; wait 15 minutes or ask an administrator."),
-        )
-        .await;
+    if let crate::web::throttle::Attempt::Wait(wait) = state.throttle.check(username, address) {
+        let message = format!(
+            "Too many failed sign-ins for this account from your network; try again in {} seconds.",
+            wait.as_secs().max(1)
+        );
+        return login_page(&state, &params, Some(&message)).await;
     }
     let user = match state.store.principal(username).await {
         Ok(Some(user)) if user.kind == PrincipalKind::User && username == user.name.as_str() => {
@@ -636,20 +632,20 @@ pub async fn login(State(state): State<AppState>, request: axum::extract::Reques
     let user = match user {
         Some(user) if ok && user.status == Status::Active => user,
         _ => {
+            // Only a name that is an existing user's is recorded: what
+            // was typed may be a password in the wrong field.
+            let target = user.as_ref().map(|u| u.id.clone()).unwrap_or_default();
             let audit = AuditEvent {
                 outcome: laissez_core::audit::Outcome::Unauthenticated,
-                ..AuditEvent::success(
-                    &[],
-                    "session.login",
-                    username.chars().take(64).collect::<String>(),
-                )
-            };
+                ..AuditEvent::success(&[], "session.login", target)
+            }
+            .from_ip(address.map(|ip| ip.to_string()));
             let _ = state.store.append_audit(audit).await;
-            state.throttle.failed(username, &address);
+            state.throttle.failed(username, address);
             return login_page(&state, &params, Some("Wrong user name or password.")).await;
         }
     };
-    state.throttle.succeeded(username);
+    state.throttle.succeeded(username, address);
     let cookie = match session::start(&state, &user, json!({"method": "password"})).await {
         Ok(cookie) => cookie,
         Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, &e),

@@ -46,6 +46,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/account", get(crate::web::account::connected))
         .route("/account/disconnect", post(crate::web::account::disconnect))
+        .route(
+            "/account/sessions/end",
+            post(crate::web::account::end_session),
+        )
         .route("/oauth/token", post(token::token))
         .route("/oauth/introspect", post(introspect::introspect))
         .route("/oauth/revoke", post(introspect::revoke))

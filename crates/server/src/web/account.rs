@@ -1,6 +1,9 @@
 //! The Connected Applications page: a signed-in user sees every application
 //! they let act for them (scopes, when granted, when last used) and can
-//! disconnect one, which ends its refresh and access tokens at once.
+//! disconnect one, which ends its refresh and access tokens at once. The
+//! same page lists the person's browser sessions (at most
+//! [`laissez_store::MAX_SESSIONS`]; a new sign-in ends the oldest) and ends
+//! any of them.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -63,6 +66,28 @@ pub async fn connected(State(state): State<AppState>, headers: HeaderMap) -> Res
 <tbody>{rows}</tbody></table>"
         )
     };
+    let sessions = match state.store.sessions(&user_id).await {
+        Ok(sessions) => sessions,
+        Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    };
+    let current = session::handle(&secret);
+    let session_rows: String = sessions
+        .iter()
+        .map(|(handle, expires_at)| {
+            format!(
+                "<tr><td><code>{id}</code>{this}</td><td>{signed_in}</td>\
+<td><form method=\"post\" action=\"/account/sessions/end\">{csrf}{field}<button type=\"submit\">End</button></form></td></tr>",
+                id = escape(handle),
+                this = if *handle == current { " (this browser)" } else { "" },
+                signed_in = when(Some(expires_at - session::SESSION_TTL)),
+                field = hidden("session", handle),
+            )
+        })
+        .collect();
+    let body = format!(
+        "{body}<table><caption>Where you are signed in</caption><thead><tr><th scope=\"col\">Session</th>\
+<th scope=\"col\">Signed in</th><th scope=\"col\"></th></tr></thead><tbody>{session_rows}</tbody></table>"
+    );
     let mut response = Html(page("Connected applications", &body)).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -114,4 +139,48 @@ pub async fn disconnect(
     }
     state.feed.published().await;
     Redirect::to("/account").into_response()
+}
+
+/// `POST /account/sessions/end`: ends one of the signed-in person's sessions
+/// (this one included: then the browser is signed out).
+pub async fn end_session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let pairs = form_pairs(&body);
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    };
+    let (user_id, secret) = match session::current(&state, &headers).await {
+        Ok(Some(current)) => current,
+        Ok(None) => return Redirect::to("/account").into_response(),
+        Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    };
+    if !session::csrf_ok(&secret, get("csrf")) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "the form expired or did not come from this server; reload the page",
+        );
+    }
+    let user = match state.store.principal(&user_id).await {
+        Ok(Some(user)) => user,
+        _ => return error_page(StatusCode::FORBIDDEN, "your account is not available"),
+    };
+    let handle = get("session");
+    let audit = laissez_core::audit::AuditEvent::success(
+        &[user.reference()],
+        "session.end",
+        user.id.clone(),
+    )
+    .with_detail(serde_json::json!({"session": handle, "via": "account page"}));
+    match state.store.end_session(&user.id, handle, audit).await {
+        Ok(true) => Redirect::to("/account").into_response(),
+        Ok(false) => error_page(StatusCode::NOT_FOUND, "no such session; reload the page"),
+        Err(e) => error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    }
 }

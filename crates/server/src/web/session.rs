@@ -38,6 +38,12 @@ pub fn csrf_ok(secret: &str, presented: &str) -> bool {
     bool::from(csrf_for(secret).as_bytes().ct_eq(presented.as_bytes()))
 }
 
+/// The handle that names a session on the account page: the start of its
+/// cookie's hash (which names a session but cannot open one).
+pub fn handle(secret: &str) -> String {
+    hex::encode(&hash_secret(secret)[..8])
+}
+
 /// The signed-in user of a request, with the session secret.
 pub async fn current(
     state: &AppState,

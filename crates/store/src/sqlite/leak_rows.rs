@@ -259,11 +259,24 @@ fn owner_of(conn: &Connection, principal_id: &str) -> Result<String, Error> {
 const INCIDENT_COLUMNS: &str = "id, kind, token_hint, credential_id, principal_id, owner_id, reporter, source, url, public, action, reported_at";
 
 /// The newest incidents first.
-pub fn incidents(conn: &Connection, limit: usize) -> Result<Vec<Incident>, Error> {
+/// Up to `limit` incidents, newest first, reported before `before` (a
+/// `(reported_at, id)` the previous page ended with).
+pub fn incidents(
+    conn: &Connection,
+    limit: usize,
+    before: Option<(i64, String)>,
+) -> Result<Vec<Incident>, Error> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {INCIDENT_COLUMNS} FROM leak_incidents ORDER BY reported_at DESC, id DESC LIMIT ?1"
+        "SELECT {INCIDENT_COLUMNS} FROM leak_incidents
+         WHERE ?2 IS NULL OR reported_at < ?2 OR (reported_at = ?2 AND id < ?3)
+         ORDER BY reported_at DESC, id DESC LIMIT ?1"
     ))?;
-    let rows = stmt.query_map([limit as i64], incident_row)?;
+    let (at, id) = match before {
+        Some((at, id)) => (Some(at), Some(id)),
+        None => (None, None),
+    };
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(rusqlite::params![limit, at, id], incident_row)?;
     rows.map(|r| r?).collect()
 }
 

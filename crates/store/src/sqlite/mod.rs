@@ -73,6 +73,7 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file `path` and starts the writer.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, Error> {
         let path = path.as_ref().to_path_buf();
+        restrict_files(&path)?;
         let conn = open(
             &path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
@@ -182,6 +183,39 @@ impl SqliteStore {
         .await
         .map_err(|e| Error::Unavailable(format!("read task failed: {e}")))?
     }
+}
+
+/// Creates the database file readable by its owner only (SQLite gives its
+/// `-wal` and `-shm` files the database's mode), and takes group and other
+/// access away from files an older version left open.
+fn restrict_files(path: &Path) -> Result<(), Error> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let fail = |e: std::io::Error| {
+            Error::Unavailable(format!("cannot create {}: {e}", path.display()))
+        };
+        if !path.exists() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(fail)?;
+        }
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            let file = Path::new(&name);
+            if let Ok(meta) = std::fs::metadata(file)
+                && meta.permissions().mode() & 0o077 != 0
+            {
+                std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))
+                    .map_err(fail)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn write_loop(conn: Connection, jobs: mpsc::Receiver<Job>) {
@@ -340,6 +374,11 @@ impl Store for SqliteStore {
         self.read(move |c| rows::credential(c, &id)).await
     }
 
+    async fn stored_credential(&self, id: &str) -> Result<Option<crate::StoredCredential>, Error> {
+        let id = id.to_owned();
+        self.read(move |c| rows::stored_credential(c, &id)).await
+    }
+
     async fn credentials(&self, principal_id: Option<&str>) -> Result<Vec<Credential>, Error> {
         let id = principal_id.map(str::to_owned);
         self.read(move |c| rows::credentials(c, id.as_deref()))
@@ -491,6 +530,15 @@ impl Store for SqliteStore {
         self.read(rows::clients).await
     }
 
+    async fn clients_page(
+        &self,
+        after: Option<(i64, String)>,
+        limit: usize,
+    ) -> Result<Vec<laissez_oauth::client::Client>, Error> {
+        self.read(move |c| rows::clients_page(c, after, limit))
+            .await
+    }
+
     async fn client(&self, client_id: &str) -> Result<Option<rows::ClientRow>, Error> {
         let id = client_id.to_owned();
         self.read(move |c| rows::client(c, &id)).await
@@ -546,7 +594,30 @@ impl Store for SqliteStore {
     ) -> Result<(), Error> {
         let user = user_id.to_owned();
         self.mutate(audit, move |c| {
-            oauth_rows::create_session(c, &id_hash, &user, expires_at)
+            oauth_rows::create_session(c, &id_hash, &user, expires_at)?;
+            rows::cap_sessions(c, &user, crate::MAX_SESSIONS, now()).map(|_| ())
+        })
+        .await
+    }
+
+    async fn sessions(&self, user_id: &str) -> Result<Vec<(String, i64)>, Error> {
+        let user = user_id.to_owned();
+        self.read(move |c| rows::sessions(c, &user, now())).await
+    }
+
+    async fn end_session(
+        &self,
+        user_id: &str,
+        handle: &str,
+        audit: AuditEvent,
+    ) -> Result<bool, Error> {
+        let (user, handle) = (user_id.to_owned(), handle.to_owned());
+        self.write(move |c| {
+            let ended = rows::end_session(c, &user, &handle)?;
+            if ended {
+                rows::append_audit(c, audit, now())?;
+            }
+            Ok(ended)
         })
         .await
     }
@@ -752,8 +823,13 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn incidents(&self, limit: usize) -> Result<Vec<Incident>, Error> {
-        self.read(move |c| leak_rows::incidents(c, limit)).await
+    async fn incidents(
+        &self,
+        limit: usize,
+        before: Option<(i64, String)>,
+    ) -> Result<Vec<Incident>, Error> {
+        self.read(move |c| leak_rows::incidents(c, limit, before))
+            .await
     }
 
     async fn incident(&self, id: &str) -> Result<Option<Incident>, Error> {

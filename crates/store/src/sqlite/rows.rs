@@ -226,14 +226,14 @@ pub fn caller(conn: &Connection, secret_hash: &[u8; 32]) -> Result<Option<Caller
 }
 
 pub fn credential(conn: &Connection, id: &str) -> Result<Option<Credential>, Error> {
+    Ok(stored_credential(conn, id)?.map(|s| s.credential))
+}
+
+pub fn stored_credential(conn: &Connection, id: &str) -> Result<Option<StoredCredential>, Error> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE id = ?1"
     ))?;
-    Ok(stmt
-        .query_row([id], credential_row)
-        .optional()?
-        .transpose()?
-        .map(|s| s.credential))
+    stmt.query_row([id], credential_row).optional()?.transpose()
 }
 
 pub fn credentials(
@@ -267,12 +267,26 @@ pub fn roll_credential(conn: &Connection, id: &str, rolled: &crate::Rolled) -> R
             "credential '{id}' is revoked; create a new one instead"
         )));
     }
+    // Compare and swap: only the secret the caller saw is replaced, so of
+    // concurrent rolls exactly one wins (the writer runs them one by one).
     let n = conn.execute(
         "UPDATE credentials SET secret_hash = ?2, last4 = ?3, created_at = ?4, expires_at = ?5, last_used_at = NULL
-         WHERE id = ?1 AND revoked_at IS NULL",
-        params![id, hex::encode(rolled.secret_hash), rolled.last4, rolled.created_at, rolled.expires_at],
+         WHERE id = ?1 AND revoked_at IS NULL AND secret_hash = ?6",
+        params![
+            id,
+            hex::encode(rolled.secret_hash),
+            rolled.last4,
+            rolled.created_at,
+            rolled.expires_at,
+            hex::encode(rolled.replaces)
+        ],
     )?;
-    must_change(n, id)
+    if n == 0 {
+        return Err(Error::Conflict(format!(
+            "credential '{id}' was rolled by another request at the same time; use the secret that request returned, or roll again"
+        )));
+    }
+    Ok(())
 }
 
 pub fn revoke_credential(conn: &Connection, id: &str, at: i64) -> Result<(), Error> {
@@ -655,6 +669,35 @@ pub fn revoked_access_tokens(conn: &Connection, now: i64) -> Result<Vec<String>,
     Ok(rows.collect::<Result<Vec<String>, _>>()?)
 }
 
+/// Up to `limit` clients, oldest first, registered after `after` (the
+/// `(created_at, client_id)` the previous page ended with).
+pub fn clients_page(
+    conn: &Connection,
+    after: Option<(i64, String)>,
+    limit: usize,
+) -> Result<Vec<laissez_oauth::client::Client>, Error> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT client_id FROM oauth_clients
+         WHERE ?1 IS NULL OR created_at > ?1 OR (created_at = ?1 AND client_id > ?2)
+         ORDER BY created_at, client_id LIMIT ?3",
+    )?;
+    let (at, id) = match after {
+        Some((at, id)) => (Some(at), Some(id)),
+        None => (None, None),
+    };
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let ids = stmt
+        .query_map(params![at, id, limit], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some((c, _)) = client(conn, &id)? {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
 pub fn clients(conn: &Connection) -> Result<Vec<laissez_oauth::client::Client>, Error> {
     let mut stmt =
         conn.prepare_cached("SELECT client_id FROM oauth_clients ORDER BY created_at, client_id")?;
@@ -767,4 +810,51 @@ pub fn delete_client(conn: &Connection, client_id: &str, now: i64) -> Result<(),
         });
     }
     Ok(())
+}
+
+/// Ends the oldest live sessions of `user_id` beyond `keep`, and every
+/// expired one of theirs. Sessions all last as long, so the soonest to
+/// expire is the oldest; within one second, the order of insertion (SQLite's
+/// rowid) decides.
+pub fn cap_sessions(
+    conn: &Connection,
+    user_id: &str,
+    keep: usize,
+    now: i64,
+) -> Result<usize, Error> {
+    let expired = conn.execute(
+        "DELETE FROM web_sessions WHERE user_id = ?1 AND expires_at <= ?2",
+        params![user_id, now],
+    )?;
+    let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+    let evicted = conn.execute(
+        "DELETE FROM web_sessions WHERE user_id = ?1 AND id_hash IN (
+             SELECT id_hash FROM web_sessions WHERE user_id = ?1
+             ORDER BY expires_at DESC, rowid DESC LIMIT -1 OFFSET ?2)",
+        params![user_id, keep],
+    )?;
+    Ok(expired + evicted)
+}
+
+/// The live sessions of `user_id`, newest first, as (handle, expiry); the
+/// handle is the start of the cookie's hash (it names, never opens, a session).
+pub fn sessions(conn: &Connection, user_id: &str, now: i64) -> Result<Vec<(String, i64)>, Error> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT substr(id_hash, 1, 16), expires_at FROM web_sessions
+         WHERE user_id = ?1 AND expires_at > ?2 ORDER BY expires_at DESC, rowid DESC",
+    )?;
+    let rows = stmt.query_map(params![user_id, now], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Ends the session of `user_id` named by `handle`; whether there was one.
+pub fn end_session(conn: &Connection, user_id: &str, handle: &str) -> Result<bool, Error> {
+    if handle.len() != 16 || !handle.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(false);
+    }
+    let n = conn.execute(
+        "DELETE FROM web_sessions WHERE user_id = ?1 AND substr(id_hash, 1, 16) = ?2",
+        params![user_id, handle.to_ascii_lowercase()],
+    )?;
+    Ok(n > 0)
 }
