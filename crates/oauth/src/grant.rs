@@ -53,6 +53,22 @@ pub struct RefreshGrant {
     /// When this token of the family was issued (a disconnect refuses older ones).
     #[serde(default)]
     pub issued_at: i64,
+    /// The same in milliseconds (0 in tokens stored before it was kept).
+    #[serde(default)]
+    pub issued_at_ms: i64,
+}
+
+impl RefreshGrant {
+    /// When it was issued, in milliseconds; a token stored without the
+    /// milliseconds counts as issued at the end of its second (so a
+    /// disconnect in that second still ends it).
+    pub fn issued_ms(&self) -> i64 {
+        if self.issued_at_ms > 0 {
+            self.issued_at_ms
+        } else {
+            self.issued_at.saturating_mul(1000).saturating_add(999)
+        }
+    }
 }
 
 /// An application a user has let act for them (one per user and client).
