@@ -42,7 +42,11 @@ fn prefix_matches_v4(bits: u32, network: u32, len: u32) -> bool {
 }
 
 fn prefix_matches_v6(bits: u128, network: u128, len: u32) -> bool {
-    let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
+    let mask = if len == 0 {
+        0
+    } else {
+        u128::MAX << (128 - len)
+    };
     bits & mask == network & mask
 }
 
@@ -53,24 +57,24 @@ const fn v4(a: u8, b: u8, c: u8, d: u8) -> u32 {
 /// IANA IPv4 Special-Purpose Address Registry, plus multicast and the
 /// reserved and broadcast blocks (network, prefix length).
 const SPECIAL_V4: [(u32, u32); 19] = [
-    (v4(0, 0, 0, 0), 8),         // "this network" (RFC 791)
-    (v4(10, 0, 0, 0), 8),        // private (RFC 1918)
-    (v4(100, 64, 0, 0), 10),     // shared address space (RFC 6598)
-    (v4(127, 0, 0, 0), 8),       // loopback
-    (v4(169, 254, 0, 0), 16),    // link local
-    (v4(172, 16, 0, 0), 12),     // private
-    (v4(192, 0, 0, 0), 24),      // IETF protocol assignments (incl. 192.0.0.0/29, .8, .9, .10, .170/31)
-    (v4(192, 0, 2, 0), 24),      // documentation (TEST-NET-1)
-    (v4(192, 31, 196, 0), 24),   // AS112-v4
-    (v4(192, 52, 193, 0), 24),   // AMT
-    (v4(192, 88, 99, 0), 24),    // deprecated 6to4 relay anycast
-    (v4(192, 168, 0, 0), 16),    // private
-    (v4(192, 175, 48, 0), 24),   // direct delegation AS112
-    (v4(198, 18, 0, 0), 15),     // benchmarking
-    (v4(198, 51, 100, 0), 24),   // documentation (TEST-NET-2)
-    (v4(203, 0, 113, 0), 24),    // documentation (TEST-NET-3)
-    (v4(224, 0, 0, 0), 4),       // multicast
-    (v4(240, 0, 0, 0), 4),       // reserved, and 255.255.255.255 broadcast
+    (v4(0, 0, 0, 0), 8),          // "this network" (RFC 791)
+    (v4(10, 0, 0, 0), 8),         // private (RFC 1918)
+    (v4(100, 64, 0, 0), 10),      // shared address space (RFC 6598)
+    (v4(127, 0, 0, 0), 8),        // loopback
+    (v4(169, 254, 0, 0), 16),     // link local
+    (v4(172, 16, 0, 0), 12),      // private
+    (v4(192, 0, 0, 0), 24), // IETF protocol assignments (incl. 192.0.0.0/29, .8, .9, .10, .170/31)
+    (v4(192, 0, 2, 0), 24), // documentation (TEST-NET-1)
+    (v4(192, 31, 196, 0), 24), // AS112-v4
+    (v4(192, 52, 193, 0), 24), // AMT
+    (v4(192, 88, 99, 0), 24), // deprecated 6to4 relay anycast
+    (v4(192, 168, 0, 0), 16), // private
+    (v4(192, 175, 48, 0), 24), // direct delegation AS112
+    (v4(198, 18, 0, 0), 15), // benchmarking
+    (v4(198, 51, 100, 0), 24), // documentation (TEST-NET-2)
+    (v4(203, 0, 113, 0), 24), // documentation (TEST-NET-3)
+    (v4(224, 0, 0, 0), 4),  // multicast
+    (v4(240, 0, 0, 0), 4),  // reserved, and 255.255.255.255 broadcast
     (v4(255, 255, 255, 255), 32), // limited broadcast (inside 240/4; kept for clarity)
 ];
 
@@ -87,22 +91,22 @@ const fn v6(segments: [u16; 8]) -> u128 {
 /// IANA IPv6 Special-Purpose Address Registry, plus multicast, link local,
 /// site local and unique local (network, prefix length).
 const SPECIAL_V6: [(u128, u32); 18] = [
-    (v6([0, 0, 0, 0, 0, 0, 0, 0]), 96),             // ::/96: unspecified, loopback, IPv4-compatible
-    (v6([0, 0, 0, 0, 0, 0xffff, 0, 0]), 96),        // IPv4-mapped (also judged as IPv4 above)
-    (v6([0, 0, 0, 0, 0xffff, 0, 0, 0]), 96),        // ::ffff:0:0:0/96 IPv4-translated (RFC 2765)
-    (v6([0x64, 0xff9b, 0, 0, 0, 0, 0, 0]), 96),     // IPv4/IPv6 translation (RFC 6052)
-    (v6([0x64, 0xff9b, 1, 0, 0, 0, 0, 0]), 48),     // local-use IPv4/IPv6 translation (RFC 8215)
-    (v6([0x100, 0, 0, 0, 0, 0, 0, 0]), 64),         // discard only (RFC 6666)
-    (v6([0x100, 0, 0, 1, 0, 0, 0, 0]), 64),         // dummy prefix (RFC 9780)
-    (v6([0x2001, 0, 0, 0, 0, 0, 0, 0]), 23),        // IETF protocol assignments (Teredo, ORCHID, ...)
-    (v6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0]), 32),    // documentation
-    (v6([0x2002, 0, 0, 0, 0, 0, 0, 0]), 16),        // 6to4
-    (v6([0x3fff, 0, 0, 0, 0, 0, 0, 0]), 20),        // documentation (RFC 9637)
-    (v6([0x5f00, 0, 0, 0, 0, 0, 0, 0]), 16),        // segment routing SIDs (RFC 9602)
-    (v6([0xfc00, 0, 0, 0, 0, 0, 0, 0]), 7),         // unique local
-    (v6([0xfe80, 0, 0, 0, 0, 0, 0, 0]), 10),        // link local
-    (v6([0xfec0, 0, 0, 0, 0, 0, 0, 0]), 10),        // site local (deprecated)
-    (v6([0xff00, 0, 0, 0, 0, 0, 0, 0]), 8),         // multicast
+    (v6([0, 0, 0, 0, 0, 0, 0, 0]), 96), // ::/96: unspecified, loopback, IPv4-compatible
+    (v6([0, 0, 0, 0, 0, 0xffff, 0, 0]), 96), // IPv4-mapped (also judged as IPv4 above)
+    (v6([0, 0, 0, 0, 0xffff, 0, 0, 0]), 96), // ::ffff:0:0:0/96 IPv4-translated (RFC 2765)
+    (v6([0x64, 0xff9b, 0, 0, 0, 0, 0, 0]), 96), // IPv4/IPv6 translation (RFC 6052)
+    (v6([0x64, 0xff9b, 1, 0, 0, 0, 0, 0]), 48), // local-use IPv4/IPv6 translation (RFC 8215)
+    (v6([0x100, 0, 0, 0, 0, 0, 0, 0]), 64), // discard only (RFC 6666)
+    (v6([0x100, 0, 0, 1, 0, 0, 0, 0]), 64), // dummy prefix (RFC 9780)
+    (v6([0x2001, 0, 0, 0, 0, 0, 0, 0]), 23), // IETF protocol assignments (Teredo, ORCHID, ...)
+    (v6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0]), 32), // documentation
+    (v6([0x2002, 0, 0, 0, 0, 0, 0, 0]), 16), // 6to4
+    (v6([0x3fff, 0, 0, 0, 0, 0, 0, 0]), 20), // documentation (RFC 9637)
+    (v6([0x5f00, 0, 0, 0, 0, 0, 0, 0]), 16), // segment routing SIDs (RFC 9602)
+    (v6([0xfc00, 0, 0, 0, 0, 0, 0, 0]), 7), // unique local
+    (v6([0xfe80, 0, 0, 0, 0, 0, 0, 0]), 10), // link local
+    (v6([0xfec0, 0, 0, 0, 0, 0, 0, 0]), 10), // site local (deprecated)
+    (v6([0xff00, 0, 0, 0, 0, 0, 0, 0]), 8), // multicast
     (v6([0x2620, 0x4f, 0x8000, 0, 0, 0, 0, 0]), 48), // direct delegation AS112
     (v6([0x2001, 0x4, 0x112, 0, 0, 0, 0, 0]), 48), // AS112-v6 (inside 2001::/23; kept for clarity)
 ];

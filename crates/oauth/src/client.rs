@@ -393,7 +393,9 @@ mod tests {
 
     #[test]
     fn sizes_are_bounded() {
-        let many: Vec<String> = (0..17).map(|i| format!("https://a.example/cb{i}")).collect();
+        let many: Vec<String> = (0..17)
+            .map(|i| format!("https://a.example/cb{i}"))
+            .collect();
         let long_uri = format!("https://a.example/{}", "a".repeat(MAX_URI));
         for json in [
             serde_json::json!({"redirect_uris": many}),

@@ -91,24 +91,80 @@ mod tests {
     #[test]
     fn which_urls_a_resource_covers() {
         for (resource, url, covered) in [
-            ("https://api.example.com", "https://api.example.com/mcp", true),
+            (
+                "https://api.example.com",
+                "https://api.example.com/mcp",
+                true,
+            ),
             ("https://api.example.com", "https://api.example.com", true),
-            ("https://api.example.com/mcp", "https://api.example.com/mcp", true),
-            ("https://api.example.com/mcp", "https://api.example.com/mcp/", true),
-            ("https://api.example.com/mcp", "https://api.example.com/mcp/tools?x=1", true),
-            ("https://api.example.com/mcp", "https://api.example.com/mcpx", false),
-            ("https://api.example.com/mcp", "https://api.example.com/", false),
-            ("https://api.example.com/mcp", "https://api.example.com/other/../mcp", true),
-            ("https://api.example.com/mcp", "https://api.example.com/mcp/../admin", false),
-            ("https://api.example.com", "http://api.example.com/mcp", false),
-            ("https://api.example.com", "https://api.example.com:8443/mcp", false),
+            (
+                "https://api.example.com/mcp",
+                "https://api.example.com/mcp",
+                true,
+            ),
+            (
+                "https://api.example.com/mcp",
+                "https://api.example.com/mcp/",
+                true,
+            ),
+            (
+                "https://api.example.com/mcp",
+                "https://api.example.com/mcp/tools?x=1",
+                true,
+            ),
+            (
+                "https://api.example.com/mcp",
+                "https://api.example.com/mcpx",
+                false,
+            ),
+            (
+                "https://api.example.com/mcp",
+                "https://api.example.com/",
+                false,
+            ),
+            (
+                "https://api.example.com/mcp",
+                "https://api.example.com/other/../mcp",
+                true,
+            ),
+            (
+                "https://api.example.com/mcp",
+                "https://api.example.com/mcp/../admin",
+                false,
+            ),
+            (
+                "https://api.example.com",
+                "http://api.example.com/mcp",
+                false,
+            ),
+            (
+                "https://api.example.com",
+                "https://api.example.com:8443/mcp",
+                false,
+            ),
             ("https://api.example.com", "https://evil.example/mcp", false),
-            ("https://api.example.com", "https://api.example.com.evil.example/mcp", false),
-            ("https://api.example.com", "https://user@api.example.com/mcp", false),
+            (
+                "https://api.example.com",
+                "https://api.example.com.evil.example/mcp",
+                false,
+            ),
+            (
+                "https://api.example.com",
+                "https://user@api.example.com/mcp",
+                false,
+            ),
             ("http://127.0.0.1:8800", "http://127.0.0.1:8801/mcp", false),
             ("http://127.0.0.1:8800", "http://127.0.0.1:8800/mcp", true),
-            ("https://api.example.com/a?x=1", "https://api.example.com/a?x=1", true),
-            ("https://api.example.com/a?x=1", "https://api.example.com/a/b", false),
+            (
+                "https://api.example.com/a?x=1",
+                "https://api.example.com/a?x=1",
+                true,
+            ),
+            (
+                "https://api.example.com/a?x=1",
+                "https://api.example.com/a/b",
+                false,
+            ),
             ("https://api.example.com", "not a url", false),
         ] {
             let r = Resource::parse(resource).unwrap();

@@ -49,6 +49,8 @@ pub struct AppState {
     pub federation: Option<Arc<web::federation::Federation>>,
     /// The leak intake's keys and notifier.
     pub leaks: Arc<leaks::LeakIntake>,
+    /// Rate limits of dynamic client registration, and how long an unused client lives.
+    pub registrations: Arc<oauth::register::RegistrationLimits>,
 }
 
 impl AppState {
@@ -64,6 +66,7 @@ impl AppState {
             feed: Arc::default(),
             federation: None,
             leaks: Arc::default(),
+            registrations: Arc::default(),
         }
     }
 }

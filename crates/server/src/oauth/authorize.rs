@@ -110,7 +110,7 @@ struct Valid {
 
 /// The registered resource a request names: exactly, or the longest
 /// registered resource the requested URL lies under.
-async fn registered_resource(
+pub(crate) async fn registered_resource(
     state: &AppState,
     resource: &Resource,
 ) -> Option<laissez_oauth::protected::ProtectedResource> {

@@ -771,8 +771,12 @@ impl Store for SqliteStore {
                 rows::delete_client(c, id, now())?;
             }
             if !ids.is_empty() {
-                let audit = AuditEvent::success(&[], "oauth.client.expire", format!("{} clients", ids.len()))
-                    .with_detail(serde_json::json!({"clients": ids, "registered_before": before}));
+                let audit = AuditEvent::success(
+                    &[],
+                    "oauth.client.expire",
+                    format!("{} clients", ids.len()),
+                )
+                .with_detail(serde_json::json!({"clients": ids, "registered_before": before}));
                 rows::append_audit(c, audit, now())?;
             }
             Ok(ids)

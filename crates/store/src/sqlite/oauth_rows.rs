@@ -267,7 +267,8 @@ pub fn is_client_deleted(conn: &Connection, client_id: &str) -> Result<bool, Err
 
 /// Every deleted client, for the revocation feed: gates refuse every token they minted.
 pub fn deleted_clients(conn: &Connection) -> Result<Vec<String>, Error> {
-    let mut stmt = conn.prepare_cached("SELECT client_id FROM deleted_clients ORDER BY client_id")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT client_id FROM deleted_clients ORDER BY client_id")?;
     let rows = stmt.query_map([], |r| r.get(0))?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
