@@ -279,7 +279,12 @@ impl Verifier {
                                 );
                                 // Milliseconds; a feed without them counts to the end of the second.
                                 let before = g["issued_before_ms"].as_i64().or_else(|| {
-                                    Some(g["issued_before"].as_i64()?.saturating_mul(1000) + 999)
+                                    Some(
+                                        g["issued_before"]
+                                            .as_i64()?
+                                            .saturating_mul(1000)
+                                            .saturating_add(999),
+                                    )
                                 })?;
                                 Some((key, before))
                             })
@@ -437,7 +442,7 @@ mod tests {
             iss: "https://issuer.example".into(),
             sub: "usr_abc".into(),
             aud: "https://app.example".into(),
-            exp: iat + 600,
+            exp: iat.saturating_add(600),
             iat,
             iat_ms: None,
             nbf,
@@ -505,7 +510,12 @@ mod tests {
         token.iat_ms = None;
         assert!(
             revoked.refuses(&token),
-            "no milliseconds: the end of the second"
+            "no milliseconds: the start of the second, refused"
+        );
+        token.iat_ms = Some(999_999_999);
+        assert!(
+            revoked.refuses(&token),
+            "iat_ms disagreeing with iat is ignored"
         );
         token.iat_ms = Some(1_000_000_600);
         revoked.deleted_clients.insert("cli_1".into());

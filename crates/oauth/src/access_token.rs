@@ -56,12 +56,12 @@ pub struct AccessTokenClaims {
 
 impl AccessTokenClaims {
     /// When it was issued, in milliseconds: `iat_ms` when it agrees with
-    /// `iat`, else the end of the `iat` second (fail closed: a disconnect in
-    /// that second ends it).
+    /// `iat`, else the start of the `iat` second (fail closed: a disconnect
+    /// anywhere in that second ends it).
     pub fn issued_ms(&self) -> i64 {
         match self.iat_ms {
             Some(ms) if ms.div_euclid(1000) == self.iat => ms,
-            _ => self.iat.saturating_mul(1000).saturating_add(999),
+            _ => self.iat.saturating_mul(1000),
         }
     }
 }

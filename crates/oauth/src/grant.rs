@@ -62,13 +62,13 @@ pub struct RefreshGrant {
 
 impl RefreshGrant {
     /// When it was issued, in milliseconds; a token stored without the
-    /// milliseconds counts as issued at the end of its second (so a
-    /// disconnect in that second still ends it).
+    /// milliseconds counts as issued at the start of its second (so a
+    /// disconnect anywhere in that second still ends it).
     pub fn issued_ms(&self) -> i64 {
         if self.issued_at_ms > 0 {
             self.issued_at_ms
         } else {
-            self.issued_at.saturating_mul(1000).saturating_add(999)
+            self.issued_at.saturating_mul(1000)
         }
     }
 }

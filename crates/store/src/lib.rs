@@ -307,7 +307,8 @@ pub trait Store: Send + Sync + 'static {
     /// Every disconnect as (user, client, time in milliseconds), for the revocation feed.
     async fn revoked_grants(&self) -> Result<Vec<(String, String, i64)>, Error>;
 
-    /// Every deleted client (for the revocation feed: every token it minted is refused).
+    /// Clients deleted in the last day (for the revocation feed: every token
+    /// they minted is refused; access tokens live minutes).
     async fn deleted_clients(&self) -> Result<Vec<String>, Error>;
 
     /// An authorization code and whether it was spent, changing nothing

@@ -59,11 +59,11 @@ pub async fn front(
 /// client an administrator registered for it at `server_url` (a test
 /// server of this process): see [`service_client`].
 pub async fn client_credentials_token(server_url: &str, scope: &str, resource: &str) -> String {
-    let (client_id, secret) = service_client(server_url, scope, resource).await;
+    let client = service_client(server_url, scope, resource).await;
     let http = reqwest::Client::new();
     let token: serde_json::Value = http
         .post(format!("{server_url}/oauth/token"))
-        .basic_auth(&client_id, Some(&secret))
+        .basic_auth(&client.client_id, Some(&client.secret))
         .form(&[
             ("grant_type", "client_credentials"),
             ("scope", scope),
@@ -81,13 +81,22 @@ pub async fn client_credentials_token(server_url: &str, scope: &str, resource: &
         .to_owned()
 }
 
+/// A pre-registered client acting as a service.
+pub struct ServiceClient {
+    /// The client id.
+    pub client_id: String,
+    /// The client secret.
+    pub secret: String,
+    /// The name of the service it acts as.
+    pub service: String,
+}
+
 /// Sets up, as the admin of the test server at `server_url`, everything a
 /// client acting with no person present needs: `resource` registered with
 /// the (space-separated) `scope`s, a role holding them granted to a new
 /// service owned by the admin and to the admin (the chain's human), and a
 /// pre-registered client-credentials client acting as that service.
-/// Returns (client id, client secret).
-pub async fn service_client(server_url: &str, scope: &str, resource: &str) -> (String, String) {
+pub async fn service_client(server_url: &str, scope: &str, resource: &str) -> ServiceClient {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -195,14 +204,15 @@ pub async fn service_client(server_url: &str, scope: &str, resource: &str) -> (S
     .json()
     .await
     .expect("registration answer");
-    (
-        client["client_id"]
+    ServiceClient {
+        client_id: client["client_id"]
             .as_str()
             .unwrap_or_else(|| panic!("{client}"))
             .to_owned(),
-        client["client_secret"]
+        secret: client["client_secret"]
             .as_str()
             .unwrap_or_else(|| panic!("{client}"))
             .to_owned(),
-    )
+        service,
+    }
 }

@@ -98,6 +98,23 @@ async fn client_credentials(
             .into());
         }
     };
+    let client_registered = OAuthScopes::parse(client.metadata.scope.as_deref())?;
+    let requested = request
+        .scope
+        .as_deref()
+        .map(|s| OAuthScopes::parse(Some(s)))
+        .transpose()?;
+    if let Some(extra) = requested
+        .as_ref()
+        .map(|r| r.difference(&client_registered))
+        .filter(|extra| !extra.is_empty())
+    {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidScope,
+            format!("the client is not registered for: {extra}"),
+        )
+        .into());
+    }
     let chain = state.store.chain(principal_id).await?;
     let acting = chain.last().filter(|p| {
         p.id == principal_id && matches!(p.kind, PrincipalKind::Service | PrincipalKind::Agent)
@@ -132,14 +149,9 @@ async fn client_credentials(
     let ids: Vec<String> = chain.iter().map(|p| p.id.clone()).collect();
     let policies = state.store.policy_set(&ids).await?;
     let refs: Vec<_> = chain.iter().map(|p| p.reference()).collect();
-    let requested = request
-        .scope
-        .as_deref()
-        .map(|s| OAuthScopes::parse(Some(s)))
-        .transpose()?;
     let scopes = scopes_acting_alone(
         requested.as_ref(),
-        &OAuthScopes::parse(client.metadata.scope.as_deref())?,
+        &client_registered,
         &OAuthScopes::from_names(protected.scopes.keys().map(String::as_str)),
         |scope| {
             Permission::parse(scope)

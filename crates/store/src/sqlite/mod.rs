@@ -695,7 +695,9 @@ impl Store for SqliteStore {
     }
 
     async fn deleted_clients(&self) -> Result<Vec<String>, Error> {
-        self.read(oauth_rows::deleted_clients).await
+        // Access tokens live minutes; a day of deletions covers every one still valid.
+        self.read(|c| oauth_rows::deleted_clients(c, now() - 86_400))
+            .await
     }
 
     async fn peek_code(
