@@ -265,11 +265,13 @@ pub fn is_client_deleted(conn: &Connection, client_id: &str) -> Result<bool, Err
     Ok(stmt.exists([client_id])?)
 }
 
-/// Every deleted client, for the revocation feed: gates refuse every token they minted.
-pub fn deleted_clients(conn: &Connection) -> Result<Vec<String>, Error> {
-    let mut stmt =
-        conn.prepare_cached("SELECT client_id FROM deleted_clients ORDER BY client_id")?;
-    let rows = stmt.query_map([], |r| r.get(0))?;
+/// Clients deleted since `since`, for the revocation feed: gates refuse
+/// every token they minted (older deletions only outlived tokens that expired).
+pub fn deleted_clients(conn: &Connection, since: i64) -> Result<Vec<String>, Error> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT client_id FROM deleted_clients WHERE deleted_at >= ?1 ORDER BY client_id",
+    )?;
+    let rows = stmt.query_map([since], |r| r.get(0))?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
