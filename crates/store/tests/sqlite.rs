@@ -1045,5 +1045,43 @@ async fn a_version_4_data_folder_is_upgraded_and_keeps_its_grants() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(version, "6");
+    assert_eq!(version, "7");
+}
+
+#[tokio::test]
+async fn a_version_6_data_folder_keeps_its_disconnects_in_milliseconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("laissez.db");
+    let store = SqliteStore::open(&path).unwrap();
+    store.close();
+    drop(store);
+    // What version 6 wrote: disconnect times in seconds.
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "UPDATE meta SET value = '6' WHERE key = 'schema_version';
+             INSERT INTO revoked_grants (user_id, client_id, revoked_at)
+                 VALUES ('usr_a', 'cli_old', 1750000000);",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let grants = store.revoked_grants().await.unwrap();
+    // The whole second stays revoked: tokens issued in it are still refused.
+    assert_eq!(
+        grants,
+        vec![("usr_a".into(), "cli_old".into(), 1_750_000_000_999)]
+    );
+    assert!(
+        store
+            .disconnected_since("usr_a", "cli_old", 1_750_000_000_500)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .disconnected_since("usr_a", "cli_old", 1_750_000_001_000)
+            .await
+            .unwrap()
+    );
 }

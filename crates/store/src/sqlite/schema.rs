@@ -197,6 +197,18 @@ CREATE TABLE IF NOT EXISTS audit_head (
 );
 ";
 
+/// Whether `table` has `column`.
+fn has_column(conn: &Connection, table: &str, column: &str) -> Result<bool, Error> {
+    let mut stmt = conn.prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))?;
+    let names = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    for name in names {
+        if name? == column {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Creates missing tables and the built-in roles; refuses a newer schema.
 pub fn migrate(conn: &Connection) -> Result<(), Error> {
     let tx = conn.unchecked_transaction()?;
@@ -227,10 +239,19 @@ pub fn migrate(conn: &Connection) -> Result<(), Error> {
                 )?;
             }
             if v < 7 {
+                // Added only where missing, so a folder that got part of the way is still upgraded.
+                for (column, definition) in [
+                    ("principal_id", "TEXT REFERENCES principals(id)"),
+                    ("last_used_at", "BIGINT"),
+                ] {
+                    if !has_column(&tx, "oauth_clients", column)? {
+                        tx.execute_batch(&format!(
+                            "ALTER TABLE oauth_clients ADD COLUMN {column} {definition};"
+                        ))?;
+                    }
+                }
                 tx.execute_batch(
-                    "ALTER TABLE oauth_clients ADD COLUMN principal_id TEXT REFERENCES principals(id);
-                     ALTER TABLE oauth_clients ADD COLUMN last_used_at BIGINT;
-                     UPDATE oauth_clients SET last_used_at = created_at;
+                    "UPDATE oauth_clients SET last_used_at = created_at WHERE last_used_at IS NULL;
                      UPDATE revoked_grants SET revoked_at = revoked_at * 1000 + 999;",
                 )?;
             }
