@@ -66,6 +66,43 @@ pub fn subject_is_principal(sub: &str) -> bool {
         && random.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
+/// The key id of an access token's JWS header, once the header says it is
+/// an ES256 `at+jwt` (the first step of verification, before any key is
+/// looked up; pure, for fuzzing).
+pub fn access_token_key_id(token: &str) -> Result<String, Refusal> {
+    let header = jsonwebtoken::decode_header(token).map_err(|e| Refusal::Invalid(e.to_string()))?;
+    if header.alg != Algorithm::ES256 || header.typ.as_deref() != Some(TYP) {
+        return Err(Refusal::Invalid(
+            "expected an ES256 at+jwt access token".into(),
+        ));
+    }
+    header
+        .kid
+        .ok_or_else(|| Refusal::Invalid("no key id".into()))
+}
+
+/// Verifies an access token's ES256 signature with `key`, its issuer and
+/// expiry, and that it names an audience and a subject (pure, for fuzzing;
+/// the audience and the revocation feed are checked by [`Verifier::verify`]).
+pub fn verify_signed(
+    token: &str,
+    key: &DecodingKey,
+    issuer: &str,
+) -> Result<AccessTokenClaims, Refusal> {
+    access_token_key_id(token)?;
+    let mut validation = Validation::new(Algorithm::ES256);
+    validation.set_issuer(&[issuer]);
+    validation.validate_aud = false;
+    validation.leeway = 5;
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    jsonwebtoken::decode::<AccessTokenClaims>(token, key, &validation)
+        .map(|data| data.claims)
+        .map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => Refusal::Expired,
+            _ => Refusal::Invalid(e.to_string()),
+        })
+}
+
 /// Refuses a token issued, or valid only, in the future (beyond
 /// [`CLOCK_LEEWAY`]): `now` is this gate's clock, in Unix seconds.
 pub fn check_times(claims: &AccessTokenClaims, now: i64) -> Result<(), Refusal> {
@@ -369,31 +406,12 @@ impl Verifier {
     }
 
     async fn check_signature(&self, token: &str) -> Result<AccessTokenClaims, Refusal> {
-        let header =
-            jsonwebtoken::decode_header(token).map_err(|e| Refusal::Invalid(e.to_string()))?;
-        if header.alg != Algorithm::ES256 || header.typ.as_deref() != Some(TYP) {
-            return Err(Refusal::Invalid(
-                "expected an ES256 at+jwt access token".into(),
-            ));
-        }
-        let kid = header
-            .kid
-            .ok_or_else(|| Refusal::Invalid("no key id".into()))?;
+        let kid = access_token_key_id(token)?;
         let key = self
             .key(&kid)
             .await
             .ok_or_else(|| Refusal::Invalid("signed by an unknown key".into()))?;
-        let mut validation = Validation::new(Algorithm::ES256);
-        validation.set_issuer(&[&self.issuer]);
-        validation.validate_aud = false;
-        validation.leeway = 5;
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        jsonwebtoken::decode::<AccessTokenClaims>(token, &key, &validation)
-            .map(|data| data.claims)
-            .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => Refusal::Expired,
-                _ => Refusal::Invalid(e.to_string()),
-            })
+        verify_signed(token, &key, &self.issuer)
     }
 
     /// Verifies a bearer token for this gate: signature (once per token,
@@ -475,6 +493,28 @@ mod tests {
                 "iat {iat} nbf {nbf:?}"
             );
         }
+    }
+
+    #[test]
+    fn malformed_headers_are_refused_before_any_key() {
+        for token in [
+            "",
+            "a.b.c",
+            "eyJhbGciOiJub25lIn0.e30.",
+            // {"alg":"HS256","typ":"at+jwt","kid":"k"}
+            "eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCIsImtpZCI6ImsifQ.e30.sig",
+            // {"alg":"ES256","typ":"JWT","kid":"k"}
+            "eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImsifQ.e30.sig",
+            // {"alg":"ES256","typ":"at+jwt"}
+            "eyJhbGciOiJFUzI1NiIsInR5cCI6ImF0K2p3dCJ9.e30.sig",
+        ] {
+            assert!(access_token_key_id(token).is_err(), "{token}");
+        }
+        // {"alg":"ES256","typ":"at+jwt","kid":"k"}
+        assert_eq!(
+            access_token_key_id("eyJhbGciOiJFUzI1NiIsInR5cCI6ImF0K2p3dCIsImtpZCI6ImsifQ.e30.sig"),
+            Ok("k".to_owned())
+        );
     }
 
     #[test]

@@ -1085,3 +1085,55 @@ async fn a_version_6_data_folder_keeps_its_disconnects_in_milliseconds() {
             .unwrap()
     );
 }
+
+#[tokio::test]
+async fn dynamic_clients_never_used_expire_and_their_tokens_with_them() {
+    use laissez_oauth::client::{Client, ClientKind, RegistrationRequest};
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("laissez.db")).unwrap();
+    let metadata = RegistrationRequest::parse(
+        br#"{"redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none"}"#,
+        ClientKind::Dynamic,
+    )
+    .unwrap();
+    for (id, kind, created_at) in [
+        ("cli_old", ClientKind::Dynamic, 1_000),
+        ("cli_used", ClientKind::Dynamic, 1_000),
+        ("cli_new", ClientKind::Dynamic, 5_000),
+        ("cli_admin", ClientKind::Preregistered, 1_000),
+    ] {
+        let client = Client {
+            client_id: id.into(),
+            kind,
+            metadata: metadata.clone(),
+            owner_id: None,
+            principal_id: None,
+            created_at,
+        };
+        store
+            .create_client(client, None, None, event("oauth.client.register", id))
+            .await
+            .unwrap();
+    }
+    store
+        .record_issuance("cli_used", event("oauth.token.issue", "at_1"))
+        .await
+        .unwrap();
+    let expired = store.expire_unused_clients(2_000).await.unwrap();
+    assert_eq!(expired, vec!["cli_old".to_owned()]);
+    assert!(store.client("cli_old").await.unwrap().is_none());
+    for kept in ["cli_used", "cli_new", "cli_admin"] {
+        assert!(store.client(kept).await.unwrap().is_some(), "{kept}");
+    }
+    assert_eq!(
+        store.deleted_clients().await.unwrap(),
+        vec!["cli_old".to_owned()]
+    );
+    assert!(
+        store
+            .disconnected_since("usr_a", "cli_old", 0)
+            .await
+            .unwrap(),
+        "a deleted client's grants are over"
+    );
+}
