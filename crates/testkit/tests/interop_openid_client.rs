@@ -17,6 +17,19 @@ async fn openid_client_completes_every_grant() {
     let machine =
         laissez_testkit::gate::service_client(&server.url, "reports.read", "https://notes.example")
             .await;
+    // The resource defines the scopes the user grants too.
+    let (status, body) = server
+        .call(
+            reqwest::Method::PUT,
+            "/v1/resources",
+            &server.admin_token,
+            Some(
+                &serde_json::json!({"resource": "https://notes.example", "name": "notes",
+                "scopes": {"notes.read": "Read notes", "reports.read": "Read reports"}}),
+            ),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
     let url = server.url.clone();
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")

@@ -78,13 +78,23 @@ async fn public_client(server: &TestServer) -> (String, String) {
 
 /// Alice approves `client_id` for `resource`; returns the code.
 async fn code_for(server: &TestServer, client_id: &str, resource: &str) -> String {
+    code_for_scope(server, client_id, resource, "notes.read").await
+}
+
+/// Alice approves `client_id` for `resource` and `scope`; returns the code.
+async fn code_for_scope(
+    server: &TestServer,
+    client_id: &str,
+    resource: &str,
+    scope: &str,
+) -> String {
     let mut authorize = url::Url::parse(&format!("{}/oauth/authorize", server.url)).unwrap();
     authorize
         .query_pairs_mut()
         .append_pair("response_type", "code")
         .append_pair("client_id", client_id)
         .append_pair("redirect_uri", REDIRECT)
-        .append_pair("scope", "notes.read")
+        .append_pair("scope", scope)
         .append_pair("state", "s")
         .append_pair("resource", resource)
         .append_pair(
@@ -866,4 +876,26 @@ async fn agents_refuse_metadata_naming_another_resource() {
     assert!(error.to_string().contains("does not cover"), "{error}");
     assert_eq!(*asked.lock().unwrap(), 0, "no consent was asked");
     assert_eq!(*fetched.lock().unwrap(), 0, "no token reached the app");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn consent_is_bounded_by_the_resources_registered_scopes() {
+    let (server, gate) = setup().await;
+    let (status, body) = server
+        .call(
+            reqwest::Method::PUT,
+            "/v1/resources",
+            &server.admin_token,
+            Some(
+                &json!({"resource": gate, "name": "notes", "scopes": {"notes.read": "Read notes"}}),
+            ),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    let (client_id, _) = public_client(&server).await;
+    let code = code_for_scope(&server, &client_id, &gate, "notes.read notes.admin").await;
+    let (status, tokens) = exchange(&server, &client_id, &code, &gate).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let claims = laissez_testkit::jwt_claims(tokens["access_token"].as_str().unwrap());
+    assert_eq!(claims["scope"], "notes.read", "{claims}");
 }
