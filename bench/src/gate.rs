@@ -28,20 +28,10 @@ pub async fn run(server: &TestServer, n: usize) {
     let gate_addr = gate_url.trim_start_matches("http://").to_owned();
 
     let http = reqwest::Client::new();
-    let client: Value = http
-        .post(format!("{}/oauth/register", server.url))
-        .json(&serde_json::json!({"grant_types": ["client_credentials"], "scope": "bench.read"}))
-        .send()
-        .await
-        .expect("register")
-        .json()
-        .await
-        .expect("json");
-    let (id, secret) = (
-        client["client_id"].as_str().expect("id").to_owned(),
-        client["client_secret"].as_str().expect("secret").to_owned(),
-    );
     let resource = format!("http://{gate_addr}");
+    // Only an administrator's client acts with no person present.
+    let client = laissez_testkit::gate::service_client(&server.url, "bench.read", &resource).await;
+    let (id, secret) = (client.client_id, client.secret);
     let token: Value = http
         .post(format!("{}/oauth/token", server.url))
         .basic_auth(&id, Some(&secret))
@@ -105,7 +95,10 @@ pub async fn run(server: &TestServer, n: usize) {
         method: Method::POST,
         path: "/oauth/token".into(),
         token: None,
-        body: Some("grant_type=client_credentials".into()),
+        body: Some(format!(
+            "grant_type=client_credentials&resource={}",
+            url::form_urlencoded::byte_serialize(resource.as_bytes()).collect::<String>()
+        )),
         expect: StatusCode::OK,
         basic: Some(base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))),
         form: true,

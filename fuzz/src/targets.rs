@@ -5,11 +5,20 @@ use std::sync::OnceLock;
 
 use laissez_gate::browser::safe_return_target;
 use laissez_gate::facts::{RpcCalls, normalize_path};
-use laissez_oauth::client::RegistrationRequest;
+use std::net::IpAddr;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::DecodingKey;
+use laissez_gate::verify::{access_token_key_id, verify_signed};
+use laissez_oauth::address::is_public;
+use laissez_oauth::client::{ClientKind, GrantType, RegistrationRequest};
 use laissez_oauth::redirect;
 use laissez_scan::stream::decode_escapes;
 use laissez_scan::{Engine, RuleSet};
 use laissez_token::{Namespace, Token};
+use p256::ecdsa::signature::Signer;
+use p256::ecdsa::{Signature, SigningKey};
 
 use crate::Target;
 
@@ -81,6 +90,37 @@ pub static ALL: &[Target] = &[
             b"sk-ant-",
             b"\n",
         ],
+    },
+    Target {
+        name: "jws_verify",
+        run: jws_verify,
+        dictionary: &[
+            b"\"alg\"",
+            b"\"ES256\"",
+            b"\"none\"",
+            b"\"HS256\"",
+            b"\"typ\"",
+            b"\"at+jwt\"",
+            b"\"kid\"",
+            b"\"iss\"",
+            b"\"https://issuer.example\"",
+            b"\"exp\"",
+            b"\"sub\"",
+            b"\"aud\"",
+            b"\"jti\"",
+            b"\"nbf\"",
+            b"4102444800",
+            b"null",
+            b"{",
+            b"}",
+            b".",
+            b",",
+        ],
+    },
+    Target {
+        name: "address_filter",
+        run: address_filter,
+        dictionary: &[],
     },
     Target {
         name: "path_normalize",
@@ -192,20 +232,25 @@ fn url_of(text: &str) -> Option<url::Url> {
     url::Url::parse(text).ok()
 }
 
-/// RFC 7591 registration metadata: any JSON either fails with an OAuth error
-/// or validates into metadata whose every redirect URI passes validation.
+/// RFC 7591 registration metadata and metadata documents: any bytes either
+/// fail with an OAuth error or validate into metadata whose every redirect
+/// URI passes validation, and a client that registered itself never holds
+/// the client-credentials grant.
 pub fn client_metadata(data: &[u8]) {
-    let Ok(request) = serde_json::from_slice::<RegistrationRequest>(data) else {
-        return;
-    };
-    if let Ok(metadata) = request.validate() {
-        for uri in &metadata.redirect_uris {
+    for kind in [ClientKind::Dynamic, ClientKind::MetadataDocument] {
+        if let Ok(metadata) = RegistrationRequest::parse(data, kind) {
+            for uri in &metadata.redirect_uris {
+                assert!(
+                    redirect::validate(uri).is_ok(),
+                    "stored an invalid redirect URI {uri:?}"
+                );
+            }
+            assert_eq!(metadata.response_types, vec!["code".to_owned()]);
             assert!(
-                redirect::validate(uri).is_ok(),
-                "stored an invalid redirect URI {uri:?}"
+                !metadata.allows(GrantType::ClientCredentials),
+                "a {kind:?} client got client_credentials"
             );
         }
-        assert_eq!(metadata.response_types, vec!["code".to_owned()]);
     }
 }
 
@@ -285,5 +330,95 @@ pub fn escapes(data: &[u8]) {
         assert_eq!(decoded.origins.len(), decoded.bytes.len() + 1);
         assert!(decoded.origins.windows(2).all(|w| w[0] <= w[1]));
         assert!(decoded.origins.iter().all(|&o| o as usize <= data.len()));
+    }
+}
+
+const ISSUER: &str = "https://issuer.example";
+
+/// A fixed signing key and its public half.
+fn jws_keys() -> &'static (SigningKey, DecodingKey) {
+    static KEYS: OnceLock<(SigningKey, DecodingKey)> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let key = SigningKey::from_bytes(&[7u8; 32].into())
+            .unwrap_or_else(|e| panic!("a fixed P-256 scalar: {e}"));
+        let point = key.verifying_key().to_encoded_point(false);
+        let coordinate = |c: Option<&p256::FieldBytes>| {
+            URL_SAFE_NO_PAD.encode(c.map(|c| c.as_slice()).unwrap_or_default())
+        };
+        let decoding =
+            DecodingKey::from_ec_components(&coordinate(point.x()), &coordinate(point.y()))
+                .unwrap_or_else(|e| panic!("the fixed public key: {e}"));
+        (key, decoding)
+    })
+}
+
+/// The gate's JWS verification. The first byte chooses what the rest is:
+/// a whole compact token; a JWS header signed (correctly) with the gate's
+/// key over valid claims; or claims signed under a valid header. Whatever
+/// is accepted is ES256 `at+jwt` with a key id, from the issuer.
+pub fn jws_verify(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let (key, decoding) = jws_keys();
+    const HEADER: &str = r#"{"alg":"ES256","typ":"at+jwt","kid":"k1"}"#;
+    const CLAIMS: &str = r#"{"iss":"https://issuer.example","sub":"usr_a","aud":"https://app.example","exp":4102444800,"iat":1700000000,"jti":"j","client_id":"c","scope":"notes.read"}"#;
+    let token = match mode % 3 {
+        0 => String::from_utf8_lossy(rest).into_owned(),
+        1 => sign(key, rest, CLAIMS.as_bytes()),
+        _ => sign(key, HEADER.as_bytes(), rest),
+    };
+    if let Ok(claims) = verify_signed(&token, decoding, ISSUER) {
+        assert_eq!(claims.iss, ISSUER);
+        assert!(
+            access_token_key_id(&token).is_ok(),
+            "accepted a header the gate refuses"
+        );
+        let header = jsonwebtoken::decode_header(&token)
+            .unwrap_or_else(|e| panic!("accepted an unreadable header: {e}"));
+        assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
+    }
+}
+
+fn sign(key: &SigningKey, header: &[u8], claims: &[u8]) -> String {
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(claims)
+    );
+    let signature: Signature = key.sign(input.as_bytes());
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
+}
+
+/// The metadata-document address filter: an IPv6 address that maps or
+/// embeds an IPv4 one is public only if that IPv4 address is, and no
+/// loopback, private, link-local or unspecified address is public.
+pub fn address_filter(data: &[u8]) {
+    let mut v6 = [0u8; 16];
+    for (slot, byte) in v6.iter_mut().zip(data) {
+        *slot = *byte;
+    }
+    let ip6 = std::net::Ipv6Addr::from(v6);
+    let ip4 = std::net::Ipv4Addr::new(v6[12], v6[13], v6[14], v6[15]);
+    for ip in [IpAddr::V6(ip6), IpAddr::V4(ip4)] {
+        if is_public(ip) {
+            assert!(
+                !ip.is_loopback() && !ip.is_unspecified() && !ip.is_multicast(),
+                "{ip} is public"
+            );
+            if let IpAddr::V4(v4) = ip {
+                assert!(
+                    !v4.is_private() && !v4.is_link_local() && !v4.is_broadcast(),
+                    "{ip} is public"
+                );
+            }
+        }
+    }
+    if let Some(mapped) = ip6.to_ipv4_mapped() {
+        assert_eq!(
+            is_public(IpAddr::V6(ip6)),
+            is_public(IpAddr::V4(mapped)),
+            "{ip6} and {mapped} differ"
+        );
     }
 }

@@ -87,3 +87,13 @@ fn return_target() {
 fn decode_escapes() {
     fuzz("decode_escapes");
 }
+
+#[test]
+fn jws_verify() {
+    fuzz("jws_verify");
+}
+
+#[test]
+fn address_filter() {
+    fuzz("address_filter");
+}

@@ -1,14 +1,15 @@
 // A generic OAuth client nobody here wrote (openid-client from npm) against
 // the Laissez authorization server: discovery (RFC 8414), dynamic
 // registration, authorization code with PKCE and resource, RFC 9207 `iss`
-// checking, refresh, revocation, and the client credentials grant.
+// checking, refresh, revocation, and the client credentials grant (with a
+// client an administrator registered: a self-registered one is refused).
 //
-// Usage: node openid_client_agent.mjs ISSUER USERNAME PASSWORD
+// Usage: node openid_client_agent.mjs ISSUER USERNAME PASSWORD MACHINE_ID MACHINE_SECRET
 // Prints one JSON line with what it observed.
 
 import * as client from 'openid-client';
 
-const [issuer, username, password] = process.argv.slice(2);
+const [issuer, username, password, machineId, machineSecret] = process.argv.slice(2);
 const redirectUri = 'http://127.0.0.1:41999/callback';
 const resource = 'https://notes.example';
 const options = { execute: [client.allowInsecureRequests], algorithm: 'oauth2' };
@@ -119,11 +120,24 @@ try {
   observed.forged_iss_refused = true;
 }
 
-// Confidential client: client credentials.
-const machine = await client.dynamicClientRegistration(
+// Client credentials: a self-registered client may not use them...
+try {
+  await client.dynamicClientRegistration(
+    new URL(issuer),
+    { grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic', scope: 'reports.read' },
+    undefined,
+    options,
+  );
+  observed.self_registered_client_credentials_refused = false;
+} catch {
+  observed.self_registered_client_credentials_refused = true;
+}
+// ...a client an administrator registered may.
+const machine = await client.discovery(
   new URL(issuer),
-  { grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic', scope: 'reports.read' },
-  undefined,
+  machineId,
+  machineSecret,
+  client.ClientSecretBasic(machineSecret),
   options,
 );
 const machineTokens = await client.clientCredentialsGrant(machine, { scope: 'reports.read', resource });

@@ -188,6 +188,15 @@ impl Agent {
             .as_str()
             .ok_or_else(|| AgentError::Protocol("the resource metadata has no resource".into()))?
             .to_owned();
+        // RFC 9728 §3.3: metadata naming another resource would have us
+        // obtain a token for it and hand that token to this server.
+        let covers =
+            laissez_oauth::resource::Resource::parse(&resource).is_ok_and(|r| r.covers(url));
+        if !covers {
+            return Err(AgentError::Protocol(format!(
+                "the protected resource metadata names resource {resource}, which does not cover {url}; refusing to obtain a token for it"
+            )));
+        }
         let issuer = prm["authorization_servers"][0]
             .as_str()
             .ok_or_else(|| {

@@ -95,6 +95,10 @@ pub struct GateConfig {
     pub rules: Vec<Rule>,
     /// A Laissez token with `laissez.audit.write`: report every decision to the audit log.
     pub audit_token: Option<String>,
+    /// The gate's credential for the revocation feed (a token with the
+    /// `laissez-gate` role), when it differs from `audit_token` or the gate
+    /// reports nothing; without either the feed refuses the gate.
+    pub feed_token: Option<String>,
     /// Send browsers without a token to sign in, and keep them signed in with a cookie.
     pub browser_login: bool,
     /// The account the app belongs to: tokens whose consent did not grant it
@@ -125,6 +129,7 @@ impl GateConfig {
             default_scopes: Vec::new(),
             rules: Vec::new(),
             audit_token: None,
+            feed_token: None,
             browser_login: false,
             account: None,
             dlp: crate::dlp::DlpSettings::default(),

@@ -214,6 +214,8 @@ mod tests {
             scope: scope.into(),
             accounts: Vec::new(),
             act: None,
+            iat_ms: None,
+            nbf: None,
         }
     }
 

@@ -81,7 +81,7 @@ impl Gate {
         // through at start and the issuer knows this gate follows it.
         if !verifier.poll_revocations(0).await {
             return Err(GateError::Issuer(
-                "cannot read the issuer's revocation feed".into(),
+                "cannot read the issuer's revocation feed; it is only for gates: give this gate a token with the laissez-gate role (--audit-token)".into(),
             ));
         }
         verifier.clone().follow_revocations();

@@ -192,6 +192,8 @@ mod tests {
             scope: "notes.read".into(),
             accounts: Vec::new(),
             act: None,
+            iat_ms: None,
+            nbf: None,
         }
     }
 

@@ -5,7 +5,13 @@
 //! followed in the background with long polls: the issuer answers as soon as
 //! something is revoked and waits for this gate's acknowledgement (its next
 //! poll) before it confirms the revocation, so a revoked token is refused on
-//! the next request.
+//! the next request. The feed is read with the gate's credential (the
+//! `laissez-gate` role): it names deactivated principals and revoked tokens.
+//!
+//! Beyond the signature, a token must speak for a principal (the issuer
+//! mints tokens only for principal ids), not be issued or valid only in the
+//! future, and neither its subject (nor the subject's owner) may be
+//! deactivated, its grant disconnected, nor its client deleted.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -22,6 +28,9 @@ use crate::{GateConfig, GateError};
 const FEED_WAIT: u64 = 25;
 /// The pause before asking again after the feed could not be read.
 const FEED_RETRY: Duration = Duration::from_millis(500);
+/// How far in the future `iat` and `nbf` may be (clock skew between the
+/// issuer and this gate), seconds.
+pub const CLOCK_LEEWAY: i64 = 60;
 /// Least time between two JWKS fetches caused by unknown key ids (a new key
 /// after rotation is picked up at once; a flood of bogus key ids costs one
 /// fetch a second).
@@ -44,6 +53,75 @@ pub enum Refusal {
     Revoked,
 }
 
+/// Whether `sub` names a principal: the ids Laissez gives users, services,
+/// agents and tasks. A token for anything else (a client id, say) was not
+/// minted by a Laissez that bounds tokens by principals, and is refused.
+pub fn subject_is_principal(sub: &str) -> bool {
+    let Some((prefix, random)) = sub.split_once('_') else {
+        return false;
+    };
+    matches!(prefix, "usr" | "svc" | "agt" | "tsk")
+        && !random.is_empty()
+        && random.len() <= 64
+        && random.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// The key id of an access token's JWS header, once the header says it is
+/// an ES256 `at+jwt` (the first step of verification, before any key is
+/// looked up; pure, for fuzzing).
+pub fn access_token_key_id(token: &str) -> Result<String, Refusal> {
+    let header = jsonwebtoken::decode_header(token).map_err(|e| Refusal::Invalid(e.to_string()))?;
+    if header.alg != Algorithm::ES256 || header.typ.as_deref() != Some(TYP) {
+        return Err(Refusal::Invalid(
+            "expected an ES256 at+jwt access token".into(),
+        ));
+    }
+    header
+        .kid
+        .ok_or_else(|| Refusal::Invalid("no key id".into()))
+}
+
+/// Verifies an access token's ES256 signature with `key`, its issuer and
+/// expiry, and that it names an audience and a subject (pure, for fuzzing;
+/// the audience and the revocation feed are checked by [`Verifier::verify`]).
+pub fn verify_signed(
+    token: &str,
+    key: &DecodingKey,
+    issuer: &str,
+) -> Result<AccessTokenClaims, Refusal> {
+    access_token_key_id(token)?;
+    let mut validation = Validation::new(Algorithm::ES256);
+    validation.set_issuer(&[issuer]);
+    validation.validate_aud = false;
+    validation.leeway = 5;
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    jsonwebtoken::decode::<AccessTokenClaims>(token, key, &validation)
+        .map(|data| data.claims)
+        .map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => Refusal::Expired,
+            _ => Refusal::Invalid(e.to_string()),
+        })
+}
+
+/// Refuses a token issued, or valid only, in the future (beyond
+/// [`CLOCK_LEEWAY`]): `now` is this gate's clock, in Unix seconds.
+pub fn check_times(claims: &AccessTokenClaims, now: i64) -> Result<(), Refusal> {
+    if claims.iat > now.saturating_add(CLOCK_LEEWAY) {
+        return Err(Refusal::Invalid(
+            "the access token is issued in the future".into(),
+        ));
+    }
+    if claims
+        .nbf
+        .is_some_and(|nbf| nbf > now.saturating_add(CLOCK_LEEWAY))
+    {
+        return Err(Refusal::Invalid(
+            "the access token is not valid yet (nbf)".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Verifies access tokens for one gate.
 pub struct Verifier {
     issuer: String,
@@ -57,6 +135,8 @@ pub struct Verifier {
     verified: RwLock<HashMap<String, AccessTokenClaims>>,
     /// This gate's id in the feed (for the issuer to wait for its acknowledgement).
     gate_id: String,
+    /// The gate's credential (`laissez-gate` role), for the revocation feed.
+    credential: Option<String>,
 }
 
 /// Verified tokens kept (a few MB at most).
@@ -73,12 +153,27 @@ fn unix_now() -> i64 {
 #[derive(Default)]
 struct Revoked {
     jtis: HashSet<String>,
-    /// (user, client) → tokens issued at or before this time are refused.
+    /// (user, client) → tokens issued at or before this time (milliseconds) are refused.
     disconnected: HashMap<(String, String), i64>,
-    /// Users who may no longer act.
+    /// Principals who may no longer act (deactivated, or owned by someone deactivated).
     deactivated: HashSet<String>,
+    /// Deleted clients: every token they minted is refused.
+    deleted_clients: HashSet<String>,
     /// The feed version this state is from.
     version: Option<String>,
+}
+
+impl Revoked {
+    /// Whether the feed's state refuses a token.
+    fn refuses(&self, claims: &AccessTokenClaims) -> bool {
+        self.jtis.contains(&claims.jti)
+            || self.deactivated.contains(&claims.sub)
+            || self.deleted_clients.contains(&claims.client_id)
+            || self
+                .disconnected
+                .get(&(claims.sub.clone(), claims.client_id.clone()))
+                .is_some_and(|&before| claims.issued_ms() <= before)
+    }
 }
 
 async fn fetch_json(http: &reqwest::Client, url: &str) -> Result<serde_json::Value, String> {
@@ -146,6 +241,10 @@ impl Verifier {
             verified: RwLock::new(HashMap::new()),
             gate_id: laissez_token::random_base62(16)
                 .map_err(|e| GateError::Issuer(e.to_string()))?,
+            credential: config
+                .feed_token
+                .clone()
+                .or_else(|| config.audit_token.clone()),
         })
     }
 
@@ -180,17 +279,19 @@ impl Verifier {
         if !held.is_empty() {
             url.push_str(&format!("&after={held}"));
         }
-        let response = self
-            .http
-            .get(&url)
-            .timeout(Duration::from_secs(wait + 10))
-            .send()
-            .await;
-        let fetched = match response {
+        let mut request = self.http.get(&url).timeout(Duration::from_secs(wait + 10));
+        if let Some(credential) = &self.credential {
+            request = request.bearer_auth(credential);
+        }
+        let fetched = match request.send().await {
             Ok(r) if r.status().is_success() => r
                 .json::<serde_json::Value>()
                 .await
                 .map_err(|e| e.to_string()),
+            Ok(r) if matches!(r.status().as_u16(), 401 | 403) => Err(format!(
+                "HTTP {}: the feed is only for gates; give this gate a credential with the laissez-gate role (--audit-token)",
+                r.status()
+            )),
             Ok(r) => Err(format!("HTTP {}", r.status())),
             Err(e) => Err(e.to_string()),
         };
@@ -213,7 +314,16 @@ impl Verifier {
                                     g["sub"].as_str()?.to_owned(),
                                     g["client_id"].as_str()?.to_owned(),
                                 );
-                                Some((key, g["issued_before"].as_i64()?))
+                                // Milliseconds; a feed without them counts to the end of the second.
+                                let before = g["issued_before_ms"].as_i64().or_else(|| {
+                                    Some(
+                                        g["issued_before"]
+                                            .as_i64()?
+                                            .saturating_mul(1000)
+                                            .saturating_add(999),
+                                    )
+                                })?;
+                                Some((key, before))
                             })
                             .collect()
                     })
@@ -226,12 +336,21 @@ impl Verifier {
                             .collect()
                     })
                     .unwrap_or_default();
+                let deleted_clients = feed["deleted_clients"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|c| c.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 let version = feed["version"].as_str().map(str::to_owned);
                 if let Ok(mut revoked) = self.revoked.write() {
                     *revoked = Revoked {
                         jtis,
                         disconnected,
                         deactivated,
+                        deleted_clients,
                         version,
                     };
                 }
@@ -287,31 +406,12 @@ impl Verifier {
     }
 
     async fn check_signature(&self, token: &str) -> Result<AccessTokenClaims, Refusal> {
-        let header =
-            jsonwebtoken::decode_header(token).map_err(|e| Refusal::Invalid(e.to_string()))?;
-        if header.alg != Algorithm::ES256 || header.typ.as_deref() != Some(TYP) {
-            return Err(Refusal::Invalid(
-                "expected an ES256 at+jwt access token".into(),
-            ));
-        }
-        let kid = header
-            .kid
-            .ok_or_else(|| Refusal::Invalid("no key id".into()))?;
+        let kid = access_token_key_id(token)?;
         let key = self
             .key(&kid)
             .await
             .ok_or_else(|| Refusal::Invalid("signed by an unknown key".into()))?;
-        let mut validation = Validation::new(Algorithm::ES256);
-        validation.set_issuer(&[&self.issuer]);
-        validation.validate_aud = false;
-        validation.leeway = 5;
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        jsonwebtoken::decode::<AccessTokenClaims>(token, &key, &validation)
-            .map(|data| data.claims)
-            .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => Refusal::Expired,
-                _ => Refusal::Invalid(e.to_string()),
-            })
+        verify_signed(token, &key, &self.issuer)
     }
 
     /// Verifies a bearer token for this gate: signature (once per token,
@@ -333,20 +433,135 @@ impl Verifier {
         if !audience_ok {
             return Err(Refusal::WrongAudience);
         }
+        check_times(&claims, unix_now())?;
+        if !subject_is_principal(&claims.sub) {
+            return Err(Refusal::Invalid(
+                "the access token does not speak for a principal".into(),
+            ));
+        }
         // Fail closed: if the feed's state cannot be read, refuse.
         let refused = match self.revoked.read() {
-            Ok(r) => {
-                r.jtis.contains(&claims.jti)
-                    || r.deactivated.contains(&claims.sub)
-                    || r.disconnected
-                        .get(&(claims.sub.clone(), claims.client_id.clone()))
-                        .is_some_and(|&before| claims.iat <= before)
-            }
+            Ok(r) => r.refuses(&claims),
             Err(_) => true,
         };
         if refused {
             return Err(Refusal::Revoked);
         }
         Ok(claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(iat: i64, nbf: Option<i64>) -> AccessTokenClaims {
+        AccessTokenClaims {
+            iss: "https://issuer.example".into(),
+            sub: "usr_abc".into(),
+            aud: "https://app.example".into(),
+            exp: iat.saturating_add(600),
+            iat,
+            iat_ms: None,
+            nbf,
+            jti: "at_1".into(),
+            client_id: "cli_1".into(),
+            scope: String::new(),
+            accounts: Vec::new(),
+            act: None,
+        }
+    }
+
+    #[test]
+    fn future_iat_and_nbf_are_refused() {
+        let now = 1_000_000;
+        for (iat, nbf, ok) in [
+            (now, None, true),
+            (now - 500, None, true),
+            (now + CLOCK_LEEWAY, None, true),
+            (now + CLOCK_LEEWAY + 1, None, false),
+            (now + 3600, None, false),
+            (now, Some(now), true),
+            (now, Some(now + CLOCK_LEEWAY), true),
+            (now, Some(now + CLOCK_LEEWAY + 1), false),
+            (now, Some(i64::MAX), false),
+            (i64::MAX, None, false),
+        ] {
+            assert_eq!(
+                check_times(&claims(iat, nbf), now).is_ok(),
+                ok,
+                "iat {iat} nbf {nbf:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_headers_are_refused_before_any_key() {
+        for token in [
+            "",
+            "a.b.c",
+            "eyJhbGciOiJub25lIn0.e30.",
+            // {"alg":"HS256","typ":"at+jwt","kid":"k"}
+            "eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCIsImtpZCI6ImsifQ.e30.sig",
+            // {"alg":"ES256","typ":"JWT","kid":"k"}
+            "eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImsifQ.e30.sig",
+            // {"alg":"ES256","typ":"at+jwt"}
+            "eyJhbGciOiJFUzI1NiIsInR5cCI6ImF0K2p3dCJ9.e30.sig",
+        ] {
+            assert!(access_token_key_id(token).is_err(), "{token}");
+        }
+        // {"alg":"ES256","typ":"at+jwt","kid":"k"}
+        assert_eq!(
+            access_token_key_id("eyJhbGciOiJFUzI1NiIsInR5cCI6ImF0K2p3dCIsImtpZCI6ImsifQ.e30.sig"),
+            Ok("k".to_owned())
+        );
+    }
+
+    #[test]
+    fn only_principals_are_subjects() {
+        for (sub, ok) in [
+            ("usr_3kT9aZ", true),
+            ("svc_abc123", true),
+            ("agt_x", true),
+            ("tsk_y", true),
+            ("cli_abc", false),
+            ("https://client.example/meta.json", false),
+            ("usr_", false),
+            ("usr", false),
+            ("usr_a-b", false),
+            ("USR_abc", false),
+            ("", false),
+        ] {
+            assert_eq!(subject_is_principal(sub), ok, "{sub}");
+        }
+    }
+
+    #[test]
+    fn the_feed_refuses_by_millisecond_deleted_client_and_owner() {
+        let mut revoked = Revoked::default();
+        revoked
+            .disconnected
+            .insert(("usr_abc".into(), "cli_1".into()), 1_000_000_500);
+        let mut token = claims(1_000_000, None);
+        token.iat_ms = Some(1_000_000_400);
+        assert!(revoked.refuses(&token), "issued before the disconnect");
+        token.iat_ms = Some(1_000_000_600);
+        assert!(!revoked.refuses(&token), "issued in the same second, after");
+        token.iat_ms = None;
+        assert!(
+            revoked.refuses(&token),
+            "no milliseconds: the start of the second, refused"
+        );
+        token.iat_ms = Some(999_999_999);
+        assert!(
+            revoked.refuses(&token),
+            "iat_ms disagreeing with iat is ignored"
+        );
+        token.iat_ms = Some(1_000_000_600);
+        revoked.deleted_clients.insert("cli_1".into());
+        assert!(revoked.refuses(&token), "deleted client");
+        revoked.deleted_clients.clear();
+        revoked.deactivated.insert("usr_abc".into());
+        assert!(revoked.refuses(&token), "suspended subject");
     }
 }

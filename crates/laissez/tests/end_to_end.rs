@@ -426,6 +426,23 @@ fn deactivating_the_owner_suspends_the_agent() {
 #[test]
 fn applications_are_registered_and_listed() {
     let (_temp, server) = setup();
+    // A client acting alone acts as a service; without one it is refused.
+    let refused = cli(
+        &server,
+        &[
+            "app",
+            "register",
+            "--name",
+            "billing-sync",
+            "--grant",
+            "client_credentials",
+        ],
+    );
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    ok(
+        &server,
+        &["service", "add", "billing-svc", "--owner", "admin"],
+    );
     let out = ok(
         &server,
         &[
@@ -437,6 +454,8 @@ fn applications_are_registered_and_listed() {
             "client_credentials",
             "--scope",
             "billing.read",
+            "--principal",
+            "billing-svc",
         ],
     );
     let client_id = out
@@ -555,6 +574,31 @@ fn apps_configured_by_name_are_gated_by_serve_itself_and_by_laissez_gate() {
         "{refused}"
     );
 
+    // A client acting alone, as a service whose policies (and its owner's)
+    // grant notes.read.
+    ok(
+        &server,
+        &["service", "add", "notes-sync-svc", "--owner", "admin"],
+    );
+    ok(
+        &server,
+        &["role", "add", "notes-reader", "--permission", "notes.read"],
+    );
+    for principal in ["notes-sync-svc", "admin"] {
+        ok(
+            &server,
+            &[
+                "policy",
+                "add",
+                "--principal",
+                principal,
+                "--role",
+                "notes-reader",
+                "--scope",
+                "/",
+            ],
+        );
+    }
     let out = ok(
         &server,
         &[
@@ -566,6 +610,8 @@ fn apps_configured_by_name_are_gated_by_serve_itself_and_by_laissez_gate() {
             "client_credentials",
             "--scope",
             "notes.read",
+            "--principal",
+            "notes-sync-svc",
         ],
     );
     let field = |name: &str| {

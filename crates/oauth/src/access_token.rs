@@ -21,7 +21,8 @@ pub struct Actor {
 pub struct AccessTokenClaims {
     /// Issuer.
     pub iss: String,
-    /// Subject: the user, or the client itself for client credentials.
+    /// Subject: the user, or the service or agent principal behind a
+    /// pre-registered client for client credentials.
     pub sub: String,
     /// Audience: the resource the token is for.
     pub aud: String,
@@ -29,6 +30,14 @@ pub struct AccessTokenClaims {
     pub exp: i64,
     /// Issued at.
     pub iat: i64,
+    /// Issued at, in milliseconds: a disconnect refuses the tokens issued
+    /// up to its own millisecond, not up to the end of its second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat_ms: Option<i64>,
+    /// Not before (Laissez does not set it; a token carrying one in the
+    /// future is refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
     /// Unique id, for revocation.
     pub jti: String,
     /// The client the token was issued to.
@@ -43,4 +52,16 @@ pub struct AccessTokenClaims {
     /// The agent acting for the subject, when not the subject itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<Actor>,
+}
+
+impl AccessTokenClaims {
+    /// When it was issued, in milliseconds: `iat_ms` when it agrees with
+    /// `iat`, else the start of the `iat` second (fail closed: a disconnect
+    /// anywhere in that second ends it).
+    pub fn issued_ms(&self) -> i64 {
+        match self.iat_ms {
+            Some(ms) if ms.div_euclid(1000) == self.iat => ms,
+            _ => self.iat.saturating_mul(1000),
+        }
+    }
 }

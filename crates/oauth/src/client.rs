@@ -149,18 +149,46 @@ pub struct Client {
     pub metadata: ClientMetadata,
     /// The user who registered it, for pre-registered clients.
     pub owner_id: Option<String>,
+    /// The service or agent principal a pre-registered client acts as with
+    /// no person present (client credentials); its policies bound every
+    /// such token. None for every other client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal_id: Option<String>,
     /// When it was registered.
     pub created_at: i64,
+}
+
+impl Client {
+    /// Whether this client may obtain tokens with no person present: only a
+    /// client an administrator registered, backed by a principal, and
+    /// registered for the grant.
+    pub fn may_act_alone(&self) -> bool {
+        self.kind == ClientKind::Preregistered
+            && self.principal_id.is_some()
+            && self.metadata.is_confidential()
+            && self.metadata.allows(GrantType::ClientCredentials)
+    }
 }
 
 fn bad(why: impl Into<String>) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidClientMetadata, why)
 }
 
+/// Most redirect URIs one client registers.
+pub const MAX_REDIRECT_URIS: usize = 16;
+/// Longest redirect URI, client URI or logo URI, bytes.
+pub const MAX_URI: usize = 2048;
+/// Longest `scope` value, bytes.
+pub const MAX_SCOPE: usize = 1024;
+/// Most contacts.
+pub const MAX_CONTACTS: usize = 8;
+/// Longest short text field (name, software id and version, one contact), bytes.
+pub const MAX_TEXT: usize = 200;
+
 fn short_text(value: Option<String>, field: &str) -> Result<Option<String>, OAuthError> {
     match value {
-        Some(v) if v.len() > 200 || v.chars().any(char::is_control) => Err(bad(format!(
-            "{field} must be at most 200 printable characters"
+        Some(v) if v.len() > MAX_TEXT || v.chars().any(char::is_control) => Err(bad(format!(
+            "{field} must be at most {MAX_TEXT} printable characters"
         ))),
         Some(v) if v.trim().is_empty() => Ok(None),
         other => Ok(other),
@@ -171,15 +199,47 @@ fn https_uri(value: Option<String>, field: &str) -> Result<Option<String>, OAuth
     let Some(value) = value else { return Ok(None) };
     let url =
         Url::parse(&value).map_err(|_| bad(format!("{field} must be an absolute https URL")))?;
-    if url.scheme() != "https" || value.len() > 2048 {
+    if url.scheme() != "https" || value.len() > MAX_URI {
         return Err(bad(format!("{field} must be an absolute https URL")));
     }
     Ok(Some(value))
 }
 
 impl RegistrationRequest {
-    /// Validates the request into storable metadata.
-    pub fn validate(self) -> Result<ClientMetadata, OAuthError> {
+    /// Parses a registration request from JSON bytes and validates it for a
+    /// client of `kind`: the entry point for untrusted metadata (dynamic
+    /// registration bodies, metadata documents).
+    pub fn parse(body: &[u8], kind: ClientKind) -> Result<ClientMetadata, OAuthError> {
+        let request: RegistrationRequest = serde_json::from_slice(body)
+            .map_err(|e| bad(format!("the client metadata is not valid: {e}")))?;
+        request.validate(kind)
+    }
+
+    /// Validates the request into storable metadata for a client of `kind`.
+    /// Only clients an administrator registers may use client credentials:
+    /// a dynamically registered or metadata-document client never gets a
+    /// token without a person's consent.
+    pub fn validate(self, kind: ClientKind) -> Result<ClientMetadata, OAuthError> {
+        if self.redirect_uris.len() > MAX_REDIRECT_URIS {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidRedirectUri,
+                format!("at most {MAX_REDIRECT_URIS} redirect_uris"),
+            ));
+        }
+        if self.redirect_uris.iter().any(|u| u.len() > MAX_URI) {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidRedirectUri,
+                format!("a redirect URI is longer than {MAX_URI} characters"),
+            ));
+        }
+        if self.scope.as_ref().is_some_and(|s| s.len() > MAX_SCOPE) {
+            return Err(bad(format!("scope is longer than {MAX_SCOPE} characters")));
+        }
+        if self.grant_types.as_ref().is_some_and(|g| g.len() > 8)
+            || self.response_types.as_ref().is_some_and(|r| r.len() > 8)
+        {
+            return Err(bad("too many grant_types or response_types"));
+        }
         let method = match self
             .token_endpoint_auth_method
             .as_deref()
@@ -213,6 +273,11 @@ impl RegistrationRequest {
         if grants.is_empty() {
             return Err(bad("grant_types must not be empty"));
         }
+        if grants.contains(&GrantType::ClientCredentials) && kind != ClientKind::Preregistered {
+            return Err(bad(
+                "the client_credentials grant is only for clients an administrator registers (laissez app register --principal); a self-registered client acts only with a person's consent",
+            ));
+        }
         let response_types = self.response_types.unwrap_or_else(|| vec!["code".into()]);
         if grants.contains(&GrantType::AuthorizationCode) && response_types != ["code"] {
             return Err(bad(
@@ -230,12 +295,6 @@ impl RegistrationRequest {
                 "redirect_uris is required for the authorization_code grant",
             ));
         }
-        if self.redirect_uris.len() > 16 {
-            return Err(OAuthError::new(
-                ErrorCode::InvalidRedirectUri,
-                "at most 16 redirect_uris",
-            ));
-        }
         for uri in &self.redirect_uris {
             redirect::validate(uri)?;
         }
@@ -243,8 +302,10 @@ impl RegistrationRequest {
             OAuthScopes::parse(Some(scope)).map_err(|e| bad(e.description))?;
         }
         let contacts = self.contacts.unwrap_or_default();
-        if contacts.len() > 8 || contacts.iter().any(|c| c.len() > 200) {
-            return Err(bad("at most 8 contacts of 200 characters"));
+        if contacts.len() > MAX_CONTACTS || contacts.iter().any(|c| c.len() > MAX_TEXT) {
+            return Err(bad(format!(
+                "at most {MAX_CONTACTS} contacts of {MAX_TEXT} characters"
+            )));
         }
         Ok(ClientMetadata {
             redirect_uris: self.redirect_uris,
@@ -267,9 +328,13 @@ mod tests {
     use super::*;
 
     fn request(json: serde_json::Value) -> Result<ClientMetadata, OAuthError> {
+        request_as(json, ClientKind::Dynamic)
+    }
+
+    fn request_as(json: serde_json::Value, kind: ClientKind) -> Result<ClientMetadata, OAuthError> {
         serde_json::from_value::<RegistrationRequest>(json)
             .unwrap()
-            .validate()
+            .validate(kind)
     }
 
     #[test]
@@ -296,6 +361,60 @@ mod tests {
         assert!(request(serde_json::json!({"redirect_uris": ["https://a.example/cb"], "response_types": ["token"]})).is_err());
         assert!(request(serde_json::json!({"redirect_uris": ["https://a.example/cb"], "grant_types": ["implicit"]})).is_err());
         assert!(request(serde_json::json!({"redirect_uris": ["https://a.example/cb"], "logo_uri": "javascript:x"})).is_err());
-        assert!(request(serde_json::json!({"grant_types": ["client_credentials"]})).is_ok());
+        assert!(
+            request_as(
+                serde_json::json!({"grant_types": ["client_credentials"]}),
+                ClientKind::Preregistered
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn only_administrators_register_client_credentials_clients() {
+        let cc = serde_json::json!({"grant_types": ["client_credentials"], "scope": "notes.read"});
+        let mixed = serde_json::json!({"redirect_uris": ["https://a.example/cb"],
+            "grant_types": ["authorization_code", "client_credentials"]});
+        for (json, kind, allowed) in [
+            (&cc, ClientKind::Dynamic, false),
+            (&cc, ClientKind::MetadataDocument, false),
+            (&cc, ClientKind::Preregistered, true),
+            (&mixed, ClientKind::Dynamic, false),
+            (&mixed, ClientKind::MetadataDocument, false),
+            (&mixed, ClientKind::Preregistered, true),
+        ] {
+            let result = request_as(json.clone(), kind);
+            assert_eq!(result.is_ok(), allowed, "{json} as {kind:?}: {result:?}");
+            if let Err(e) = result {
+                assert_eq!(e.error, ErrorCode::InvalidClientMetadata);
+            }
+        }
+    }
+
+    #[test]
+    fn sizes_are_bounded() {
+        let many: Vec<String> = (0..17)
+            .map(|i| format!("https://a.example/cb{i}"))
+            .collect();
+        let long_uri = format!("https://a.example/{}", "a".repeat(MAX_URI));
+        for json in [
+            serde_json::json!({"redirect_uris": many}),
+            serde_json::json!({"redirect_uris": [long_uri]}),
+            serde_json::json!({"redirect_uris": ["https://a.example/cb"], "scope": "a ".repeat(600)}),
+            serde_json::json!({"redirect_uris": ["https://a.example/cb"], "client_name": "n".repeat(201)}),
+            serde_json::json!({"redirect_uris": ["https://a.example/cb"], "contacts": vec!["a@b.example"; 9]}),
+            serde_json::json!({"redirect_uris": ["https://a.example/cb"], "grant_types": vec!["authorization_code"; 9]}),
+        ] {
+            assert!(request(json.clone()).is_err(), "{json}");
+        }
+        assert!(RegistrationRequest::parse(b"{", ClientKind::Dynamic).is_err());
+        assert!(RegistrationRequest::parse(b"[]", ClientKind::Dynamic).is_err());
+        assert!(
+            RegistrationRequest::parse(
+                br#"{"redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none"}"#,
+                ClientKind::Dynamic
+            )
+            .is_ok()
+        );
     }
 }

@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::{ErrorCode, OAuthError, OAuthScopes};
+
 /// How long an authorization code is valid, seconds.
 pub const CODE_TTL: i64 = 60;
 /// How long a refresh token is valid, seconds.
@@ -53,6 +55,22 @@ pub struct RefreshGrant {
     /// When this token of the family was issued (a disconnect refuses older ones).
     #[serde(default)]
     pub issued_at: i64,
+    /// The same in milliseconds (0 in tokens stored before it was kept).
+    #[serde(default)]
+    pub issued_at_ms: i64,
+}
+
+impl RefreshGrant {
+    /// When it was issued, in milliseconds; a token stored without the
+    /// milliseconds counts as issued at the start of its second (so a
+    /// disconnect anywhere in that second still ends it).
+    pub fn issued_ms(&self) -> i64 {
+        if self.issued_at_ms > 0 {
+            self.issued_at_ms
+        } else {
+            self.issued_at.saturating_mul(1000)
+        }
+    }
 }
 
 /// An application a user has let act for them (one per user and client).
@@ -86,4 +104,78 @@ pub enum RefreshUse {
     Reused(RefreshGrant),
     /// Unknown, expired or revoked.
     Invalid,
+}
+
+/// The scopes a client acting with no person present (client credentials)
+/// obtains: what it asked for (its registered scopes when it asks for
+/// none), and only if every one is registered for the client, registered by
+/// the resource, and allowed by the policies of the principal the token
+/// speaks for (`allowed`, evaluated along its whole chain). Anything beyond
+/// is refused, never silently dropped.
+pub fn scopes_acting_alone(
+    requested: Option<&OAuthScopes>,
+    client_registered: &OAuthScopes,
+    resource_registered: &OAuthScopes,
+    allowed: impl Fn(&str) -> bool,
+) -> Result<OAuthScopes, OAuthError> {
+    let wanted = requested.unwrap_or(client_registered);
+    let refuse = |what: &str, extra: OAuthScopes| {
+        Err(OAuthError::new(
+            ErrorCode::InvalidScope,
+            format!("{what}: {extra}"),
+        ))
+    };
+    let beyond_client = wanted.difference(client_registered);
+    if !beyond_client.is_empty() {
+        return refuse("the client is not registered for", beyond_client);
+    }
+    let beyond_resource = wanted.difference(resource_registered);
+    if !beyond_resource.is_empty() {
+        return refuse("the resource does not define", beyond_resource);
+    }
+    let denied = OAuthScopes::from_names(wanted.iter().filter(|s| !allowed(s)));
+    if !denied.is_empty() {
+        return refuse(
+            "the principal behind the client holds no policy granting",
+            denied,
+        );
+    }
+    Ok(wanted.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(text: &str) -> OAuthScopes {
+        OAuthScopes::parse(Some(text)).unwrap()
+    }
+
+    #[test]
+    fn acting_alone_is_bounded_three_ways() {
+        let client = set("notes.read notes.write admin");
+        let resource = set("notes.read notes.write");
+        let policy = |s: &str| s == "notes.read";
+        for (asked, expected) in [
+            (Some("notes.read"), Ok("notes.read")),
+            (Some(""), Ok("")),
+            (Some("notes.write"), Err(())),
+            (Some("admin"), Err(())),
+            (Some("other"), Err(())),
+            (Some("notes.read other"), Err(())),
+            (None, Err(())),
+        ] {
+            let asked = asked.map(set);
+            let got = scopes_acting_alone(asked.as_ref(), &client, &resource, policy);
+            match expected {
+                Ok(scopes) => assert_eq!(got.unwrap(), set(scopes)),
+                Err(()) => assert_eq!(got.unwrap_err().error, ErrorCode::InvalidScope),
+            }
+        }
+        let narrow = set("notes.read");
+        assert_eq!(
+            scopes_acting_alone(None, &narrow, &resource, policy).unwrap(),
+            narrow
+        );
+    }
 }

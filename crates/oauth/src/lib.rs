@@ -8,6 +8,7 @@
 //! every security decision here testable on its own.
 
 pub mod access_token;
+pub mod address;
 pub mod client;
 pub mod error;
 pub mod metadata;

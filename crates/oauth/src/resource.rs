@@ -41,6 +41,26 @@ impl Resource {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether a request to `url` lies within this resource (RFC 9728
+    /// §3.3: a client must not use metadata whose `resource` does not match
+    /// the URL it fetched): the same origin (scheme, host and port), and a
+    /// path equal to the resource's or below it. A resource with a query
+    /// covers only itself.
+    pub fn covers(&self, url: &str) -> bool {
+        let (Ok(resource), Ok(target)) = (Url::parse(&self.0), Url::parse(url)) else {
+            return false;
+        };
+        if resource.origin() != target.origin() || !target.username().is_empty() {
+            return false;
+        }
+        if resource.query().is_some() {
+            return Resource::parse(url).is_ok_and(|r| r == *self);
+        }
+        let base = resource.path().trim_end_matches('/');
+        let path = target.path();
+        base.is_empty() || path == base || path.starts_with(&format!("{base}/"))
+    }
 }
 
 impl std::fmt::Display for Resource {
@@ -66,6 +86,90 @@ mod tests {
                 .as_str(),
             "http://127.0.0.1:8080/mcp"
         );
+    }
+
+    #[test]
+    fn which_urls_a_resource_covers() {
+        for (resource, url, covered) in [
+            (
+                "https://api.example.com",
+                "https://api.example.com/mcp",
+                true,
+            ),
+            ("https://api.example.com", "https://api.example.com", true),
+            (
+                "https://api.example.com/mcp",
+                "https://api.example.com/mcp",
+                true,
+            ),
+            (
+                "https://api.example.com/mcp",
+                "https://api.example.com/mcp/",
+                true,
+            ),
+            (
+                "https://api.example.com/mcp",
+                "https://api.example.com/mcp/tools?x=1",
+                true,
+            ),
+            (
+                "https://api.example.com/mcp",
+                "https://api.example.com/mcpx",
+                false,
+            ),
+            (
+                "https://api.example.com/mcp",
+                "https://api.example.com/",
+                false,
+            ),
+            (
+                "https://api.example.com/mcp",
+                "https://api.example.com/other/../mcp",
+                true,
+            ),
+            (
+                "https://api.example.com/mcp",
+                "https://api.example.com/mcp/../admin",
+                false,
+            ),
+            (
+                "https://api.example.com",
+                "http://api.example.com/mcp",
+                false,
+            ),
+            (
+                "https://api.example.com",
+                "https://api.example.com:8443/mcp",
+                false,
+            ),
+            ("https://api.example.com", "https://evil.example/mcp", false),
+            (
+                "https://api.example.com",
+                "https://api.example.com.evil.example/mcp",
+                false,
+            ),
+            (
+                "https://api.example.com",
+                "https://user@api.example.com/mcp",
+                false,
+            ),
+            ("http://127.0.0.1:8800", "http://127.0.0.1:8801/mcp", false),
+            ("http://127.0.0.1:8800", "http://127.0.0.1:8800/mcp", true),
+            (
+                "https://api.example.com/a?x=1",
+                "https://api.example.com/a?x=1",
+                true,
+            ),
+            (
+                "https://api.example.com/a?x=1",
+                "https://api.example.com/a/b",
+                false,
+            ),
+            ("https://api.example.com", "not a url", false),
+        ] {
+            let r = Resource::parse(resource).unwrap();
+            assert_eq!(r.covers(url), covered, "{resource} covers {url}");
+        }
     }
 
     #[test]

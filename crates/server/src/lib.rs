@@ -50,6 +50,8 @@ pub struct AppState {
     pub leaks: Arc<leaks::LeakIntake>,
     /// Failed authentications, folded into few audit records.
     pub auth_failures: Arc<std::sync::Mutex<laissez_core::audit::FailureTally>>,
+    /// Rate limits of dynamic client registration, and how long an unused client lives.
+    pub registrations: Arc<oauth::register::RegistrationLimits>,
 }
 
 impl AppState {
@@ -68,6 +70,7 @@ impl AppState {
             auth_failures: Arc::new(std::sync::Mutex::new(
                 laissez_core::audit::FailureTally::new(auth::FAILURE_INTERVAL, auth::FAILURE_KEYS),
             )),
+            registrations: Arc::default(),
         }
     }
 }

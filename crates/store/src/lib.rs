@@ -85,7 +85,9 @@ pub trait Store: Send + Sync + 'static {
     /// Every principal, oldest first.
     async fn principals(&self) -> Result<Vec<Principal>, Error>;
 
-    /// The ids of principals that are not active (for the revocation feed).
+    /// The ids of principals that may not act (for the revocation feed):
+    /// inactive ones and everything an inactive principal owns or parents,
+    /// at any depth.
     async fn inactive_principal_ids(&self) -> Result<Vec<String>, Error>;
 
     /// Activates or deactivates a principal.
@@ -323,16 +325,63 @@ pub trait Store: Send + Sync + 'static {
         audit: AuditEvent,
     ) -> Result<bool, Error>;
 
-    /// Whether the user disconnected the client at or after `issued_at`.
+    /// Whether the user disconnected the client (or the client was deleted)
+    /// at or after `issued_ms` (milliseconds since the epoch).
     async fn disconnected_since(
         &self,
         user_id: &str,
         client_id: &str,
-        issued_at: UnixTime,
+        issued_ms: i64,
     ) -> Result<bool, Error>;
 
-    /// Every disconnect as (user, client, time), for the revocation feed.
-    async fn revoked_grants(&self) -> Result<Vec<(String, String, UnixTime)>, Error>;
+    /// Every disconnect as (user, client, time in milliseconds), for the revocation feed.
+    async fn revoked_grants(&self) -> Result<Vec<(String, String, i64)>, Error>;
+
+    /// Clients deleted in the last day (for the revocation feed: every token
+    /// they minted is refused; access tokens live minutes).
+    async fn deleted_clients(&self) -> Result<Vec<String>, Error>;
+
+    /// An authorization code and whether it was spent, changing nothing
+    /// (the token endpoint checks everything before it spends one).
+    async fn peek_code(
+        &self,
+        code_hash: [u8; 32],
+    ) -> Result<Option<(AuthorizationCode, bool)>, Error>;
+
+    /// Spends an authorization code and records the token issued for it in
+    /// one transaction: the refresh token that starts its family (or, without
+    /// one, the grant's use), the client's use and the issuance's audit
+    /// record. Returns [`Redemption::Replayed`] and changes nothing if the code
+    /// was spent first (by a racing request).
+    async fn redeem_code(
+        &self,
+        code_hash: [u8; 32],
+        refresh: Option<([u8; 32], RefreshGrant)>,
+        audit: AuditEvent,
+    ) -> Result<Redemption, Error>;
+
+    /// What a refresh token is, changing nothing.
+    async fn peek_refresh(&self, token_hash: [u8; 32]) -> Result<RefreshUse, Error>;
+
+    /// Spends a live refresh token, stores its successor and the issuance's
+    /// audit record in one transaction. If it was spent first (a racing
+    /// request or a replay), its family is revoked and
+    /// [`Redemption::Replayed`] returned.
+    async fn rotate_refresh(
+        &self,
+        token_hash: [u8; 32],
+        next_hash: [u8; 32],
+        next: RefreshGrant,
+        audit: AuditEvent,
+    ) -> Result<Redemption, Error>;
+
+    /// Records a token a client obtained with no grant to change (client
+    /// credentials): its audit record and the client's use, durably.
+    async fn record_issuance(&self, client_id: &str, audit: AuditEvent) -> Result<(), Error>;
+
+    /// Deletes dynamically registered clients that never obtained a token
+    /// and were registered before `before`; returns their ids.
+    async fn expire_unused_clients(&self, before: UnixTime) -> Result<Vec<String>, Error>;
 
     /// Spends an authorization code: returns it and whether it had been spent before.
     async fn take_code(
@@ -401,6 +450,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// A principal's email address.
     async fn email(&self, principal_id: &str) -> Result<Option<String>, Error>;
+}
+
+/// What spending a code or refresh token found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Redemption {
+    /// This request spent it.
+    Spent,
+    /// Someone spent it first.
+    Replayed,
 }
 
 /// Whether a token is usable, for `laissez scan --verify`.

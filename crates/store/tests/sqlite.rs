@@ -1045,5 +1045,95 @@ async fn a_version_4_data_folder_is_upgraded_and_keeps_its_grants() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(version, "6");
+    assert_eq!(version, "7");
+}
+
+#[tokio::test]
+async fn a_version_6_data_folder_keeps_its_disconnects_in_milliseconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("laissez.db");
+    let store = SqliteStore::open(&path).unwrap();
+    store.close();
+    drop(store);
+    // What version 6 wrote: disconnect times in seconds.
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "UPDATE meta SET value = '6' WHERE key = 'schema_version';
+             INSERT INTO revoked_grants (user_id, client_id, revoked_at)
+                 VALUES ('usr_a', 'cli_old', 1750000000);",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let grants = store.revoked_grants().await.unwrap();
+    // The whole second stays revoked: tokens issued in it are still refused.
+    assert_eq!(
+        grants,
+        vec![("usr_a".into(), "cli_old".into(), 1_750_000_000_999)]
+    );
+    assert!(
+        store
+            .disconnected_since("usr_a", "cli_old", 1_750_000_000_500)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .disconnected_since("usr_a", "cli_old", 1_750_000_001_000)
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn dynamic_clients_never_used_expire_and_their_tokens_with_them() {
+    use laissez_oauth::client::{Client, ClientKind, RegistrationRequest};
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("laissez.db")).unwrap();
+    let metadata = RegistrationRequest::parse(
+        br#"{"redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none"}"#,
+        ClientKind::Dynamic,
+    )
+    .unwrap();
+    for (id, kind, created_at) in [
+        ("cli_old", ClientKind::Dynamic, 1_000),
+        ("cli_used", ClientKind::Dynamic, 1_000),
+        ("cli_new", ClientKind::Dynamic, 5_000),
+        ("cli_admin", ClientKind::Preregistered, 1_000),
+    ] {
+        let client = Client {
+            client_id: id.into(),
+            kind,
+            metadata: metadata.clone(),
+            owner_id: None,
+            principal_id: None,
+            created_at,
+        };
+        store
+            .create_client(client, None, None, event("oauth.client.register", id))
+            .await
+            .unwrap();
+    }
+    store
+        .record_issuance("cli_used", event("oauth.token.issue", "at_1"))
+        .await
+        .unwrap();
+    let expired = store.expire_unused_clients(2_000).await.unwrap();
+    assert_eq!(expired, vec!["cli_old".to_owned()]);
+    assert!(store.client("cli_old").await.unwrap().is_none());
+    for kept in ["cli_used", "cli_new", "cli_admin"] {
+        assert!(store.client(kept).await.unwrap().is_some(), "{kept}");
+    }
+    assert_eq!(
+        store.deleted_clients().await.unwrap(),
+        vec!["cli_old".to_owned()]
+    );
+    assert!(
+        store
+            .disconnected_since("usr_a", "cli_old", 0)
+            .await
+            .unwrap(),
+        "a deleted client's grants are over"
+    );
 }

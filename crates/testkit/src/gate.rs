@@ -24,6 +24,11 @@ pub async fn start_gate(
     );
     config.default_scopes = vec!["notes.read".into()];
     configure(&mut config);
+    // The revocation feed is only for gates: read it as the test server's admin
+    // unless the test gave the gate a credential of its own.
+    if config.audit_token.is_none() && config.feed_token.is_none() {
+        config.feed_token = crate::admin_token_of(issuer);
+    }
     let gate = Gate::new(config).await.expect("start the gate");
     tokio::spawn(gate.serve(listener, std::future::pending()));
     gate_url
@@ -51,24 +56,14 @@ pub async fn front(
 }
 
 /// A client-credentials access token for `resource` with `scope`, from a
-/// client registered for it at `server_url`.
+/// client an administrator registered for it at `server_url` (a test
+/// server of this process): see [`service_client`].
 pub async fn client_credentials_token(server_url: &str, scope: &str, resource: &str) -> String {
+    let client = service_client(server_url, scope, resource).await;
     let http = reqwest::Client::new();
-    let client: serde_json::Value = http
-        .post(format!("{server_url}/oauth/register"))
-        .json(&serde_json::json!({"grant_types": ["client_credentials"], "scope": scope}))
-        .send()
-        .await
-        .expect("register")
-        .json()
-        .await
-        .expect("registration answer");
     let token: serde_json::Value = http
         .post(format!("{server_url}/oauth/token"))
-        .basic_auth(
-            client["client_id"].as_str().expect("client_id"),
-            client["client_secret"].as_str(),
-        )
+        .basic_auth(&client.client_id, Some(&client.secret))
         .form(&[
             ("grant_type", "client_credentials"),
             ("scope", scope),
@@ -82,6 +77,142 @@ pub async fn client_credentials_token(server_url: &str, scope: &str, resource: &
         .expect("token answer");
     token["access_token"]
         .as_str()
-        .expect("access_token")
+        .unwrap_or_else(|| panic!("no access_token: {token}"))
         .to_owned()
+}
+
+/// A pre-registered client acting as a service.
+pub struct ServiceClient {
+    /// The client id.
+    pub client_id: String,
+    /// The client secret.
+    pub secret: String,
+    /// The name of the service it acts as.
+    pub service: String,
+}
+
+/// Sets up, as the admin of the test server at `server_url`, everything a
+/// client acting with no person present needs: `resource` registered with
+/// the (space-separated) `scope`s, a role holding them granted to a new
+/// service owned by the admin and to the admin (the chain's human), and a
+/// pre-registered client-credentials client acting as that service.
+pub async fn service_client(server_url: &str, scope: &str, resource: &str) -> ServiceClient {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let admin = crate::admin_token_of(server_url).expect("a test server of this process");
+    let http = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: &str, body: serde_json::Value| {
+        http.request(method, format!("{server_url}{path}"))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+    };
+    let scopes: Vec<&str> = scope.split_whitespace().collect();
+    // The resource, with these scopes (kept with whatever it already had).
+    let wanted = laissez_oauth::resource::Resource::parse(resource)
+        .expect("a resource URL")
+        .to_string();
+    let listed: serde_json::Value = http
+        .get(format!("{server_url}/v1/resources"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("list resources")
+        .json()
+        .await
+        .expect("resources");
+    let mut definition = listed
+        .as_array()
+        .and_then(|all| {
+            all.iter()
+                .find(|r| r["resource"] == wanted.as_str())
+                .cloned()
+        })
+        .unwrap_or_else(|| serde_json::json!({"resource": wanted, "name": format!("app {n}")}));
+    for s in &scopes {
+        if definition["scopes"].get(*s).is_none() {
+            definition["scopes"][*s] = serde_json::json!(format!("{s} (test)"));
+        }
+    }
+    if let Some(object) = definition.as_object_mut() {
+        object.retain(|k, _| {
+            matches!(
+                k.as_str(),
+                "resource" | "name" | "scopes" | "default_scopes" | "gate"
+            )
+        });
+    }
+    let put = call(reqwest::Method::PUT, "/v1/resources", definition)
+        .await
+        .expect("put resource");
+    assert!(
+        put.status().is_success(),
+        "resource: {}",
+        put.text().await.unwrap_or_default()
+    );
+    let service = format!("acting-{n}");
+    let created = call(
+        reqwest::Method::POST,
+        "/v1/principals",
+        serde_json::json!({"kind": "service", "name": service, "owner": "admin"}),
+    )
+    .await
+    .expect("create service");
+    assert!(
+        created.status().is_success(),
+        "service: {}",
+        created.text().await.unwrap_or_default()
+    );
+    if !scopes.is_empty() {
+        let role = format!("acting-{n}");
+        let made = call(
+            reqwest::Method::POST,
+            "/v1/roles",
+            serde_json::json!({"name": role, "permissions": scopes}),
+        )
+        .await
+        .expect("create role");
+        assert!(
+            made.status().is_success(),
+            "role: {}",
+            made.text().await.unwrap_or_default()
+        );
+        for principal in [service.as_str(), "admin"] {
+            let granted = call(
+                reqwest::Method::POST,
+                "/v1/policies",
+                serde_json::json!({"principal": principal, "role": role, "scope": "/"}),
+            )
+            .await
+            .expect("create policy");
+            assert!(
+                granted.status().is_success(),
+                "policy: {}",
+                granted.text().await.unwrap_or_default()
+            );
+        }
+    }
+    let client: serde_json::Value = call(
+        reqwest::Method::POST,
+        "/v1/clients",
+        serde_json::json!({"client_name": format!("acting {n}"), "grant_types": ["client_credentials"],
+            "scope": scope, "principal": service}),
+    )
+    .await
+    .expect("register the client")
+    .json()
+    .await
+    .expect("registration answer");
+    ServiceClient {
+        client_id: client["client_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{client}"))
+            .to_owned(),
+        secret: client["client_secret"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{client}"))
+            .to_owned(),
+        service,
+    }
 }

@@ -8,7 +8,9 @@ pub mod gate;
 pub mod node;
 pub mod python;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::thread::JoinHandle;
 
 use laissez_server::bootstrap::ADMIN_TOKEN_FILE;
@@ -16,6 +18,21 @@ use laissez_server::run::start;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tokio::sync::oneshot;
+
+/// The admin tokens of the servers this process started, by URL (so that
+/// helpers given only a server's URL, such as [`gate::start_gate`], can
+/// set up what they need as its administrator).
+static ADMINS: Mutex<Option<HashMap<String, String>>> = Mutex::new(None);
+
+/// The admin token of the test server at `url`, if this process started it.
+pub fn admin_token_of(url: &str) -> Option<String> {
+    ADMINS
+        .lock()
+        .ok()?
+        .as_ref()?
+        .get(url.trim_end_matches('/'))
+        .cloned()
+}
 
 /// A running server. Dropping it shuts the server down.
 pub struct TestServer {
@@ -93,8 +110,14 @@ impl TestServer {
             .expect("admin token file")
             .trim()
             .to_owned();
+        let url = format!("http://{addr}");
+        if let Ok(mut admins) = ADMINS.lock() {
+            admins
+                .get_or_insert_with(HashMap::new)
+                .insert(url.clone(), admin_token.clone());
+        }
         TestServer {
-            url: format!("http://{addr}"),
+            url,
             admin_token,
             data_dir,
             store,

@@ -236,20 +236,9 @@ async fn tokens_for_other_resources_bad_tokens_and_revoked_tokens_are_refused() 
     );
 
     // Revoke through RFC 7009; the gate follows the revocation feed.
-    let client: Value = s
-        .http
-        .post(format!("{}/oauth/register", s.server.url))
-        .json(&json!({"grant_types": ["client_credentials"], "scope": "notes.read"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let (id, secret) = (
-        client["client_id"].as_str().unwrap(),
-        client["client_secret"].as_str().unwrap(),
-    );
+    let client =
+        laissez_testkit::gate::service_client(&s.server.url, "notes.read", &s.gate_url).await;
+    let (id, secret) = (client.client_id.as_str(), client.secret.as_str());
     let token: Value = s
         .http
         .post(format!("{}/oauth/token", s.server.url))

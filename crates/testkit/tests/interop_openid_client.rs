@@ -14,11 +14,28 @@ async fn openid_client_completes_every_grant() {
     let dir = interop_dir();
     let server = TestServer::start();
     server.add_person("alice", "correct horse battery").await;
+    let machine =
+        laissez_testkit::gate::service_client(&server.url, "reports.read", "https://notes.example")
+            .await;
+    // The resource defines the scopes the user grants too.
+    let (status, body) = server
+        .call(
+            reqwest::Method::PUT,
+            "/v1/resources",
+            &server.admin_token,
+            Some(
+                &serde_json::json!({"resource": "https://notes.example", "name": "notes",
+                "scopes": {"notes.read": "Read notes", "reports.read": "Read reports"}}),
+            ),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
     let url = server.url.clone();
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .arg(dir.join("openid_client_agent.mjs"))
             .args([url.as_str(), "alice", "correct horse battery"])
+            .args([machine.client_id.as_str(), machine.secret.as_str()])
             .output()
             .expect("run node")
     })
@@ -39,6 +56,7 @@ async fn openid_client_completes_every_grant() {
         "reuse_refused",
         "revoked",
         "forged_iss_refused",
+        "self_registered_client_credentials_refused",
         "client_credentials",
     ] {
         assert_eq!(observed[check], true, "{check}: {observed}");

@@ -579,19 +579,8 @@ async fn a_leaked_client_secret_stops_working_and_takes_its_tokens_with_it() {
     })
     .await;
     let http = reqwest::Client::new();
-    let client: Value = http
-        .post(format!("{}/oauth/register", server.url))
-        .json(&json!({"grant_types": ["client_credentials"], "scope": "notes.read"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let (id, secret) = (
-        client["client_id"].as_str().unwrap().to_owned(),
-        client["client_secret"].as_str().unwrap().to_owned(),
-    );
+    let client = laissez_testkit::gate::service_client(&server.url, "notes.read", &gate).await;
+    let (id, secret) = (client.client_id, client.secret);
     let token_request = |secret: String| {
         http.post(format!("{}/oauth/token", server.url))
             .basic_auth(&id, Some(secret))

@@ -139,6 +139,13 @@ async fn form(
 }
 
 async fn confidential(server: &TestServer, grants: &[&str], scope: &str) -> (String, String) {
+    if grants.contains(&"client_credentials") {
+        // Only an administrator registers a client that acts alone.
+        let client =
+            laissez_testkit::gate::service_client(&server.url, scope, "https://api.example.com")
+                .await;
+        return (client.client_id, client.secret);
+    }
     let (status, _, client) = register(
         server,
         serde_json::json!({
@@ -259,7 +266,10 @@ async fn client_credentials_issue_rfc9068_tokens_for_one_resource() {
     )
     .expect("valid for the normalized resource")
     .claims;
-    assert_eq!(claims["sub"], id.as_str());
+    assert!(
+        claims["sub"].as_str().unwrap().starts_with("svc_"),
+        "the token speaks for the service behind the client: {claims}"
+    );
     assert_eq!(claims["client_id"], id.as_str());
     assert_eq!(claims["scope"], "reports.read");
     assert!(claims["jti"].as_str().is_some());
@@ -400,28 +410,28 @@ async fn the_token_endpoint_refuses_what_it_must() {
 #[tokio::test(flavor = "multi_thread")]
 async fn administrators_preregister_clients() {
     let server = TestServer::start();
-    let (status, client) = server
-        .post(
-            "/v1/clients",
-            serde_json::json!({"client_name": "billing-sync", "grant_types": ["client_credentials"],
-                               "scope": "billing.read", "token_endpoint_auth_method": "client_secret_basic"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{client}");
-    assert_eq!(client["kind"], "preregistered");
-    let id = client["client_id"].as_str().unwrap().to_owned();
-    let secret = client["client_secret"].as_str().unwrap().to_owned();
+    let client = laissez_testkit::gate::service_client(
+        &server.url,
+        "billing.read",
+        "https://billing.example",
+    )
+    .await;
+    let (id, secret) = (client.client_id, client.secret);
     let (status, token) = form(
         &server,
         "/oauth/token",
         Some((&id, &secret)),
-        &[("grant_type", "client_credentials")],
+        &[
+            ("grant_type", "client_credentials"),
+            ("resource", "https://billing.example"),
+        ],
     )
     .await;
     assert_eq!(status, 200, "{token}");
     let (_, listed) = server.get("/v1/clients").await;
     let listed = listed.as_array().unwrap();
     assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["kind"], "preregistered");
     assert!(
         listed[0].get("client_secret").is_none(),
         "listing never shows secrets"

@@ -820,20 +820,28 @@ async fn the_user_chooses_which_accounts_an_app_may_act_in_and_gates_hold_it_to_
     let (_, apps) = f.server.get("/v1/connected-apps?user=alice").await;
     assert_eq!(apps[0]["accounts"], json!(["globex"]), "{apps}");
     // A resource server introspecting the token learns the accounts too.
-    let (_, rs) = f
+    let (status, gate_service) = f
         .server
         .post(
-            "/v1/clients",
-            json!({"client_name": "Notes API", "grant_types": ["client_credentials"]}),
+            "/v1/principals",
+            json!({"kind": "service", "name": "notes-api", "owner": "admin"}),
         )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{gate_service}");
+    f.server
+        .post(
+            "/v1/policies",
+            json!({"principal": "notes-api", "role": "laissez-gate", "scope": "/"}),
+        )
+        .await;
+    let (_, rs) = f
+        .server
+        .post("/v1/tokens", json!({"principal": "notes-api"}))
         .await;
     let introspected: Value = f
         .http
         .post(format!("{}/oauth/introspect", f.server.url))
-        .basic_auth(
-            rs["client_id"].as_str().unwrap(),
-            rs["client_secret"].as_str(),
-        )
+        .bearer_auth(rs["token"].as_str().unwrap())
         .form(&[("token", access.as_str())])
         .send()
         .await

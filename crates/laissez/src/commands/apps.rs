@@ -28,6 +28,10 @@ pub enum AppCommand {
         /// A public client (native app, CLI agent): no secret, PKCE only.
         #[arg(long)]
         public: bool,
+        /// The service or agent a client_credentials client acts as (its
+        /// policies bound every token the client obtains).
+        #[arg(long)]
+        principal: Option<String>,
     },
     /// List registered applications.
     List,
@@ -57,6 +61,7 @@ pub async fn run(global: &Global, command: AppCommand) -> Result<(), CliError> {
             grants,
             scope,
             public,
+            principal,
         } => {
             let method = if public {
                 "none"
@@ -67,7 +72,7 @@ pub async fn run(global: &Global, command: AppCommand) -> Result<(), CliError> {
                 .post(
                     "/v1/clients",
                     json!({"client_name": name, "redirect_uris": redirect_uris, "grant_types": grants,
-                           "scope": scope, "token_endpoint_auth_method": method}),
+                           "scope": scope, "token_endpoint_auth_method": method, "principal": principal}),
                 )
                 .await?;
             if global.json {

@@ -144,6 +144,7 @@ pub async fn report(
         )
         .await?;
     let reporter = caller.principal().reference();
+    let reporter_chain = caller.refs();
     let mut events = Vec::with_capacity(decisions.len());
     for d in decisions {
         let outcome = match d.decision.as_str() {
@@ -163,17 +164,10 @@ pub async fn report(
                 "app, method or path is too long".into(),
             ));
         }
-        let chain = match d.user.as_deref() {
-            Some(user) if user.len() <= 128 => state
-                .store
-                .principal(user)
-                .await?
-                .map(|p| vec![p.reference()])
-                .unwrap_or_default(),
-            _ => Vec::new(),
-        };
+        // The gate is the actor of its own records: the user it verified is
+        // a fact it reports, never a chain it could write in anyone's name.
         events.push(laissez_core::audit::AuditEvent {
-            chain,
+            chain: reporter_chain.clone(),
             action: format!("gate.{}", d.decision),
             target: format!("{} {} {}", d.app, d.method, d.path),
             outcome,

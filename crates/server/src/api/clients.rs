@@ -5,12 +5,12 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use laissez_core::Scope;
-use laissez_core::admin::{PRINCIPALS_READ, PRINCIPALS_WRITE};
+use laissez_core::admin::{PRINCIPALS_READ, PRINCIPALS_WRITE, TOKENS_WRITE};
 use laissez_core::credential::hash_secret;
-use laissez_oauth::client::{Client, ClientKind, RegistrationRequest};
+use laissez_core::{PrincipalKind, Scope, Status};
+use laissez_oauth::client::{Client, ClientKind, GrantType, RegistrationRequest};
 use laissez_token::{Kind, Token};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::page::PageRequest;
@@ -37,6 +37,8 @@ pub struct ClientView {
     pub scope: Option<String>,
     /// Who registered it (pre-registered clients).
     pub owner_id: Option<String>,
+    /// The service or agent it acts as with no person present (client credentials).
+    pub principal_id: Option<String>,
     /// When.
     pub created_at: i64,
 }
@@ -61,8 +63,21 @@ fn view(client: &Client) -> ClientView {
             .collect(),
         scope: client.metadata.scope.clone(),
         owner_id: client.owner_id.clone(),
+        principal_id: client.principal_id.clone(),
         created_at: client.created_at,
     }
+}
+
+/// An administrator's registration: RFC 7591 metadata, and for a client
+/// that uses client credentials the service or agent it acts as.
+#[derive(Debug, Deserialize)]
+pub struct AdminRegistration {
+    /// The client metadata.
+    #[serde(flatten)]
+    pub metadata: RegistrationRequest,
+    /// The service or agent principal (name or id) a client-credentials
+    /// client acts as; its policies bound every token the client obtains.
+    pub principal: Option<String>,
 }
 
 /// Registers a client on an administrator's behalf. The body is RFC 7591
@@ -72,14 +87,54 @@ fn view(client: &Client) -> ClientView {
 pub async fn register(
     State(state): State<AppState>,
     caller: Authenticated,
-    ApiJson(request): ApiJson<RegistrationRequest>,
+    ApiJson(request): ApiJson<AdminRegistration>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let metadata = request
-        .validate()
+        .metadata
+        .validate(ClientKind::Preregistered)
         .map_err(|e| ApiError::BadRequest(e.description))?;
     caller
         .authorize(&state, PRINCIPALS_WRITE, &Scope::root(), None)
         .await?;
+    // A client acting with no person present acts as a principal: the
+    // caller must be allowed to give that principal a credential.
+    let principal_id = match (
+        metadata.allows(GrantType::ClientCredentials),
+        request.principal.as_deref(),
+    ) {
+        (false, None) => None,
+        (false, Some(_)) => {
+            return Err(ApiError::BadRequest(
+                "principal is only for clients that use the client_credentials grant".into(),
+            ));
+        }
+        (true, None) => {
+            return Err(ApiError::BadRequest(
+                "a client_credentials client acts as a service or agent principal: name it (principal, or --principal)".into(),
+            ));
+        }
+        (true, Some(key)) => {
+            let principal = super::lookup_principal(&state, key).await?;
+            if !matches!(
+                principal.kind,
+                PrincipalKind::Service | PrincipalKind::Agent
+            ) || principal.status != Status::Active
+            {
+                return Err(ApiError::BadRequest(format!(
+                    "'{key}' must be an active service or agent principal"
+                )));
+            }
+            caller
+                .authorize(
+                    &state,
+                    TOKENS_WRITE,
+                    &Scope::root(),
+                    Some((&principal.id, principal.owner_id.as_deref())),
+                )
+                .await?;
+            Some(principal.id)
+        }
+    };
     let secret = if metadata.is_confidential() {
         Some(
             Token::generate(&state.namespace, Kind::ClientSecret)
@@ -93,12 +148,14 @@ pub async fn register(
         kind: ClientKind::Preregistered,
         metadata,
         owner_id: Some(caller.chain[0].id.clone()),
+        principal_id,
         created_at: now(),
     };
     let event = caller
         .event("oauth.client.register", client.client_id.clone())
         .with_detail(
-            serde_json::json!({"client_name": client.metadata.client_name, "preregistered": true}),
+            serde_json::json!({"client_name": client.metadata.client_name, "preregistered": true,
+                "principal": client.principal_id, "grant_types": client.metadata.grant_types}),
         );
     state
         .store

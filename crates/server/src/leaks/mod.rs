@@ -135,7 +135,9 @@ pub async fn report(
     let mut events = Vec::new();
     let mut positions = Vec::new();
     for (index, item) in reported.iter().enumerate() {
-        let hash = hash_secret(&item.token);
+        // Trimmed once: the string hashed is the string parsed.
+        let text = item.token.trim();
+        let hash = hash_secret(text);
         verdicts.push(TokenVerdict {
             token_hash: hex::encode(hash),
             token_type: item.token_type.clone(),
@@ -144,7 +146,7 @@ pub async fn report(
             incident: None,
         });
         // A string failing the checksum, or of another namespace, is not ours.
-        let Ok(token) = Token::parse(item.token.trim()) else {
+        let Ok(token) = Token::parse(text) else {
             continue;
         };
         if token.namespace() != state.namespace.as_str() {

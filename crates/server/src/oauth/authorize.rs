@@ -110,7 +110,7 @@ struct Valid {
 
 /// The registered resource a request names: exactly, or the longest
 /// registered resource the requested URL lies under.
-async fn registered_resource(
+pub(crate) async fn registered_resource(
     state: &AppState,
     resource: &Resource,
 ) -> Option<laissez_oauth::protected::ProtectedResource> {
@@ -253,6 +253,17 @@ async fn validate(state: &AppState, params: &AuthorizeParams) -> Result<Valid, F
             }
             _ => OAuthScopes::parse(client.metadata.scope.as_deref()).unwrap_or_default(),
         };
+    }
+    // A registered resource that defines its scopes bounds what anyone may
+    // be granted for it (offline_access is the server's own).
+    if let Some(p) = protected.as_ref().filter(|p| !p.scopes.is_empty()) {
+        let defined = OAuthScopes::from_names(
+            p.scopes
+                .keys()
+                .map(String::as_str)
+                .chain(["offline_access"]),
+        );
+        scopes = scopes.intersection(&defined);
     }
     if params.state.as_ref().is_some_and(|s| s.len() > 1024) {
         return Err(back(OAuthError::invalid_request(

@@ -13,10 +13,10 @@
 //! the address check because the operator vouched for them.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
+use laissez_oauth::address::is_public;
 use laissez_oauth::client::{Client, ClientKind, RegistrationRequest};
 use laissez_oauth::{ErrorCode, OAuthError};
 
@@ -35,34 +35,6 @@ pub struct MetadataDocuments {
 
 fn invalid(why: impl Into<String>) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidClient, why)
-}
-
-/// Whether `ip` is a public unicast address.
-fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            !(v4.is_private()
-                || v4.is_loopback()
-                || v4.is_link_local()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || v4.is_unspecified()
-                || v4.is_multicast()
-                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64
-                || v4.octets()[0] == 0)
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80)
-        }
-    }
 }
 
 /// Whether a `client_id` names a metadata document.
@@ -175,7 +147,7 @@ impl MetadataDocuments {
                 "the client metadata document has the wrong shape: {e}"
             ))
         })?;
-        let metadata = request.validate()?;
+        let metadata = request.validate(ClientKind::MetadataDocument)?;
         if metadata.is_confidential() {
             return Err(invalid(
                 "metadata document clients are public: token_endpoint_auth_method must be none",
@@ -186,6 +158,7 @@ impl MetadataDocuments {
             kind: ClientKind::MetadataDocument,
             metadata,
             owner_id: None,
+            principal_id: None,
             created_at: 0,
         };
         if let Ok(mut cache) = self.cache.write() {
@@ -214,6 +187,11 @@ mod tests {
             "100.64.0.1",
             "0.0.0.0",
             "::ffff:127.0.0.1",
+            "198.18.0.1",
+            "240.0.0.1",
+            "64:ff9b::7f00:1",
+            "2002:7f00:1::1",
+            "::127.0.0.1",
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }

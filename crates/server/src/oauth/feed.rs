@@ -1,5 +1,11 @@
 //! The revocation feed gates follow: revoked access tokens, disconnected
-//! grants and deactivated users, served at `/oauth/revoked` as a long poll.
+//! grants, deleted clients and principals that may not act (deactivated, or
+//! owned by someone deactivated), served at `/oauth/revoked` as a long poll.
+//!
+//! Only gates read it: the request must carry a credential allowed
+//! `laissez.audit.write` (the `laissez-gate` role), since the feed names
+//! deactivated principals and revoked tokens, and only such authenticated
+//! gates are waited for, so a stranger's poll cannot delay a revocation.
 //!
 //! Each revocation moves the feed to a new version (a per-start random
 //! prefix and a counter, so a restarted server is never mistaken for the
@@ -18,10 +24,13 @@ use std::time::{Duration, Instant};
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::IntoResponse;
+use laissez_core::Scope;
+use laissez_core::admin::AUDIT_WRITE;
 use serde::Deserialize;
 use tokio::sync::{Notify, watch};
 
 use crate::AppState;
+use crate::auth::Authenticated;
 
 /// The longest a poll waits for a change.
 const MAX_WAIT: Duration = Duration::from_secs(30);
@@ -140,17 +149,26 @@ pub struct FeedQuery {
 }
 
 /// `GET /oauth/revoked`: what gates must refuse, and the feed's version.
+/// Only for gates (a credential allowed `laissez.audit.write`).
 pub async fn revoked(
     State(state): State<AppState>,
+    caller: Authenticated,
     Query(query): Query<FeedQuery>,
 ) -> Result<impl IntoResponse, crate::problem::ApiError> {
+    caller
+        .authorize(&state, AUDIT_WRITE, &Scope::root(), None)
+        .await?;
     let feed = &state.feed;
     if let Some(gate) = query
         .gate
         .as_deref()
         .filter(|g| !g.is_empty() && g.len() <= 64)
     {
-        feed.acknowledge(gate, query.after.as_deref());
+        // Keyed by the credential too: a gate is one credential's follower.
+        feed.acknowledge(
+            &format!("{}/{gate}", caller.credential.id),
+            query.after.as_deref(),
+        );
     }
     let wait = Duration::from_secs(query.wait.unwrap_or(0)).min(MAX_WAIT);
     let version = feed.changed_since(query.after.as_deref(), wait).await;
@@ -160,9 +178,13 @@ pub async fn revoked(
         .revoked_grants()
         .await?
         .into_iter()
-        .map(|(sub, client_id, before)| serde_json::json!({"sub": sub, "client_id": client_id, "issued_before": before}))
+        .map(|(sub, client_id, before_ms)| {
+            serde_json::json!({"sub": sub, "client_id": client_id,
+            "issued_before_ms": before_ms, "issued_before": before_ms.div_euclid(1000)})
+        })
         .collect();
     let deactivated = state.store.inactive_principal_ids().await?;
+    let deleted_clients = state.store.deleted_clients().await?;
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
         axum::Json(serde_json::json!({
@@ -170,6 +192,7 @@ pub async fn revoked(
             "revoked": jtis,
             "disconnected": grants,
             "deactivated": deactivated,
+            "deleted_clients": deleted_clients,
         })),
     ))
 }

@@ -1,11 +1,19 @@
 //! Token introspection (RFC 7662) for access tokens and revocation (RFC 7009)
 //! for access tokens and refresh tokens (a refresh token takes its family).
-//! Introspection needs a confidential client; revocation accepts any client,
-//! but a client may only revoke tokens issued to it.
+//!
+//! Introspection answers only resource servers (a gate's credential, one
+//! allowed `laissez.audit.write`, sent as a Bearer token) and, about its own
+//! tokens, the confidential client they were issued to; any other client
+//! learns `active: false`. It tells the truth a gate would act on: a token
+//! is active only if its signature, issuer and expiry hold, it was not
+//! revoked, its grant was not disconnected, its client not deleted, and the
+//! principal it speaks for (and that principal's owners) is active.
+//! Revocation accepts any client, but a client may only revoke tokens issued to it.
 
-use axum::extract::State;
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use jsonwebtoken::Validation;
 use laissez_core::audit::AuditEvent;
 use laissez_oauth::access_token::AccessTokenClaims;
@@ -13,9 +21,13 @@ use laissez_oauth::{ErrorCode, OAuthError};
 use serde::Deserialize;
 use serde_json::json;
 
+use laissez_core::admin::AUDIT_WRITE;
+use laissez_core::{Scope, Status};
+
 use super::client_auth::authenticate;
 use super::response::{OAuthFailure, OAuthForm, no_store};
 use crate::AppState;
+use crate::auth::Authenticated;
 
 /// Introspection and revocation parameters.
 #[derive(Debug, Deserialize)]
@@ -37,15 +49,63 @@ pub fn decode(state: &AppState, token: &str) -> Option<AccessTokenClaims> {
         .ok()
 }
 
+/// Who asks.
+enum Introspector {
+    /// A resource server (a gate's credential): told about any token.
+    ResourceServer,
+    /// A confidential client: told only about its own tokens.
+    Client(String),
+}
+
 /// RFC 7662: whether a token is active, and what it carries.
-pub async fn introspect(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    OAuthForm(params): OAuthForm<TokenParams>,
-) -> Result<Response, OAuthFailure> {
+pub async fn introspect(State(state): State<AppState>, request: Request) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let bearer = parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer "));
+    let gate = if bearer {
+        let caller = match Authenticated::from_request_parts(&mut parts, &state).await {
+            Ok(caller) => caller,
+            Err(e) => return e.into_response(),
+        };
+        if let Err(e) = caller
+            .authorize(&state, AUDIT_WRITE, &Scope::root(), None)
+            .await
+        {
+            return e.into_response();
+        }
+        true
+    } else {
+        false
+    };
+    let headers = parts.headers.clone();
+    let request = Request::from_parts(parts, body);
+    let params = match OAuthForm::<TokenParams>::from_request(request, &state).await {
+        Ok(OAuthForm(params)) => params,
+        Err(failure) => return failure.into_response(),
+    };
+    let asker = if gate {
+        Ok(Introspector::ResourceServer)
+    } else {
+        client_introspector(&state, &headers, &params).await
+    };
+    let answer = match asker {
+        Ok(asker) => answer(&state, asker, params.token).await,
+        Err(failure) => Err(failure),
+    };
+    answer.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn client_introspector(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &TokenParams,
+) -> Result<Introspector, OAuthFailure> {
     let client = authenticate(
-        &state,
-        &headers,
+        state,
+        headers,
         params.client_id.as_deref(),
         params.client_secret.as_deref(),
     )
@@ -53,25 +113,53 @@ pub async fn introspect(
     if !client.metadata.is_confidential() {
         return Err(OAuthError::new(
             ErrorCode::InvalidClient,
-            "introspection needs a confidential client",
+            "introspection needs a confidential client or a resource server's credential",
         )
         .into());
     }
-    let token = params
-        .token
-        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-    let claims = match decode(&state, &token) {
-        Some(claims)
-            if !state.store.is_access_token_revoked(&claims.jti).await?
-                && !state
-                    .store
-                    .disconnected_since(&claims.sub, &claims.client_id, claims.iat)
-                    .await? =>
-        {
-            claims
-        }
-        _ => return Ok(no_store(StatusCode::OK, &json!({"active": false}))),
+    Ok(Introspector::Client(client.client_id))
+}
+
+/// Whether the token is live by every check a gate makes, with the server's
+/// own, current view of the store.
+async fn live(state: &AppState, claims: &AccessTokenClaims) -> Result<bool, OAuthFailure> {
+    if !laissez_gate_subject(&claims.sub)
+        || state.store.is_access_token_revoked(&claims.jti).await?
+        || state
+            .store
+            .disconnected_since(&claims.sub, &claims.client_id, claims.issued_ms())
+            .await?
+    {
+        return Ok(false);
+    }
+    let chain = state.store.chain(&claims.sub).await?;
+    Ok(chain.last().is_some_and(|p| p.id == claims.sub)
+        && chain.iter().all(|p| p.status == Status::Active))
+}
+
+/// Subjects the server mints tokens for: principal ids (the gate refuses others too).
+fn laissez_gate_subject(sub: &str) -> bool {
+    laissez_gate::verify::subject_is_principal(sub)
+}
+
+async fn answer(
+    state: &AppState,
+    asker: Introspector,
+    token: Option<String>,
+) -> Result<Response, OAuthFailure> {
+    let token = token.ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let inactive = || Ok(no_store(StatusCode::OK, &json!({"active": false})));
+    let Some(claims) = decode(state, &token) else {
+        return inactive();
     };
+    if let Introspector::Client(client_id) = &asker
+        && *client_id != claims.client_id
+    {
+        return inactive();
+    }
+    if !live(state, &claims).await? {
+        return inactive();
+    }
     let mut body = json!({
             "active": true,
             "iss": claims.iss,

@@ -1,11 +1,18 @@
 //! Dynamic client registration (RFC 7591) and its management (RFC 7592:
-//! read, update, delete with the registration access token). Open, as MCP clients expect: the
-//! registration itself grants nothing; a user still has to consent before a
-//! client acts for them, and client-credentials clients get no more than
-//! their registration's scopes.
+//! read, update, delete with the registration access token). Open, as MCP
+//! clients expect: the registration itself grants nothing; a user still has
+//! to consent before a client acts for them, and a self-registered client
+//! can never use client credentials. Being open, it is bounded: requests per
+//! network (/24, /64) and overall are rate limited, bodies and fields are
+//! size-limited, and clients that never obtain a token expire.
 
-use axum::extract::State;
-use axum::http::StatusCode;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use laissez_core::audit::AuditEvent;
 use laissez_core::credential::hash_secret;
@@ -17,12 +24,53 @@ use serde_json::json;
 use super::response::{OAuthFailure, OAuthJson, no_store};
 use crate::{AppState, new_id, now};
 
+/// Largest registration body, bytes.
+pub const MAX_REGISTRATION: usize = 16 * 1024;
+
 /// Registers a client and returns its id (and secret, for confidential clients) once.
-pub async fn register(
-    State(state): State<AppState>,
-    OAuthJson(request): OAuthJson<RegistrationRequest>,
-) -> Result<Response, OAuthFailure> {
-    let metadata = request.validate()?;
+pub async fn register(State(state): State<AppState>, request: Request) -> Response {
+    let address = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    if let Err(retry_after) = state.registrations.admit(address, Instant::now()) {
+        return too_many(retry_after);
+    }
+    let body = match axum::body::to_bytes(request.into_body(), MAX_REGISTRATION).await {
+        Ok(body) => body,
+        Err(_) => {
+            return OAuthFailure(OAuthError::new(
+                ErrorCode::InvalidClientMetadata,
+                format!("the client metadata is larger than {MAX_REGISTRATION} bytes"),
+            ))
+            .into_response();
+        }
+    };
+    // Clients registered and never used expire; sweep as new ones arrive.
+    let before = now() - state.registrations.unused_ttl;
+    if let Err(error) = state.store.expire_unused_clients(before).await {
+        tracing::warn!(%error, "cannot expire unused clients");
+    }
+    match create(&state, &body).await {
+        Ok(response) => response,
+        Err(failure) => failure.into_response(),
+    }
+}
+
+fn too_many(retry_after: u64) -> Response {
+    let mut response = OAuthFailure(OAuthError::invalid_request(
+        "too many client registrations from this network or in total; try again later",
+    ))
+    .into_response();
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    if let Ok(value) = HeaderValue::from_str(&retry_after.max(1).to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+async fn create(state: &AppState, body: &[u8]) -> Result<Response, OAuthFailure> {
+    let metadata = RegistrationRequest::parse(body, ClientKind::Dynamic)?;
     let server_error = |e: String| OAuthFailure(OAuthError::new(ErrorCode::ServerError, e));
     let client_id = new_id("cli").map_err(|e| server_error(e.to_string()))?;
     let secret = if metadata.is_confidential() {
@@ -42,6 +90,7 @@ pub async fn register(
         kind: ClientKind::Dynamic,
         metadata: metadata.clone(),
         owner_id: None,
+        principal_id: None,
         created_at: issued_at,
     };
     let audit =
@@ -179,7 +228,7 @@ pub async fn update(
             .into_response();
         }
     };
-    let metadata = match request.validate() {
+    let metadata = match request.validate(client.kind) {
         Ok(metadata) => metadata,
         Err(e) => return OAuthFailure(e).into_response(),
     };
@@ -214,5 +263,201 @@ pub async fn delete(
             StatusCode::NO_CONTENT.into_response()
         }
         Err(e) => OAuthFailure::from(e).into_response(),
+    }
+}
+
+/// Rate limits of anonymous registration and the lifetime of clients that
+/// are never used.
+pub struct RegistrationLimits {
+    /// Seconds after which a dynamically registered client that never
+    /// obtained a token is deleted.
+    pub unused_ttl: i64,
+    per_network: Rate,
+    overall: Rate,
+    buckets: Mutex<(HashMap<String, Bucket>, Bucket)>,
+}
+
+/// Default lifetime of a registered client that is never used: a day.
+pub const UNUSED_CLIENT_TTL: i64 = 86_400;
+
+impl Default for RegistrationLimits {
+    fn default() -> RegistrationLimits {
+        RegistrationLimits::new(
+            UNUSED_CLIENT_TTL,
+            // A network: 30 at once, then one every 10 s.
+            Rate {
+                burst: 30.0,
+                per_second: 0.1,
+            },
+            // Everyone: 300 at once, then 10 a second.
+            Rate {
+                burst: 300.0,
+                per_second: 10.0,
+            },
+        )
+    }
+}
+
+/// A token bucket's shape.
+#[derive(Clone, Copy, Debug)]
+pub struct Rate {
+    /// Requests allowed at once.
+    pub burst: f64,
+    /// Requests regained per second.
+    pub per_second: f64,
+}
+
+/// A token bucket.
+#[derive(Clone, Copy, Debug)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn full(rate: Rate, now: Instant) -> Bucket {
+        Bucket {
+            tokens: rate.burst,
+            at: now,
+        }
+    }
+
+    fn refill(&mut self, rate: Rate, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * rate.per_second).min(rate.burst);
+        self.at = now;
+    }
+
+    /// Seconds until one token is back (0 when there is one now).
+    fn wait(&self, rate: Rate) -> u64 {
+        if self.tokens >= 1.0 || rate.per_second <= 0.0 {
+            return 0;
+        }
+        ((1.0 - self.tokens) / rate.per_second).ceil() as u64
+    }
+}
+
+/// Networks tracked at most (full buckets are forgotten first).
+const MAX_NETWORKS: usize = 10_000;
+
+impl RegistrationLimits {
+    /// Limits with these rates; `unused_ttl` in seconds.
+    pub fn new(unused_ttl: i64, per_network: Rate, overall: Rate) -> RegistrationLimits {
+        let now = Instant::now();
+        RegistrationLimits {
+            unused_ttl,
+            per_network,
+            overall,
+            buckets: Mutex::new((HashMap::new(), Bucket::full(overall, now))),
+        }
+    }
+
+    /// Admits one registration from `address` at `now`, or says how many
+    /// seconds to wait. Both the caller's network and the total must have
+    /// room; a refused request takes nothing from either. An unknown address
+    /// counts as one network of its own.
+    pub fn admit(&self, address: Option<IpAddr>, now: Instant) -> Result<(), u64> {
+        let Ok(mut guard) = self.buckets.lock() else {
+            return Err(1);
+        };
+        let (networks, overall) = &mut *guard;
+        if networks.len() >= MAX_NETWORKS {
+            let rate = self.per_network;
+            networks.retain(|_, b| {
+                b.refill(rate, now);
+                b.tokens < rate.burst
+            });
+            if networks.len() >= MAX_NETWORKS {
+                return Err(overall.wait(self.overall).max(1));
+            }
+        }
+        let key = address.map_or_else(|| "unknown".to_owned(), network_of);
+        let network = networks
+            .entry(key)
+            .or_insert_with(|| Bucket::full(self.per_network, now));
+        network.refill(self.per_network, now);
+        overall.refill(self.overall, now);
+        if network.tokens < 1.0 {
+            return Err(network.wait(self.per_network));
+        }
+        if overall.tokens < 1.0 {
+            return Err(overall.wait(self.overall));
+        }
+        network.tokens -= 1.0;
+        overall.tokens -= 1.0;
+        Ok(())
+    }
+}
+
+/// The network an address is counted in: its /24 for IPv4 (IPv4-mapped
+/// IPv6 included), its /64 for IPv6.
+pub fn network_of(address: IpAddr) -> String {
+    let address = match address {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    };
+    match address {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            format!("{a}.{b}.{c}.0/24")
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn networks_are_slash_24_and_slash_64() {
+        for (a, b, same) in [
+            ("192.0.2.1", "192.0.2.254", true),
+            ("192.0.2.1", "192.0.3.1", false),
+            ("::ffff:192.0.2.9", "192.0.2.1", true),
+            ("2001:db8:1:2::1", "2001:db8:1:2:ffff::9", true),
+            ("2001:db8:1:2::1", "2001:db8:1:3::1", false),
+        ] {
+            let (a, b): (IpAddr, IpAddr) = (a.parse().unwrap(), b.parse().unwrap());
+            assert_eq!(network_of(a) == network_of(b), same, "{a} {b}");
+        }
+    }
+
+    #[test]
+    fn limits_per_network_and_overall() {
+        let limits = RegistrationLimits::new(
+            60,
+            Rate {
+                burst: 3.0,
+                per_second: 1.0,
+            },
+            Rate {
+                burst: 5.0,
+                per_second: 1.0,
+            },
+        );
+        let start = Instant::now();
+        let one: IpAddr = "192.0.2.1".parse().unwrap();
+        let neighbour: IpAddr = "192.0.2.200".parse().unwrap();
+        let other: IpAddr = "198.51.100.1".parse().unwrap();
+        for _ in 0..3 {
+            assert!(limits.admit(Some(one), start).is_ok());
+        }
+        // The /24 is spent, whichever address in it asks.
+        assert_eq!(limits.admit(Some(neighbour), start), Err(1));
+        assert!(limits.admit(Some(other), start).is_ok());
+        assert!(limits.admit(Some(other), start).is_ok());
+        // Five in total: the overall bucket is spent for everyone.
+        let third: IpAddr = "203.0.113.1".parse().unwrap();
+        assert!(limits.admit(Some(third), start).is_err());
+        // Time refills both.
+        let later = start + Duration::from_secs(2);
+        assert!(limits.admit(Some(one), later).is_ok());
+        assert!(limits.admit(Some(third), later).is_ok());
     }
 }

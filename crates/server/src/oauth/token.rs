@@ -1,23 +1,36 @@
 //! The token endpoint (RFC 6749 §3.2): authorization codes (with PKCE and
 //! the exact redirect URI), refresh tokens (rotated on every use; a reused one
-//! revokes its family) and client credentials (a confidential client acting
-//! for itself, with at most the scopes it registered). Access tokens are
-//! short-lived RFC 9068 JWTs for one resource.
+//! revokes its family) and client credentials (only a client an
+//! administrator registered, acting as the service or agent principal behind
+//! it, bounded by its registration, the resource's scopes and that
+//! principal's policies). Access tokens are short-lived RFC 9068 JWTs for one
+//! resource; each one issued is an audit record, durable before the answer.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use laissez_core::audit::AuditEvent;
+use laissez_core::credential::hash_secret;
+use laissez_core::{Permission, Principal, PrincipalKind, PrincipalRef, Scope, Status};
 use laissez_oauth::access_token::{AccessTokenClaims, TYP};
 use laissez_oauth::client::{Client, GrantType};
-use laissez_oauth::grant::{REFRESH_TTL, RefreshGrant, RefreshUse};
+use laissez_oauth::grant::{REFRESH_TTL, RefreshGrant, RefreshUse, scopes_acting_alone};
 use laissez_oauth::resource::Resource;
 use laissez_oauth::{ErrorCode, OAuthError, OAuthScopes};
+use laissez_store::Redemption;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::client_auth::authenticate;
 use super::response::{OAuthFailure, OAuthForm, no_store};
 use crate::{AppState, new_id, now};
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
 
 /// Access token lifetime, seconds.
 pub const ACCESS_TOKEN_TTL: i64 = 600;
@@ -73,39 +86,94 @@ async fn client_credentials(
     client: &Client,
     request: &TokenRequest,
 ) -> Result<Response, OAuthFailure> {
-    if !client.metadata.allows(GrantType::ClientCredentials) || !client.metadata.is_confidential() {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "this client is not registered for the client_credentials grant",
-        )
-        .into());
-    }
-    let registered = OAuthScopes::parse(client.metadata.scope.as_deref())?;
-    let requested = match request.scope.as_deref() {
-        Some(_) => OAuthScopes::parse(request.scope.as_deref())?,
-        None => registered.clone(),
+    // Only a client an administrator registered, backed by a principal,
+    // acts with no person present; a self-registered client never does.
+    let principal_id = match (&client.principal_id, client.may_act_alone()) {
+        (Some(id), true) => id.as_str(),
+        _ => {
+            return Err(OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                "only a client an administrator registered for client_credentials, backed by a service or agent principal, may obtain tokens with no person present",
+            )
+            .into());
+        }
     };
-    let extra = requested.difference(&registered);
-    if !extra.is_empty() {
+    let client_registered = OAuthScopes::parse(client.metadata.scope.as_deref())?;
+    let requested = request
+        .scope
+        .as_deref()
+        .map(|s| OAuthScopes::parse(Some(s)))
+        .transpose()?;
+    if let Some(extra) = requested
+        .as_ref()
+        .map(|r| r.difference(&client_registered))
+        .filter(|extra| !extra.is_empty())
+    {
         return Err(OAuthError::new(
             ErrorCode::InvalidScope,
             format!("the client is not registered for: {extra}"),
         )
         .into());
     }
-    let audience = match request.resource.as_deref() {
-        Some(resource) => Resource::parse(resource)?.to_string(),
-        None => state.issuer.clone(),
+    let chain = state.store.chain(principal_id).await?;
+    let acting = chain.last().filter(|p| {
+        p.id == principal_id && matches!(p.kind, PrincipalKind::Service | PrincipalKind::Agent)
+    });
+    if acting.is_none() || chain.iter().any(|p| p.status != Status::Active) {
+        return Err(OAuthError::invalid_grant(
+            "the principal behind this client (or its owner) is not active",
+        )
+        .into());
+    }
+    let resource = request
+        .resource
+        .as_deref()
+        .ok_or_else(|| {
+            OAuthError::new(
+                ErrorCode::InvalidTarget,
+                "resource is required: name the registered resource the token is for",
+            )
+        })
+        .and_then(Resource::parse)?;
+    let Some(protected) = super::authorize::registered_resource(state, &resource).await else {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidTarget,
+            "the resource is not registered with this server",
+        )
+        .into());
     };
+    let policy_scope = match protected.gate.as_ref().and_then(|g| g.account.as_deref()) {
+        Some(account) => Scope::parse(account).map_err(|e| server_error(e.to_string()))?,
+        None => Scope::root(),
+    };
+    let ids: Vec<String> = chain.iter().map(|p| p.id.clone()).collect();
+    let policies = state.store.policy_set(&ids).await?;
+    let refs: Vec<_> = chain.iter().map(|p| p.reference()).collect();
+    let scopes = scopes_acting_alone(
+        requested.as_ref(),
+        &client_registered,
+        &OAuthScopes::from_names(protected.scopes.keys().map(String::as_str)),
+        |scope| {
+            Permission::parse(scope)
+                .is_ok_and(|p| policies.evaluate(&refs, None, &p, &policy_scope).is_allow())
+        },
+    )?;
+    let audience = resource.to_string();
     let token = TokenFor {
-        subject: &client.client_id,
+        subject: principal_id,
         client_id: &client.client_id,
         actor: None,
         audience: &audience,
-        scopes: &requested,
+        scopes: &scopes,
         accounts: &[],
     };
-    issue(state, &token, None)
+    let minted = mint(state, &token)?;
+    let audit = issuance(&refs, &minted.claims, "client_credentials");
+    state
+        .store
+        .record_issuance(&client.client_id, audit)
+        .await?;
+    Ok(minted.respond(&scopes, None))
 }
 
 fn audience_for(
@@ -127,15 +195,38 @@ fn audience_for(
     }
 }
 
-async fn active_user(state: &AppState, user_id: &str) -> Result<(), OAuthFailure> {
+async fn active_user(state: &AppState, user_id: &str) -> Result<Principal, OAuthFailure> {
     match state.store.principal(user_id).await? {
-        Some(user) if user.status == laissez_core::Status::Active => Ok(()),
+        Some(user) if user.status == Status::Active => Ok(user),
         _ => {
             Err(OAuthError::invalid_grant("the user who granted access is no longer active").into())
         }
     }
 }
 
+/// A replayed code means it leaked (RFC 6749 §4.1.2, RFC 9700 §4.5): end
+/// everything this user gave this client; they consent again.
+async fn code_replayed(
+    state: &AppState,
+    grant: &laissez_oauth::grant::AuthorizationCode,
+) -> Result<Response, OAuthFailure> {
+    let audit = AuditEvent::success(&[], "oauth.code.reuse", grant.client_id.clone())
+        .with_detail(json!({"user": grant.user_id}));
+    state
+        .store
+        .disconnect(&grant.user_id, &grant.client_id, audit)
+        .await?;
+    state.feed.published().await;
+    Err(OAuthError::invalid_grant(
+        "the authorization code was already used; every token issued from it is revoked",
+    )
+    .into())
+}
+
+/// Redeems a code. Everything is checked before the code is spent, so a
+/// request with the wrong client, verifier, redirect URI or resource
+/// changes nothing; spending it, storing the refresh token and the
+/// issuance's audit record are one transaction.
 async fn authorization_code(
     state: &AppState,
     client: &Client,
@@ -150,31 +241,12 @@ async fn authorization_code(
         .code_verifier
         .as_deref()
         .ok_or_else(|| OAuthError::invalid_request("code_verifier is required (PKCE)"))?;
-    let Some((grant, spent)) = state
-        .store
-        .take_code(laissez_core::credential::hash_secret(code))
-        .await?
-    else {
+    let code_hash = hash_secret(code);
+    let Some((grant, spent)) = state.store.peek_code(code_hash).await? else {
         return Err(OAuthError::invalid_grant("unknown authorization code").into());
     };
     if spent {
-        // A replayed code means it leaked (RFC 6749 §4.1.2, RFC 9700 §4.5):
-        // end everything this user gave this client; they consent again.
-        let audit = laissez_core::audit::AuditEvent::success(
-            &[],
-            "oauth.code.reuse",
-            grant.client_id.clone(),
-        )
-        .with_detail(json!({"user": grant.user_id}));
-        state
-            .store
-            .disconnect(&grant.user_id, &grant.client_id, audit)
-            .await?;
-        state.feed.published().await;
-        return Err(OAuthError::invalid_grant(
-            "the authorization code was already used; every token issued from it is revoked",
-        )
-        .into());
+        return code_replayed(state, &grant).await;
     }
     if grant.expires_at <= now() {
         return Err(
@@ -194,22 +266,16 @@ async fn authorization_code(
         .into());
     }
     laissez_oauth::pkce::Challenge::stored(grant.code_challenge.clone()).verify(verifier)?;
-    active_user(state, &grant.user_id).await?;
-    if !client.metadata.allows(GrantType::RefreshToken) {
-        // Otherwise storing the refresh token records the use.
-        state
-            .store
-            .touch_grant(&grant.user_id, &client.client_id)
-            .await?;
-    }
     let audience = audience_for(
         state,
         grant.resource.as_deref(),
         request.resource.as_deref(),
     )?;
     let scopes = OAuthScopes::parse(Some(&grant.scope))?;
+    let user = active_user(state, &grant.user_id).await?;
     let refresh = if client.metadata.allows(GrantType::RefreshToken) {
         let family_id = new_id("fam").map_err(|e| server_error(e.to_string()))?;
+        let (secret, hash) = new_refresh(state)?;
         let next = RefreshGrant {
             family_id,
             client_id: client.client_id.clone(),
@@ -219,15 +285,40 @@ async fn authorization_code(
             accounts: grant.accounts.clone(),
             expires_at: now() + REFRESH_TTL,
             issued_at: now(),
+            issued_at_ms: now_ms(),
         };
-        Some(new_refresh(state, next).await?)
+        Some((secret, hash, next))
     } else {
         None
     };
     let token = TokenFor::user(&grant.user_id, client, &audience, &scopes, &grant.accounts);
-    issue(state, &token, refresh)
+    let minted = mint(state, &token)?;
+    let audit = issuance(&[user.reference()], &minted.claims, "authorization_code");
+    let stored = refresh
+        .as_ref()
+        .map(|(_, hash, next)| (*hash, next.clone()));
+    match state.store.redeem_code(code_hash, stored, audit).await? {
+        Redemption::Spent => Ok(minted.respond(&scopes, refresh.map(|(secret, _, _)| secret))),
+        Redemption::Replayed => code_replayed(state, &grant).await,
+    }
 }
 
+async fn refresh_replayed(state: &AppState, token_hash: [u8; 32]) -> OAuthFailure {
+    // Spending a spent token revokes its family.
+    if let Ok(RefreshUse::Reused(grant)) = state.store.use_refresh(token_hash).await {
+        let audit = AuditEvent::success(&[], "oauth.refresh.reuse", grant.family_id.clone())
+            .with_detail(json!({"client_id": grant.client_id, "user": grant.user_id}));
+        let _ = state.store.append_audit(audit).await;
+    }
+    OAuthError::invalid_grant(
+        "this refresh token was already used; the whole grant is revoked, sign in again",
+    )
+    .into()
+}
+
+/// Rotates a refresh token. As with codes, everything is checked before the
+/// token is spent; spending it, storing its successor and the issuance's
+/// audit record are one transaction.
 async fn refresh(
     state: &AppState,
     client: &Client,
@@ -241,25 +332,10 @@ async fn refresh(
     if laissez_token::Token::parse(token).is_err() {
         return Err(OAuthError::invalid_grant("not a valid refresh token (checksum)").into());
     }
-    let grant = match state
-        .store
-        .use_refresh(laissez_core::credential::hash_secret(token))
-        .await?
-    {
+    let token_hash = hash_secret(token);
+    let grant = match state.store.peek_refresh(token_hash).await? {
         RefreshUse::Fresh(grant) => grant,
-        RefreshUse::Reused(grant) => {
-            let audit = laissez_core::audit::AuditEvent::success(
-                &[],
-                "oauth.refresh.reuse",
-                grant.family_id.clone(),
-            )
-            .with_detail(json!({"client_id": grant.client_id, "user": grant.user_id}));
-            let _ = state.store.append_audit(audit).await;
-            return Err(OAuthError::invalid_grant(
-                "this refresh token was already used; the whole grant is revoked, sign in again",
-            )
-            .into());
-        }
+        RefreshUse::Reused(_) => return Err(refresh_replayed(state, token_hash).await),
         RefreshUse::Invalid => {
             return Err(
                 OAuthError::invalid_grant("unknown, expired or revoked refresh token").into(),
@@ -271,7 +347,6 @@ async fn refresh(
             OAuthError::invalid_grant("the refresh token was issued to another client").into(),
         );
     }
-    active_user(state, &grant.user_id).await?;
     let granted = OAuthScopes::parse(Some(&grant.scope))?;
     let scopes = match request.scope.as_deref() {
         Some(_) => {
@@ -292,14 +367,25 @@ async fn refresh(
         grant.resource.as_deref(),
         request.resource.as_deref(),
     )?;
+    let user = active_user(state, &grant.user_id).await?;
+    let (secret, next_hash) = new_refresh(state)?;
     let next = RefreshGrant {
         expires_at: now() + REFRESH_TTL,
         issued_at: now(),
+        issued_at_ms: now_ms(),
         ..grant.clone()
     };
-    let next = new_refresh(state, next).await?;
     let token = TokenFor::user(&grant.user_id, client, &audience, &scopes, &grant.accounts);
-    issue(state, &token, Some(next))
+    let minted = mint(state, &token)?;
+    let audit = issuance(&[user.reference()], &minted.claims, "refresh_token");
+    match state
+        .store
+        .rotate_refresh(token_hash, next_hash, next, audit)
+        .await?
+    {
+        Redemption::Spent => Ok(minted.respond(&scopes, Some(secret))),
+        Redemption::Replayed => Err(refresh_replayed(state, token_hash).await),
+    }
 }
 
 /// Refuses clients not registered for `grant`.
@@ -318,19 +404,32 @@ fn server_error(e: String) -> OAuthFailure {
     OAuthFailure(OAuthError::new(ErrorCode::ServerError, e))
 }
 
-async fn new_refresh(state: &AppState, grant: RefreshGrant) -> Result<String, OAuthFailure> {
+/// A new refresh token and its hash.
+fn new_refresh(state: &AppState) -> Result<(String, [u8; 32]), OAuthFailure> {
     let token = laissez_token::Token::generate(&state.namespace, laissez_token::Kind::Refresh)
         .map_err(|e| server_error(e.to_string()))?;
-    state
-        .store
-        .create_refresh(laissez_core::credential::hash_secret(token.expose()), grant)
-        .await?;
-    Ok(token.expose().to_owned())
+    Ok((token.expose().to_owned(), hash_secret(token.expose())))
+}
+
+/// The audit record of an issued access token: who it speaks for (the
+/// chain), the client and agent, resource, scopes, `jti` and expiry.
+fn issuance(chain: &[PrincipalRef], claims: &AccessTokenClaims, grant_type: &str) -> AuditEvent {
+    AuditEvent::success(chain, "oauth.token.issue", claims.jti.clone()).with_detail(json!({
+        "grant_type": grant_type,
+        "sub": claims.sub,
+        "client_id": claims.client_id,
+        "act": claims.act.as_ref().map(|a| a.sub.clone()),
+        "aud": claims.aud,
+        "scope": claims.scope,
+        "jti": claims.jti,
+        "iat": claims.iat,
+        "exp": claims.exp,
+    }))
 }
 
 /// What an access token is about.
 pub struct TokenFor<'a> {
-    /// The user, or the client itself for client credentials.
+    /// The user, or the principal behind the client for client credentials.
     pub subject: &'a str,
     /// The client it is issued to.
     pub client_id: &'a str,
@@ -364,24 +463,29 @@ impl<'a> TokenFor<'a> {
     }
 }
 
-/// Signs an access token and builds the token response.
-pub fn issue(
-    state: &AppState,
-    token: &TokenFor<'_>,
-    refresh_token: Option<String>,
-) -> Result<Response, OAuthFailure> {
-    let scopes = token.scopes;
-    let server_error = |e: String| OAuthFailure(OAuthError::new(ErrorCode::ServerError, e));
-    let now = now();
+/// A signed access token, not yet handed out.
+pub struct Minted {
+    /// The JWT.
+    pub jwt: String,
+    /// What it says.
+    pub claims: AccessTokenClaims,
+}
+
+/// Signs an access token.
+pub fn mint(state: &AppState, token: &TokenFor<'_>) -> Result<Minted, OAuthFailure> {
+    let now_ms = now_ms();
+    let now = now_ms.div_euclid(1000);
     let claims = AccessTokenClaims {
         iss: state.issuer.clone(),
         sub: token.subject.to_owned(),
         aud: token.audience.to_owned(),
         exp: now + ACCESS_TOKEN_TTL,
         iat: now,
+        iat_ms: Some(now_ms),
+        nbf: None,
         jti: new_id("at").map_err(|e| server_error(e.to_string()))?,
         client_id: token.client_id.to_owned(),
-        scope: scopes.to_string(),
+        scope: token.scopes.to_string(),
         accounts: token.accounts.to_vec(),
         act: token.actor.map(|sub| laissez_oauth::access_token::Actor {
             sub: sub.to_owned(),
@@ -391,16 +495,23 @@ pub fn issue(
         .keys
         .sign(TYP, &claims)
         .map_err(|e| server_error(e.to_string()))?;
-    let mut body = json!({
-        "access_token": jwt,
-        "token_type": "Bearer",
-        "expires_in": ACCESS_TOKEN_TTL,
-    });
-    if !scopes.is_empty() {
-        body["scope"] = json!(scopes.to_string());
+    Ok(Minted { jwt, claims })
+}
+
+impl Minted {
+    /// The token response (only once the issuance is recorded).
+    pub fn respond(self, scopes: &OAuthScopes, refresh_token: Option<String>) -> Response {
+        let mut body = json!({
+            "access_token": self.jwt,
+            "token_type": "Bearer",
+            "expires_in": ACCESS_TOKEN_TTL,
+        });
+        if !scopes.is_empty() {
+            body["scope"] = json!(scopes.to_string());
+        }
+        if let Some(refresh) = refresh_token {
+            body["refresh_token"] = json!(refresh);
+        }
+        no_store(StatusCode::OK, &body)
     }
-    if let Some(refresh) = refresh_token {
-        body["refresh_token"] = json!(refresh);
-    }
-    Ok(no_store(StatusCode::OK, &body))
 }

@@ -64,16 +64,16 @@ pub fn record(
                     "UPDATE oauth_refresh_tokens SET revoked_at = COALESCE(revoked_at, ?2) WHERE family_id = ?1",
                     params![family_id, now],
                 )?;
-                super::oauth_rows::disconnect(conn, user_id, client_id, now)?;
+                super::oauth_rows::disconnect(conn, user_id, client_id, end_of_second(now))?;
             }
             Revoke::ClientSecret(client_id) => {
                 conn.execute(
                     "UPDATE oauth_clients SET secret_hash = NULL WHERE client_id = ?1",
                     [client_id],
                 )?;
-                // Tokens the client minted for itself with the secret
-                // (client credentials: subject = client) die with it.
-                super::oauth_rows::disconnect(conn, client_id, client_id, now)?;
+                // Tokens the client minted with the secret (client
+                // credentials, for the principal behind it) die with it.
+                super::oauth_rows::disconnect_alone(conn, client_id, end_of_second(now))?;
             }
         }
     }
@@ -386,4 +386,9 @@ pub fn email(conn: &Connection, principal_id: &str) -> Result<Option<String>, Er
             |r| r.get(0),
         )
         .optional()?)
+}
+
+/// Disconnect times are milliseconds: everything up to the end of `now`'s second.
+fn end_of_second(now: i64) -> i64 {
+    now.saturating_mul(1000).saturating_add(999)
 }

@@ -25,7 +25,7 @@ use laissez_core::{Name, Policy, PolicySet, Principal, Role, Status};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
-use crate::{Caller, Error, Notification, Rolled, Store, TokenStatus};
+use crate::{Caller, Error, Notification, Redemption, Rolled, Store, TokenStatus};
 
 /// Jobs committed together at most.
 const MAX_GROUP: usize = 256;
@@ -58,6 +58,13 @@ fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
 
@@ -623,7 +630,7 @@ impl Store for SqliteStore {
     }
 
     async fn inactive_principal_ids(&self) -> Result<Vec<String>, Error> {
-        self.read(rows::inactive_principal_ids).await
+        self.read(oauth_rows::suspended_principal_ids).await
     }
 
     async fn federated_user(&self, issuer: &str, subject: &str) -> Result<Option<String>, Error> {
@@ -736,7 +743,7 @@ impl Store for SqliteStore {
     ) -> Result<bool, Error> {
         let (user, client) = (user_id.to_owned(), client_id.to_owned());
         self.write(move |c| {
-            let was = oauth_rows::disconnect(c, &user, &client, now())?;
+            let was = oauth_rows::disconnect(c, &user, &client, now_ms())?;
             rows::append_audit(c, audit, now())?;
             Ok(was)
         })
@@ -747,15 +754,107 @@ impl Store for SqliteStore {
         &self,
         user_id: &str,
         client_id: &str,
-        issued_at: i64,
+        issued_ms: i64,
     ) -> Result<bool, Error> {
         let (user, client) = (user_id.to_owned(), client_id.to_owned());
-        self.read(move |c| oauth_rows::disconnected_since(c, &user, &client, issued_at))
+        self.read(move |c| oauth_rows::disconnected_since(c, &user, &client, issued_ms))
             .await
     }
 
     async fn revoked_grants(&self) -> Result<Vec<(String, String, i64)>, Error> {
         self.read(oauth_rows::revoked_grants).await
+    }
+
+    async fn deleted_clients(&self) -> Result<Vec<String>, Error> {
+        // Access tokens live minutes; a day of deletions covers every one still valid.
+        self.read(|c| oauth_rows::deleted_clients(c, now() - 86_400))
+            .await
+    }
+
+    async fn peek_code(
+        &self,
+        code_hash: [u8; 32],
+    ) -> Result<Option<(laissez_oauth::grant::AuthorizationCode, bool)>, Error> {
+        self.read(move |c| oauth_rows::peek_code(c, &code_hash))
+            .await
+    }
+
+    async fn redeem_code(
+        &self,
+        code_hash: [u8; 32],
+        refresh: Option<([u8; 32], laissez_oauth::grant::RefreshGrant)>,
+        audit: AuditEvent,
+    ) -> Result<Redemption, Error> {
+        self.write(move |c| {
+            let Some((code, _)) = oauth_rows::peek_code(c, &code_hash)? else {
+                return Ok(Redemption::Replayed);
+            };
+            if !oauth_rows::redeem_code(c, &code_hash, now())? {
+                return Ok(Redemption::Replayed);
+            }
+            match &refresh {
+                Some((hash, grant)) => oauth_rows::create_refresh(c, hash, grant)?,
+                None => oauth_rows::touch_grant(c, &code.user_id, &code.client_id, now())?,
+            }
+            oauth_rows::touch_client(c, &code.client_id, now())?;
+            rows::append_audit(c, audit, now())?;
+            Ok(Redemption::Spent)
+        })
+        .await
+    }
+
+    async fn peek_refresh(
+        &self,
+        token_hash: [u8; 32],
+    ) -> Result<laissez_oauth::grant::RefreshUse, Error> {
+        self.read(move |c| oauth_rows::peek_refresh(c, &token_hash, now()))
+            .await
+    }
+
+    async fn rotate_refresh(
+        &self,
+        token_hash: [u8; 32],
+        next_hash: [u8; 32],
+        next: laissez_oauth::grant::RefreshGrant,
+        audit: AuditEvent,
+    ) -> Result<Redemption, Error> {
+        self.write(move |c| {
+            if !oauth_rows::rotate_refresh(c, &token_hash, &next_hash, &next, now())? {
+                // Spent first: the same answer as a replay, the family ends.
+                oauth_rows::use_refresh(c, &token_hash, now())?;
+                return Ok(Redemption::Replayed);
+            }
+            oauth_rows::touch_client(c, &next.client_id, now())?;
+            rows::append_audit(c, audit, now())?;
+            Ok(Redemption::Spent)
+        })
+        .await
+    }
+
+    async fn record_issuance(&self, client_id: &str, audit: AuditEvent) -> Result<(), Error> {
+        let client = client_id.to_owned();
+        self.mutate(audit, move |c| oauth_rows::touch_client(c, &client, now()))
+            .await
+    }
+
+    async fn expire_unused_clients(&self, before: i64) -> Result<Vec<String>, Error> {
+        self.write(move |c| {
+            let ids = oauth_rows::unused_dynamic_clients(c, before)?;
+            for id in &ids {
+                rows::delete_client(c, id, now())?;
+            }
+            if !ids.is_empty() {
+                let audit = AuditEvent::success(
+                    &[],
+                    "oauth.client.expire",
+                    format!("{} clients", ids.len()),
+                )
+                .with_detail(serde_json::json!({"clients": ids, "registered_before": before}));
+                rows::append_audit(c, audit, now())?;
+            }
+            Ok(ids)
+        })
+        .await
     }
 
     async fn revoke_refresh(

@@ -1,6 +1,13 @@
 //! Rows of the authorization server's state: user passwords (argon2 PHC
 //! strings), browser sessions, authorization codes and refresh tokens, the
 //! last three stored by the SHA-256 of their secret only.
+//!
+//! Codes and refresh tokens are redeemed in two steps so that a failed
+//! redemption changes nothing: the server reads the row ([`peek_code`],
+//! [`peek_refresh`]), checks everything it must, then spends it
+//! ([`redeem_code`], [`rotate_refresh`]) with a conditional update that
+//! only the first of two racing requests wins. Disconnect times are kept in
+//! milliseconds, so a grant made in the same second after a disconnect lives.
 
 use laissez_oauth::grant::{AuthorizationCode, ConnectedApp, RefreshGrant, RefreshUse};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -95,6 +102,85 @@ pub fn take_code(
     Ok(Some((code, used_at.is_some())))
 }
 
+/// The code and whether it was spent, changing nothing.
+pub fn peek_code(
+    conn: &Connection,
+    code_hash: &[u8; 32],
+) -> Result<Option<(AuthorizationCode, bool)>, Error> {
+    let row: Option<(String, Option<i64>)> = conn
+        .query_row(
+            "SELECT grant_json, used_at FROM oauth_codes WHERE code_hash = ?1",
+            [hex::encode(code_hash)],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((json, used_at)) = row else {
+        return Ok(None);
+    };
+    let code = serde_json::from_str(&json).map_err(|e| corrupt("authorization code", e))?;
+    Ok(Some((code, used_at.is_some())))
+}
+
+/// Spends a code if no one has: returns whether this call spent it.
+pub fn redeem_code(conn: &Connection, code_hash: &[u8; 32], now: i64) -> Result<bool, Error> {
+    let changed = conn.execute(
+        "UPDATE oauth_codes SET used_at = ?2 WHERE code_hash = ?1 AND used_at IS NULL",
+        params![hex::encode(code_hash), now],
+    )?;
+    Ok(changed == 1)
+}
+
+/// What a refresh token is, changing nothing: live ([`RefreshUse::Fresh`]),
+/// spent ([`RefreshUse::Reused`]) or unusable.
+pub fn peek_refresh(
+    conn: &Connection,
+    token_hash: &[u8; 32],
+    now: i64,
+) -> Result<RefreshUse, Error> {
+    let row: Option<(String, Option<i64>, Option<i64>)> = conn
+        .query_row(
+            "SELECT grant_json, used_at, revoked_at FROM oauth_refresh_tokens WHERE token_hash = ?1",
+            [hex::encode(token_hash)],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let Some((json, used_at, revoked_at)) = row else {
+        return Ok(RefreshUse::Invalid);
+    };
+    let grant: RefreshGrant =
+        serde_json::from_str(&json).map_err(|e| corrupt("refresh token", e))?;
+    if used_at.is_some() {
+        return Ok(RefreshUse::Reused(grant));
+    }
+    if revoked_at.is_some()
+        || grant.expires_at <= now
+        || disconnected_since(conn, &grant.user_id, &grant.client_id, grant.issued_ms())?
+    {
+        return Ok(RefreshUse::Invalid);
+    }
+    Ok(RefreshUse::Fresh(grant))
+}
+
+/// Spends a live refresh token and stores its successor, if no one spent it
+/// first: returns whether this call did.
+pub fn rotate_refresh(
+    conn: &Connection,
+    old_hash: &[u8; 32],
+    new_hash: &[u8; 32],
+    next: &RefreshGrant,
+    now: i64,
+) -> Result<bool, Error> {
+    let changed = conn.execute(
+        "UPDATE oauth_refresh_tokens SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL AND revoked_at IS NULL",
+        params![hex::encode(old_hash), now],
+    )?;
+    if changed != 1 {
+        return Ok(false);
+    }
+    create_refresh(conn, new_hash, next)?;
+    Ok(true)
+}
+
 pub fn create_refresh(
     conn: &Connection,
     token_hash: &[u8; 32],
@@ -141,7 +227,7 @@ pub fn use_refresh(
     }
     if revoked_at.is_some()
         || grant.expires_at <= now
-        || disconnected_since(conn, &grant.user_id, &grant.client_id, grant.issued_at)?
+        || disconnected_since(conn, &grant.user_id, &grant.client_id, grant.issued_ms())?
     {
         return Ok(RefreshUse::Invalid);
     }
@@ -152,13 +238,17 @@ pub fn use_refresh(
     Ok(RefreshUse::Fresh(grant))
 }
 
-/// Whether the user disconnected the client at or after `issued_at`.
+/// Whether the user disconnected the client (or the client was deleted) at
+/// or after `issued_ms` (milliseconds since the epoch).
 pub fn disconnected_since(
     conn: &Connection,
     user_id: &str,
     client_id: &str,
-    issued_at: i64,
+    issued_ms: i64,
 ) -> Result<bool, Error> {
+    if is_client_deleted(conn, client_id)? {
+        return Ok(true);
+    }
     let revoked: Option<i64> = conn
         .query_row(
             "SELECT revoked_at FROM revoked_grants WHERE user_id = ?1 AND client_id = ?2",
@@ -166,7 +256,68 @@ pub fn disconnected_since(
             |r| r.get(0),
         )
         .optional()?;
-    Ok(revoked.is_some_and(|at| at >= issued_at))
+    Ok(revoked.is_some_and(|at| at >= issued_ms))
+}
+
+/// Whether the client was deleted (or expired unused).
+pub fn is_client_deleted(conn: &Connection, client_id: &str) -> Result<bool, Error> {
+    let mut stmt = conn.prepare_cached("SELECT 1 FROM deleted_clients WHERE client_id = ?1")?;
+    Ok(stmt.exists([client_id])?)
+}
+
+/// Clients deleted since `since`, for the revocation feed: gates refuse
+/// every token they minted (older deletions only outlived tokens that expired).
+pub fn deleted_clients(conn: &Connection, since: i64) -> Result<Vec<String>, Error> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT client_id FROM deleted_clients WHERE deleted_at >= ?1 ORDER BY client_id",
+    )?;
+    let rows = stmt.query_map([since], |r| r.get(0))?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Records a client's deletion, for the revocation feed.
+pub fn remember_deleted_client(conn: &Connection, client_id: &str, at: i64) -> Result<(), Error> {
+    conn.execute(
+        "INSERT INTO deleted_clients (client_id, deleted_at) VALUES (?1, ?2) ON CONFLICT (client_id) DO NOTHING",
+        params![client_id, at],
+    )?;
+    Ok(())
+}
+
+/// Notes that a client obtained a token.
+pub fn touch_client(conn: &Connection, client_id: &str, at: i64) -> Result<(), Error> {
+    conn.execute(
+        "UPDATE oauth_clients SET last_used_at = ?2 WHERE client_id = ?1",
+        params![client_id, at],
+    )?;
+    Ok(())
+}
+
+/// Dynamically registered clients that never obtained a token and were
+/// registered before `before`.
+pub fn unused_dynamic_clients(conn: &Connection, before: i64) -> Result<Vec<String>, Error> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT client_id FROM oauth_clients WHERE kind = 'dynamic' AND last_used_at IS NULL AND created_at < ?1
+         ORDER BY created_at LIMIT 1000",
+    )?;
+    let rows = stmt.query_map([before], |r| r.get(0))?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Principals that may not act: inactive ones, and every principal whose
+/// owner or parent (at any depth) is inactive. A deactivated owner
+/// suspends everything they own, on the revocation feed too.
+pub fn suspended_principal_ids(conn: &Connection) -> Result<Vec<String>, Error> {
+    let mut stmt = conn.prepare_cached(
+        "WITH RECURSIVE suspended(id) AS (
+             SELECT id FROM principals WHERE status <> 'active'
+             UNION
+             SELECT p.id FROM principals p JOIN suspended s ON p.owner_id = s.id OR p.parent_id = s.id
+         )
+         SELECT id FROM suspended ORDER BY id",
+    )?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
 /// Records (or refreshes) a user's consent to a client.
@@ -242,22 +393,44 @@ pub fn disconnect(
     conn: &Connection,
     user_id: &str,
     client_id: &str,
-    at: i64,
+    at_ms: i64,
 ) -> Result<bool, Error> {
     let changed = conn.execute(
         "UPDATE oauth_grants SET revoked_at = ?3 WHERE user_id = ?1 AND client_id = ?2 AND revoked_at IS NULL",
-        params![user_id, client_id, at],
+        params![user_id, client_id, at_ms.div_euclid(1000)],
     )?;
     conn.execute(
         "INSERT INTO revoked_grants (user_id, client_id, revoked_at) VALUES (?1, ?2, ?3)
          ON CONFLICT (user_id, client_id) DO UPDATE SET revoked_at = excluded.revoked_at",
-        params![user_id, client_id, at],
+        params![user_id, client_id, at_ms],
     )?;
     Ok(changed > 0)
 }
 
-/// Every disconnect: (user, client, time); access tokens of the pair issued
-/// at or before the time are refused.
+/// Ends the tokens a client minted with no person present (client
+/// credentials): those for the principal behind it, and (from before
+/// clients had one) those whose subject was the client itself.
+pub fn disconnect_alone(conn: &Connection, client_id: &str, at_ms: i64) -> Result<(), Error> {
+    let principal: Option<String> = conn
+        .query_row(
+            "SELECT principal_id FROM oauth_clients WHERE client_id = ?1",
+            [client_id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    for subject in std::iter::once(client_id.to_owned()).chain(principal) {
+        conn.execute(
+            "INSERT INTO revoked_grants (user_id, client_id, revoked_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (user_id, client_id) DO UPDATE SET revoked_at = excluded.revoked_at",
+            params![subject, client_id, at_ms],
+        )?;
+    }
+    Ok(())
+}
+
+/// Every disconnect: (user, client, time in milliseconds); access tokens of
+/// the pair issued at or before the time are refused.
 pub fn revoked_grants(conn: &Connection) -> Result<Vec<(String, String, i64)>, Error> {
     let mut stmt = conn.prepare_cached(
         "SELECT user_id, client_id, revoked_at FROM revoked_grants ORDER BY user_id, client_id",

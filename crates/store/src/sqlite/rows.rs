@@ -113,13 +113,6 @@ pub fn chain(conn: &Connection, id: &str) -> Result<Vec<Principal>, Error> {
     Ok(chain)
 }
 
-pub fn inactive_principal_ids(conn: &Connection) -> Result<Vec<String>, Error> {
-    let mut stmt =
-        conn.prepare_cached("SELECT id FROM principals WHERE status <> ?1 ORDER BY id")?;
-    let rows = stmt.query_map([Status::Active.as_str()], |r| r.get(0))?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
-}
-
 pub fn set_status(conn: &Connection, id: &str, status: Status) -> Result<(), Error> {
     let n = conn.execute(
         "UPDATE principals SET status = ?2 WHERE id = ?1",
@@ -588,15 +581,16 @@ pub fn insert_client(
     secret_hash: Option<&[u8; 32]>,
 ) -> Result<(), Error> {
     conn.execute(
-        "INSERT INTO oauth_clients (client_id, kind, metadata, secret_hash, owner_id, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO oauth_clients (client_id, kind, metadata, secret_hash, owner_id, created_at, principal_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             client.client_id,
             client.kind.as_str(),
             serde_json::to_string(&client.metadata).unwrap_or_default(),
             secret_hash.map(hex::encode),
             client.owner_id,
-            client.created_at
+            client.created_at,
+            client.principal_id
         ],
     )?;
     Ok(())
@@ -606,7 +600,7 @@ pub type ClientRow = (laissez_oauth::client::Client, Option<[u8; 32]>);
 
 pub fn client(conn: &Connection, client_id: &str) -> Result<Option<ClientRow>, Error> {
     let mut stmt = conn.prepare_cached(
-        "SELECT client_id, kind, metadata, secret_hash, owner_id, created_at FROM oauth_clients WHERE client_id = ?1",
+        "SELECT client_id, kind, metadata, secret_hash, owner_id, created_at, principal_id FROM oauth_clients WHERE client_id = ?1",
     )?;
     let row = stmt
         .query_row([client_id], |r| {
@@ -617,10 +611,12 @@ pub fn client(conn: &Connection, client_id: &str) -> Result<Option<ClientRow>, E
                 r.get::<_, Option<String>>(3)?,
                 r.get::<_, Option<String>>(4)?,
                 r.get::<_, i64>(5)?,
+                r.get::<_, Option<String>>(6)?,
             ))
         })
         .optional()?;
-    let Some((client_id, kind, metadata, secret_hash, owner_id, created_at)) = row else {
+    let Some((client_id, kind, metadata, secret_hash, owner_id, created_at, principal_id)) = row
+    else {
         return Ok(None);
     };
     let client = laissez_oauth::client::Client {
@@ -629,6 +625,7 @@ pub fn client(conn: &Connection, client_id: &str) -> Result<Option<ClientRow>, E
             .ok_or_else(|| corrupt("client kind", &kind))?,
         metadata: serde_json::from_str(&metadata).map_err(|e| corrupt("client metadata", e))?,
         owner_id,
+        principal_id,
         created_at,
     };
     let secret_hash = secret_hash
@@ -785,12 +782,15 @@ pub fn update_client(
 }
 
 pub fn delete_client(conn: &Connection, client_id: &str, now: i64) -> Result<(), Error> {
+    // Disconnect times are milliseconds; the deletion itself ends every
+    // token the client minted, whoever it spoke for.
     conn.execute(
         "INSERT INTO revoked_grants (user_id, client_id, revoked_at)
          SELECT user_id, client_id, ?2 FROM oauth_grants WHERE client_id = ?1
          ON CONFLICT (user_id, client_id) DO UPDATE SET revoked_at = excluded.revoked_at",
-        params![client_id, now],
+        params![client_id, now.saturating_mul(1000).saturating_add(999)],
     )?;
+    super::oauth_rows::remember_deleted_client(conn, client_id, now)?;
     conn.execute(
         "UPDATE oauth_grants SET revoked_at = ?2 WHERE client_id = ?1 AND revoked_at IS NULL",
         params![client_id, now],

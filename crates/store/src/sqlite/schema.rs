@@ -6,7 +6,7 @@ use rusqlite::Connection;
 use crate::Error;
 
 /// The schema version this build writes.
-pub const VERSION: i64 = 6;
+pub const VERSION: i64 = 7;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (
@@ -78,7 +78,13 @@ CREATE TABLE IF NOT EXISTS oauth_clients (
     metadata TEXT NOT NULL,
     secret_hash TEXT,
     owner_id TEXT REFERENCES principals(id),
-    created_at BIGINT NOT NULL
+    created_at BIGINT NOT NULL,
+    principal_id TEXT REFERENCES principals(id),
+    last_used_at BIGINT
+);
+CREATE TABLE IF NOT EXISTS deleted_clients (
+    client_id TEXT PRIMARY KEY,
+    deleted_at BIGINT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS revoked_access_tokens (
     jti TEXT PRIMARY KEY,
@@ -191,6 +197,18 @@ CREATE TABLE IF NOT EXISTS audit_head (
 );
 ";
 
+/// Whether `table` has `column`.
+fn has_column(conn: &Connection, table: &str, column: &str) -> Result<bool, Error> {
+    let mut stmt = conn.prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))?;
+    let names = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    for name in names {
+        if name? == column {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Creates missing tables and the built-in roles; refuses a newer schema.
 pub fn migrate(conn: &Connection) -> Result<(), Error> {
     let tx = conn.unchecked_transaction()?;
@@ -211,11 +229,30 @@ pub fn migrate(conn: &Connection) -> Result<(), Error> {
         }
         Some(Ok(v)) if v == VERSION => {}
         // Versions 2 to 4 and 6 only added tables, which the batch above
-        // created; version 5 added the accounts of a grant.
+        // created; version 5 added the accounts of a grant; version 7 the
+        // principal behind a client-credentials client, a client's last
+        // use, and disconnect times in milliseconds.
         Some(Ok(v)) if v < VERSION => {
             if v < 5 {
                 tx.execute_batch(
                     "ALTER TABLE oauth_grants ADD COLUMN accounts TEXT NOT NULL DEFAULT ''",
+                )?;
+            }
+            if v < 7 {
+                // Added only where missing, so a folder that got part of the way is still upgraded.
+                for (column, definition) in [
+                    ("principal_id", "TEXT REFERENCES principals(id)"),
+                    ("last_used_at", "BIGINT"),
+                ] {
+                    if !has_column(&tx, "oauth_clients", column)? {
+                        tx.execute_batch(&format!(
+                            "ALTER TABLE oauth_clients ADD COLUMN {column} {definition};"
+                        ))?;
+                    }
+                }
+                tx.execute_batch(
+                    "UPDATE oauth_clients SET last_used_at = created_at WHERE last_used_at IS NULL;
+                     UPDATE revoked_grants SET revoked_at = revoked_at * 1000 + 999;",
                 )?;
             }
             tx.execute(
