@@ -270,12 +270,15 @@ fn percent_decode_lossy(text: &str) -> String {
 }
 
 impl Browsers {
-    /// Registers the gate as a confidential client of the authorization server.
+    /// Registers the gate as a confidential client of the authorization
+    /// server, with the gate's credential when it has one (so the client is
+    /// the gate's own and does not expire while nobody signs in).
     pub async fn register(
         app: &str,
         resource: &str,
         metadata: &Value,
         scope: &str,
+        credential: Option<&str>,
     ) -> Result<Browsers, GateError> {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -289,8 +292,11 @@ impl Browsers {
                 .ok_or_else(|| GateError::Issuer(format!("the authorization server has no {name}")))
         };
         let redirect_uri = format!("{}{CALLBACK}", resource.trim_end_matches('/'));
-        let registered: Value = http
-            .post(endpoint("registration_endpoint")?)
+        let mut request = http.post(endpoint("registration_endpoint")?);
+        if let Some(credential) = credential {
+            request = request.bearer_auth(credential);
+        }
+        let registered: Value = request
             .json(&serde_json::json!({
                 "client_name": format!("{app} (Laissez gate)"),
                 "redirect_uris": [redirect_uri],

@@ -108,6 +108,10 @@ impl Gate {
                     config.resource.as_str(),
                     &metadata,
                     &scope,
+                    config
+                        .feed_token
+                        .as_deref()
+                        .or(config.audit_token.as_deref()),
                 )
                 .await?,
             ))

@@ -73,6 +73,9 @@ pub struct Options {
     pub notify: crate::leaks::notify::NotifyConfig,
     /// Timeouts and the connection cap of the server's listener.
     pub limits: laissez_gate::listen::Limits,
+    /// How long a self-registered client that never obtained a token lives,
+    /// in seconds (default 24 hours).
+    pub unused_client_ttl: Option<i64>,
 }
 
 /// A started server.
@@ -178,6 +181,11 @@ pub async fn start(
     state.documents = Arc::new(crate::oauth::cimd::MetadataDocuments::with_mappings(
         options.metadata_document_mappings.clone(),
     ));
+    if let Some(ttl) = options.unused_client_ttl {
+        state.registrations = Arc::new(
+            crate::oauth::register::RegistrationLimits::with_unused_ttl(ttl),
+        );
+    }
     state.federation = options
         .upstream
         .clone()

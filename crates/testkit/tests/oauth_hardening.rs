@@ -899,3 +899,61 @@ async fn consent_is_bounded_by_the_resources_registered_scopes() {
     let claims = laissez_testkit::jwt_claims(tokens["access_token"].as_str().unwrap());
     assert_eq!(claims["scope"], "notes.read", "{claims}");
 }
+
+/// Registers with `credential` as Bearer; answers the status and body.
+async fn register_as(server: &TestServer, credential: &str) -> (StatusCode, Value) {
+    let response = server
+        .client()
+        .post(format!("{}/oauth/register", server.url))
+        .bearer_auth(credential)
+        .json(&json!({"redirect_uris": ["http://127.0.0.1:9/gate/cb"], "token_endpoint_auth_method": "client_secret_basic"}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn registration_readable(server: &TestServer, client_id: &str, token: &str) -> StatusCode {
+    server
+        .client()
+        .get(format!("{}/oauth/register/{client_id}", server.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gates_own_sign_in_client_outlives_the_unused_client_sweep() {
+    let server = TestServer::start_with_options(laissez_server::run::Options {
+        unused_client_ttl: Some(0),
+        ..Default::default()
+    });
+    let (_, gate_token) = gate_credential(&server).await;
+    let (anonymous, anonymous_token) = public_client(&server).await;
+    let (status, gate_client) = register_as(&server, &gate_token).await;
+    assert_eq!(status, StatusCode::CREATED, "{gate_client}");
+    let gate_client_id = gate_client["client_id"].as_str().unwrap();
+    let gate_registration = gate_client["registration_access_token"].as_str().unwrap();
+    // A credential that is not a gate's is refused, never taken as anonymous.
+    let (status, _) = register_as(&server, "lzut_not-a-token").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    server.add_person("bob", PASSWORD).await;
+    let (_, bob_token) = server.post("/v1/tokens", json!({"principal": "bob"})).await;
+    let (status, _) = register_as(&server, bob_token["token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // A registration a second later sweeps unused clients: the anonymous
+    // one goes, the gate's own stays.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    public_client(&server).await;
+    assert_eq!(
+        registration_readable(&server, &anonymous, &anonymous_token).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        registration_readable(&server, gate_client_id, gate_registration).await,
+        StatusCode::OK
+    );
+}

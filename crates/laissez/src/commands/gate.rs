@@ -50,6 +50,22 @@ pub struct GateArgs {
     /// The app is an OpenAI-compatible AI API: streamed completions are inspected as text.
     #[arg(long)]
     ai_api: bool,
+    /// Forward paths with an encoded `/` or `\` (`%2F`, `%5C`), kept
+    /// encoded; without it such requests get 400.
+    #[arg(long)]
+    allow_encoded_slash: bool,
+    /// A proxy in front of the gate (an address or CIDR range) whose
+    /// `X-Forwarded-*` and `Forwarded` headers are kept and appended to;
+    /// repeat for several. From anyone else they are replaced.
+    #[arg(long = "trusted-proxy", value_parser = parse_net)]
+    trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// An address or CIDR range.
+fn parse_net(text: &str) -> Result<ipnet::IpNet, String> {
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("'{text}' is neither an IP address nor a CIDR range"))
 }
 
 /// The stored configuration of the app named `name`.
@@ -102,6 +118,8 @@ pub async fn run(args: GateArgs) -> Result<(), CliError> {
         let mut config =
             GateConfig::from_resource(&resource, &args.issuer).map_err(CliError::Local)?;
         config.audit_token = args.audit_token.clone();
+        config.allow_encoded_slash = args.allow_encoded_slash;
+        config.trusted_proxies = args.trusted_proxies.clone();
         let listen = args
             .listen
             .clone()
@@ -146,6 +164,8 @@ pub async fn run(args: GateArgs) -> Result<(), CliError> {
     config.audit_token = args.audit_token;
     config.browser_login = args.browser_login;
     config.account = args.account;
+    config.allow_encoded_slash = args.allow_encoded_slash;
+    config.trusted_proxies = args.trusted_proxies;
     config.dlp = laissez_gate::dlp::DlpSettings {
         request: laissez_gate::dlp::DlpAction::parse(&args.dlp_request).map_err(CliError::Local)?,
         response: laissez_gate::dlp::DlpAction::parse(&args.dlp_response)

@@ -14,6 +14,10 @@ pub struct ServeArgs {
     /// The data folder (created on first start).
     #[arg(long, env = "LAISSEZ_DATA", default_value = "laissez-data")]
     data: PathBuf,
+    /// How long a self-registered OAuth client that never obtained a token
+    /// is kept (e.g. 24h, the default).
+    #[arg(long, value_parser = laissez_core::ttl::Ttl::parse)]
+    unused_client_ttl: Option<laissez_core::ttl::Ttl>,
     /// The address to listen on.
     #[arg(long, env = "LAISSEZ_LISTEN", default_value = "127.0.0.1:8700")]
     listen: String,
@@ -194,6 +198,7 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         github_keys: args.github_keys.clone(),
         notify: notify_config(&args)?,
         limits: Default::default(),
+        unused_client_ttl: args.unused_client_ttl.map(|ttl| ttl.seconds()),
     };
     let started = laissez_server::run::start(&args.data, &args.listen, &options).await?;
     if let Bootstrapped::Created(path) = &started.bootstrapped {

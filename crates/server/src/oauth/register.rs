@@ -4,24 +4,30 @@
 //! to consent before a client acts for them, and a self-registered client
 //! can never use client credentials. Being open, it is bounded: requests per
 //! network (/24, /64) and overall are rate limited, bodies and fields are
-//! size-limited, and clients that never obtain a token expire.
+//! size-limited, and clients that never obtain a token expire. A gate
+//! registering its own sign-in client says so with its credential (the
+//! `laissez-gate` role): that client is owned by the gate's principal, is
+//! not rate limited and does not expire while unused.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use laissez_core::admin::AUDIT_WRITE;
 use laissez_core::audit::AuditEvent;
 use laissez_core::credential::hash_secret;
+use laissez_core::scope::Scope;
 use laissez_oauth::client::{Client, ClientKind, RegistrationRequest};
 use laissez_oauth::{ErrorCode, OAuthError};
 use laissez_token::{Kind, Token};
 use serde_json::json;
 
 use super::response::{OAuthFailure, OAuthJson, no_store};
+use crate::auth::Authenticated;
 use crate::{AppState, new_id, now};
 
 /// Largest registration body, bytes.
@@ -33,9 +39,22 @@ pub async fn register(State(state): State<AppState>, request: Request) -> Respon
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip());
-    if let Err(retry_after) = state.registrations.admit(address, Instant::now()) {
-        return too_many(retry_after);
+    let (mut parts, body) = request.into_parts();
+    // A credential, when sent, must be a gate's: never fall back to anonymous.
+    let owner = if parts.headers.contains_key(header::AUTHORIZATION) {
+        match registering_gate(&state, &mut parts).await {
+            Ok(owner) => Some(owner),
+            Err(refusal) => return refusal,
+        }
+    } else {
+        None
+    };
+    if owner.is_none() {
+        if let Err(retry_after) = state.registrations.admit(address, Instant::now()) {
+            return too_many(retry_after);
+        }
     }
+    let request = Request::from_parts(parts, body);
     let body = match axum::body::to_bytes(request.into_body(), MAX_REGISTRATION).await {
         Ok(body) => body,
         Err(_) => {
@@ -51,7 +70,7 @@ pub async fn register(State(state): State<AppState>, request: Request) -> Respon
     if let Err(error) = state.store.expire_unused_clients(before).await {
         tracing::warn!(%error, "cannot expire unused clients");
     }
-    match create(&state, &body).await {
+    match create(&state, &body, owner).await {
         Ok(response) => response,
         Err(failure) => failure.into_response(),
     }
@@ -69,7 +88,27 @@ fn too_many(retry_after: u64) -> Response {
     response
 }
 
-async fn create(state: &AppState, body: &[u8]) -> Result<Response, OAuthFailure> {
+/// The principal of a gate registering its own sign-in client, or the
+/// refusal for a credential that is not a gate's.
+async fn registering_gate(
+    state: &AppState,
+    parts: &mut axum::http::request::Parts,
+) -> Result<String, Response> {
+    let caller = Authenticated::from_request_parts(parts, state)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    caller
+        .authorize(state, AUDIT_WRITE, &Scope::root(), None)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    Ok(caller.chain[0].id.clone())
+}
+
+async fn create(
+    state: &AppState,
+    body: &[u8],
+    owner_id: Option<String>,
+) -> Result<Response, OAuthFailure> {
     let metadata = RegistrationRequest::parse(body, ClientKind::Dynamic)?;
     let server_error = |e: String| OAuthFailure(OAuthError::new(ErrorCode::ServerError, e));
     let client_id = new_id("cli").map_err(|e| server_error(e.to_string()))?;
@@ -89,7 +128,7 @@ async fn create(state: &AppState, body: &[u8]) -> Result<Response, OAuthFailure>
         client_id: client_id.clone(),
         kind: ClientKind::Dynamic,
         metadata: metadata.clone(),
-        owner_id: None,
+        owner_id,
         principal_id: None,
         created_at: issued_at,
     };
@@ -279,6 +318,16 @@ pub struct RegistrationLimits {
 
 /// Default lifetime of a registered client that is never used: a day.
 pub const UNUSED_CLIENT_TTL: i64 = 86_400;
+
+impl RegistrationLimits {
+    /// The default rates, with unused self-registered clients living `seconds`.
+    pub fn with_unused_ttl(seconds: i64) -> RegistrationLimits {
+        RegistrationLimits {
+            unused_ttl: seconds,
+            ..RegistrationLimits::default()
+        }
+    }
+}
 
 impl Default for RegistrationLimits {
     fn default() -> RegistrationLimits {

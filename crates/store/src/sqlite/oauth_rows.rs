@@ -293,11 +293,12 @@ pub fn touch_client(conn: &Connection, client_id: &str, at: i64) -> Result<(), E
     Ok(())
 }
 
-/// Dynamically registered clients that never obtained a token and were
-/// registered before `before`.
+/// Dynamically registered clients that never obtained a token, were
+/// registered before `before` and are owned by no one (a gate's own
+/// sign-in client is owned by the gate's principal).
 pub fn unused_dynamic_clients(conn: &Connection, before: i64) -> Result<Vec<String>, Error> {
     let mut stmt = conn.prepare_cached(
-        "SELECT client_id FROM oauth_clients WHERE kind = 'dynamic' AND last_used_at IS NULL AND created_at < ?1
+        "SELECT client_id FROM oauth_clients WHERE kind = 'dynamic' AND owner_id IS NULL AND last_used_at IS NULL AND created_at < ?1
          ORDER BY created_at LIMIT 1000",
     )?;
     let rows = stmt.query_map([before], |r| r.get(0))?;
