@@ -10,6 +10,7 @@ use axum::extract::{Request, State};
 use axum::http::header::{
     ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING,
 };
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, Uri};
 use axum::response::Response;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -22,7 +23,7 @@ use crate::decide::{Decision, Verified, decide, reads_body};
 use crate::dlp::{Direction, DlpAction, Exchange, InspectedBody, WHOLE_BODY_LIMIT};
 use crate::facts::{BodyRefusal, Credential, MAX_RPC_BODY, RequestFacts, RpcCalls, decode_content};
 use crate::metadata::metadata_url;
-use crate::respond::{bad_gateway, challenge};
+use crate::respond::{Problem, bad_gateway, challenge};
 use crate::upstream::{Client, Identity, rewrite, strip_hop_by_hop};
 
 /// The HTTP client that talks to the app.
@@ -45,12 +46,12 @@ pub async fn forward(State(gate): State<Gate>, request: Request) -> Response {
     let (mut parts, body) = request.into_parts();
     let facts = match RequestFacts::from_parts(&parts, &gate.config) {
         Ok(facts) => facts,
-        Err(problem) => return problem.response(),
+        Err(problem) => return unreadable(&gate, &parts, peer, problem),
     };
     let (calls, body) = if reads_body(&facts, &gate.config) {
         match read_calls(&mut parts.headers, body).await {
             Ok(read) => read,
-            Err(refusal) => return refusal.problem().response(),
+            Err(refusal) => return unreadable(&gate, &parts, peer, refusal.problem()),
         }
     } else {
         (RpcCalls::default(), body)
@@ -83,6 +84,27 @@ pub async fn forward(State(gate): State<Gate>, request: Request) -> Response {
     )
     .await
 }
+
+/// The answer to a request the gate cannot read (a path it cannot
+/// normalise, a body it cannot parse or decode), recorded like every other
+/// decision, with the raw path (cut short) since there is no normalised one.
+fn unreadable(gate: &Gate, parts: &Parts, peer: Option<IpAddr>, problem: Problem) -> Response {
+    if let Some(reporter) = &gate.reporter {
+        let path: String = parts.uri.path().chars().take(MAX_RECORDED_PATH).collect();
+        reporter.record(json!({
+            "app": gate.config.app,
+            "decision": "refuse",
+            "method": parts.method.as_str(),
+            "path": path,
+            "reason": problem.detail,
+            "client_ip": peer.map(|ip| ip.to_string()),
+        }));
+    }
+    problem.response()
+}
+
+/// Longest raw path written to the audit log.
+const MAX_RECORDED_PATH: usize = 512;
 
 /// The credential's claims: `None` without one, the refusal if invalid.
 async fn verify(gate: &Gate, credential: &Credential) -> Option<Result<AccessTokenClaims, String>> {

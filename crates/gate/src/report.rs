@@ -8,6 +8,39 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+/// Longest app name the audit log takes.
+pub const MAX_APP: usize = 128;
+/// Longest method the audit log takes.
+pub const MAX_METHOD: usize = 16;
+/// Longest path the audit log takes.
+pub const MAX_PATH: usize = 2048;
+/// Longest other text field (reason, scope, ids) the gate sends.
+pub const MAX_TEXT: usize = 1024;
+
+/// Cuts every text field of a decision to its bound, at a character boundary.
+pub fn bound_fields(decision: &mut Value) {
+    let Some(fields) = decision.as_object_mut() else {
+        return;
+    };
+    for (name, value) in fields.iter_mut() {
+        let limit = match name.as_str() {
+            "app" => MAX_APP,
+            "method" => MAX_METHOD,
+            "path" => MAX_PATH,
+            _ => MAX_TEXT,
+        };
+        if let Value::String(text) = value {
+            if text.len() > limit {
+                let mut end = limit;
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                text.truncate(end);
+            }
+        }
+    }
+}
+
 /// Decisions buffered while the server is slow or away.
 pub const BUFFER: usize = 100_000;
 const BATCH: usize = 1000;
@@ -65,10 +98,33 @@ impl AuditReporter {
         AuditReporter { tx }
     }
 
-    /// Queues one decision.
-    pub fn record(&self, decision: Value) {
+    /// Queues one decision, its fields cut to what the audit log takes
+    /// (a request with a 20-character method or a 10 KB path must not get
+    /// the whole batch it travels in refused).
+    pub fn record(&self, mut decision: Value) {
+        bound_fields(&mut decision);
         if self.tx.try_send(decision).is_err() {
             tracing::error!("the audit buffer is full; a gate decision was not recorded");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_cut_to_what_the_audit_log_takes() {
+        let mut decision = serde_json::json!({
+            "method": "A".repeat(40), "path": format!("/{}", "é".repeat(3000)),
+            "app": "notes", "reason": "x".repeat(5000), "user": null,
+        });
+        bound_fields(&mut decision);
+        assert_eq!(decision["method"].as_str().unwrap().len(), MAX_METHOD);
+        let path = decision["path"].as_str().unwrap();
+        assert!(path.len() <= MAX_PATH && path.len() > MAX_PATH - 2);
+        assert_eq!(decision["app"], "notes");
+        assert_eq!(decision["reason"].as_str().unwrap().len(), MAX_TEXT);
+        assert!(decision["user"].is_null());
     }
 }

@@ -345,6 +345,26 @@ async fn every_gate_decision_lands_in_the_audit_log() {
         .await
         .unwrap();
     assert_eq!(denied.status(), StatusCode::FORBIDDEN);
+    // What the gate cannot read is recorded too, and a request with an
+    // absurd method or path never gets the batch it travels in refused.
+    let unreadable = s
+        .http
+        .get(format!("{}/echo%2fx", s.gate_url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unreadable.status(), StatusCode::BAD_REQUEST);
+    let long_method = reqwest::Method::from_bytes("A".repeat(40).as_bytes()).unwrap();
+    let long = s
+        .http
+        .request(long_method, format!("{}/{}", s.gate_url, "p".repeat(4000)))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    // No rule covers it: allowed, and the app answers that it has no such page.
+    assert_eq!(long.status(), StatusCode::NOT_FOUND);
 
     let start = Instant::now();
     let gate_records = loop {
@@ -356,7 +376,7 @@ async fn every_gate_decision_lands_in_the_audit_log() {
             .filter(|r| r["action"].as_str().unwrap().starts_with("gate."))
             .cloned()
             .collect();
-        if gate_records.len() == 3 || start.elapsed() > Duration::from_secs(5) {
+        if gate_records.len() == 5 || start.elapsed() > Duration::from_secs(5) {
             break gate_records;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -365,7 +385,17 @@ async fn every_gate_decision_lands_in_the_audit_log() {
         .iter()
         .map(|r| r["action"].as_str().unwrap())
         .collect();
-    assert_eq!(actions, ["gate.allow", "gate.unauthenticated", "gate.deny"]);
+    assert_eq!(
+        actions,
+        [
+            "gate.allow",
+            "gate.unauthenticated",
+            "gate.deny",
+            "gate.refuse",
+            "gate.allow"
+        ]
+    );
+    assert_eq!(gate_records[3]["target"], "notes GET /echo%2fx");
     assert_eq!(gate_records[0]["target"], "notes GET /echo");
     assert!(
         gate_records[0]["detail"]["client_id"]

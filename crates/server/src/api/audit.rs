@@ -96,7 +96,8 @@ pub async fn verify(
 pub struct GateDecision {
     /// The app the gate fronts.
     pub app: String,
-    /// `allow`, `deny` (insufficient scope), `unauthenticated`, or a DLP
+    /// `allow`, `deny` (insufficient scope), `unauthenticated`, `refuse`
+    /// (a request the gate could not read: path or body), or a DLP
     /// decision on a body holding a credential: `dlp.block`, `dlp.redact`,
     /// `dlp.report`.
     pub decision: String,
@@ -151,15 +152,16 @@ pub async fn report(
             "allow" => laissez_core::audit::Outcome::Success,
             "deny" => laissez_core::audit::Outcome::Denied,
             "unauthenticated" => laissez_core::audit::Outcome::Unauthenticated,
-            "dlp.block" => laissez_core::audit::Outcome::Denied,
+            "dlp.block" | "refuse" => laissez_core::audit::Outcome::Denied,
             "dlp.redact" | "dlp.report" => laissez_core::audit::Outcome::Success,
             other => {
                 return Err(ApiError::BadRequest(format!(
-                    "decision '{other}' must be allow, deny, unauthenticated, dlp.block, dlp.redact or dlp.report"
+                    "decision '{other}' must be allow, deny, unauthenticated, refuse, dlp.block, dlp.redact or dlp.report"
                 )));
             }
         };
-        if d.app.len() > 128 || d.path.len() > 2048 || d.method.len() > 16 {
+        use laissez_gate::report::{MAX_APP, MAX_METHOD, MAX_PATH};
+        if d.app.len() > MAX_APP || d.path.len() > MAX_PATH || d.method.len() > MAX_METHOD {
             return Err(ApiError::BadRequest(
                 "app, method or path is too long".into(),
             ));

@@ -49,10 +49,10 @@ pub async fn register(State(state): State<AppState>, request: Request) -> Respon
     } else {
         None
     };
-    if owner.is_none() {
-        if let Err(retry_after) = state.registrations.admit(address, Instant::now()) {
-            return too_many(retry_after);
-        }
+    if owner.is_none()
+        && let Err(retry_after) = state.registrations.admit(address, Instant::now())
+    {
+        return too_many(retry_after);
     }
     let request = Request::from_parts(parts, body);
     let body = match axum::body::to_bytes(request.into_body(), MAX_REGISTRATION).await {
