@@ -1078,3 +1078,73 @@ async fn consent_fails_back_to_the_client_when_the_person_holds_nothing_asked() 
     assert_eq!(error.as_deref(), Some("invalid_scope"), "{back:?}");
     assert!(url.query_pairs().all(|(k, _)| k != "code"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forged_consent_gets_only_what_the_person_holds_in_the_accounts_chosen() {
+    let (server, gate) = setup().await;
+    // A resource with no gate account: the accounts alice chooses decide.
+    let (status, body) = server
+        .call(
+            reqwest::Method::PUT,
+            "/v1/resources",
+            &server.admin_token,
+            Some(&json!({"resource": gate, "name": "notes",
+                "scopes": {"notes.read": "Read notes", "notes.write": "Write notes"}})),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    server
+        .grant_app_role("alice", &["notes.write"], "globex")
+        .await;
+    let (client_id, _) = public_client(&server).await;
+    let mut authorize = url::Url::parse(&format!("{}/oauth/authorize", server.url)).unwrap();
+    authorize
+        .query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &client_id)
+        .append_pair("redirect_uri", REDIRECT)
+        .append_pair("scope", "notes.read notes.write")
+        .append_pair("state", "s")
+        .append_pair("resource", &gate)
+        .append_pair(
+            "code_challenge",
+            &laissez_oauth::pkce::challenge_for(VERIFIER),
+        )
+        .append_pair("code_challenge_method", "S256");
+    let mut browser = laissez_testkit::browser::Browser::new(REDIRECT);
+    let login = browser.open(authorize.as_str()).await;
+    let consent = browser
+        .submit(&login, &[("username", "alice"), ("password", PASSWORD)])
+        .await;
+    // She holds notes.write in globex: offered (it is one of her accounts).
+    assert!(
+        consent.body.contains("value=\"notes.write\""),
+        "{}",
+        consent.body
+    );
+    // She keeps only `/`, where her policy grants notes.read alone (her
+    // notes.write is in globex), and the form names notes.write anyway: the
+    // code carries notes.read only.
+    let back = browser
+        .submit(
+            &consent,
+            &[
+                ("grant_scope", "notes.read"),
+                ("grant_scope", "notes.write"),
+                ("grant_account", "/"),
+                ("decision", "approve"),
+            ],
+        )
+        .await;
+    let code = url::Url::parse(&back.url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| panic!("a code: {back:?}"));
+    let (status, tokens) = exchange(&server, &client_id, &code, &gate).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let claims = laissez_testkit::jwt_claims(tokens["access_token"].as_str().unwrap());
+    assert_eq!(claims["scope"], "notes.read", "{claims}");
+    assert_eq!(claims["accounts"], json!(["/"]), "{claims}");
+}
