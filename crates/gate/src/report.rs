@@ -29,14 +29,14 @@ pub fn bound_fields(decision: &mut Value) {
             "path" => MAX_PATH,
             _ => MAX_TEXT,
         };
-        if let Value::String(text) = value {
-            if text.len() > limit {
-                let mut end = limit;
-                while !text.is_char_boundary(end) {
-                    end -= 1;
-                }
-                text.truncate(end);
+        if let Value::String(text) = value
+            && text.len() > limit
+        {
+            let mut end = limit;
+            while !text.is_char_boundary(end) {
+                end -= 1;
             }
+            text.truncate(end);
         }
     }
 }

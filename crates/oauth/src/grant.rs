@@ -143,6 +143,37 @@ pub fn scopes_acting_alone(
     Ok(wanted.clone())
 }
 
+/// Scopes that are the authorization server's own, not a resource's: any
+/// person may grant them (they reach no resource by themselves).
+pub const SERVER_SCOPES: [&str; 1] = ["offline_access"];
+
+/// The scopes a person can let a client have: those asked for, that the
+/// resource defines (`resource_registered`, when it defines any), and that
+/// the person's own policies grant (`held`, each scope read as a
+/// permission on the node that concerns the resource); the server's own
+/// scopes need no policy. Scopes the person does not hold are dropped
+/// (consent and refresh narrow); when something beyond the server's own
+/// was asked for and nothing of it remains, `invalid_scope`.
+pub fn scopes_for_person(
+    requested: &OAuthScopes,
+    resource_registered: Option<&OAuthScopes>,
+    held: impl Fn(&str) -> bool,
+) -> Result<OAuthScopes, OAuthError> {
+    let own = |s: &str| SERVER_SCOPES.contains(&s);
+    let kept = requested
+        .iter()
+        .filter(|s| own(s) || (resource_registered.is_none_or(|r| r.contains(s)) && held(s)));
+    let kept = OAuthScopes::from_names(kept);
+    let asked_beyond_own = requested.iter().any(|s| !own(s));
+    if asked_beyond_own && kept.iter().all(own) {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidScope,
+            format!("you hold none of the permissions asked for: {requested}"),
+        ));
+    }
+    Ok(kept)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,5 +208,54 @@ mod tests {
             scopes_acting_alone(None, &narrow, &resource, policy).unwrap(),
             narrow
         );
+    }
+
+    #[test]
+    fn a_person_grants_only_what_they_hold() {
+        let resource = set("notes.read notes.write");
+        let alice = |s: &str| s == "notes.read" || s == "admin";
+        for (asked, bound, expected) in [
+            ("notes.read notes.write", Some(&resource), Ok("notes.read")),
+            (
+                "notes.read notes.write offline_access",
+                Some(&resource),
+                Ok("notes.read offline_access"),
+            ),
+            ("notes.write", Some(&resource), Err(())),
+            ("notes.write offline_access", Some(&resource), Err(())),
+            ("admin", Some(&resource), Err(())),
+            ("admin notes.write", None, Ok("admin")),
+            ("offline_access", Some(&resource), Ok("offline_access")),
+            ("", Some(&resource), Ok("")),
+            ("other", None, Err(())),
+        ] {
+            let got = scopes_for_person(&set(asked), bound, alice);
+            match expected {
+                Ok(scopes) => assert_eq!(got.unwrap(), set(scopes), "{asked}"),
+                Err(()) => assert_eq!(got.unwrap_err().error, ErrorCode::InvalidScope, "{asked}"),
+            }
+        }
+        assert!(scopes_for_person(&set("notes.read"), Some(&resource), |_| false).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_person_never_grants_beyond_the_request_or_what_they_hold(
+            asked in proptest::collection::btree_set("[a-d]|offline_access", 0..5),
+            held in proptest::collection::btree_set("[a-d]", 0..5),
+            bound in proptest::option::of(proptest::collection::btree_set("[a-d]", 0..5)),
+        ) {
+            let asked = OAuthScopes::from_names(asked.iter().map(String::as_str));
+            let bound = bound.map(|b| OAuthScopes::from_names(b.iter().map(String::as_str)));
+            if let Ok(got) = scopes_for_person(&asked, bound.as_ref(), |s| held.contains(s)) {
+                proptest::prop_assert!(got.is_subset(&asked));
+                for s in got.iter() {
+                    proptest::prop_assert!(
+                        SERVER_SCOPES.contains(&s)
+                            || (held.contains(s) && bound.as_ref().is_none_or(|b| b.contains(s)))
+                    );
+                }
+            }
+        }
     }
 }

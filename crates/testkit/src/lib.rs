@@ -200,10 +200,64 @@ impl TestServer {
         user
     }
 
+    /// Lets `user` act with `permissions` on `scope` (`/` for everywhere):
+    /// creates a role holding them and a policy granting it, as the admin;
+    /// returns the policy's id. A person can let an application have only
+    /// the scopes their own policies grant.
+    pub async fn grant_app_role(&self, user: &str, permissions: &[&str], scope: &str) -> String {
+        grant_app_role(&self.url, user, permissions, scope).await
+    }
+
     /// The raw HTTP client.
     pub fn client(&self) -> &reqwest::Client {
         &self.client
     }
+}
+
+/// [`TestServer::grant_app_role`] for a test server of this process known
+/// by its URL.
+pub async fn grant_app_role(
+    server_url: &str,
+    user: &str,
+    permissions: &[&str],
+    scope: &str,
+) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let admin = admin_token_of(server_url).expect("a test server of this process");
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        http.post(format!("{server_url}{path}"))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+    };
+    let role = format!("app-{user}-{n}");
+    let made = post(
+        "/v1/roles",
+        serde_json::json!({"name": role, "permissions": permissions}),
+    )
+    .await
+    .expect("create role");
+    assert!(
+        made.status().is_success(),
+        "role: {}",
+        made.text().await.unwrap_or_default()
+    );
+    let granted = post(
+        "/v1/policies",
+        serde_json::json!({"principal": user, "role": role, "scope": scope}),
+    )
+    .await
+    .expect("create policy");
+    let status = granted.status();
+    let policy: Value = granted.json().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "policy: {policy}");
+    policy["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("policy id: {policy}"))
+        .to_owned()
 }
 
 /// The claims of a JWT (its signature is not checked).

@@ -27,6 +27,9 @@ async fn human(url: String, _issuer: String) {
 async fn fetch_follows_the_challenge_caches_refreshes_and_steps_up() {
     let server = TestServer::start();
     server.add_person("alice", PASSWORD).await;
+    server
+        .grant_app_role("alice", &["notes.read", "notes.write"], "/")
+        .await;
     let app = Router::new().route(
         "/echo",
         get(|| async { "read ok" }).post(|| async { "write ok" }),

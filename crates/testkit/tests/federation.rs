@@ -62,6 +62,7 @@ async fn org() -> Org {
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
+        server.grant_app_role(name, &["notes.read"], account).await;
     }
     let (status, client) = server
         .post(

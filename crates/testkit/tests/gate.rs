@@ -524,6 +524,7 @@ fn cookie_of(response: &reqwest::Response) -> String {
 async fn browsers_sign_in_and_carry_a_session_cookie() {
     let server = TestServer::start();
     let alice = server.add_person("alice", "correct horse battery").await;
+    server.grant_app_role("alice", &["wiki.read"], "/").await;
     let app = Router::new().route("/echo", get(echo));
     let (_, gate_url) = front(app, &server.url, |c| {
         c.app = "wiki".into();

@@ -345,6 +345,7 @@ struct Browsers {
 async fn browser_gate() -> Browsers {
     let server = TestServer::start();
     server.add_person("alice", "correct horse battery").await;
+    server.grant_app_role("alice", &["wiki.read"], "/").await;
     let (_, gate_url) = laissez_testkit::gate::front(
         Router::new().fallback(|| async { "a page" }),
         &server.url,

@@ -43,6 +43,9 @@ async fn the_mcp_python_sdk_logs_in_through_the_gate_and_calls_tools() {
     let interop = repo_root().join("tests/interop");
     let server = TestServer::start();
     server.add_person("alice", "correct horse battery").await;
+    server
+        .grant_app_role("alice", &["notes.read", "notes.write"], "/")
+        .await;
 
     let mcp_port = free_port();
     let _mcp = Reaped(

@@ -14,6 +14,7 @@ async fn openid_client_completes_every_grant() {
     let dir = interop_dir();
     let server = TestServer::start();
     server.add_person("alice", "correct horse battery").await;
+    server.grant_app_role("alice", &["notes.read"], "/").await;
     let machine =
         laissez_testkit::gate::service_client(&server.url, "reports.read", "https://notes.example")
             .await;

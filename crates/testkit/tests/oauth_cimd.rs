@@ -160,6 +160,7 @@ async fn the_agent_client_uses_its_metadata_document_instead_of_registering() {
         ..Options::default()
     });
     server.add_person("alice", "correct horse battery").await;
+    server.grant_app_role("alice", &["notes.read"], "/").await;
     let app = Router::new().route("/echo", get(|| async { "hello" }));
     let (_, gate_url) = laissez_testkit::gate::front(app, &server.url, |_| {}).await;
     let temp = tempfile::tempdir().unwrap();

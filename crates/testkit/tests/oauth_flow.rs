@@ -23,6 +23,10 @@ struct Flow {
 async fn flow() -> Flow {
     let server = TestServer::start();
     let user = server.add_person("alice", PASSWORD).await;
+    // A person can let an app have only what she holds herself.
+    server
+        .grant_app_role("alice", &["notes.read", "notes.write"], "/")
+        .await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

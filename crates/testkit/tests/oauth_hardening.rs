@@ -24,10 +24,12 @@ async fn app() -> axum::Router {
     axum::Router::new().fallback(|| async { "app ok" })
 }
 
-/// A server with alice, and a gate (requiring `notes.read`) in front of a small app.
+/// A server with alice (holding `notes.read`), and a gate (requiring
+/// `notes.read`) in front of a small app.
 async fn setup() -> (TestServer, String) {
     let server = TestServer::start();
     server.add_person("alice", PASSWORD).await;
+    server.grant_app_role("alice", &["notes.read"], "/").await;
     let (_, gate) = front(app().await, &server.url, |_| {}).await;
     (server, gate)
 }
@@ -956,4 +958,193 @@ async fn a_gates_own_sign_in_client_outlives_the_unused_client_sweep() {
         registration_readable(&server, gate_client_id, gate_registration).await,
         StatusCode::OK
     );
+}
+
+/// Refreshes `refresh` for `client_id`; answers the status and body.
+async fn refresh_with(server: &TestServer, client_id: &str, refresh: &str) -> (StatusCode, Value) {
+    form(
+        server,
+        "/oauth/token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("client_id", client_id),
+        ],
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_person_grants_only_the_scopes_their_policies_hold() {
+    let server = TestServer::start();
+    server.add_person("alice", PASSWORD).await;
+    let (app_url, gate) = front(app().await, &server.url, |c| {
+        c.rules = vec![laissez_gate::config::Rule::parse("/write notes.write").unwrap()];
+    })
+    .await;
+    let (status, body) = server
+        .call(
+            reqwest::Method::PUT,
+            "/v1/resources",
+            &server.admin_token,
+            Some(&json!({"resource": gate, "name": "notes",
+                "scopes": {"notes.read": "Read notes", "notes.write": "Write notes"},
+                "gate": {"upstream": app_url, "account": "acme"}})),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    // Alice reads notes in acme and may write them only elsewhere.
+    let policy = server
+        .grant_app_role("alice", &["notes.read"], "acme")
+        .await;
+    server
+        .grant_app_role("alice", &["notes.write"], "globex")
+        .await;
+    let (client_id, _) = public_client(&server).await;
+    // She approves everything the page offers: notes.write is not offered.
+    let code = code_for_scope(&server, &client_id, &gate, "notes.read notes.write").await;
+    let (status, tokens) = exchange(&server, &client_id, &code, &gate).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap();
+    let claims = laissez_testkit::jwt_claims(access);
+    assert_eq!(claims["scope"], "notes.read", "{claims}");
+    assert_eq!(through_gate(&gate, access).await, StatusCode::OK);
+    let write = reqwest::Client::new()
+        .get(format!("{gate}/write"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(write, StatusCode::FORBIDDEN);
+    // A refresh while she holds it keeps notes.read.
+    let refresh = tokens["refresh_token"].as_str().expect("a refresh token");
+    let (status, fresh) = refresh_with(&server, &client_id, refresh).await;
+    assert_eq!(status, StatusCode::OK, "{fresh}");
+    assert_eq!(
+        laissez_testkit::jwt_claims(fresh["access_token"].as_str().unwrap())["scope"],
+        "notes.read"
+    );
+    // Her policy removed, the next refresh yields no notes.read.
+    let (status, body) = server
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/v1/policies/{policy}"),
+            &server.admin_token,
+            None,
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    let (status, after) = refresh_with(
+        &server,
+        &client_id,
+        fresh["refresh_token"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{after}");
+    assert_eq!(after["error"], "invalid_scope", "{after}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn consent_fails_back_to_the_client_when_the_person_holds_nothing_asked() {
+    let server = TestServer::start();
+    server.add_person("alice", PASSWORD).await;
+    let (_, gate) = front(app().await, &server.url, |_| {}).await;
+    let (client_id, _) = public_client(&server).await;
+    let mut authorize = url::Url::parse(&format!("{}/oauth/authorize", server.url)).unwrap();
+    authorize
+        .query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &client_id)
+        .append_pair("redirect_uri", REDIRECT)
+        .append_pair("scope", "notes.read")
+        .append_pair("state", "s")
+        .append_pair("resource", &gate)
+        .append_pair(
+            "code_challenge",
+            &laissez_oauth::pkce::challenge_for(VERIFIER),
+        )
+        .append_pair("code_challenge_method", "S256");
+    let mut browser = laissez_testkit::browser::Browser::new(REDIRECT);
+    let login = browser.open(authorize.as_str()).await;
+    let back = browser
+        .submit(&login, &[("username", "alice"), ("password", PASSWORD)])
+        .await;
+    let url = url::Url::parse(&back.url).unwrap();
+    let error = url
+        .query_pairs()
+        .find(|(k, _)| k == "error")
+        .map(|(_, v)| v.into_owned());
+    assert_eq!(error.as_deref(), Some("invalid_scope"), "{back:?}");
+    assert!(url.query_pairs().all(|(k, _)| k != "code"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forged_consent_gets_only_what_the_person_holds_in_the_accounts_chosen() {
+    let (server, gate) = setup().await;
+    // A resource with no gate account: the accounts alice chooses decide.
+    let (status, body) = server
+        .call(
+            reqwest::Method::PUT,
+            "/v1/resources",
+            &server.admin_token,
+            Some(&json!({"resource": gate, "name": "notes",
+                "scopes": {"notes.read": "Read notes", "notes.write": "Write notes"}})),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    server
+        .grant_app_role("alice", &["notes.write"], "globex")
+        .await;
+    let (client_id, _) = public_client(&server).await;
+    let mut authorize = url::Url::parse(&format!("{}/oauth/authorize", server.url)).unwrap();
+    authorize
+        .query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &client_id)
+        .append_pair("redirect_uri", REDIRECT)
+        .append_pair("scope", "notes.read notes.write")
+        .append_pair("state", "s")
+        .append_pair("resource", &gate)
+        .append_pair(
+            "code_challenge",
+            &laissez_oauth::pkce::challenge_for(VERIFIER),
+        )
+        .append_pair("code_challenge_method", "S256");
+    let mut browser = laissez_testkit::browser::Browser::new(REDIRECT);
+    let login = browser.open(authorize.as_str()).await;
+    let consent = browser
+        .submit(&login, &[("username", "alice"), ("password", PASSWORD)])
+        .await;
+    // She holds notes.write in globex: offered (it is one of her accounts).
+    assert!(
+        consent.body.contains("value=\"notes.write\""),
+        "{}",
+        consent.body
+    );
+    // She keeps only `/`, where her policy grants notes.read alone (her
+    // notes.write is in globex), and the form names notes.write anyway: the
+    // code carries notes.read only.
+    let back = browser
+        .submit(
+            &consent,
+            &[
+                ("grant_scope", "notes.read"),
+                ("grant_scope", "notes.write"),
+                ("grant_account", "/"),
+                ("decision", "approve"),
+            ],
+        )
+        .await;
+    let code = url::Url::parse(&back.url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| panic!("a code: {back:?}"));
+    let (status, tokens) = exchange(&server, &client_id, &code, &gate).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let claims = laissez_testkit::jwt_claims(tokens["access_token"].as_str().unwrap());
+    assert_eq!(claims["scope"], "notes.read", "{claims}");
+    assert_eq!(claims["accounts"], json!(["/"]), "{claims}");
 }

@@ -13,9 +13,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use laissez_core::audit::AuditEvent;
 use laissez_core::credential::hash_secret;
-use laissez_core::{PrincipalKind, Status};
+use laissez_core::{Permission, PolicySet, PrincipalKind, PrincipalRef, Scope, Status};
 use laissez_oauth::client::{Client, ClientKind, GrantType};
-use laissez_oauth::grant::{AuthorizationCode, CODE_TTL};
+use laissez_oauth::grant::{AuthorizationCode, CODE_TTL, scopes_for_person};
 use laissez_oauth::pkce::Challenge;
 use laissez_oauth::resource::Resource;
 use laissez_oauth::{ErrorCode, OAuthError, OAuthScopes, redirect};
@@ -393,6 +393,73 @@ async fn accounts_of(state: &AppState, user_id: &str) -> Result<Vec<String>, lai
     Ok(accounts)
 }
 
+/// What a person's policies let them grant: each scope is read as a
+/// permission, held on the node that concerns the resource (the gate's
+/// configured account; else one of the accounts granted; else any node).
+pub(crate) struct Holdings {
+    policies: PolicySet,
+    person: PrincipalRef,
+    /// `None`: no account is involved, a policy anywhere counts.
+    nodes: Option<Vec<Scope>>,
+}
+
+impl Holdings {
+    /// Loads `person`'s policies for a grant on `protected` in `accounts`.
+    pub(crate) async fn of(
+        state: &AppState,
+        person: PrincipalRef,
+        protected: Option<&laissez_oauth::protected::ProtectedResource>,
+        accounts: &[String],
+    ) -> Result<Holdings, laissez_store::Error> {
+        let policies = state
+            .store
+            .policy_set(std::slice::from_ref(&person.id))
+            .await?;
+        let gate_account = protected
+            .and_then(|p| p.gate.as_ref())
+            .and_then(|g| g.account.as_deref());
+        // A node that does not parse grants nothing (an empty list).
+        let node = |a: &str| Scope::parse(a).ok();
+        let nodes = match gate_account {
+            Some(account) => Some(node(account).into_iter().collect()),
+            None if !accounts.is_empty() => Some(accounts.iter().filter_map(|a| node(a)).collect()),
+            None => None,
+        };
+        Ok(Holdings {
+            policies,
+            person,
+            nodes,
+        })
+    }
+
+    /// Whether the person holds `scope` (as a permission) where it matters.
+    pub(crate) fn holds(&self, scope: &str) -> bool {
+        let Ok(permission) = Permission::parse(scope) else {
+            return false;
+        };
+        match &self.nodes {
+            Some(nodes) => nodes.iter().any(|node| {
+                self.policies
+                    .evaluate(std::slice::from_ref(&self.person), None, &permission, node)
+                    .is_allow()
+            }),
+            None => self
+                .policies
+                .permissions_of(&self.person.id)
+                .contains(&permission),
+        }
+    }
+}
+
+/// The scopes a registered resource defines, when it defines any.
+pub(crate) fn defined_scopes(
+    protected: Option<&laissez_oauth::protected::ProtectedResource>,
+) -> Option<OAuthScopes> {
+    protected
+        .filter(|p| !p.scopes.is_empty())
+        .map(|p| OAuthScopes::from_names(p.scopes.keys().map(String::as_str)))
+}
+
 /// Who stands behind a client, and how far that is verified.
 fn publisher(client: &Client) -> String {
     let m = &client.metadata;
@@ -476,6 +543,23 @@ async fn consent_page(
         Ok(accounts) => accounts,
         Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     };
+    // Only what the person holds is offered; nothing left fails to the client.
+    let offered =
+        match Holdings::of(state, user.reference(), valid.protected.as_ref(), &accounts).await {
+            Ok(holdings) => scopes_for_person(
+                &valid.scopes,
+                defined_scopes(valid.protected.as_ref()).as_ref(),
+                |s| holdings.holds(s),
+            ),
+            Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+        };
+    let offered = match offered {
+        Ok(offered) => offered,
+        Err(error) => {
+            return Failure::Redirect(valid.redirect_uri.clone(), error, valid.state.clone())
+                .respond(&state.issuer);
+        }
+    };
     let accounts = if accounts.is_empty() {
         String::new()
     } else {
@@ -501,8 +585,7 @@ async fn consent_page(
     } else {
         ""
     };
-    let scopes: String = valid
-        .scopes
+    let scopes: String = offered
         .iter()
         .map(|scope| {
             let words = valid.protected.as_ref().and_then(|p| p.describe(scope)).map(|d| format!("{} ", escape(d))).unwrap_or_default();
@@ -725,7 +808,6 @@ pub async fn consent(State(state): State<AppState>, headers: HeaderMap, body: By
             .filter(|(k, _)| k == "grant_scope")
             .map(|(_, v)| v.as_str()),
     );
-    let scopes = chosen.intersection(&valid.scopes);
     // And the accounts: only among those their policies reach.
     let offered = match accounts_of(&state, &user.id).await {
         Ok(accounts) => accounts,
@@ -735,6 +817,30 @@ pub async fn consent(State(state): State<AppState>, headers: HeaderMap, body: By
         .into_iter()
         .filter(|a| pairs.iter().any(|(k, v)| k == "grant_account" && v == a))
         .collect();
+    // And never beyond what the person's own policies grant where it matters.
+    let holdings = match Holdings::of(
+        &state,
+        user.reference(),
+        valid.protected.as_ref(),
+        &accounts,
+    )
+    .await
+    {
+        Ok(holdings) => holdings,
+        Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    };
+    let held = match scopes_for_person(
+        &valid.scopes,
+        defined_scopes(valid.protected.as_ref()).as_ref(),
+        |s| holdings.holds(s),
+    ) {
+        Ok(held) => held,
+        Err(error) => {
+            return Failure::Redirect(valid.redirect_uri, error, valid.state)
+                .respond(&state.issuer);
+        }
+    };
+    let scopes = chosen.intersection(&held);
     let Ok(code) = laissez_token::random_base62(43) else {
         return error_page(StatusCode::SERVICE_UNAVAILABLE, "cannot generate a code");
     };

@@ -14,7 +14,9 @@ use laissez_core::credential::hash_secret;
 use laissez_core::{Permission, Principal, PrincipalKind, PrincipalRef, Scope, Status};
 use laissez_oauth::access_token::{AccessTokenClaims, TYP};
 use laissez_oauth::client::{Client, GrantType};
-use laissez_oauth::grant::{REFRESH_TTL, RefreshGrant, RefreshUse, scopes_acting_alone};
+use laissez_oauth::grant::{
+    REFRESH_TTL, RefreshGrant, RefreshUse, scopes_acting_alone, scopes_for_person,
+};
 use laissez_oauth::resource::Resource;
 use laissez_oauth::{ErrorCode, OAuthError, OAuthScopes};
 use laissez_store::Redemption;
@@ -348,7 +350,7 @@ async fn refresh(
         );
     }
     let granted = OAuthScopes::parse(Some(&grant.scope))?;
-    let scopes = match request.scope.as_deref() {
+    let asked = match request.scope.as_deref() {
         Some(_) => {
             let asked = OAuthScopes::parse(request.scope.as_deref())?;
             if !asked.is_subset(&granted) {
@@ -358,9 +360,9 @@ async fn refresh(
                 )
                 .into());
             }
-            asked
+            Some(asked)
         }
-        None => granted,
+        None => None,
     };
     let audience = audience_for(
         state,
@@ -368,11 +370,31 @@ async fn refresh(
         request.resource.as_deref(),
     )?;
     let user = active_user(state, &grant.user_id).await?;
+    // The person's policies now bound the grant: a removed policy narrows
+    // it for good (the rotated token keeps only what is still held).
+    let protected = match grant.resource.as_deref() {
+        Some(r) => super::authorize::registered_resource(state, &Resource::parse(r)?).await,
+        None => None,
+    };
+    let holdings = super::authorize::Holdings::of(
+        state,
+        user.reference(),
+        protected.as_ref(),
+        &grant.accounts,
+    )
+    .await?;
+    let defined = super::authorize::defined_scopes(protected.as_ref());
+    let still = scopes_for_person(&granted, defined.as_ref(), |s| holdings.holds(s))?;
+    let scopes = match asked {
+        Some(asked) => scopes_for_person(&asked, None, |s| still.contains(s))?,
+        None => still.clone(),
+    };
     let (secret, next_hash) = new_refresh(state)?;
     let next = RefreshGrant {
         expires_at: now() + REFRESH_TTL,
         issued_at: now(),
         issued_at_ms: now_ms(),
+        scope: still.to_string(),
         ..grant.clone()
     };
     let token = TokenFor::user(&grant.user_id, client, &audience, &scopes, &grant.accounts);
