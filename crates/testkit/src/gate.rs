@@ -165,32 +165,8 @@ pub async fn service_client(server_url: &str, scope: &str, resource: &str) -> Se
         created.text().await.unwrap_or_default()
     );
     if !scopes.is_empty() {
-        let role = format!("acting-{n}");
-        let made = call(
-            reqwest::Method::POST,
-            "/v1/roles",
-            serde_json::json!({"name": role, "permissions": scopes}),
-        )
-        .await
-        .expect("create role");
-        assert!(
-            made.status().is_success(),
-            "role: {}",
-            made.text().await.unwrap_or_default()
-        );
         for principal in [service.as_str(), "admin"] {
-            let granted = call(
-                reqwest::Method::POST,
-                "/v1/policies",
-                serde_json::json!({"principal": principal, "role": role, "scope": "/"}),
-            )
-            .await
-            .expect("create policy");
-            assert!(
-                granted.status().is_success(),
-                "policy: {}",
-                granted.text().await.unwrap_or_default()
-            );
+            crate::grant_app_role(server_url, principal, &scopes, "/").await;
         }
     }
     let client: serde_json::Value = call(

@@ -95,35 +95,59 @@ pub async fn connected(State(state): State<AppState>, headers: HeaderMap) -> Res
     response
 }
 
+/// A form posted from the account page: its fields, once the session and
+/// its CSRF token are checked.
+struct AccountForm(Vec<(String, String)>);
+
+impl AccountForm {
+    /// The signed-in person and the form, or the page to answer with.
+    async fn read(
+        state: &AppState,
+        headers: &HeaderMap,
+        body: &Bytes,
+    ) -> Result<(laissez_core::Principal, AccountForm), Response> {
+        let form = AccountForm(form_pairs(body));
+        let (user_id, secret) = match session::current(state, headers).await {
+            Ok(Some(current)) => current,
+            Ok(None) => return Err(Redirect::to("/account").into_response()),
+            Err(e) => return Err(error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())),
+        };
+        if !session::csrf_ok(&secret, form.get("csrf")) {
+            return Err(error_page(
+                StatusCode::FORBIDDEN,
+                "the form expired or did not come from this server; reload the page",
+            ));
+        }
+        match state.store.principal(&user_id).await {
+            Ok(Some(user)) => Ok((user, form)),
+            _ => Err(error_page(
+                StatusCode::FORBIDDEN,
+                "your account is not available",
+            )),
+        }
+    }
+
+    /// A field's value (empty when absent).
+    fn get(&self, key: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    }
+}
+
 /// `POST /account/disconnect`: ends one application's access.
 pub async fn disconnect(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let pairs = form_pairs(&body);
-    let get = |k: &str| {
-        pairs
-            .iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or_default()
+    let (user, form) = match AccountForm::read(&state, &headers, &body).await {
+        Ok(read) => read,
+        Err(refusal) => return refusal,
     };
-    let (user_id, secret) = match session::current(&state, &headers).await {
-        Ok(Some(current)) => current,
-        Ok(None) => return Redirect::to("/account").into_response(),
-        Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
-    };
-    if !session::csrf_ok(&secret, get("csrf")) {
-        return error_page(
-            StatusCode::FORBIDDEN,
-            "the form expired or did not come from this server; reload the page",
-        );
-    }
-    let user = match state.store.principal(&user_id).await {
-        Ok(Some(user)) => user,
-        _ => return error_page(StatusCode::FORBIDDEN, "your account is not available"),
-    };
+    let get = |k: &str| form.get(k);
     let audit = laissez_core::audit::AuditEvent::success(
         &[user.reference()],
         "oauth.disconnect",
@@ -148,29 +172,11 @@ pub async fn end_session(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let pairs = form_pairs(&body);
-    let get = |k: &str| {
-        pairs
-            .iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or_default()
+    let (user, form) = match AccountForm::read(&state, &headers, &body).await {
+        Ok(read) => read,
+        Err(refusal) => return refusal,
     };
-    let (user_id, secret) = match session::current(&state, &headers).await {
-        Ok(Some(current)) => current,
-        Ok(None) => return Redirect::to("/account").into_response(),
-        Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
-    };
-    if !session::csrf_ok(&secret, get("csrf")) {
-        return error_page(
-            StatusCode::FORBIDDEN,
-            "the form expired or did not come from this server; reload the page",
-        );
-    }
-    let user = match state.store.principal(&user_id).await {
-        Ok(Some(user)) => user,
-        _ => return error_page(StatusCode::FORBIDDEN, "your account is not available"),
-    };
+    let get = |k: &str| form.get(k);
     let handle = get("session");
     let audit = laissez_core::audit::AuditEvent::success(
         &[user.reference()],
