@@ -1148,3 +1148,40 @@ async fn a_forged_consent_gets_only_what_the_person_holds_in_the_accounts_chosen
     assert_eq!(claims["scope"], "notes.read", "{claims}");
     assert_eq!(claims["accounts"], json!(["/"]), "{claims}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_code_yields_only_what_the_person_still_holds_when_it_is_exchanged() {
+    let server = TestServer::start();
+    server.add_person("alice", PASSWORD).await;
+    let (_, gate) = front(app().await, &server.url, |_| {}).await;
+    let read = server.grant_app_role("alice", &["notes.read"], "/").await;
+    server.grant_app_role("alice", &["notes.write"], "/").await;
+    let (client_id, _) = public_client(&server).await;
+    let code = code_for_scope(&server, &client_id, &gate, "notes.read notes.write").await;
+    // Between consent and the exchange, notes.read is taken from her.
+    let (status, body) = server
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/v1/policies/{read}"),
+            &server.admin_token,
+            None,
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    let (status, tokens) = exchange(&server, &client_id, &code, &gate).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let claims = laissez_testkit::jwt_claims(tokens["access_token"].as_str().unwrap());
+    assert_eq!(claims["scope"], "notes.write", "{claims}");
+    // And the refresh grant carries no more than the token.
+    let (status, fresh) = refresh_with(
+        &server,
+        &client_id,
+        tokens["refresh_token"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{fresh}");
+    assert_eq!(
+        laissez_testkit::jwt_claims(fresh["access_token"].as_str().unwrap())["scope"],
+        "notes.write"
+    );
+}

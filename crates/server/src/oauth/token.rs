@@ -273,8 +273,18 @@ async fn authorization_code(
         grant.resource.as_deref(),
         request.resource.as_deref(),
     )?;
-    let scopes = OAuthScopes::parse(Some(&grant.scope))?;
+    let consented = OAuthScopes::parse(Some(&grant.scope))?;
     let user = active_user(state, &grant.user_id).await?;
+    // Consent was bounded by the person's policies; a policy removed since
+    // (the code lives a minute) narrows what the code yields.
+    let scopes = held_now(
+        state,
+        &user,
+        grant.resource.as_deref(),
+        &grant.accounts,
+        &consented,
+    )
+    .await?;
     let refresh = if client.metadata.allows(GrantType::RefreshToken) {
         let family_id = new_id("fam").map_err(|e| server_error(e.to_string()))?;
         let (secret, hash) = new_refresh(state)?;
@@ -282,7 +292,7 @@ async fn authorization_code(
             family_id,
             client_id: client.client_id.clone(),
             user_id: grant.user_id.clone(),
-            scope: grant.scope.clone(),
+            scope: scopes.to_string(),
             resource: Some(audience.clone()),
             accounts: grant.accounts.clone(),
             expires_at: now() + REFRESH_TTL,
@@ -303,6 +313,28 @@ async fn authorization_code(
         Redemption::Spent => Ok(minted.respond(&scopes, refresh.map(|(secret, _, _)| secret))),
         Redemption::Replayed => code_replayed(state, &grant).await,
     }
+}
+
+/// What of `granted` the person still holds for `resource` in `accounts`
+/// (their policies now, and the scopes the resource defines).
+async fn held_now(
+    state: &AppState,
+    user: &laissez_core::Principal,
+    resource: Option<&str>,
+    accounts: &[String],
+    granted: &OAuthScopes,
+) -> Result<OAuthScopes, OAuthFailure> {
+    let protected = match resource {
+        Some(r) => super::authorize::registered_resource(state, &Resource::parse(r)?).await,
+        None => None,
+    };
+    let holdings =
+        super::authorize::Holdings::of(state, user.reference(), protected.as_ref(), accounts)
+            .await?;
+    let defined = super::authorize::defined_scopes(protected.as_ref());
+    Ok(scopes_for_person(granted, defined.as_ref(), |s| {
+        holdings.holds(s)
+    })?)
 }
 
 async fn refresh_replayed(state: &AppState, token_hash: [u8; 32]) -> OAuthFailure {
@@ -372,19 +404,14 @@ async fn refresh(
     let user = active_user(state, &grant.user_id).await?;
     // The person's policies now bound the grant: a removed policy narrows
     // it for good (the rotated token keeps only what is still held).
-    let protected = match grant.resource.as_deref() {
-        Some(r) => super::authorize::registered_resource(state, &Resource::parse(r)?).await,
-        None => None,
-    };
-    let holdings = super::authorize::Holdings::of(
+    let still = held_now(
         state,
-        user.reference(),
-        protected.as_ref(),
+        &user,
+        grant.resource.as_deref(),
         &grant.accounts,
+        &granted,
     )
     .await?;
-    let defined = super::authorize::defined_scopes(protected.as_ref());
-    let still = scopes_for_person(&granted, defined.as_ref(), |s| holdings.holds(s))?;
     let scopes = match asked {
         Some(asked) => scopes_for_person(&asked, None, |s| still.contains(s))?,
         None => still.clone(),
