@@ -153,6 +153,26 @@ impl Authenticated {
 }
 
 impl Authenticated {
+    /// Refuses unless the caller may give `principal` a way to act: a
+    /// token, or a client that mints tokens as it (`action` names which, for
+    /// the audit record). That needs `laissez.tokens.write` over the
+    /// principal and standing over it ([`Authenticated::may_act_on`]).
+    pub async fn may_issue_for(
+        &self,
+        state: &AppState,
+        principal: &Principal,
+        action: &str,
+    ) -> Result<(), ApiError> {
+        self.authorize(
+            state,
+            laissez_core::admin::TOKENS_WRITE,
+            &Scope::root(),
+            Some((&principal.id, principal.owner_id.as_deref())),
+        )
+        .await?;
+        self.may_act_on(state, principal, action).await
+    }
+
     /// Refuses (403, audited) unless the caller holds every Laissez
     /// permission `target` holds ([`laissez_core::admin::standing`]): the
     /// rule for every action on one principal, on top of the action's own

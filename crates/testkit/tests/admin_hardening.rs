@@ -865,3 +865,42 @@ async fn every_admin_list_is_paged_with_a_cursor_and_a_maximum() {
         assert_eq!(body["status"], 400, "{path}: {body}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operator_cannot_register_a_machine_client_for_a_more_powerful_principal() {
+    let server = TestServer::start();
+    add(&server, "user", "olive", None).await;
+    grant(&server, "olive", "laissez-operator", "/").await;
+    let operator = token(&server, json!({"principal": "olive"})).await;
+    // A service that holds more than the operator: administration of everything.
+    add(&server, "service", "root-svc", Some("admin")).await;
+    grant(&server, "root-svc", "laissez-admin", "/").await;
+    // And one that holds nothing the operator lacks.
+    add(&server, "service", "plain-svc", Some("admin")).await;
+    let register = |principal: &str| {
+        json!({"client_name": "cron", "grant_types": ["client_credentials"],
+            "scope": "notes.read", "principal": principal})
+    };
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/v1/clients",
+            &operator,
+            Some(&register("root-svc")),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a client is a way to mint tokens as root-svc: {body}"
+    );
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/v1/clients",
+            &operator,
+            Some(&register("plain-svc")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}

@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use laissez_core::admin::{PRINCIPALS_READ, PRINCIPALS_WRITE, TOKENS_WRITE};
+use laissez_core::admin::{PRINCIPALS_READ, PRINCIPALS_WRITE};
 use laissez_core::credential::hash_secret;
 use laissez_core::{PrincipalKind, Scope, Status};
 use laissez_oauth::client::{Client, ClientKind, GrantType, RegistrationRequest};
@@ -125,12 +125,7 @@ pub async fn register(
                 )));
             }
             caller
-                .authorize(
-                    &state,
-                    TOKENS_WRITE,
-                    &Scope::root(),
-                    Some((&principal.id, principal.owner_id.as_deref())),
-                )
+                .may_issue_for(&state, &principal, "client.register")
                 .await?;
             Some(principal.id)
         }

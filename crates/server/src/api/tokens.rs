@@ -189,15 +189,7 @@ pub async fn create(
     }
     let principal = lookup_principal(&state, &body.principal).await?;
     caller
-        .authorize(
-            &state,
-            TOKENS_WRITE,
-            &Scope::root(),
-            Some((&principal.id, principal.owner_id.as_deref())),
-        )
-        .await?;
-    caller
-        .may_act_on(&state, &principal, "token.create")
+        .may_issue_for(&state, &principal, "token.create")
         .await?;
     let chain = state.store.chain(&principal.id).await?;
     if let Some(inactive) = chain.iter().find(|p| p.status == Status::Inactive) {
