@@ -84,17 +84,8 @@ pub async fn bootstrap(
         scope: Scope::root(),
         created_at: now,
     };
-    let lifetime = store.settings().await?.max_ttl;
-    let token = Token::generate(namespace, Kind::User)
-        .map_err(|e| BootstrapError::Random(e.to_string()))?;
-    let credential = Credential::issued(
-        new_id("tok").map_err(random)?,
-        &token,
-        &admin.id,
-        lifetime,
-        now,
-        "Bootstrap admin token",
-    );
+    let (token, credential) =
+        admin_token(store, namespace, &admin, now, "Bootstrap admin token").await?;
     let path = data_dir.join(ADMIN_TOKEN_FILE);
     write_secret_file(&path, token.expose()).map_err(|source| BootstrapError::TokenFile {
         path: path.clone(),
@@ -137,19 +128,14 @@ pub async fn reset_admin_token(
             "the user '{ADMIN_NAME}' is deactivated; a token for it would open nothing"
         )));
     }
-    let random = |e: crate::problem::ApiError| BootstrapError::Random(e.to_string());
-    let now = now();
-    let lifetime = store.settings().await?.max_ttl;
-    let token = Token::generate(namespace, Kind::User)
-        .map_err(|e| BootstrapError::Random(e.to_string()))?;
-    let credential = Credential::issued(
-        new_id("tok").map_err(random)?,
-        &token,
-        &admin.id,
-        lifetime,
-        now,
+    let (token, credential) = admin_token(
+        store,
+        namespace,
+        &admin,
+        now(),
         "Admin token reset with `laissez serve --reset-admin-token`",
-    );
+    )
+    .await?;
     let audit = AuditEvent::success(&[admin.reference()], "token.create", credential.id.clone())
         .with_detail(serde_json::json!({
             "credential": credential.id,
@@ -166,6 +152,22 @@ pub async fn reset_admin_token(
         source,
     })?;
     Ok(path)
+}
+
+/// A new user token for `admin`, living the organization's maximum lifetime.
+async fn admin_token(
+    store: &dyn Store,
+    namespace: &Namespace,
+    admin: &Principal,
+    now: i64,
+    description: &str,
+) -> Result<(Token, Credential), BootstrapError> {
+    let random = |e: String| BootstrapError::Random(e);
+    let lifetime = store.settings().await?.max_ttl;
+    let token = Token::generate(namespace, Kind::User).map_err(|e| random(e.to_string()))?;
+    let id = new_id("tok").map_err(|e| random(e.to_string()))?;
+    let credential = Credential::issued(id, &token, &admin.id, lifetime, now, description);
+    Ok((token, credential))
 }
 
 /// Writes `secret` to a new file readable and writable by its owner only.
