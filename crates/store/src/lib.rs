@@ -9,6 +9,7 @@
 
 mod error;
 pub mod sqlite;
+pub mod task;
 
 use async_trait::async_trait;
 use laissez_core::audit::{AuditEvent, AuditRecord, Verification};
@@ -450,6 +451,92 @@ pub trait Store: Send + Sync + 'static {
 
     /// A principal's email address.
     async fn email(&self, principal_id: &str) -> Result<Option<String>, Error>;
+
+    /// A fresh task sequence number (the task's id is made from it before
+    /// its row is written, so its token and audit record can name it).
+    async fn next_task_seq(&self) -> Result<i64, Error>;
+
+    /// Stores a new task (active with its token's hash, or pending with its
+    /// approval) and its audit record.
+    async fn create_task(
+        &self,
+        task: task::TaskRecord,
+        token_hash: Option<[u8; 32]>,
+        approval: Option<task::ApprovalRecord>,
+        audit: AuditEvent,
+    ) -> Result<(), Error>;
+
+    /// The task with this id.
+    async fn task(&self, id: &str) -> Result<Option<task::TaskRecord>, Error>;
+
+    /// The task whose `lztt_` token hashes to `token_hash`, and whether it
+    /// and every task above it are live at `now`.
+    async fn task_by_token(
+        &self,
+        token_hash: [u8; 32],
+        now: i64,
+    ) -> Result<Option<(task::TaskRecord, bool)>, Error>;
+
+    /// Whether a task and every task above it are live at `now`.
+    async fn task_live(&self, id: &str, now: i64) -> Result<bool, Error>;
+
+    /// Ends a task (taking `state`) and everything derived from it
+    /// (`Revoked`), with the audit record, which gets `ended` (the ids ended
+    /// now) in its detail. Returns whether it had already ended, and `ended`.
+    async fn end_task(
+        &self,
+        id: &str,
+        state: task::TaskState,
+        audit: AuditEvent,
+    ) -> Result<(bool, Vec<String>), Error>;
+
+    /// A page of tasks, newest first.
+    async fn tasks(&self, filter: task::TaskFilter) -> Result<Vec<task::TaskRecord>, Error>;
+
+    /// Ids of tasks that ended before they expired and have not expired yet.
+    async fn ended_tasks(&self) -> Result<Vec<String>, Error>;
+
+    /// Removes tasks that expired before `before` from the hot tables
+    /// (their audit records stay). Returns how many.
+    async fn prune_tasks(&self, before: i64) -> Result<usize, Error>;
+
+    /// One task's approval.
+    async fn approval(
+        &self,
+        id: &str,
+    ) -> Result<Option<(task::TaskRecord, task::ApprovalRecord)>, Error>;
+
+    /// Approvals, newest first (of these agents only, when given).
+    async fn approvals(
+        &self,
+        agents: Option<Vec<String>>,
+        pending_only: bool,
+        limit: usize,
+    ) -> Result<Vec<(task::TaskRecord, task::ApprovalRecord)>, Error>;
+
+    /// Decides a pending approval, with its audit record; a decided, lapsed
+    /// or ended one is a [`Error::Conflict`].
+    async fn decide_approval(
+        &self,
+        id: &str,
+        decision: task::Decision,
+        by: &str,
+        audit: AuditEvent,
+    ) -> Result<task::TaskRecord, Error>;
+
+    /// Records an agent's poll of its pending task and says what to answer.
+    async fn poll_approval(&self, id: &str, interval_ms: i64) -> Result<task::Poll, Error>;
+
+    /// Issues an approved task once (its token hash, issue time and expiry),
+    /// with the audit record; a second issue is a [`Error::Conflict`].
+    async fn issue_approved_task(
+        &self,
+        id: &str,
+        token_hash: [u8; 32],
+        issued_at: i64,
+        expires_at: i64,
+        audit: AuditEvent,
+    ) -> Result<(), Error>;
 }
 
 /// What spending a code or refresh token found.

@@ -12,8 +12,10 @@ mod leak_rows;
 mod oauth_rows;
 mod rows;
 mod schema;
+mod task_rows;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -25,6 +27,7 @@ use laissez_core::{Name, Policy, PolicySet, Principal, Role, Status};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
+use crate::task::{ApprovalRecord, Decision, Poll, TaskFilter, TaskRecord, TaskState};
 use crate::{Caller, Error, Notification, Redemption, Rolled, Store, TokenStatus};
 
 /// Jobs committed together at most.
@@ -52,6 +55,8 @@ struct Inner {
     path: PathBuf,
     writer: Mutex<Option<mpsc::Sender<Job>>>,
     readers: Mutex<Vec<Connection>>,
+    /// The last task sequence number handed out.
+    task_seq: AtomicI64,
 }
 
 fn now() -> i64 {
@@ -94,6 +99,7 @@ impl SqliteStore {
         }
         conn.pragma_update(None, "synchronous", "FULL")?;
         schema::migrate(&conn)?;
+        let task_seq = AtomicI64::new(task_rows::last_seq(&conn)?);
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("laissez-store-writer".into())
@@ -104,6 +110,7 @@ impl SqliteStore {
                 path,
                 writer: Mutex::new(Some(tx)),
                 readers: Mutex::new(Vec::new()),
+                task_seq,
             }),
         })
     }
@@ -971,5 +978,134 @@ impl Store for SqliteStore {
     async fn email(&self, principal_id: &str) -> Result<Option<String>, Error> {
         let id = principal_id.to_owned();
         self.read(move |c| leak_rows::email(c, &id)).await
+    }
+
+    async fn next_task_seq(&self) -> Result<i64, Error> {
+        Ok(self.inner.task_seq.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+
+    async fn create_task(
+        &self,
+        task: TaskRecord,
+        token_hash: Option<[u8; 32]>,
+        approval: Option<ApprovalRecord>,
+        audit: AuditEvent,
+    ) -> Result<(), Error> {
+        self.mutate(audit, move |c| {
+            task_rows::insert(c, &task, token_hash.as_ref(), approval.as_ref())
+        })
+        .await
+    }
+
+    async fn task(&self, id: &str) -> Result<Option<TaskRecord>, Error> {
+        let id = id.to_owned();
+        self.read(move |c| task_rows::by_id(c, &id)).await
+    }
+
+    async fn task_by_token(
+        &self,
+        token_hash: [u8; 32],
+        now: i64,
+    ) -> Result<Option<(TaskRecord, bool)>, Error> {
+        self.read(move |c| {
+            let Some(task) = task_rows::by_token(c, &token_hash)? else {
+                return Ok(None);
+            };
+            let live = task_rows::lineage_live(c, &task, now)?;
+            Ok(Some((task, live)))
+        })
+        .await
+    }
+
+    async fn task_live(&self, id: &str, now: i64) -> Result<bool, Error> {
+        let id = id.to_owned();
+        self.read(move |c| match task_rows::by_id(c, &id)? {
+            Some(task) => task_rows::lineage_live(c, &task, now),
+            None => Ok(false),
+        })
+        .await
+    }
+
+    async fn end_task(
+        &self,
+        id: &str,
+        state: TaskState,
+        mut audit: AuditEvent,
+    ) -> Result<(bool, Vec<String>), Error> {
+        let id = id.to_owned();
+        self.write(move |c| {
+            let (already, ended) = task_rows::end(c, &id, state, now())?;
+            if let Some(detail) = audit.detail.as_object_mut() {
+                detail.insert("ended".into(), serde_json::json!(ended));
+                detail.insert("already_ended".into(), serde_json::json!(already));
+            }
+            rows::append_audit(c, audit, now())?;
+            Ok((already, ended))
+        })
+        .await
+    }
+
+    async fn tasks(&self, filter: TaskFilter) -> Result<Vec<TaskRecord>, Error> {
+        self.read(move |c| task_rows::list(c, &filter)).await
+    }
+
+    async fn ended_tasks(&self) -> Result<Vec<String>, Error> {
+        self.read(|c| task_rows::ended_unexpired(c, now())).await
+    }
+
+    async fn prune_tasks(&self, before: i64) -> Result<usize, Error> {
+        self.write(move |c| task_rows::prune(c, before)).await
+    }
+
+    async fn approval(&self, id: &str) -> Result<Option<(TaskRecord, ApprovalRecord)>, Error> {
+        let id = id.to_owned();
+        self.read(move |c| task_rows::approval(c, &id)).await
+    }
+
+    async fn approvals(
+        &self,
+        agents: Option<Vec<String>>,
+        pending_only: bool,
+        limit: usize,
+    ) -> Result<Vec<(TaskRecord, ApprovalRecord)>, Error> {
+        self.read(move |c| task_rows::approvals(c, agents.as_deref(), pending_only, limit))
+            .await
+    }
+
+    async fn decide_approval(
+        &self,
+        id: &str,
+        decision: Decision,
+        by: &str,
+        audit: AuditEvent,
+    ) -> Result<TaskRecord, Error> {
+        let (id, by) = (id.to_owned(), by.to_owned());
+        self.write(move |c| {
+            let task = task_rows::decide(c, &id, &decision, &by, now())?;
+            rows::append_audit(c, audit, now())?;
+            Ok(task)
+        })
+        .await
+    }
+
+    async fn poll_approval(&self, id: &str, interval_ms: i64) -> Result<Poll, Error> {
+        let id = id.to_owned();
+        self.write(move |c| task_rows::poll(c, &id, now_ms(), interval_ms))
+            .await
+    }
+
+    async fn issue_approved_task(
+        &self,
+        id: &str,
+        token_hash: [u8; 32],
+        issued_at: i64,
+        expires_at: i64,
+        audit: AuditEvent,
+    ) -> Result<(), Error> {
+        let id = id.to_owned();
+        self.mutate(audit, move |c| {
+            task_rows::issue_approved(c, &id, &token_hash, issued_at, expires_at)
+        })
+        .await
     }
 }

@@ -6,7 +6,7 @@ use rusqlite::Connection;
 use crate::Error;
 
 /// The schema version this build writes.
-pub const VERSION: i64 = 7;
+pub const VERSION: i64 = 8;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (
@@ -190,6 +190,39 @@ CREATE TABLE IF NOT EXISTS principal_emails (
     principal_id TEXT PRIMARY KEY REFERENCES principals(id),
     email TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS task_shapes (
+    id INTEGER PRIMARY KEY,
+    agent_id TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    grants TEXT NOT NULL,
+    allowed_ips TEXT NOT NULL,
+    UNIQUE (agent_id, client_id, grants, allowed_ips)
+);
+CREATE TABLE IF NOT EXISTS tasks (
+    seq INTEGER PRIMARY KEY,
+    tag TEXT NOT NULL,
+    token_hash BYTEA,
+    shape BIGINT NOT NULL,
+    subject_id TEXT,
+    parent BIGINT,
+    key_thumbprint BYTEA,
+    state BIGINT NOT NULL,
+    issued_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    ended_at BIGINT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS tasks_token ON tasks(token_hash);
+CREATE INDEX IF NOT EXISTS tasks_children ON tasks(parent) WHERE parent IS NOT NULL;
+CREATE INDEX IF NOT EXISTS tasks_ended ON tasks(expires_at) WHERE state >= 2;
+CREATE TABLE IF NOT EXISTS task_approvals (
+    task_seq INTEGER PRIMARY KEY,
+    description TEXT NOT NULL,
+    reasons TEXT NOT NULL,
+    ttl BIGINT NOT NULL,
+    decided_by TEXT,
+    decided_at BIGINT,
+    last_poll_ms BIGINT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS audit_head (
     id BIGINT PRIMARY KEY,
     seq BIGINT NOT NULL,
@@ -228,7 +261,7 @@ pub fn migrate(conn: &Connection) -> Result<(), Error> {
             )?;
         }
         Some(Ok(v)) if v == VERSION => {}
-        // Versions 2 to 4 and 6 only added tables, which the batch above
+        // Versions 2 to 4, 6 and 8 only added tables, which the batch above
         // created; version 5 added the accounts of a grant; version 7 the
         // principal behind a client-credentials client, a client's last
         // use, and disconnect times in milliseconds.
