@@ -217,6 +217,7 @@ mod tests {
             iat_ms: None,
             nbf: None,
         }
+        ..AccessTokenClaims::default()
     }
 
     fn facts(method: &str, path: &str) -> Result<RequestFacts, Problem> {

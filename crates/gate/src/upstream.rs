@@ -195,6 +195,7 @@ mod tests {
             iat_ms: None,
             nbf: None,
         }
+        ..AccessTokenClaims::default()
     }
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
@@ -257,6 +258,7 @@ mod tests {
         let mut with_agent = claims();
         with_agent.act = Some(Actor {
             sub: "cli_agent".into(),
+            act: None,
         });
         with_agent.accounts = vec!["acme".into(), "beta".into()];
         let mut h = HeaderMap::new();

@@ -470,6 +470,7 @@ mod tests {
             accounts: Vec::new(),
             act: None,
         }
+        ..AccessTokenClaims::default()
     }
 
     #[test]

@@ -538,7 +538,9 @@ pub fn mint(state: &AppState, token: &TokenFor<'_>) -> Result<Minted, OAuthFailu
         accounts: token.accounts.to_vec(),
         act: token.actor.map(|sub| laissez_oauth::access_token::Actor {
             sub: sub.to_owned(),
+            act: None,
         }),
+        ..AccessTokenClaims::default()
     };
     let jwt = state
         .keys
