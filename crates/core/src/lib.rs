@@ -14,6 +14,7 @@ pub mod name;
 pub mod policy;
 pub mod principal;
 pub mod scope;
+pub mod task;
 pub mod ttl;
 
 pub use error::Error;
