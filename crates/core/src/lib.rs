@@ -9,6 +9,7 @@ pub mod admin;
 pub mod audit;
 pub mod credential;
 pub mod error;
+pub mod exchange;
 pub mod leak;
 pub mod name;
 pub mod policy;

@@ -216,8 +216,8 @@ mod tests {
             act: None,
             iat_ms: None,
             nbf: None,
+            ..AccessTokenClaims::default()
         }
-        ..AccessTokenClaims::default()
     }
 
     fn facts(method: &str, path: &str) -> Result<RequestFacts, Problem> {

@@ -194,8 +194,8 @@ mod tests {
             act: None,
             iat_ms: None,
             nbf: None,
+            ..AccessTokenClaims::default()
         }
-        ..AccessTokenClaims::default()
     }
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {

@@ -469,8 +469,8 @@ mod tests {
             scope: String::new(),
             accounts: Vec::new(),
             act: None,
+            ..AccessTokenClaims::default()
         }
-        ..AccessTokenClaims::default()
     }
 
     #[test]
