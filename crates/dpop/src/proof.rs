@@ -86,6 +86,16 @@ impl Verified {
     pub fn matches(&self, cnf_jkt: &str) -> bool {
         self.jkt.as_bytes().ct_eq(cnf_jkt.as_bytes()).into()
     }
+
+    /// [`Verified::matches`] as a result: [`ProofError::KeyMismatch`] when
+    /// the proof's key is not the one the token is bound to.
+    pub fn bound_to(&self, cnf_jkt: &str) -> Result<(), ProofError> {
+        if self.matches(cnf_jkt) {
+            Ok(())
+        } else {
+            Err(ProofError::KeyMismatch)
+        }
+    }
 }
 
 /// Why a proof (or a key, or a replay check) was refused.
@@ -196,7 +206,7 @@ pub fn verify_proof(proof: &str, expected: &Expected<'_>) -> Result<Verified, Pr
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .filter(Value::is_object)
-        .ok_or_else(|| malformed("the header is not base64url-encoded JSON object"))?;
+        .ok_or_else(|| malformed("the header is not a base64url-encoded JSON object"))?;
     if header.get("typ").and_then(Value::as_str) != Some(TYP) {
         return Err(ProofError::WrongType);
     }
@@ -232,9 +242,11 @@ pub fn verify_proof(proof: &str, expected: &Expected<'_>) -> Result<Verified, Pr
             ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
                 ProofError::UnsupportedAlgorithm(alg_name.to_owned())
             }
-            _ => malformed(&format!(
+            ErrorKind::Json(_) => malformed(&format!(
                 "the claims must be a JSON object with string \"jti\", \"htm\", \"htu\" and integer \"iat\" ({e})"
             )),
+            ErrorKind::Base64(_) => malformed("the claims or the signature are not base64url"),
+            _ => malformed(&format!("the proof cannot be read ({e})")),
         })?
         .claims;
 

@@ -182,6 +182,11 @@ fn good_proof_yields_the_thumbprint() {
     assert!(verified.matches(&proof_key.thumbprint()));
     assert!(!verified.matches(&key().thumbprint()));
     assert!(!verified.matches(""));
+    assert_eq!(verified.bound_to(&proof_key.thumbprint()), Ok(()));
+    assert_eq!(
+        verified.bound_to(&key().thumbprint()),
+        Err(ProofError::KeyMismatch)
+    );
 }
 
 #[test]
