@@ -118,6 +118,40 @@ pub static ALL: &[Target] = &[
         ],
     },
     Target {
+        name: "dpop_proof",
+        run: dpop_proof,
+        dictionary: &[
+            b"\"typ\"",
+            b"\"dpop+jwt\"",
+            b"\"alg\"",
+            b"\"ES256\"",
+            b"\"EdDSA\"",
+            b"\"none\"",
+            b"\"HS256\"",
+            b"\"jwk\"",
+            b"\"kty\"",
+            b"\"EC\"",
+            b"\"OKP\"",
+            b"\"RSA\"",
+            b"\"crv\"",
+            b"\"P-256\"",
+            b"\"d\"",
+            b"\"jti\"",
+            b"\"htm\"",
+            b"\"POST\"",
+            b"\"htu\"",
+            b"\"https://api.example/notes\"",
+            b"\"iat\"",
+            b"1700000000",
+            b"\"ath\"",
+            b"\"nonce\"",
+            b"{",
+            b"}",
+            b".",
+            b",",
+        ],
+    },
+    Target {
         name: "address_filter",
         run: address_filter,
         dictionary: &[],
@@ -378,6 +412,63 @@ pub fn jws_verify(data: &[u8]) {
             .unwrap_or_else(|e| panic!("accepted an unreadable header: {e}"));
         assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
     }
+}
+
+const DPOP_NOW: i64 = 1_700_000_000;
+
+/// A DPoP proof as the gate and the token endpoint verify it. The first
+/// byte chooses what the rest is: a whole proof; a header signed (correctly)
+/// with a fixed key over valid claims; or claims signed under a valid header
+/// carrying that key. Whatever is accepted is fresh, names a short non-empty
+/// `jti`, and, when signed by the fixed key, yields that key's thumbprint.
+pub fn dpop_proof(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let (key, _) = jws_keys();
+    let jwk = dpop_jwk();
+    let header = serde_json::json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk}).to_string();
+    let claims = serde_json::json!({
+        "jti": "j", "htm": "POST", "htu": "https://api.example/notes", "iat": DPOP_NOW
+    })
+    .to_string();
+    let proof = match mode % 3 {
+        0 => String::from_utf8_lossy(rest).into_owned(),
+        1 => sign(key, rest, claims.as_bytes()),
+        _ => sign(key, header.as_bytes(), rest),
+    };
+    let expected = laissez_dpop::Expected {
+        method: "POST",
+        url: "https://api.example/notes?q=1",
+        access_token: None,
+        nonce: None,
+        now: DPOP_NOW,
+        max_age: 60,
+        leeway: 5,
+    };
+    if let Ok(verified) = laissez_dpop::verify_proof(&proof, &expected) {
+        assert!(!verified.jti.is_empty() && verified.jti.chars().count() <= 256);
+        assert!((DPOP_NOW - 65..=DPOP_NOW + 5).contains(&verified.iat));
+        if mode % 3 == 2 {
+            let fixed = laissez_dpop::jwk::thumbprint(jwk)
+                .unwrap_or_else(|e| panic!("the fixed key's thumbprint: {e}"));
+            assert_eq!(verified.jkt, fixed, "accepted a proof under another key");
+        }
+    }
+}
+
+/// The public JWK of [`jws_keys`]'s signing key.
+fn dpop_jwk() -> &'static serde_json::Value {
+    static JWK: OnceLock<serde_json::Value> = OnceLock::new();
+    JWK.get_or_init(|| {
+        let point = jws_keys().0.verifying_key().to_encoded_point(false);
+        let coordinate = |c: Option<&p256::FieldBytes>| {
+            URL_SAFE_NO_PAD.encode(c.map(|c| c.as_slice()).unwrap_or_default())
+        };
+        serde_json::json!({
+            "kty": "EC", "crv": "P-256", "x": coordinate(point.x()), "y": coordinate(point.y())
+        })
+    })
 }
 
 fn sign(key: &SigningKey, header: &[u8], claims: &[u8]) -> String {

@@ -74,6 +74,11 @@ fn path_normalize() {
 }
 
 #[test]
+fn dpop_proof() {
+    fuzz("dpop_proof");
+}
+
+#[test]
 fn rpc_calls() {
     fuzz("rpc_calls");
 }
