@@ -47,12 +47,17 @@ pub const LEAKS_REPORT: &str = "laissez.leaks.report";
 /// Read leak incidents.
 pub const LEAKS_READ: &str = "laissez.leaks.read";
 
+/// See every task credential and approval (agents and owners see their own).
+pub const TASKS_READ: &str = "laissez.tasks.read";
+/// End any task and decide any approval (owners decide their agents' own).
+pub const TASKS_WRITE: &str = "laissez.tasks.write";
+
 /// Change one's own password and email address with a narrowed credential
 /// (a token restricted to a role carrying it); full credentials need none.
 pub const SELF_MANAGE: &str = "laissez.self.manage";
 
 /// Every permission Laissez itself checks.
-pub const ALL: [&str; 15] = [
+pub const ALL: [&str; 17] = [
     PRINCIPALS_READ,
     PRINCIPALS_WRITE,
     TOKENS_READ,
@@ -68,6 +73,8 @@ pub const ALL: [&str; 15] = [
     LEAKS_REPORT,
     LEAKS_READ,
     SELF_MANAGE,
+    TASKS_READ,
+    TASKS_WRITE,
 ];
 
 /// Name of the built-in role a gate's credential needs to report decisions.
@@ -116,6 +123,7 @@ pub fn builtin_roles() -> Vec<Role> {
                 POLICIES_READ,
                 AUDIT_READ,
                 RESOURCES_READ,
+                TASKS_READ,
                 LEAKS_READ,
             ],
         ),
@@ -129,6 +137,8 @@ pub fn builtin_roles() -> Vec<Role> {
                 TOKENS_WRITE,
                 ROLES_READ,
                 POLICIES_READ,
+                TASKS_READ,
+                TASKS_WRITE,
             ],
         ),
     ]

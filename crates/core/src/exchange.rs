@@ -71,16 +71,17 @@ impl ExchangeBounds<'_> {
 
     /// The intersection of `asked` with every bound.
     pub fn bound(&self, asked: &[TaskGrant]) -> Bounded {
-        let mut ceilings = vec![Ceiling::new("the resource", |grant: &TaskGrant| {
-            match &grant.resource {
+        let mut ceilings = vec![Ceiling::new(
+            "the resource",
+            |grant: &TaskGrant| match &grant.resource {
                 TaskResource::Node(_) => true,
                 TaskResource::App(url) => (self.apps)(url).is_some_and(|app| {
                     app.defined
                         .as_ref()
                         .is_none_or(|d| d.contains(grant.permission.as_str()))
                 }),
-            }
-        })];
+            },
+        )];
         if let Some(restriction) = self.restriction {
             ceilings.push(Ceiling::new(
                 "the credential's restriction",
@@ -174,7 +175,10 @@ mod tests {
         PolicySet::new(
             [
                 role("notes-reader", &["notes.read"]),
-                role("notes-writer", &["notes.read", "notes.write", "notes.delete"]),
+                role(
+                    "notes-writer",
+                    &["notes.read", "notes.write", "notes.delete"],
+                ),
                 role("tickets", &["tickets.read"]),
             ],
             [
@@ -220,7 +224,10 @@ mod tests {
         let got = alone.bound(&asked);
         assert_eq!(
             names(&got.granted),
-            ["notes.read@https://notes.example/", "tickets.read@acme/support/queue-1"]
+            [
+                "notes.read@https://notes.example/",
+                "tickets.read@acme/support/queue-1"
+            ]
         );
         let reasons: Vec<_> = got.dropped.iter().map(|d| d.reason.as_str()).collect();
         assert_eq!(
@@ -246,10 +253,11 @@ mod tests {
         };
         let got = for_bob.bound(&asked);
         assert_eq!(names(&got.granted), ["notes.read@https://notes.example/"]);
-        assert!(got
-            .dropped
-            .iter()
-            .any(|d| d.reason == "not held by user:bob"));
+        assert!(
+            got.dropped
+                .iter()
+                .any(|d| d.reason == "not held by user:bob")
+        );
 
         // A token bob never delegated (empty scopes) yields nothing.
         let none = BTreeSet::new();
@@ -274,8 +282,15 @@ mod tests {
             "tickets.read@acme/support/queue-2",
             "notes.read@https://notes.example/",
         ]));
-        assert_eq!(names(&got.granted), ["tickets.read@acme/support/queue-1/42"]);
-        assert!(got.dropped.iter().all(|d| d.reason == "not held by the parent task"));
+        assert_eq!(
+            names(&got.granted),
+            ["tickets.read@acme/support/queue-1/42"]
+        );
+        assert!(
+            got.dropped
+                .iter()
+                .all(|d| d.reason == "not held by the parent task")
+        );
 
         // A restricted credential narrows further.
         let restriction = Restriction {

@@ -14,12 +14,14 @@
 //! [`Expected::replay_until`]; then, for a bound token, [`Verified::matches`]
 //! against its `cnf.jkt`.
 
+pub mod guard;
 pub mod jwk;
 pub mod key;
 pub mod nonce;
 pub mod proof;
 pub mod replay;
 
+pub use guard::Guard;
 pub use key::ProofKey;
 pub use nonce::{Nonces, verify_proof_with_nonces};
 pub use proof::{ALGORITHMS, Expected, ProofError, TYP, Verified, ath, htu, verify_proof};

@@ -67,6 +67,9 @@ pub struct Authenticated {
     pub client_ip: Option<IpAddr>,
     /// SHA-256 of the secret presented (never the secret).
     pub secret_hash: [u8; 32],
+    /// The task, when the credential is a task token: its grants bound
+    /// every action, and it is a link of the chain in audit records.
+    pub task: Option<laissez_store::task::TaskRecord>,
 }
 
 impl Authenticated {
@@ -87,9 +90,37 @@ impl Authenticated {
         (r.role.is_some() || r.scope.is_some()).then_some(r)
     }
 
+    /// The chain as audit records name it: with the task and the tasks
+    /// above it, when the caller is a task.
+    pub fn audit_refs(&self) -> Vec<PrincipalRef> {
+        let mut refs = self.refs();
+        if let Some(task) = &self.task {
+            refs.extend(
+                task.ancestors
+                    .iter()
+                    .chain(std::iter::once(&task.id))
+                    .map(|id| crate::tasks::issue::task_ref(id)),
+            );
+        }
+        refs
+    }
+
+    /// Whether a task caller's grants admit `permission` on `resource`
+    /// (always, for other callers).
+    fn task_admits(&self, permission: &str, resource: &Scope) -> bool {
+        self.task.as_ref().is_none_or(|task| {
+            task.grants.iter().any(|g| {
+                g.parse::<laissez_core::task::TaskGrant>().is_ok_and(|grant| {
+                    grant.permission.as_str() == permission
+                        && matches!(&grant.resource, laissez_core::task::TaskResource::Node(scope) if scope.covers(resource))
+                })
+            })
+        })
+    }
+
     /// An audit event for a successful action by this caller.
     pub fn event(&self, action: &str, target: impl Into<String>) -> AuditEvent {
-        AuditEvent::success(&self.refs(), action, target)
+        AuditEvent::success(&self.audit_refs(), action, target)
             .from_ip(self.client_ip.map(|ip| ip.to_string()))
     }
 
@@ -101,6 +132,9 @@ impl Authenticated {
         permission: &str,
         resource: &Scope,
     ) -> Result<bool, ApiError> {
+        if !self.task_admits(permission, resource) {
+            return Ok(false);
+        }
         let ids: Vec<String> = self.chain.iter().map(|p| p.id.clone()).collect();
         let policies = state.store.policy_set(&ids).await?;
         let refs = self.refs();
@@ -127,14 +161,20 @@ impl Authenticated {
         let ids: Vec<String> = self.chain.iter().map(|p| p.id.clone()).collect();
         let policies = state.store.policy_set(&ids).await?;
         let refs = self.refs();
-        let decision = laissez_core::admin::authorize(
-            &policies,
-            &refs,
-            self.restriction(),
-            permission,
-            resource,
-            target,
-        );
+        let decision = if self.task_admits(permission, resource) {
+            laissez_core::admin::authorize(
+                &policies,
+                &refs,
+                self.restriction(),
+                permission,
+                resource,
+                target,
+            )
+        } else {
+            Decision::Deny {
+                reason: laissez_core::DenyReason::OutsideRestriction,
+            }
+        };
         if let Decision::Deny { reason } = &decision {
             let mut event = self.event(
                 "authorize",
@@ -228,8 +268,16 @@ impl Authenticated {
     }
 }
 
-/// Reads the bearer credential from the `Authorization` header.
-fn bearer(parts: &Parts) -> Result<&str, &'static str> {
+/// How a credential was presented.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scheme {
+    Bearer,
+    Dpop,
+}
+
+/// Reads the credential and its scheme (`Bearer` or `DPoP`) from the
+/// `Authorization` header.
+fn credential_header(parts: &Parts) -> Result<(Scheme, &str), &'static str> {
     let value = parts.headers.get(AUTHORIZATION).ok_or(
         "send a Laissez token in the Authorization header: `Authorization: Bearer lz..._...`",
     )?;
@@ -239,10 +287,14 @@ fn bearer(parts: &Parts) -> Result<&str, &'static str> {
     let (scheme, token) = value
         .split_once(' ')
         .ok_or("the Authorization header must be `Bearer <token>`")?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err("the Authorization header must use the Bearer scheme");
-    }
-    Ok(token.trim())
+    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+        Scheme::Bearer
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Scheme::Dpop
+    } else {
+        return Err("the Authorization header must use the Bearer or DPoP scheme");
+    };
+    Ok((scheme, token.trim()))
 }
 
 impl FromRequestParts<AppState> for Authenticated {
@@ -316,7 +368,8 @@ async fn authenticate(
     state: &AppState,
     client_ip: Option<IpAddr>,
 ) -> Result<Authenticated, Failure> {
-    let text = bearer(parts).map_err(|reason| refused(reason, FailureDetail::default()))?;
+    let (scheme, text) =
+        credential_header(parts).map_err(|reason| refused(reason, FailureDetail::default()))?;
     let token = laissez_token::Token::parse(text).map_err(|e| {
         refused(
             format!("the bearer token is not a valid Laissez token: {e}"),
@@ -328,6 +381,14 @@ async fn authenticate(
         prefix: Some(token.prefix().to_owned()),
     };
     let hash = hash_secret(token.expose());
+    // A proof sent with any credential is checked; a task token needs one.
+    let proof = match scheme {
+        Scheme::Dpop => Some(proven(parts, state, text, &detail)?),
+        Scheme::Bearer => None,
+    };
+    if token.kind() == laissez_token::Kind::Task {
+        return authenticate_task(state, client_ip, hash, proof, detail()).await;
+    }
     let caller = state
         .store
         .caller(&hash)
@@ -403,5 +464,159 @@ async fn authenticate(
         chain: caller.chain,
         client_ip,
         secret_hash: hash,
+        task: None,
+    })
+}
+
+/// Verifies the DPoP proof sent with `token` (`Authorization: DPoP`).
+fn proven(
+    parts: &Parts,
+    state: &AppState,
+    token: &str,
+    detail: &dyn Fn() -> FailureDetail,
+) -> Result<laissez_dpop::Verified, Failure> {
+    let path = parts.uri.path();
+    match crate::dpop::optional(
+        state,
+        &parts.headers,
+        parts.method.as_str(),
+        path,
+        Some(token),
+    ) {
+        Ok(Some(verified)) => Ok(verified),
+        Ok(None) => Err(refused(
+            "`Authorization: DPoP` needs a DPoP header with a proof of the token's key",
+            detail(),
+        )),
+        Err(error) => Err(refused(error.to_string(), detail())),
+    }
+}
+
+/// Authenticates a task token: live (it and every task above it), its key
+/// proven, from an allowed address, its agent's chain active.
+async fn authenticate_task(
+    state: &AppState,
+    client_ip: Option<IpAddr>,
+    hash: [u8; 32],
+    proof: Option<laissez_dpop::Verified>,
+    detail: FailureDetail,
+) -> Result<Authenticated, Failure> {
+    let now = now();
+    let Some((task, live)) = state
+        .store
+        .task_by_token(hash, now)
+        .await
+        .map_err(Failure::Store)?
+    else {
+        return Err(refused(
+            "the task token is not known to this server",
+            detail,
+        ));
+    };
+    let detail = FailureDetail {
+        credential_id: Some(task.id.clone()),
+        ..detail
+    };
+    if !live {
+        return Err(refused(
+            format!(
+                "the task {} has ended or expired ({})",
+                task.id,
+                task.status(now)
+            ),
+            detail,
+        ));
+    }
+    let bound = task.key_thumbprint.as_deref().unwrap_or_default();
+    match &proof {
+        Some(verified) if verified.matches(bound) => {}
+        other => {
+            // A bound token without its key is what a thief holds.
+            let how = if other.is_some() {
+                "a proof of another key"
+            } else {
+                "a bearer token"
+            };
+            let event = AuditEvent {
+                chain: vec![crate::tasks::issue::task_ref(&task.id)],
+                action: "task.refuse".into(),
+                target: task.id.clone(),
+                outcome: Outcome::Denied,
+                client_ip: client_ip.map(|ip| ip.to_string()),
+                detail: serde_json::json!({"task": task.id, "agent": task.agent_id,
+                    "reason": format!("presented as {how}"), "possible_theft": true}),
+            };
+            state
+                .store
+                .append_audit(event)
+                .await
+                .map_err(Failure::Store)?;
+            return Err(refused(
+                format!(
+                    "the task token {} is bound to its key: send it as `Authorization: DPoP` with a proof of that key",
+                    task.id
+                ),
+                detail,
+            ));
+        }
+    }
+    let allowed: Vec<ipnet::IpNet> = task
+        .allowed_ips
+        .iter()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let credential = Credential {
+        id: task.id.clone(),
+        kind: "tt".into(),
+        prefix: String::new(),
+        last4: String::new(),
+        principal_id: task.agent_id.clone(),
+        restriction: laissez_core::Restriction {
+            role: None,
+            scope: None,
+        },
+        allowed_ips: allowed,
+        description: String::new(),
+        created_at: task.issued_at,
+        expires_at: Some(task.expires_at),
+        last_used_at: None,
+        revoked_at: None,
+    };
+    if !credential.allowed_ips.is_empty() && !client_ip.is_some_and(|ip| credential.allows_ip(ip)) {
+        return Err(refused(
+            format!("the task {} may not be used from this address", task.id),
+            detail,
+        ));
+    }
+    let mut chain = state
+        .store
+        .chain(&task.agent_id)
+        .await
+        .map_err(Failure::Store)?;
+    if let Some(subject) = task.subject_id.as_deref()
+        && chain.iter().all(|p| p.id != subject)
+        && let Some(user) = state
+            .store
+            .principal(subject)
+            .await
+            .map_err(Failure::Store)?
+    {
+        chain.insert(0, user);
+    }
+    if chain.is_empty() || chain.iter().any(|p| p.status == Status::Inactive) {
+        return Err(refused(
+            format!(
+                "the task {} is suspended: its agent or owner is inactive",
+                task.id
+            ),
+            detail,
+        ));
+    }
+    Ok(Authenticated {
+        credential,
+        chain,
+        client_ip,
+        secret_hash: hash,
+        task: Some(task),
     })
 }

@@ -9,12 +9,14 @@
 pub mod api;
 pub mod auth;
 pub mod bootstrap;
+pub mod dpop;
 pub mod embedded;
 pub mod leaks;
 pub mod oauth;
 pub mod openapi;
 pub mod problem;
 pub mod run;
+pub mod tasks;
 pub mod web;
 
 use std::sync::Arc;
@@ -52,6 +54,10 @@ pub struct AppState {
     pub auth_failures: Arc<std::sync::Mutex<laissez_core::audit::FailureTally>>,
     /// Rate limits of dynamic client registration, and how long an unused client lives.
     pub registrations: Arc<oauth::register::RegistrationLimits>,
+    /// DPoP proofs seen (replay) and the server's nonces.
+    pub dpop: Arc<laissez_dpop::Guard>,
+    /// Intent rules from `--intent-rules` (those kept in settings follow them).
+    pub intents: Arc<laissez_core::task::IntentRules>,
 }
 
 impl AppState {
@@ -71,6 +77,13 @@ impl AppState {
                 laissez_core::audit::FailureTally::new(auth::FAILURE_INTERVAL, auth::FAILURE_KEYS),
             )),
             registrations: Arc::default(),
+            // Without the OS random source no token can be minted either;
+            // nothing can run, so stopping here is the honest answer.
+            dpop: Arc::new(laissez_dpop::Guard::random().expect("the OS random source")),
+            intents: Arc::new(
+                laissez_core::task::IntentRules::new(Vec::new())
+                    .unwrap_or_else(|_| unreachable!("no rules are valid rules")),
+            ),
         }
     }
 }
@@ -95,6 +108,7 @@ pub fn new_id(prefix: &str) -> Result<String, problem::ApiError> {
 pub fn router(state: AppState) -> Router {
     api::routes()
         .merge(oauth::routes())
+        .merge(tasks::routes())
         .merge(leaks::routes())
         .merge(openapi::routes())
         .fallback(problem::not_found)

@@ -32,6 +32,10 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong this time, and what to do about it.
     pub detail: String,
+    /// The OAuth error code, where the failure has one (`authorization_pending`,
+    /// `slow_down`, `access_denied`, `invalid_dpop_proof`, `use_dpop_nonce`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Why a request failed.
@@ -58,6 +62,14 @@ pub enum ApiError {
     /// The store cannot be read or written.
     #[error("{0}")]
     Unavailable(String),
+    /// A poll of a pending request (RFC 8628 codes: `authorization_pending`,
+    /// `slow_down`, `access_denied`, `expired_token`).
+    #[error("{1}")]
+    Polling(&'static str, String),
+    /// A DPoP proof was missing, wrong, or needs the server's nonce (RFC
+    /// 9449 §7.1): `error`, its description, and a fresh nonce to send.
+    #[error("{1}")]
+    Dpop(&'static str, String, Option<String>),
 }
 
 impl ApiError {
@@ -82,6 +94,8 @@ impl ApiError {
                 "store-unavailable",
                 "Store unavailable",
             ),
+            ApiError::Polling(..) => (StatusCode::BAD_REQUEST, "not-yet", "Not issued"),
+            ApiError::Dpop(..) => (StatusCode::UNAUTHORIZED, "dpop-proof", "DPoP proof refused"),
         }
     }
 
@@ -93,6 +107,10 @@ impl ApiError {
             title: title.to_owned(),
             status: status.as_u16(),
             detail: self.to_string(),
+            error: match self {
+                ApiError::Polling(code, _) | ApiError::Dpop(code, _, _) => Some((*code).to_owned()),
+                _ => None,
+            },
         }
     }
 }
@@ -134,7 +152,19 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if status == StatusCode::UNAUTHORIZED {
+        if let ApiError::Dpop(code, _, nonce) = &self {
+            // Bearer first, for clients that read only the first challenge.
+            let challenge = format!(
+                "Bearer realm=\"laissez\", DPoP realm=\"laissez\", error=\"{code}\", algs=\"{}\"",
+                laissez_dpop::ALGORITHMS.join(" ")
+            );
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                headers.insert(header::WWW_AUTHENTICATE, value);
+            }
+            if let Some(value) = nonce.as_deref().and_then(|n| HeaderValue::from_str(n).ok()) {
+                headers.insert("dpop-nonce", value);
+            }
+        } else if status == StatusCode::UNAUTHORIZED {
             headers.insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"laissez\""),
@@ -263,6 +293,7 @@ impl Problem {
             title: title.to_owned(),
             status: status.as_u16(),
             detail,
+            error: None,
         }
     }
 }

@@ -113,6 +113,7 @@ impl Started {
             self.state.clone(),
             stopped.clone(),
         ));
+        tokio::spawn(crate::tasks::prune(self.state.clone(), stopped.clone()));
         let mut server = tokio::spawn(serve_within(
             self.listener,
             self.state.clone(),

@@ -452,6 +452,12 @@ pub trait Store: Send + Sync + 'static {
     /// A principal's email address.
     async fn email(&self, principal_id: &str) -> Result<Option<String>, Error>;
 
+    /// A named setting beyond [`Settings`] (JSON text), such as the task rules.
+    async fn setting(&self, key: &str) -> Result<Option<String>, Error>;
+
+    /// Stores a named setting, with its audit record.
+    async fn set_setting(&self, key: &str, value: String, audit: AuditEvent) -> Result<(), Error>;
+
     /// A fresh task sequence number (the task's id is made from it before
     /// its row is written, so its token and audit record can name it).
     async fn next_task_seq(&self) -> Result<i64, Error>;

@@ -35,7 +35,10 @@ async fn store_with_agent() -> (TempDir, SqliteStore) {
     };
     let event = || AuditEvent::success(&[], "principal.create", "x");
     store
-        .create_principal(person("usr_alice", "alice", PrincipalKind::User, None), event())
+        .create_principal(
+            person("usr_alice", "alice", PrincipalKind::User, None),
+            event(),
+        )
         .await
         .unwrap();
     store
@@ -92,7 +95,10 @@ async fn a_task_is_found_by_id_and_token_and_its_children_die_with_it() {
     let root = new_task(&store, None, "lztt_root", 600).await;
     let child = new_task(&store, Some(&root), "lztt_child", 300).await;
     let grandchild = new_task(&store, Some(&child), "lztt_grandchild", 60).await;
-    assert_eq!(grandchild.ancestors, vec![root.id.clone(), child.id.clone()]);
+    assert_eq!(
+        grandchild.ancestors,
+        vec![root.id.clone(), child.id.clone()]
+    );
     assert_eq!(grandchild.parent_id.as_deref(), Some(child.id.as_str()));
     assert_eq!(
         grandchild.key_thumbprint.as_deref(),
@@ -106,16 +112,19 @@ async fn a_task_is_found_by_id_and_token_and_its_children_die_with_it() {
         .unwrap();
     assert_eq!(found.id, grandchild.id);
     assert!(live);
-    assert!(store
-        .task_by_token(hash_secret("lztt_other"), now())
-        .await
-        .unwrap()
-        .is_none());
+    assert!(
+        store
+            .task_by_token(hash_secret("lztt_other"), now())
+            .await
+            .unwrap()
+            .is_none()
+    );
     // The tag is part of the id: the right number with another tag is no task.
     let forged = format!("{}zzzzzz", &root.id[..root.id.len() - 6]);
     assert!(store.task(&forged).await.unwrap().is_none());
 
-    let event = || AuditEvent::success(&[], "task.complete", "x").with_detail(serde_json::json!({}));
+    let event =
+        || AuditEvent::success(&[], "task.complete", "x").with_detail(serde_json::json!({}));
     let (already, ended) = store
         .end_task(&child.id, TaskState::Completed, event())
         .await
@@ -171,7 +180,10 @@ async fn tasks_are_listed_newest_first_in_pages_and_pruned_when_expired() {
         .await
         .unwrap();
     let ids: Vec<_> = page.iter().map(|t| t.id.clone()).collect();
-    assert_eq!(ids, vec![live[4].id.clone(), live[3].id.clone(), live[2].id.clone()]);
+    assert_eq!(
+        ids,
+        vec![live[4].id.clone(), live[3].id.clone(), live[2].id.clone()]
+    );
     let next = store
         .tasks(TaskFilter {
             limit: 10,
@@ -195,7 +207,10 @@ async fn tasks_are_listed_newest_first_in_pages_and_pruned_when_expired() {
     assert_eq!(store.prune_tasks(now() - 3600).await.unwrap(), 1);
     assert!(store.task(&old.id).await.unwrap().is_none());
     assert!(store.task(&live[0].id).await.unwrap().is_some());
-    assert_eq!(store.audit_records(0, 1000).await.unwrap().len(), audit_before);
+    assert_eq!(
+        store.audit_records(0, 1000).await.unwrap().len(),
+        audit_before
+    );
     // Sequence numbers are never reused, even after pruning and reopening.
     let path = store.path().to_path_buf();
     store.close();
@@ -234,7 +249,10 @@ async fn an_approval_is_decided_once_and_collected_once() {
         .await
         .unwrap();
     assert_eq!(store.poll_approval(&id, 5000).await.unwrap(), Poll::Pending);
-    assert_eq!(store.poll_approval(&id, 5000).await.unwrap(), Poll::SlowDown);
+    assert_eq!(
+        store.poll_approval(&id, 5000).await.unwrap(),
+        Poll::SlowDown
+    );
     let listed = store.approvals(None, true, 10).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].1.description, "tidy the notes");
@@ -266,7 +284,13 @@ async fn an_approval_is_decided_once_and_collected_once() {
     assert_eq!(collected.grants, vec!["notes.read@https://notes.example/"]);
     let issue = || AuditEvent::success(&[], "task.issue", "x");
     store
-        .issue_approved_task(&id, hash_secret("lztt_approved"), now(), now() + 7200, issue())
+        .issue_approved_task(
+            &id,
+            hash_secret("lztt_approved"),
+            now(),
+            now() + 7200,
+            issue(),
+        )
         .await
         .unwrap();
     assert!(matches!(
@@ -312,11 +336,22 @@ async fn an_approval_is_decided_once_and_collected_once() {
         .decide_approval(&denied_id, Decision::Deny, "usr_alice", event())
         .await
         .unwrap();
-    assert_eq!(store.poll_approval(&denied_id, 0).await.unwrap(), Poll::Denied);
-    assert!(store
-        .issue_approved_task(&denied_id, hash_secret("lztt_d"), now(), now() + 60, issue())
-        .await
-        .is_err());
+    assert_eq!(
+        store.poll_approval(&denied_id, 0).await.unwrap(),
+        Poll::Denied
+    );
+    assert!(
+        store
+            .issue_approved_task(
+                &denied_id,
+                hash_secret("lztt_d"),
+                now(),
+                now() + 60,
+                issue()
+            )
+            .await
+            .is_err()
+    );
 }
 
 /// Bytes per task in the hot tables (tasks, their shapes and approvals, and

@@ -24,7 +24,7 @@ use laissez_core::audit::{AuditEvent, AuditRecord, Verification};
 use laissez_core::credential::{Credential, Settings};
 use laissez_core::leak::{Incident, LeakAction, LeakReport};
 use laissez_core::{Name, Policy, PolicySet, Principal, Role, Status};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use tokio::sync::oneshot;
 
 use crate::task::{ApprovalRecord, Decision, Poll, TaskFilter, TaskRecord, TaskState};
@@ -978,6 +978,31 @@ impl Store for SqliteStore {
     async fn email(&self, principal_id: &str) -> Result<Option<String>, Error> {
         let id = principal_id.to_owned();
         self.read(move |c| leak_rows::email(c, &id)).await
+    }
+
+    async fn setting(&self, key: &str) -> Result<Option<String>, Error> {
+        let key = format!("x.{key}");
+        self.read(move |c| {
+            Ok(
+                c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                    r.get(0)
+                })
+                .optional()?,
+            )
+        })
+        .await
+    }
+
+    async fn set_setting(&self, key: &str, value: String, audit: AuditEvent) -> Result<(), Error> {
+        let key = format!("x.{key}");
+        self.mutate(audit, move |c| {
+            c.execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                rusqlite::params![key, value],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     async fn next_task_seq(&self) -> Result<i64, Error> {

@@ -3,10 +3,10 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use crate::Error;
 use crate::task::{
     ApprovalRecord, Decision, Poll, TaskFilter, TaskRecord, TaskState, parse_task_id, task_id,
 };
-use crate::Error;
 
 /// Sub-task depth read at most when walking up a task's parents (the server
 /// bounds depth lower; this only stops a corrupt loop).
@@ -74,8 +74,9 @@ fn task_row(row: &Row<'_>) -> rusqlite::Result<Result<Raw, Error>> {
 }
 
 fn raw_by_seq(conn: &Connection, seq: i64) -> Result<Option<Raw>, Error> {
-    let mut stmt =
-        conn.prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM {TASK_FROM} WHERE t.seq = ?1"))?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {TASK_COLUMNS} FROM {TASK_FROM} WHERE t.seq = ?1"
+    ))?;
     stmt.query_row([seq], task_row).optional()?.transpose()
 }
 
@@ -116,15 +117,12 @@ pub fn lineage_live(conn: &Connection, task: &TaskRecord, now: i64) -> Result<bo
 
 /// The highest sequence number ever used (kept in `meta` across pruning).
 pub fn last_seq(conn: &Connection) -> Result<i64, Error> {
-    let in_rows: i64 = conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM tasks", [], |r| {
-        r.get(0)
-    })?;
+    let in_rows: i64 =
+        conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM tasks", [], |r| r.get(0))?;
     let kept: Option<String> = conn
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'task_seq'",
-            [],
-            |r| r.get(0),
-        )
+        .query_row("SELECT value FROM meta WHERE key = 'task_seq'", [], |r| {
+            r.get(0)
+        })
         .optional()?;
     let kept = kept.and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
     Ok(in_rows.max(kept))
@@ -367,10 +365,13 @@ pub fn approval(
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {APPROVAL_COLUMNS} FROM task_approvals WHERE task_seq = ?1"
     ))?;
-    Ok(stmt.query_row([seq], approval_row).optional()?.map(|(_, mut a)| {
-        a.task_id = task.id.clone();
-        (task, a)
-    }))
+    Ok(stmt
+        .query_row([seq], approval_row)
+        .optional()?
+        .map(|(_, mut a)| {
+            a.task_id = task.id.clone();
+            (task, a)
+        }))
 }
 
 /// Approvals, newest first: only undecided ones when `pending_only`.
@@ -415,16 +416,17 @@ pub fn decide(
         what: "approval",
         key: id.to_owned(),
     })?;
-    if approval.decided_at.is_some() || task.state != TaskState::Pending || task.expires_at <= at
-    {
+    if approval.decided_at.is_some() || task.state != TaskState::Pending || task.expires_at <= at {
         return Err(Error::Conflict(format!(
             "the approval '{id}' is no longer pending ({})",
             task.status(at)
         )));
     }
     let (seq, _) = parse_task_id(id).ok_or_else(|| corrupt("id"))?;
-    conn.prepare_cached("UPDATE task_approvals SET decided_by = ?2, decided_at = ?3 WHERE task_seq = ?1")?
-        .execute(params![seq, by, at])?;
+    conn.prepare_cached(
+        "UPDATE task_approvals SET decided_by = ?2, decided_at = ?3 WHERE task_seq = ?1",
+    )?
+    .execute(params![seq, by, at])?;
     match decision {
         Decision::Deny => {
             conn.prepare_cached("UPDATE tasks SET state = 4, ended_at = ?2 WHERE seq = ?1")?
@@ -452,11 +454,13 @@ pub fn poll(conn: &Connection, id: &str, now_ms: i64, interval_ms: i64) -> Resul
     })?;
     let now = now_ms.div_euclid(1000);
     if task.state == TaskState::Pending && task.expires_at <= now {
-        conn.prepare_cached("UPDATE tasks SET state = 5, ended_at = ?2 WHERE seq = ?1 AND state = 0")?
-            .execute(params![
-                parse_task_id(id).ok_or_else(|| corrupt("id"))?.0,
-                now
-            ])?;
+        conn.prepare_cached(
+            "UPDATE tasks SET state = 5, ended_at = ?2 WHERE seq = ?1 AND state = 0",
+        )?
+        .execute(params![
+            parse_task_id(id).ok_or_else(|| corrupt("id"))?.0,
+            now
+        ])?;
         return Ok(Poll::Over(TaskRecord {
             state: TaskState::Lapsed,
             ..task

@@ -1,0 +1,411 @@
+//! The REST face of task credentials: ask for one (`POST /v1/tasks`, bound
+//! to the DPoP key of the request's proof, or to `dpop_jkt` for a
+//! sub-agent's key), collect one its owner approved (`POST
+//! /v1/tasks/{id}/token`, polled as in RFC 8628), list and show tasks, and
+//! complete one (`POST /v1/tasks/{id}/complete`), which ends it and
+//! everything derived from it at every gate before the answer.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use laissez_core::Scope;
+use laissez_core::admin::{TASKS_READ, TASKS_WRITE};
+use laissez_store::task::{Poll, TaskFilter, TaskRecord, TaskState};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::issue::{self, IssuedTask, Outcome, Requester, TaskAsk, TaskError};
+use crate::auth::Authenticated;
+use crate::problem::{ApiError, ApiJson};
+use crate::{AppState, now};
+
+/// `POST /v1/tasks`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskRequest {
+    /// What the task is for.
+    #[serde(default)]
+    pub description: String,
+    /// Permissions it needs (on every resource named).
+    #[serde(default)]
+    pub permissions: Vec<String>,
+    /// Resources: app URLs or scope nodes.
+    #[serde(default)]
+    pub resources: Vec<String>,
+    /// Lifetime: seconds, or a duration such as `10m`.
+    pub ttl: Option<Value>,
+    /// Client IP ranges it may be used from.
+    #[serde(default)]
+    pub allowed_ips: Vec<String>,
+    /// Bind it to this key (RFC 7638 thumbprint) instead of the proof's: a
+    /// sub-agent's key, when a task is narrowed for one.
+    pub dpop_jkt: Option<String>,
+}
+
+/// Reads a lifetime: seconds, or a duration such as `10m`.
+pub fn parse_ttl(value: Option<&Value>) -> Result<Option<i64>, ApiError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| ApiError::BadRequest("ttl must be a whole number of seconds".into())),
+        Some(Value::String(text)) => laissez_core::Ttl::parse(text)
+            .map(|t| Some(t.seconds()))
+            .map_err(|e| ApiError::BadRequest(e.to_string())),
+        Some(_) => Err(ApiError::BadRequest(
+            "ttl is seconds or a duration such as \"10m\"".into(),
+        )),
+    }
+}
+
+/// Asks for a task credential.
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<TaskRequest>,
+) -> Result<Response, ApiError> {
+    let proof = crate::dpop::require(&state, &headers, "POST", "/v1/tasks", None)?;
+    let key_thumbprint = match request.dpop_jkt {
+        Some(jkt) if crate::dpop::is_thumbprint(&jkt) => jkt,
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "dpop_jkt must be an RFC 7638 SHA-256 thumbprint (43 base64url characters)".into(),
+            ));
+        }
+        None => proof.jkt,
+    };
+    let asked = TaskAsk {
+        description: request.description,
+        permissions: request.permissions,
+        resources: request.resources,
+        ttl: parse_ttl(request.ttl.as_ref())?,
+        allowed_ips: request.allowed_ips,
+        key_thumbprint,
+    };
+    let requester = requester(&caller, None);
+    match issue::ask(&state, &requester, None, &asked).await {
+        Ok(Outcome::Issued(issued)) => {
+            Ok((StatusCode::CREATED, Json(issued_json(&issued))).into_response())
+        }
+        Ok(Outcome::Pending {
+            task,
+            reasons,
+            bounded,
+            rule,
+        }) => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({
+                "status": "pending",
+                "approval_id": task.id,
+                "task": view(&task),
+                "reasons": reasons,
+                "interval": issue::POLL_INTERVAL,
+                "expires_in": task.expires_at - now(),
+                "granted": bounded.granted.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "dropped": dropped(&bounded),
+                "rule": rule,
+            })),
+        )
+            .into_response()),
+        Err(error) => Err(task_error(error)),
+    }
+}
+
+/// Who asks, from an authenticated caller (a task caller narrows its task).
+pub fn requester(caller: &Authenticated, client_id: Option<String>) -> Requester {
+    Requester {
+        chain: caller.chain.clone(),
+        restriction: caller.restriction().cloned(),
+        parent: caller.task.clone(),
+        client_id,
+        client_ip: caller.client_ip,
+    }
+}
+
+/// The answer for an issued task.
+pub fn issued_json(issued: &IssuedTask) -> Value {
+    json!({
+        "task": view(&issued.task),
+        "token": issued.token,
+        "token_type": "DPoP",
+        "expires_in": issued.task.expires_at - now(),
+        "access_tokens": issued.access_tokens,
+        "granted": issued.task.grants,
+        "dropped": dropped(&issued.bounded),
+        "rule": issued.rule,
+    })
+}
+
+fn dropped(bounded: &laissez_core::task::Bounded) -> Value {
+    json!(
+        bounded
+            .dropped
+            .iter()
+            .map(|d| json!({"grant": d.grant.to_string(), "reason": d.reason}))
+            .collect::<Vec<_>>()
+    )
+}
+
+/// A task for people and programs.
+pub fn view(task: &TaskRecord) -> Value {
+    json!({
+        "id": task.id,
+        "status": task.status(now()),
+        "agent": task.agent_id,
+        "subject": task.subject_id,
+        "client_id": task.client_id,
+        "parent": task.parent_id,
+        "ancestors": task.ancestors,
+        "grants": task.grants,
+        "allowed_ips": task.allowed_ips,
+        "bound_to": task.key_thumbprint.as_ref().map(|jkt| json!({"jkt": jkt})),
+        "issued_at": task.issued_at,
+        "expires_at": task.expires_at,
+        "ended_at": task.ended_at,
+    })
+}
+
+/// Maps a task failure to problem details.
+pub fn task_error(error: TaskError) -> ApiError {
+    match error {
+        TaskError::BadRequest(why) => ApiError::BadRequest(why),
+        error @ TaskError::NothingGranted(_) => ApiError::Forbidden(error.to_string()),
+        TaskError::Forbidden(why) => ApiError::Forbidden(why),
+        TaskError::Store(error) => error.into(),
+        TaskError::Unavailable(why) => ApiError::Unavailable(why),
+    }
+}
+
+/// Collects a task its owner approved; polled by the agent that asked, with
+/// a proof of the key the task is bound to.
+pub async fn collect(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let (task, approval) = state
+        .store
+        .approval(&id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no approval '{id}'")))?;
+    if caller.principal().id != task.agent_id {
+        return Err(ApiError::NotFound(format!("no approval '{id}'")));
+    }
+    let proof = crate::dpop::require(
+        &state,
+        &headers,
+        "POST",
+        &format!("/v1/tasks/{id}/token"),
+        None,
+    )?;
+    if !task
+        .key_thumbprint
+        .as_deref()
+        .is_some_and(|jkt| proof.matches(jkt))
+    {
+        return Err(ApiError::Forbidden(
+            "the proof's key is not the key this task was asked for with".into(),
+        ));
+    }
+    match state
+        .store
+        .poll_approval(&id, issue::POLL_INTERVAL * 1000)
+        .await?
+    {
+        Poll::Pending => Err(polling(
+            "authorization_pending",
+            "the owner has not decided yet; ask again after the interval",
+        )),
+        Poll::SlowDown => Err(polling(
+            "slow_down",
+            "polled faster than the interval; wait 5 seconds more between polls",
+        )),
+        Poll::Denied => Err(polling("access_denied", "the owner refused this task")),
+        Poll::Over(task) => Err(polling(
+            "expired_token",
+            &format!("the request is over ({}); ask again", task.status(now())),
+        )),
+        Poll::Approved(task) => {
+            let requester = requester(&caller, task.client_id.clone());
+            let issued = issue::collect(&state, &requester, task, approval.ttl)
+                .await
+                .map_err(task_error)?;
+            Ok((StatusCode::OK, Json(issued_json(&issued))).into_response())
+        }
+    }
+}
+
+fn polling(error: &'static str, description: &str) -> ApiError {
+    ApiError::Polling(error, description.to_owned())
+}
+
+/// `GET /v1/tasks` query.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only tasks in this state (`pending`, `active`, `completed`, `revoked`, `denied`, `lapsed`).
+    pub state: Option<String>,
+    /// At most this many (default 100, at most 1000).
+    pub limit: Option<usize>,
+    /// The page after this task id.
+    pub cursor: Option<String>,
+}
+
+/// Which agents' tasks the caller sees: all with `laissez.tasks.read`,
+/// else its own principal's and those of the principals it owns.
+pub async fn visible_agents(
+    state: &AppState,
+    caller: &Authenticated,
+    permission: &str,
+) -> Result<Option<Vec<String>>, ApiError> {
+    if caller.task.is_none() && caller.may(state, permission, &Scope::root()).await? {
+        return Ok(None);
+    }
+    let me = caller.principal();
+    let mut agents = vec![me.id.clone()];
+    if me.kind.is_human() && caller.task.is_none() {
+        agents.extend(
+            state
+                .store
+                .principals()
+                .await?
+                .into_iter()
+                .filter(|p| p.owner_id.as_deref() == Some(me.id.as_str()))
+                .map(|p| p.id),
+        );
+    }
+    Ok(Some(agents))
+}
+
+/// Lists tasks, newest first.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    let filter_state = match query.state.as_deref() {
+        None => None,
+        Some(text) => Some(parse_state(text)?),
+    };
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let agents = visible_agents(&state, &caller, TASKS_READ).await?;
+    let tasks = state
+        .store
+        .tasks(TaskFilter {
+            agents,
+            state: filter_state,
+            before: query.cursor.clone(),
+            limit,
+        })
+        .await?;
+    let tasks: Vec<&TaskRecord> = tasks
+        .iter()
+        .filter(|t| caller.task.as_ref().is_none_or(|mine| within(mine, t)))
+        .collect();
+    let mut response =
+        Json(json!(tasks.iter().map(|t| view(t)).collect::<Vec<_>>())).into_response();
+    if tasks.len() == limit
+        && let Some(last) = tasks.last()
+        && let Ok(value) = last.id.parse()
+    {
+        response.headers_mut().insert("laissez-next-cursor", value);
+    }
+    Ok(response)
+}
+
+/// Whether `task` is `mine` or derived from it.
+fn within(mine: &TaskRecord, task: &TaskRecord) -> bool {
+    task.id == mine.id || task.ancestors.contains(&mine.id)
+}
+
+fn parse_state(text: &str) -> Result<TaskState, ApiError> {
+    Ok(match text {
+        "pending" => TaskState::Pending,
+        "active" => TaskState::Active,
+        "completed" => TaskState::Completed,
+        "revoked" => TaskState::Revoked,
+        "denied" => TaskState::Denied,
+        "lapsed" => TaskState::Lapsed,
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "unknown state '{}': use pending, active, completed, revoked, denied or lapsed",
+                other.chars().take(20).collect::<String>()
+            )));
+        }
+    })
+}
+
+/// A task the caller may see, or 404 (never saying whether it exists).
+pub async fn visible_task(
+    state: &AppState,
+    caller: &Authenticated,
+    id: &str,
+    permission: &str,
+) -> Result<TaskRecord, ApiError> {
+    let missing = || {
+        ApiError::NotFound(format!(
+            "no task '{}' you can see",
+            id.chars().take(40).collect::<String>()
+        ))
+    };
+    let task = state.store.task(id).await?.ok_or_else(missing)?;
+    let agents = visible_agents(state, caller, permission).await?;
+    let seen = agents.is_none_or(|a| a.contains(&task.agent_id))
+        && caller.task.as_ref().is_none_or(|mine| within(mine, &task));
+    if !seen {
+        return Err(missing());
+    }
+    Ok(task)
+}
+
+/// Shows one task.
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let task = visible_task(&state, &caller, &id, TASKS_READ).await?;
+    let mut body = view(&task);
+    if let Some((_, approval)) = state.store.approval(&id).await? {
+        body["approval"] = json!(approval);
+    }
+    Ok(Json(body))
+}
+
+/// Completes a task: it and everything derived from it end now, at every
+/// gate, before the answer. Completing an ended task changes nothing.
+pub async fn complete(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let task = visible_task(&state, &caller, &id, TASKS_WRITE).await?;
+    let event = caller
+        .event("task.complete", task.id.clone())
+        .with_detail(json!({"task": task.id, "ancestors": task.ancestors}));
+    let (already, ended) = end(&state, &task, TaskState::Completed, event).await?;
+    let task = state.store.task(&id).await?.unwrap_or(task);
+    Ok(Json(json!({
+        "task": view(&task),
+        "already_ended": already,
+        "ended": ended,
+    })))
+}
+
+/// Ends a task and what derives from it, and waits until gates applied it.
+pub async fn end(
+    state: &AppState,
+    task: &TaskRecord,
+    how: TaskState,
+    event: laissez_core::audit::AuditEvent,
+) -> Result<(bool, Vec<String>), ApiError> {
+    let (already, ended) = state.store.end_task(&task.id, how, event).await?;
+    if !ended.is_empty() {
+        state.feed.published().await;
+    }
+    Ok((already, ended))
+}
