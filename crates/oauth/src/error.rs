@@ -30,6 +30,16 @@ pub enum ErrorCode {
     InvalidClientMetadata,
     /// The server failed.
     ServerError,
+    /// The request waits for a person's decision (RFC 8628 §3.5).
+    AuthorizationPending,
+    /// Polled faster than the interval (RFC 8628 §3.5).
+    SlowDown,
+    /// The pending request lapsed (RFC 8628 §3.5).
+    ExpiredToken,
+    /// The DPoP proof is missing or wrong (RFC 9449 §5).
+    InvalidDpopProof,
+    /// The DPoP proof must carry the server's nonce (RFC 9449 §8).
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -48,6 +58,11 @@ impl ErrorCode {
             ErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
             ErrorCode::InvalidClientMetadata => "invalid_client_metadata",
             ErrorCode::ServerError => "server_error",
+            ErrorCode::AuthorizationPending => "authorization_pending",
+            ErrorCode::SlowDown => "slow_down",
+            ErrorCode::ExpiredToken => "expired_token",
+            ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+            ErrorCode::UseDpopNonce => "use_dpop_nonce",
         }
     }
 }

@@ -48,6 +48,8 @@ pub struct ServerMetadata {
     pub id_token_signing_alg_values_supported: Vec<&'static str>,
     /// OpenID Connect subject types (for clients that read the OIDC document).
     pub subject_types_supported: Vec<&'static str>,
+    /// DPoP proof algorithms accepted (RFC 9449 §5.1).
+    pub dpop_signing_alg_values_supported: Vec<&'static str>,
 }
 
 impl ServerMetadata {
@@ -75,6 +77,8 @@ impl ServerMetadata {
                 "authorization_code",
                 "refresh_token",
                 "client_credentials",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+                "urn:ietf:params:oauth:grant-type:device_code",
             ],
             token_endpoint_auth_methods_supported: client_auth.clone(),
             revocation_endpoint_auth_methods_supported: client_auth.clone(),
@@ -88,6 +92,7 @@ impl ServerMetadata {
             protected_resources,
             id_token_signing_alg_values_supported: vec!["ES256"],
             subject_types_supported: vec!["public"],
+            dpop_signing_alg_values_supported: laissez_dpop::ALGORITHMS.to_vec(),
         }
     }
 }

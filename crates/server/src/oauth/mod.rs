@@ -6,6 +6,7 @@
 pub mod authorize;
 pub mod cimd;
 pub mod client_auth;
+pub mod exchange;
 pub mod feed;
 pub mod introspect;
 pub mod keys;

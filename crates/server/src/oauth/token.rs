@@ -40,15 +40,25 @@ pub const ACCESS_TOKEN_TTL: i64 = 600;
 /// Token request parameters.
 #[derive(Debug, Deserialize)]
 pub struct TokenRequest {
-    grant_type: Option<String>,
-    client_id: Option<String>,
-    client_secret: Option<String>,
-    scope: Option<String>,
-    resource: Option<String>,
-    code: Option<String>,
-    redirect_uri: Option<String>,
-    code_verifier: Option<String>,
-    refresh_token: Option<String>,
+    pub(crate) grant_type: Option<String>,
+    pub(crate) client_id: Option<String>,
+    pub(crate) client_secret: Option<String>,
+    pub(crate) scope: Option<String>,
+    pub(crate) resource: Option<String>,
+    pub(crate) code: Option<String>,
+    pub(crate) redirect_uri: Option<String>,
+    pub(crate) code_verifier: Option<String>,
+    pub(crate) refresh_token: Option<String>,
+    /// Token exchange (RFC 8693).
+    pub(crate) subject_token: Option<String>,
+    pub(crate) subject_token_type: Option<String>,
+    pub(crate) requested_token_type: Option<String>,
+    pub(crate) audience: Option<String>,
+    /// Laissez's own exchange parameters: the task's description and lifetime (seconds).
+    pub(crate) task_description: Option<String>,
+    pub(crate) task_ttl: Option<i64>,
+    /// Polling a pending task (RFC 8628): its approval id.
+    pub(crate) device_code: Option<String>,
 }
 
 /// Issues tokens.
@@ -72,6 +82,12 @@ pub async fn token(
         "client_credentials" => client_credentials(&state, &client, &request).await,
         "authorization_code" => authorization_code(&state, &client, &request).await,
         "refresh_token" => refresh(&state, &client, &request).await,
+        super::exchange::TOKEN_EXCHANGE => {
+            super::exchange::exchange(&state, &headers, &client, &request).await
+        }
+        super::exchange::DEVICE_CODE => {
+            super::exchange::poll(&state, &headers, &client, &request).await
+        }
         other => Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,
             format!(
