@@ -114,6 +114,10 @@ pub struct GateConfig {
     /// headers are kept (the peer appended); from anyone else the gate
     /// replaces them.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Accept only DPoP-bound tokens (RFC 9449; `dpop_bound_access_tokens_required`).
+    pub require_dpop: bool,
+    /// DPoP proofs must carry this gate's nonce (`DPoP-Nonce`).
+    pub dpop_nonce: bool,
 }
 
 impl GateConfig {
@@ -135,6 +139,8 @@ impl GateConfig {
             dlp: crate::dlp::DlpSettings::default(),
             allow_encoded_slash: false,
             trusted_proxies: Vec::new(),
+            require_dpop: false,
+            dpop_nonce: false,
         }
     }
 
@@ -169,6 +175,8 @@ impl GateConfig {
             .collect::<Result<_, _>>()?;
         config.account = gate.account.clone();
         config.browser_login = gate.browser_login;
+        config.require_dpop = gate.dpop_required;
+        config.dpop_nonce = gate.dpop_nonce;
         config.dlp = crate::dlp::DlpSettings {
             request: crate::dlp::DlpAction::parse(&gate.dlp_request)?,
             response: crate::dlp::DlpAction::parse(&gate.dlp_response)?,

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use laissez_oauth::OAuthScopes;
 use laissez_oauth::access_token::AccessTokenClaims;
 
+use crate::binding::BindingRefusal;
 use crate::config::GateConfig;
 use crate::facts::{Credential, RequestFacts, RpcCalls};
 use crate::respond::Problem;
@@ -20,6 +21,9 @@ pub enum Verified<'a> {
     Refused(&'a str),
     /// A valid token's claims.
     Valid(&'a AccessTokenClaims),
+    /// A valid token this request may not use (its key was not proven, or
+    /// it comes from outside its IP ranges).
+    Unbound(&'a AccessTokenClaims, &'a BindingRefusal),
 }
 
 /// What the gate does with a request.
@@ -58,6 +62,9 @@ pub struct Challenge {
     pub scopes: Vec<String>,
     /// Why, for the audit log.
     pub reason: String,
+    /// Whether to add a `DPoP` challenge (the error is about DPoP, or the
+    /// app requires it).
+    pub dpop: bool,
 }
 
 impl Challenge {
@@ -119,6 +126,7 @@ pub fn decide<'a>(
                 error: Some(("invalid_token", "the token has expired".into())),
                 scopes: required,
                 reason: "the token has expired".into(),
+                dpop: config.require_dpop,
             });
         }
         Verified::Refused(why) => {
@@ -127,12 +135,25 @@ pub fn decide<'a>(
                 error: Some(("invalid_token", why.to_owned())),
                 scopes: required,
                 reason: why.to_owned(),
+                dpop: config.require_dpop,
+            });
+        }
+        Verified::Unbound(_, refusal) => {
+            return Decision::Challenge(Challenge {
+                status: StatusCode::UNAUTHORIZED,
+                error: Some((refusal.code, refusal.reason.clone())),
+                scopes: required,
+                reason: refusal.reason.clone(),
+                dpop: true,
             });
         }
         Verified::Missing => {
             if config.browser_login
                 && facts.wants_page
-                && !matches!(facts.credential, Credential::Bearer(_))
+                && !matches!(
+                    facts.credential,
+                    Credential::Bearer(_) | Credential::Dpop(_)
+                )
             {
                 return Decision::SignIn {
                     return_to: facts.path_and_query(),
@@ -143,6 +164,7 @@ pub fn decide<'a>(
                 error: None,
                 scopes: required,
                 reason: "no bearer token".into(),
+                dpop: config.require_dpop,
             });
         }
     };
@@ -160,6 +182,7 @@ pub fn decide<'a>(
             )),
             scopes: required,
             reason: format!("missing scopes: {missing}"),
+            dpop: config.require_dpop,
         });
     }
     if !config.account_allowed(&claims.accounts) {
@@ -174,6 +197,7 @@ pub fn decide<'a>(
             )),
             scopes: required,
             reason: format!("the grant does not include account {account}"),
+            dpop: config.require_dpop,
         });
     }
     Decision::Allow(Forward { claims, required })

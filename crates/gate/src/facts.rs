@@ -36,6 +36,10 @@ pub struct RequestFacts {
     pub query: Option<String>,
     /// How the caller says who it is.
     pub credential: Credential,
+    /// Every `DPoP` header value (RFC 9449 proofs).
+    pub dpop_proofs: Vec<String>,
+    /// The URL the client addressed, without the query (for DPoP `htu`).
+    pub url: String,
     /// A person's browser asking for a page.
     pub wants_page: bool,
     /// The request carries a body.
@@ -47,6 +51,8 @@ pub struct RequestFacts {
 pub enum Credential {
     /// An `Authorization: Bearer` token.
     Bearer(String),
+    /// An `Authorization: DPoP` token, sent with a proof.
+    Dpop(String),
     /// The gate's browser session cookie.
     Session(String),
     /// Nothing.
@@ -80,8 +86,25 @@ impl RequestFacts {
                 "send one Authorization header",
             ));
         }
-        let credential = match authorization.and_then(|v| v.to_str().ok()).and_then(bearer) {
-            Some(token) => Credential::Bearer(token),
+        let mut dpop_proofs = Vec::new();
+        for value in parts.headers.get_all("dpop") {
+            let text = value.to_str().map_err(|_| {
+                Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad-credential",
+                    "Unreadable DPoP proof",
+                    "the DPoP header is not ASCII",
+                )
+            })?;
+            dpop_proofs.push(text.to_owned());
+        }
+        let url = format!(
+            "{}{}",
+            config.resource.origin().ascii_serialization(),
+            parts.uri.path()
+        );
+        let credential = match authorization.and_then(|v| v.to_str().ok()).and_then(token) {
+            Some(credential) => credential,
             None => match crate::browser::session_cookie(&parts.headers, secure) {
                 Some(id) => Credential::Session(id),
                 None => Credential::Missing,
@@ -100,6 +123,8 @@ impl RequestFacts {
             path,
             query: parts.uri.query().map(str::to_owned),
             credential,
+            dpop_proofs,
+            url,
             has_body,
         })
     }
@@ -122,11 +147,20 @@ impl RequestFacts {
     }
 }
 
-/// The token of an `Authorization: Bearer` value (scheme in any case).
-fn bearer(value: &str) -> Option<String> {
+/// The token of an `Authorization: Bearer` or `DPoP` value (scheme in any case).
+fn token(value: &str) -> Option<Credential> {
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
+    if token.is_empty() {
+        return None;
+    }
+    if scheme.eq_ignore_ascii_case("bearer") {
+        Some(Credential::Bearer(token.to_owned()))
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Some(Credential::Dpop(token.to_owned()))
+    } else {
+        None
+    }
 }
 
 /// A normalised path with each segment's `;parameters` dropped, and its

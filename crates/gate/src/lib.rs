@@ -11,6 +11,7 @@
 //! (server-sent events and long responses included).
 
 pub mod assertion;
+pub mod binding;
 pub mod browser;
 pub mod config;
 pub mod decide;
@@ -49,6 +50,8 @@ pub struct Gate {
     pub browsers: Option<Arc<browser::Browsers>>,
     /// Body inspection, when enabled.
     pub dlp: Option<Arc<dlp::Dlp>>,
+    /// DPoP proofs seen (replay) and this gate's nonces.
+    pub dpop: Arc<laissez_dpop::Guard>,
 }
 
 /// The public keys of the gate's identity assertions.
@@ -134,6 +137,9 @@ impl Gate {
             signer,
             browsers,
             dlp,
+            dpop: Arc::new(
+                laissez_dpop::Guard::random().map_err(|e| GateError::Config(e.to_string()))?,
+            ),
         })
     }
 

@@ -39,6 +39,8 @@ pub async fn document(State(gate): State<Gate>, path: Option<Path<String>>) -> i
         "scopes_supported": gate.config.scopes_supported(),
         "bearer_methods_supported": ["header"],
         "resource_name": gate.config.app,
+        "dpop_signing_alg_values_supported": laissez_dpop::ALGORITHMS,
+        "dpop_bound_access_tokens_required": gate.config.require_dpop,
     });
     (
         [(header::CACHE_CONTROL, "public, max-age=300")],

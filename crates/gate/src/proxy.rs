@@ -19,6 +19,7 @@ use laissez_oauth::access_token::AccessTokenClaims;
 use serde_json::json;
 
 use crate::Gate;
+use crate::binding::{BindingRefusal, Proof, Scheme, client_address};
 use crate::decide::{Decision, Verified, decide, reads_body};
 use crate::dlp::{Direction, DlpAction, Exchange, InspectedBody, WHOLE_BODY_LIMIT};
 use crate::facts::{BodyRefusal, Credential, MAX_RPC_BODY, RequestFacts, RpcCalls, decode_content};
@@ -56,10 +57,11 @@ pub async fn forward(State(gate): State<Gate>, request: Request) -> Response {
     } else {
         (RpcCalls::default(), body)
     };
-    let checked = verify(&gate, &facts.credential).await;
+    let checked = verify(&gate, &facts, &parts.headers, peer).await;
     let verified = match &checked {
         None => Verified::Missing,
-        Some(Ok(claims)) => Verified::Valid(claims),
+        Some(Ok((claims, Ok(())))) => Verified::Valid(claims),
+        Some(Ok((claims, Err(refusal)))) => Verified::Unbound(claims, refusal),
         Some(Err(why)) => Verified::Refused(why),
     };
     let now = unix_now();
@@ -106,19 +108,53 @@ fn unreadable(gate: &Gate, parts: &Parts, peer: Option<IpAddr>, problem: Problem
 /// Longest raw path written to the audit log.
 const MAX_RECORDED_PATH: usize = 512;
 
-/// The credential's claims: `None` without one, the refusal if invalid.
-async fn verify(gate: &Gate, credential: &Credential) -> Option<Result<AccessTokenClaims, String>> {
-    let token = match (credential, &gate.browsers) {
-        (Credential::Bearer(token), _) => token.clone(),
-        (Credential::Session(id), Some(browsers)) => browsers.access_token(id).await?,
+/// What a verified token with its refusal for this request, if any.
+type Checked = Result<(AccessTokenClaims, Result<(), BindingRefusal>), String>;
+
+/// The credential's claims and whether this request may use them (its
+/// DPoP proof, its address): `None` without a credential, the refusal if
+/// the token is invalid.
+async fn verify(
+    gate: &Gate,
+    facts: &RequestFacts,
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+) -> Option<Checked> {
+    let (token, scheme, session) = match (&facts.credential, &gate.browsers) {
+        (Credential::Bearer(token), _) => (token.clone(), Scheme::Bearer, false),
+        (Credential::Dpop(token), _) => (token.clone(), Scheme::Dpop, false),
+        (Credential::Session(id), Some(browsers)) => {
+            (browsers.access_token(id).await?, Scheme::Bearer, true)
+        }
         _ => return None,
     };
-    Some(
-        gate.verifier
-            .verify(&token)
-            .await
-            .map_err(|r| r.to_string()),
-    )
+    let claims = match gate.verifier.verify(&token).await {
+        Ok(claims) => claims,
+        Err(refusal) => return Some(Err(refusal.to_string())),
+    };
+    let proof = match scheme {
+        Scheme::Dpop => {
+            let proofs: Vec<&str> = facts.dpop_proofs.iter().map(String::as_str).collect();
+            let request = laissez_dpop::guard::Request {
+                method: &facts.method,
+                url: &facts.url,
+                access_token: Some(&token),
+                require_nonce: gate.config.dpop_nonce,
+                now: unix_now(),
+            };
+            match (proofs.is_empty(), gate.dpop.check(&proofs, &request)) {
+                (true, _) => Proof::Absent,
+                (false, Ok(verified)) => Proof::Valid(verified),
+                (false, Err(error)) => Proof::Invalid(error),
+            }
+        }
+        Scheme::Bearer => Proof::Absent,
+    };
+    let client_ip = client_address(headers, peer, |ip| gate.config.trusts_proxy(Some(ip)));
+    // A browser's session token never leaves the gate; DPoP is for agents.
+    let require_dpop = gate.config.require_dpop && !session;
+    let bound = crate::binding::check(&claims, scheme, &proof, require_dpop, client_ip);
+    Some(Ok((claims, bound)))
 }
 
 /// One request's decisions, for the audit log and DLP.
@@ -134,9 +170,10 @@ impl Audit<'_> {
         let Some(reporter) = &self.gate.reporter else {
             return;
         };
-        let claims = match self.verified {
-            Verified::Valid(claims) => Some(claims),
-            _ => None,
+        let (claims, binding) = match self.verified {
+            Verified::Valid(claims) => (Some(claims), None),
+            Verified::Unbound(claims, refusal) => (Some(claims), Some(refusal)),
+            _ => (None, None),
         };
         reporter.record(json!({
             "app": self.gate.config.app,
@@ -147,6 +184,9 @@ impl Audit<'_> {
             "client_id": claims.map(|c| c.client_id.clone()),
             "agent": claims.and_then(|c| c.act.as_ref().map(|a| a.sub.clone())),
             "scope": claims.map(|c| c.scope.clone()),
+            "task": claims.and_then(|c| c.task.clone()),
+            "task_chain": claims.map(|c| c.task_chain.clone()).filter(|c| !c.is_empty()),
+            "possible_theft": binding.is_some_and(|b| b.possible_theft).then_some(true),
             "reason": reason,
             "client_ip": self.peer.map(|ip| ip.to_string()),
         }));
@@ -184,11 +224,16 @@ fn refuse(audit: &Audit<'_>, headers: &HeaderMap, decision: Decision<'_>) -> Res
             tracing::info!(app = %gate.config.app, reason = %refusal.reason, "refused");
             audit.record(refusal.decision(), Some(refusal.reason.clone()));
             let error = refusal.error.as_ref().map(|(c, d)| (*c, d.as_str()));
+            let nonce = (refusal.dpop
+                && (gate.config.dpop_nonce || error.is_some_and(|(c, _)| c == "use_dpop_nonce")))
+            .then(|| gate.dpop.nonce(unix_now()));
             challenge(
                 &metadata_url(gate, &audit.facts.path),
                 refusal.status,
                 error,
                 &refusal.scopes,
+                refusal.dpop,
+                nonce,
             )
         }
     }

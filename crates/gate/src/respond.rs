@@ -77,21 +77,42 @@ pub fn problem(
 
 /// A `401`/`403` with the RFC 6750 / RFC 9728 `WWW-Authenticate` challenge
 /// pointing at `metadata_url`, naming `scopes` and the error, if any.
+///
+/// With `dpop`, a `DPoP` challenge follows the `Bearer` one (which stays
+/// first, for clients that read only the first): it names the proof
+/// algorithms, carries the error when the error is about the proof
+/// (`invalid_dpop_proof`, `use_dpop_nonce`), and `nonce` goes out as the
+/// `DPoP-Nonce` header.
 pub fn challenge(
     metadata_url: &str,
     status: StatusCode,
     error: Option<(&str, &str)>,
     scopes: &[String],
+    dpop: bool,
+    nonce: Option<String>,
 ) -> Response {
     let mut value = format!("Bearer resource_metadata=\"{metadata_url}\"");
     if !scopes.is_empty() {
         value.push_str(&format!(", scope=\"{}\"", scopes.join(" ")));
     }
-    if let Some((code, description)) = error {
-        value.push_str(&format!(
+    let about_proof = error.is_some_and(|(code, _)| code.contains("dpop"));
+    let described = |(code, description): (&str, &str)| {
+        format!(
             ", error=\"{code}\", error_description=\"{}\"",
             description.replace(['"', '\\'], "'")
+        )
+    };
+    if let Some(error) = error.filter(|_| !about_proof) {
+        value.push_str(&described(error));
+    }
+    if dpop || about_proof {
+        value.push_str(&format!(
+            ", DPoP algs=\"{}\"",
+            laissez_dpop::ALGORITHMS.join(" ")
         ));
+        if let Some(error) = error.filter(|_| about_proof) {
+            value.push_str(&described(error));
+        }
     }
     let title = if status == StatusCode::FORBIDDEN {
         "Insufficient scope"
@@ -101,9 +122,18 @@ pub fn challenge(
     let detail = error.map(|(_, d)| d.to_owned()).unwrap_or_else(|| {
         "this app needs an access token from the Laissez authorization server; see the WWW-Authenticate header".into()
     });
-    let mut response = problem(status, "gate", title, &detail, Value::Null);
+    let mut response = problem(
+        status,
+        "gate",
+        title,
+        &detail,
+        json!({"error": error.map(|(code, _)| code)}),
+    );
     if let Ok(value) = HeaderValue::from_str(&value) {
         response.headers_mut().insert(WWW_AUTHENTICATE, value);
+    }
+    if let Some(nonce) = nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+        response.headers_mut().insert("dpop-nonce", nonce);
     }
     response
 }

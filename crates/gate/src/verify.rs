@@ -159,6 +159,8 @@ struct Revoked {
     deactivated: HashSet<String>,
     /// Deleted clients: every token they minted is refused.
     deleted_clients: HashSet<String>,
+    /// Tasks that ended: their tokens, and those of tasks derived from them, are refused.
+    ended_tasks: HashSet<String>,
     /// The feed version this state is from.
     version: Option<String>,
 }
@@ -169,6 +171,7 @@ impl Revoked {
         self.jtis.contains(&claims.jti)
             || self.deactivated.contains(&claims.sub)
             || self.deleted_clients.contains(&claims.client_id)
+            || claims.tasks().any(|task| self.ended_tasks.contains(task))
             || self
                 .disconnected
                 .get(&(claims.sub.clone(), claims.client_id.clone()))
@@ -344,6 +347,14 @@ impl Verifier {
                             .collect()
                     })
                     .unwrap_or_default();
+                let ended_tasks = feed["ended_tasks"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|t| t.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 let version = feed["version"].as_str().map(str::to_owned);
                 if let Ok(mut revoked) = self.revoked.write() {
                     *revoked = Revoked {
@@ -351,6 +362,7 @@ impl Verifier {
                         disconnected,
                         deactivated,
                         deleted_clients,
+                        ended_tasks,
                         version,
                     };
                 }

@@ -55,6 +55,12 @@ pub struct GateSettings {
     /// inspected as text).
     #[serde(default)]
     pub ai_api: bool,
+    /// Accept only DPoP-bound tokens (RFC 9449).
+    #[serde(default)]
+    pub dpop_required: bool,
+    /// DPoP proofs must carry the gate's nonce.
+    #[serde(default)]
+    pub dpop_nonce: bool,
 }
 
 fn dlp_off() -> String {

@@ -59,6 +59,12 @@ pub struct GateArgs {
     /// repeat for several. From anyone else they are replaced.
     #[arg(long = "trusted-proxy", value_parser = parse_net)]
     trusted_proxies: Vec<ipnet::IpNet>,
+    /// Accept only DPoP-bound access tokens (RFC 9449); bearer tokens get 401.
+    #[arg(long)]
+    require_dpop: bool,
+    /// DPoP proofs must carry this gate's nonce (served as `DPoP-Nonce`).
+    #[arg(long)]
+    dpop_nonce: bool,
 }
 
 /// An address or CIDR range.
@@ -120,6 +126,8 @@ pub async fn run(args: GateArgs) -> Result<(), CliError> {
         config.audit_token = args.audit_token.clone();
         config.allow_encoded_slash = args.allow_encoded_slash;
         config.trusted_proxies = args.trusted_proxies.clone();
+        config.require_dpop |= args.require_dpop;
+        config.dpop_nonce |= args.dpop_nonce;
         let listen = args
             .listen
             .clone()
@@ -166,6 +174,8 @@ pub async fn run(args: GateArgs) -> Result<(), CliError> {
     config.account = args.account;
     config.allow_encoded_slash = args.allow_encoded_slash;
     config.trusted_proxies = args.trusted_proxies;
+    config.require_dpop = args.require_dpop;
+    config.dpop_nonce = args.dpop_nonce;
     config.dlp = laissez_gate::dlp::DlpSettings {
         request: laissez_gate::dlp::DlpAction::parse(&args.dlp_request).map_err(CliError::Local)?,
         response: laissez_gate::dlp::DlpAction::parse(&args.dlp_response)

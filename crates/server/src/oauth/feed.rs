@@ -1,5 +1,5 @@
 //! The revocation feed gates follow: revoked access tokens, disconnected
-//! grants, deleted clients and principals that may not act (deactivated, or
+//! grants, deleted clients, ended tasks and principals that may not act (deactivated, or
 //! owned by someone deactivated), served at `/oauth/revoked` as a long poll.
 //!
 //! Only gates read it: the request must carry a credential allowed
@@ -185,6 +185,7 @@ pub async fn revoked(
         .collect();
     let deactivated = state.store.inactive_principal_ids().await?;
     let deleted_clients = state.store.deleted_clients().await?;
+    let ended_tasks = state.store.ended_tasks().await?;
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
         axum::Json(serde_json::json!({
@@ -193,6 +194,7 @@ pub async fn revoked(
             "disconnected": grants,
             "deactivated": deactivated,
             "deleted_clients": deleted_clients,
+            "ended_tasks": ended_tasks,
         })),
     ))
 }

@@ -207,7 +207,20 @@ pub async fn revoke(
             .await?;
         return Ok(no_store(StatusCode::OK, &json!({})));
     }
+    if laissez_token::Token::parse(&token).is_ok_and(|t| t.kind() == laissez_token::Kind::Task) {
+        let hash = laissez_core::credential::hash_secret(&token);
+        if let Some((task, _)) = state.store.task_by_token(hash, crate::now()).await? {
+            end_task_of_client(&state, &client, &task).await?;
+        }
+        return Ok(no_store(StatusCode::OK, &json!({})));
+    }
     if let Some(claims) = decode(&state, &token) {
+        if let Some(task_id) = claims.task.as_deref()
+            && let Some(task) = state.store.task(task_id).await?
+        {
+            end_task_of_client(&state, &client, &task).await?;
+            return Ok(no_store(StatusCode::OK, &json!({})));
+        }
         if claims.client_id != client.client_id {
             return Err(OAuthError::new(
                 ErrorCode::InvalidClient,
@@ -224,4 +237,32 @@ pub async fn revoke(
         state.feed.published().await;
     }
     Ok(no_store(StatusCode::OK, &json!({})))
+}
+
+/// RFC 7009 for a task token (either form): the task and everything derived
+/// from it end, when the task was issued through this client.
+async fn end_task_of_client(
+    state: &AppState,
+    client: &laissez_oauth::client::Client,
+    task: &laissez_store::task::TaskRecord,
+) -> Result<(), OAuthFailure> {
+    if task.client_id.as_deref() != Some(client.client_id.as_str()) {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidClient,
+            "the task was not issued through this client",
+        )
+        .into());
+    }
+    let chain = crate::tasks::issue::task_ref(&task.id);
+    let audit = AuditEvent::success(&[chain], "task.revoke", task.id.clone()).with_detail(
+        json!({"task": task.id, "client_id": client.client_id, "ancestors": task.ancestors}),
+    );
+    let (_, ended) = state
+        .store
+        .end_task(&task.id, laissez_store::task::TaskState::Completed, audit)
+        .await?;
+    if !ended.is_empty() {
+        state.feed.published().await;
+    }
+    Ok(())
 }
