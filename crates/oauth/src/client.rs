@@ -57,6 +57,8 @@ pub struct RegistrationRequest {
     pub software_id: Option<String>,
     /// Software version.
     pub software_version: Option<String>,
+    /// Every access token must be DPoP-bound (RFC 9449 §5.2).
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 /// Validated client metadata, as stored and as returned to the client.
@@ -91,6 +93,10 @@ pub struct ClientMetadata {
     /// Software version.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub software_version: Option<String>,
+    /// Every access token must be DPoP-bound (RFC 9449 §5.2): a token
+    /// request without a proof is refused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dpop_bound_access_tokens: bool,
 }
 
 impl ClientMetadata {
@@ -319,6 +325,7 @@ impl RegistrationRequest {
             contacts,
             software_id: short_text(self.software_id, "software_id")?,
             software_version: short_text(self.software_version, "software_version")?,
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens.unwrap_or(false),
         })
     }
 }

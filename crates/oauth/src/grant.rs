@@ -58,6 +58,10 @@ pub struct RefreshGrant {
     /// The same in milliseconds (0 in tokens stored before it was kept).
     #[serde(default)]
     pub issued_at_ms: i64,
+    /// The DPoP key a public client's refresh token is bound to (RFC 9449
+    /// §5): a refresh needs a proof of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<String>,
 }
 
 impl RefreshGrant {

@@ -171,6 +171,42 @@ pub async fn poll(
     }
 }
 
+/// The DPoP key an ordinary grant's tokens bind to: the request's proof, if
+/// it sent one (required when the client registered
+/// `dpop_bound_access_tokens`); or the answer refusing the proof.
+pub fn binding(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: &Client,
+) -> Result<Option<String>, Response> {
+    match proof(state, headers) {
+        Ok(proof) => Ok(Some(proof.jkt)),
+        Err(_) if crate::dpop::proofs(headers).is_ok_and(|p| p.is_empty()) => {
+            if client.metadata.dpop_bound_access_tokens {
+                Err(dpop_refusal(
+                    state,
+                    ErrorCode::InvalidDpopProof,
+                    "this client registered dpop_bound_access_tokens: send a DPoP proof".into(),
+                ))
+            } else {
+                Ok(None)
+            }
+        }
+        Err(refusal) => Err(refusal),
+    }
+}
+
+fn dpop_refusal(state: &AppState, code: ErrorCode, text: String) -> Response {
+    let mut answer = no_store(
+        StatusCode::BAD_REQUEST,
+        &json!({"error": code.as_str(), "error_description": text}),
+    );
+    if let Ok(nonce) = HeaderValue::from_str(&state.dpop.nonce(now())) {
+        answer.headers_mut().insert("dpop-nonce", nonce);
+    }
+    answer
+}
+
 /// The client must be an administrator's, backed by an active agent or
 /// service principal (and its owner).
 async fn acting_client(state: &AppState, client: &Client) -> Result<Requester, OAuthFailure> {
@@ -205,16 +241,7 @@ async fn acting_client(state: &AppState, client: &Client) -> Result<Requester, O
 
 /// The request's DPoP proof, or the answer refusing it.
 fn proof(state: &AppState, headers: &HeaderMap) -> Result<laissez_dpop::Verified, Response> {
-    let refused = |code: ErrorCode, text: String| {
-        let mut answer = no_store(
-            StatusCode::BAD_REQUEST,
-            &json!({"error": code.as_str(), "error_description": text}),
-        );
-        if let Ok(nonce) = HeaderValue::from_str(&state.dpop.nonce(now())) {
-            answer.headers_mut().insert("dpop-nonce", nonce);
-        }
-        answer
-    };
+    let refused = |code: ErrorCode, text: String| dpop_refusal(state, code, text);
     match crate::dpop::optional(state, headers, "POST", "/oauth/token", None) {
         Ok(Some(proof)) => Ok(proof),
         Ok(None) => Err(refused(

@@ -78,10 +78,18 @@ pub async fn token(
         request.client_secret.as_deref(),
     )
     .await?;
+    let jkt = match grant {
+        super::exchange::TOKEN_EXCHANGE | super::exchange::DEVICE_CODE => None,
+        _ => match super::exchange::binding(&state, &headers, &client) {
+            Ok(jkt) => jkt,
+            Err(refusal) => return Ok(refusal),
+        },
+    };
+    let jkt = jkt.as_deref();
     match grant {
-        "client_credentials" => client_credentials(&state, &client, &request).await,
-        "authorization_code" => authorization_code(&state, &client, &request).await,
-        "refresh_token" => refresh(&state, &client, &request).await,
+        "client_credentials" => client_credentials(&state, &client, &request, jkt).await,
+        "authorization_code" => authorization_code(&state, &client, &request, jkt).await,
+        "refresh_token" => refresh(&state, &client, &request, jkt).await,
         super::exchange::TOKEN_EXCHANGE => {
             super::exchange::exchange(&state, &headers, &client, &request).await
         }
@@ -103,6 +111,7 @@ async fn client_credentials(
     state: &AppState,
     client: &Client,
     request: &TokenRequest,
+    jkt: Option<&str>,
 ) -> Result<Response, OAuthFailure> {
     // Only a client an administrator registered, backed by a principal,
     // acts with no person present; a self-registered client never does.
@@ -184,6 +193,7 @@ async fn client_credentials(
         audience: &audience,
         scopes: &scopes,
         accounts: &[],
+        jkt,
     };
     let minted = mint(state, &token)?;
     let audit = issuance(&refs, &minted.claims, "client_credentials");
@@ -249,6 +259,7 @@ async fn authorization_code(
     state: &AppState,
     client: &Client,
     request: &TokenRequest,
+    jkt: Option<&str>,
 ) -> Result<Response, OAuthFailure> {
     require_grant(client, GrantType::AuthorizationCode, "authorization_code")?;
     let code = request
@@ -314,12 +325,23 @@ async fn authorization_code(
             expires_at: now() + REFRESH_TTL,
             issued_at: now(),
             issued_at_ms: now_ms(),
+            // A public client's refresh token is as good as its key (RFC 9449 §5).
+            jkt: jkt
+                .filter(|_| !client.metadata.is_confidential())
+                .map(str::to_owned),
         };
         Some((secret, hash, next))
     } else {
         None
     };
-    let token = TokenFor::user(&grant.user_id, client, &audience, &scopes, &grant.accounts);
+    let token = TokenFor::user(
+        &grant.user_id,
+        client,
+        &audience,
+        &scopes,
+        &grant.accounts,
+        jkt,
+    );
     let minted = mint(state, &token)?;
     let audit = issuance(&[user.reference()], &minted.claims, "authorization_code");
     let stored = refresh
@@ -373,6 +395,7 @@ async fn refresh(
     state: &AppState,
     client: &Client,
     request: &TokenRequest,
+    jkt: Option<&str>,
 ) -> Result<Response, OAuthFailure> {
     require_grant(client, GrantType::RefreshToken, "refresh_token")?;
     let token = request
@@ -396,6 +419,15 @@ async fn refresh(
         return Err(
             OAuthError::invalid_grant("the refresh token was issued to another client").into(),
         );
+    }
+    if let Some(bound) = grant.jkt.as_deref()
+        && jkt != Some(bound)
+    {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidDpopProof,
+            "this refresh token is bound to a DPoP key: send a proof of that key",
+        )
+        .into());
     }
     let granted = OAuthScopes::parse(Some(&grant.scope))?;
     let asked = match request.scope.as_deref() {
@@ -440,7 +472,14 @@ async fn refresh(
         scope: still.to_string(),
         ..grant.clone()
     };
-    let token = TokenFor::user(&grant.user_id, client, &audience, &scopes, &grant.accounts);
+    let token = TokenFor::user(
+        &grant.user_id,
+        client,
+        &audience,
+        &scopes,
+        &grant.accounts,
+        jkt,
+    );
     let minted = mint(state, &token)?;
     let audit = issuance(&[user.reference()], &minted.claims, "refresh_token");
     match state
@@ -506,6 +545,8 @@ pub struct TokenFor<'a> {
     pub scopes: &'a OAuthScopes,
     /// The subject's accounts it may act in.
     pub accounts: &'a [String],
+    /// The DPoP key it is bound to.
+    pub jkt: Option<&'a str>,
 }
 
 impl<'a> TokenFor<'a> {
@@ -516,6 +557,7 @@ impl<'a> TokenFor<'a> {
         audience: &'a str,
         scopes: &'a OAuthScopes,
         accounts: &'a [String],
+        jkt: Option<&'a str>,
     ) -> TokenFor<'a> {
         TokenFor {
             subject: user,
@@ -524,6 +566,7 @@ impl<'a> TokenFor<'a> {
             audience,
             scopes,
             accounts,
+            jkt,
         }
     }
 }
@@ -556,6 +599,12 @@ pub fn mint(state: &AppState, token: &TokenFor<'_>) -> Result<Minted, OAuthFailu
             sub: sub.to_owned(),
             act: None,
         }),
+        cnf: token
+            .jkt
+            .map(|jkt| laissez_oauth::access_token::Confirmation {
+                jkt: Some(jkt.to_owned()),
+                x5t_s256: None,
+            }),
         ..AccessTokenClaims::default()
     };
     let jwt = state
@@ -568,9 +617,14 @@ pub fn mint(state: &AppState, token: &TokenFor<'_>) -> Result<Minted, OAuthFailu
 impl Minted {
     /// The token response (only once the issuance is recorded).
     pub fn respond(self, scopes: &OAuthScopes, refresh_token: Option<String>) -> Response {
+        let token_type = if self.claims.is_bound() {
+            "DPoP"
+        } else {
+            "Bearer"
+        };
         let mut body = json!({
             "access_token": self.jwt,
-            "token_type": "Bearer",
+            "token_type": token_type,
             "expires_in": ACCESS_TOKEN_TTL,
         });
         if !scopes.is_empty() {
