@@ -12,6 +12,7 @@ mod inproc;
 mod leaks;
 mod load;
 mod stats;
+mod tasks;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -190,6 +191,7 @@ async fn main() {
     );
 
     gate::run(&server, n).await;
+    tasks::run(&server, n, if quick { 20_000 } else { 100_000 }).await;
     leaks::dlp_overhead(&server, n).await;
     leaks::report_to_refusal(&server, if quick { 20 } else { 100 }).await;
 
