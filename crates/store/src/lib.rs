@@ -586,7 +586,8 @@ pub struct Notification {
     pub id: String,
     /// `webhook` or `email`.
     pub channel: String,
-    /// The incident it tells of.
+    /// What it tells of: a leak incident's id, or a task's (`tsk_…`)
+    /// waiting for its owner's approval.
     pub incident_id: String,
     /// Attempts so far.
     pub attempts: i64,

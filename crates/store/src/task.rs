@@ -132,6 +132,10 @@ pub struct ApprovalRecord {
     pub decided_at: Option<i64>,
     /// The agent's last poll, milliseconds (for `slow_down`).
     pub last_poll_ms: i64,
+    /// The channels to tell the agent's owner on (`webhook`, `email`), in
+    /// the same transaction that stores the request; not stored.
+    #[serde(skip)]
+    pub notify: Vec<String>,
 }
 
 /// What polling an approval found.

@@ -238,6 +238,7 @@ async fn an_approval_is_decided_once_and_collected_once() {
         decided_by: None,
         decided_at: None,
         last_poll_ms: 0,
+        notify: Vec::new(),
     };
     store
         .create_task(
@@ -327,6 +328,7 @@ async fn an_approval_is_decided_once_and_collected_once() {
                 decided_by: None,
                 decided_at: None,
                 last_poll_ms: 0,
+                notify: Vec::new(),
             }),
             AuditEvent::success(&[], "task.request", denied_id.clone()),
         )

@@ -1,5 +1,6 @@
-//! Telling owners about leaks: a signed webhook and email, delivered from the
-//! store's outbox so that nothing acknowledged is lost.
+//! Telling owners about leaks, and about tasks waiting for their approval:
+//! a signed webhook and email, delivered from the store's outbox so that
+//! nothing acknowledged is lost.
 //!
 //! An incident's notifications are queued in the same transaction that
 //! records it. A background worker delivers them at once (it is woken by the
@@ -137,6 +138,9 @@ impl Notifier {
     }
 
     async fn deliver(&self, notification: &Notification) -> Result<(), String> {
+        if notification.incident_id.starts_with("tsk_") {
+            return self.deliver_approval(notification).await;
+        }
         let incident = self
             .store
             .incident(&notification.incident_id)
@@ -150,22 +154,78 @@ impl Notifier {
         }
     }
 
+    /// Tells an agent's owner that a task waits for their approval.
+    async fn deliver_approval(&self, notification: &Notification) -> Result<(), String> {
+        let (task, approval) = self
+            .store
+            .approval(&notification.incident_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the task is gone")?;
+        let agent = self
+            .store
+            .principal(&task.agent_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the agent is gone")?;
+        let owner_id = agent.owner_id.clone().unwrap_or_default();
+        match notification.channel.as_str() {
+            "webhook" => {
+                self.post_webhook(&serde_json::json!({
+                    "event": "task.approval_requested",
+                    "task": task,
+                    "approval": approval,
+                    "agent": agent.reference(),
+                    "owner": owner_id,
+                    "approve": format!("laissez approvals approve {}", task.id),
+                }))
+                .await
+            }
+            "email" => {
+                let body = format!(
+                    "Your agent {agent} asks for a task credential that needs your approval.\n\n\
+                     Task:     {id}\n\
+                     What for: {description}\n\
+                     Grants:   {grants}\n\
+                     Why you are asked: {reasons}\n\n\
+                     Approve with `laissez approvals approve {id}` (optionally --grant to narrow it),\n\
+                     or refuse with `laissez approvals deny {id}`, against {issuer}.\n",
+                    agent = agent.name,
+                    id = task.id,
+                    description = approval.description,
+                    grants = task.grants.join(", "),
+                    reasons = approval.reasons.join("; "),
+                    issuer = self.config.issuer,
+                );
+                let subject = format!("Laissez: {} asks for your approval", agent.name);
+                self.send_mail(&owner_id, subject, body, &format!("task.{}", task.id))
+                    .await
+            }
+            other => Err(format!("unknown channel '{other}'")),
+        }
+    }
+
     async fn send_webhook(&self, incident: &Incident) -> Result<(), String> {
+        let owner = match &incident.owner_id {
+            Some(id) => self.store.principal(id).await.ok().flatten(),
+            None => None,
+        };
+        self.post_webhook(&serde_json::json!({
+            "event": "leak.incident",
+            "incident": incident,
+            "owner": owner.map(|o| o.reference()),
+        }))
+        .await
+    }
+
+    /// Posts one signed event to the webhook.
+    async fn post_webhook(&self, event: &serde_json::Value) -> Result<(), String> {
         let (url, secret) = self
             .config
             .webhook
             .as_ref()
             .ok_or("no webhook configured")?;
-        let owner = match &incident.owner_id {
-            Some(id) => self.store.principal(id).await.ok().flatten(),
-            None => None,
-        };
-        let body = serde_json::to_vec(&serde_json::json!({
-            "event": "leak.incident",
-            "incident": incident,
-            "owner": owner.map(|o| o.reference()),
-        }))
-        .map_err(|e| e.to_string())?;
+        let body = serde_json::to_vec(event).map_err(|e| e.to_string())?;
         let timestamp = crate::now();
         let response = self
             .http
@@ -184,20 +244,10 @@ impl Notifier {
     }
 
     async fn send_email(&self, incident: &Incident) -> Result<(), String> {
-        let (mailer, from) = self.mailer.as_ref().ok_or("no SMTP server configured")?;
         let owner_id = incident
             .owner_id
             .as_deref()
             .ok_or("the incident has no owner")?;
-        let address = self
-            .store
-            .email(owner_id)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or("the owner has no email address")?;
-        let to: Mailbox = address
-            .parse()
-            .map_err(|e| format!("stored address {address}: {e}"))?;
         let what = match incident.action {
             laissez_core::leak::LeakAction::Revoked => {
                 "It has been revoked: anything using it must get a new one."
@@ -225,18 +275,38 @@ impl Notifier {
             id = incident.id,
             issuer = self.config.issuer,
         );
-        // One id per incident: a retried delivery is the same message, and
-        // mail clients and relays can tell it is.
-        let message_id = format!("<leak.{}@{}>", incident.id, from.email.domain());
+        let subject = format!("Laissez: your credential {} leaked", incident.token_hint);
+        self.send_mail(owner_id, subject, body, &format!("leak.{}", incident.id))
+            .await
+    }
+
+    /// Mails `body` to a principal's address; `key` names the message, so a
+    /// retried delivery is the same message and mail clients and relays can
+    /// tell it is.
+    async fn send_mail(
+        &self,
+        owner_id: &str,
+        subject: String,
+        body: String,
+        key: &str,
+    ) -> Result<(), String> {
+        let (mailer, from) = self.mailer.as_ref().ok_or("no SMTP server configured")?;
+        let address = self
+            .store
+            .email(owner_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the owner has no email address")?;
+        let to: Mailbox = address
+            .parse()
+            .map_err(|e| format!("stored address {address}: {e}"))?;
+        let message_id = format!("<{key}@{}>", from.email.domain());
         // `singlepart` gives MIME-Version, and a plain text part gives
         // `Content-Type: text/plain; charset=utf-8` with a fitting encoding.
         let message = Message::builder()
             .from(from.clone())
             .to(to)
-            .subject(format!(
-                "Laissez: your credential {} leaked",
-                incident.token_hint
-            ))
+            .subject(subject)
             .message_id(Some(message_id))
             .singlepart(SinglePart::plain(body))
             .map_err(|e| e.to_string())?;

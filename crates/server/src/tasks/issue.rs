@@ -255,6 +255,12 @@ pub async fn ask(
             decided_by: None,
             decided_at: None,
             last_poll_ms: 0,
+            notify: state
+                .leaks
+                .notifier
+                .as_ref()
+                .map(|n| n.channels())
+                .unwrap_or_default(),
         };
         let audit = AuditEvent::success(&chain, "task.request", task.id.clone())
             .from_ip(requester.client_ip.map(|ip| ip.to_string()))
@@ -267,6 +273,9 @@ pub async fn ask(
             .store
             .create_task(task.clone(), None, Some(record), audit)
             .await?;
+        if let Some(notifier) = &state.leaks.notifier {
+            notifier.wake();
+        }
         return Ok(Outcome::Pending {
             task,
             reasons,

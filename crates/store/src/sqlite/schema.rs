@@ -177,7 +177,7 @@ CREATE TABLE IF NOT EXISTS leak_signatures (
 CREATE TABLE IF NOT EXISTS notifications (
     id TEXT PRIMARY KEY,
     channel TEXT NOT NULL,
-    incident_id TEXT NOT NULL REFERENCES leak_incidents(id),
+    incident_id TEXT NOT NULL,
     attempts BIGINT NOT NULL,
     next_attempt_at BIGINT NOT NULL,
     delivered_at BIGINT,
@@ -261,7 +261,7 @@ pub fn migrate(conn: &Connection) -> Result<(), Error> {
             )?;
         }
         Some(Ok(v)) if v == VERSION => {}
-        // Versions 2 to 4, 6 and 8 only added tables, which the batch above
+        // Versions 2 to 4 and 6 only added tables, which the batch above
         // created; version 5 added the accounts of a grant; version 7 the
         // principal behind a client-credentials client, a client's last
         // use, and disconnect times in milliseconds.
@@ -286,6 +286,29 @@ pub fn migrate(conn: &Connection) -> Result<(), Error> {
                 tx.execute_batch(
                     "UPDATE oauth_clients SET last_used_at = created_at WHERE last_used_at IS NULL;
                      UPDATE revoked_grants SET revoked_at = revoked_at * 1000 + 999;",
+                )?;
+            }
+            if v < 8 {
+                // The outbox now also tells owners of tasks waiting for
+                // their approval: what a notification is about is an
+                // incident's id or a task's, so it no longer refers to incidents alone.
+                tx.execute_batch(
+                    "CREATE TABLE notifications_v8 (
+                        id TEXT PRIMARY KEY,
+                        channel TEXT NOT NULL,
+                        incident_id TEXT NOT NULL,
+                        attempts BIGINT NOT NULL,
+                        next_attempt_at BIGINT NOT NULL,
+                        delivered_at BIGINT,
+                        abandoned_at BIGINT,
+                        last_error TEXT,
+                        created_at BIGINT NOT NULL
+                    );
+                    INSERT INTO notifications_v8 SELECT id, channel, incident_id, attempts, next_attempt_at,
+                        delivered_at, abandoned_at, last_error, created_at FROM notifications;
+                    DROP TABLE notifications;
+                    ALTER TABLE notifications_v8 RENAME TO notifications;
+                    CREATE INDEX IF NOT EXISTS notifications_due ON notifications(delivered_at, next_attempt_at);",
                 )?;
             }
             tx.execute(

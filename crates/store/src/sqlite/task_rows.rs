@@ -196,6 +196,32 @@ pub fn insert(
             serde_json::to_string(&approval.reasons).unwrap_or_default(),
             approval.ttl,
         ])?;
+        let owner: Option<String> = conn
+            .query_row(
+                "SELECT owner_id FROM principals WHERE id = ?1",
+                [&task.agent_id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        for channel in &approval.notify {
+            // Mail goes only to owners with an address.
+            if channel == "email"
+                && super::leak_rows::email(conn, owner.as_deref().unwrap_or(""))?.is_none()
+            {
+                continue;
+            }
+            conn.prepare_cached(
+                "INSERT INTO notifications (id, channel, incident_id, attempts, next_attempt_at, created_at)
+                 VALUES (?1, ?2, ?3, 0, ?4, ?4)",
+            )?
+            .execute(params![
+                format!("{}.{channel}", task.id),
+                channel,
+                task.id,
+                task.issued_at
+            ])?;
+        }
     }
     Ok(())
 }
@@ -344,6 +370,7 @@ fn approval_row(row: &Row<'_>) -> rusqlite::Result<(i64, ApprovalRecord)> {
             decided_by: row.get(4)?,
             decided_at: row.get(5)?,
             last_poll_ms: row.get(6)?,
+            notify: Vec::new(),
         },
     ))
 }
