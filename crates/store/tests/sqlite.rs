@@ -1045,7 +1045,16 @@ async fn a_version_4_data_folder_is_upgraded_and_keeps_its_grants() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(version, "7");
+    assert_eq!(version, "8");
+    // Version 8's outbox tells of tasks too: no longer tied to incidents.
+    let foreign: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM pragma_foreign_key_list('notifications')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(foreign, 0);
 }
 
 #[tokio::test]
