@@ -21,7 +21,7 @@ use crate::problem::{ApiError, ApiJson};
 use crate::{AppState, now};
 
 /// `POST /v1/tasks`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskRequest {
     /// What the task is for.
@@ -34,6 +34,7 @@ pub struct TaskRequest {
     #[serde(default)]
     pub resources: Vec<String>,
     /// Lifetime: seconds, or a duration such as `10m`.
+    #[schema(value_type = Option<String>)]
     pub ttl: Option<Value>,
     /// Client IP ranges it may be used from.
     #[serde(default)]
@@ -60,7 +61,13 @@ pub fn parse_ttl(value: Option<&Value>) -> Result<Option<i64>, ApiError> {
     }
 }
 
-/// Asks for a task credential.
+/// Asks for a task credential, bound to the key of the request's DPoP proof.
+#[utoipa::path(post, path = "/v1/tasks", tag = "tasks", request_body = TaskRequest,
+    params(("DPoP" = String, Header, description = "A DPoP proof (RFC 9449) of the key the task binds to")),
+    responses((status = 201, description = "Issued: the lztt_ token, the app JWTs, what was granted and dropped"),
+        (status = 202, description = "Waiting for the owner's approval"),
+        (status = 400, body = crate::problem::Problem), (status = 401, body = crate::problem::Problem),
+        (status = 403, body = crate::problem::Problem)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Authenticated,
@@ -181,6 +188,9 @@ pub fn task_error(error: TaskError) -> ApiError {
 
 /// Collects a task its owner approved; polled by the agent that asked, with
 /// a proof of the key the task is bound to.
+#[utoipa::path(post, path = "/v1/tasks/{id}/token", tag = "tasks", params(("id" = String, Path, description = "The task (approval) id")),
+    responses((status = 200, description = "Issued"), (status = 400, body = crate::problem::Problem, description = "authorization_pending, slow_down, access_denied or expired_token"),
+        (status = 404, body = crate::problem::Problem)))]
 pub async fn collect(
     State(state): State<AppState>,
     caller: Authenticated,
@@ -244,7 +254,7 @@ fn polling(error: &'static str, description: &str) -> ApiError {
 }
 
 /// `GET /v1/tasks` query.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Only tasks in this state (`pending`, `active`, `completed`, `revoked`, `denied`, `lapsed`).
@@ -281,7 +291,9 @@ pub async fn visible_agents(
     Ok(Some(agents))
 }
 
-/// Lists tasks, newest first.
+/// Lists tasks, newest first (the caller's own agents', or all with `laissez.tasks.read`).
+#[utoipa::path(get, path = "/v1/tasks", tag = "tasks", params(ListQuery),
+    responses((status = 200, description = "Tasks; the next page's cursor in `Laissez-Next-Cursor`"), (status = 400, body = crate::problem::Problem)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Authenticated,
@@ -363,6 +375,8 @@ pub async fn visible_task(
 }
 
 /// Shows one task.
+#[utoipa::path(get, path = "/v1/tasks/{id}", tag = "tasks", params(("id" = String, Path, description = "The task id")),
+    responses((status = 200, description = "The task"), (status = 404, body = crate::problem::Problem)))]
 pub async fn show(
     State(state): State<AppState>,
     caller: Authenticated,
@@ -378,6 +392,8 @@ pub async fn show(
 
 /// Completes a task: it and everything derived from it end now, at every
 /// gate, before the answer. Completing an ended task changes nothing.
+#[utoipa::path(post, path = "/v1/tasks/{id}/complete", tag = "tasks", params(("id" = String, Path, description = "The task id")),
+    responses((status = 200, description = "Ended (or already ended)"), (status = 404, body = crate::problem::Problem)))]
 pub async fn complete(
     State(state): State<AppState>,
     caller: Authenticated,

@@ -19,7 +19,7 @@ use crate::problem::{ApiError, ApiJson, json_or_default};
 use crate::{AppState, now};
 
 /// `GET /v1/approvals` query.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovalsQuery {
     /// Decided ones too (default: pending only).
@@ -44,6 +44,8 @@ fn approval_view(task: &TaskRecord, approval: &ApprovalRecord) -> Value {
 
 /// Lists approvals the caller may see (its own agents', or all with
 /// `laissez.tasks.read`).
+#[utoipa::path(get, path = "/v1/approvals", tag = "approvals", params(ApprovalsQuery),
+    responses((status = 200, description = "Approvals")))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Authenticated,
@@ -61,6 +63,8 @@ pub async fn list(
 }
 
 /// Shows one approval.
+#[utoipa::path(get, path = "/v1/approvals/{id}", tag = "approvals", params(("id" = String, Path, description = "The approval (task) id")),
+    responses((status = 200, description = "The approval"), (status = 404, body = crate::problem::Problem)))]
 pub async fn show(
     State(state): State<AppState>,
     caller: Authenticated,
@@ -91,7 +95,7 @@ async fn visible_approval(
 }
 
 /// An approval's decision body.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionBody {
     /// Approve only these grants (`permission@resource`, each within what
@@ -127,6 +131,9 @@ async fn may_decide(
 }
 
 /// Approves a pending task, possibly narrower than asked.
+#[utoipa::path(post, path = "/v1/approvals/{id}/approve", tag = "approvals", params(("id" = String, Path, description = "The approval id")),
+    request_body(content = DecisionBody, description = "Optional: narrower grants and a reason"),
+    responses((status = 200, description = "Approved"), (status = 403, body = crate::problem::Problem), (status = 409, body = crate::problem::Problem)))]
 pub async fn approve(
     State(state): State<AppState>,
     caller: Authenticated,
@@ -178,6 +185,9 @@ pub async fn approve(
 }
 
 /// Denies a pending task.
+#[utoipa::path(post, path = "/v1/approvals/{id}/deny", tag = "approvals", params(("id" = String, Path, description = "The approval id")),
+    request_body(content = DecisionBody, description = "Optional: a reason"),
+    responses((status = 200, description = "Denied"), (status = 403, body = crate::problem::Problem), (status = 409, body = crate::problem::Problem)))]
 pub async fn deny(
     State(state): State<AppState>,
     caller: Authenticated,
@@ -198,6 +208,7 @@ pub async fn deny(
 }
 
 /// The task rules and intent rules in force (file rules first).
+#[utoipa::path(get, path = "/v1/settings/tasks", tag = "settings", responses((status = 200, description = "Task rules and intent rules")))]
 pub async fn show_rules(
     State(state): State<AppState>,
     _caller: Authenticated,
@@ -209,17 +220,21 @@ pub async fn show_rules(
 }
 
 /// `PUT /v1/settings/tasks`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RulesBody {
     /// Lifetimes, approval threshold, sensitive permissions, depth.
+    #[schema(value_type = Object)]
     pub rules: TaskRules,
     /// Intent rules kept in settings (after those of `--intent-rules`).
     #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
     pub intents: Vec<IntentRule>,
 }
 
 /// Replaces the task rules and the intent rules kept in settings.
+#[utoipa::path(put, path = "/v1/settings/tasks", tag = "settings", request_body = RulesBody,
+    responses((status = 200, description = "Stored"), (status = 400, body = crate::problem::Problem), (status = 403, body = crate::problem::Problem)))]
 pub async fn update_rules(
     State(state): State<AppState>,
     caller: Authenticated,
