@@ -76,6 +76,8 @@ pub struct Options {
     /// How long a self-registered client that never obtained a token lives,
     /// in seconds (default 24 hours).
     pub unused_client_ttl: Option<i64>,
+    /// Intent rules for task credentials (`--intent-rules`), before those kept in settings.
+    pub intent_rules: Option<laissez_core::task::IntentRules>,
 }
 
 /// A started server.
@@ -182,6 +184,9 @@ pub async fn start(
     state.documents = Arc::new(crate::oauth::cimd::MetadataDocuments::with_mappings(
         options.metadata_document_mappings.clone(),
     ));
+    if let Some(rules) = &options.intent_rules {
+        state.intents = Arc::new(rules.clone());
+    }
     if let Some(ttl) = options.unused_client_ttl {
         state.registrations = Arc::new(
             crate::oauth::register::RegistrationLimits::with_unused_ttl(ttl),

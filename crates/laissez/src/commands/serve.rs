@@ -18,6 +18,10 @@ pub struct ServeArgs {
     /// is kept (e.g. 24h, the default).
     #[arg(long, value_parser = laissez_core::ttl::Ttl::parse)]
     unused_client_ttl: Option<laissez_core::ttl::Ttl>,
+    /// Intent rules for task credentials: a TOML file of `[[rule]]` tables
+    /// (phrases or a pattern mapped to permissions on resource templates).
+    #[arg(long)]
+    intent_rules: Option<PathBuf>,
     /// The address to listen on.
     #[arg(long, env = "LAISSEZ_LISTEN", default_value = "127.0.0.1:8700")]
     listen: String,
@@ -199,6 +203,10 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         notify: notify_config(&args)?,
         limits: Default::default(),
         unused_client_ttl: args.unused_client_ttl.map(|ttl| ttl.seconds()),
+        intent_rules: match &args.intent_rules {
+            Some(path) => Some(intent_rules(path)?),
+            None => None,
+        },
     };
     let started = laissez_server::run::start(&args.data, &args.listen, &options).await?;
     if let Bootstrapped::Created(path) = &started.bootstrapped {
@@ -275,4 +283,12 @@ pub async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
+}
+
+/// Reads `--intent-rules`.
+fn intent_rules(path: &std::path::Path) -> Result<laissez_core::task::IntentRules, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Local(format!("--intent-rules {}: {e}", path.display())))?;
+    laissez_core::task::IntentRules::from_toml(&text)
+        .map_err(|e| CliError::Local(format!("--intent-rules {}: {e}", path.display())))
 }
