@@ -83,7 +83,8 @@ const verifier = client.randomPKCECodeVerifier();
 const state = client.randomState();
 const authorizationUrl = client.buildAuthorizationUrl(config, {
   redirect_uri: redirectUri,
-  scope: 'notes.read',
+  // offline_access: a refresh token comes only with it.
+  scope: 'notes.read offline_access',
   code_challenge: await client.calculatePKCECodeChallenge(verifier),
   code_challenge_method: 'S256',
   state,

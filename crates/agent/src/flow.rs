@@ -8,6 +8,7 @@ use axum::Router;
 use axum::extract::Query;
 use axum::routing::get;
 use laissez_oauth::OAuthScopes;
+use laissez_oauth::grant::OFFLINE_ACCESS;
 use laissez_oauth::pkce::challenge_for;
 use reqwest::header::WWW_AUTHENTICATE;
 use reqwest::{Method, Response, StatusCode};
@@ -233,9 +234,18 @@ impl Agent {
                 })
                 .unwrap_or_default(),
         };
-        let scopes = OAuthScopes::parse(Some(held))
+        let mut scopes = OAuthScopes::parse(Some(held))
             .unwrap_or_default()
             .union(&OAuthScopes::parse(Some(&wanted)).unwrap_or_default());
+        // A refresh token comes only with offline_access, where the server
+        // offers it. Not alone: a request naming only it would stand in for
+        // the resource's default scopes and be granted nothing else.
+        let offers_offline = asm["scopes_supported"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|s| s == OFFLINE_ACCESS));
+        if offers_offline && !scopes.is_empty() {
+            scopes = scopes.union(&OAuthScopes::from_names([OFFLINE_ACCESS]));
+        }
 
         // A loopback listener on a free port receives the answer.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -19,6 +19,7 @@ use axum::extract::{Query, State};
 use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use laissez_oauth::grant::OFFLINE_ACCESS;
 use laissez_oauth::pkce::challenge_for;
 use serde::Deserialize;
 use serde_json::Value;
@@ -357,6 +358,13 @@ impl Browsers {
                 },
             );
         }
+        // offline_access: the session outlives one access token and
+        // refreshes it (a refresh token comes only with that scope).
+        let scope: Vec<&str> = scopes
+            .iter()
+            .map(String::as_str)
+            .chain([OFFLINE_ACCESS])
+            .collect();
         let mut url = match url::Url::parse(&self.authorize_url) {
             Ok(url) => url,
             Err(_) => {
@@ -374,7 +382,7 @@ impl Browsers {
                 "resource",
                 gate.config.resource.as_str().trim_end_matches('/'),
             )
-            .append_pair("scope", &scopes.join(" "));
+            .append_pair("scope", &scope.join(" "));
         let mut response = (StatusCode::SEE_OTHER, [(LOCATION, url.to_string())]).into_response();
         let cookie = format!(
             "{}={browser}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",

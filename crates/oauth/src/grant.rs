@@ -147,9 +147,22 @@ pub fn scopes_acting_alone(
     Ok(wanted.clone())
 }
 
+/// The scope a client asks for to be given a refresh token (OpenID Connect
+/// Core §11, as certified providers apply it).
+pub const OFFLINE_ACCESS: &str = "offline_access";
+
+/// Whether redeeming an authorization code also starts a refresh token
+/// family: only for a client registered for the refresh_token grant that
+/// was granted `offline_access`. A client that did not ask must not get one
+/// (holding one, it would refresh, which cannot widen scope, instead of
+/// authorizing again when it needs more).
+pub fn issues_refresh(client_allows_refresh: bool, granted: &OAuthScopes) -> bool {
+    client_allows_refresh && granted.contains(OFFLINE_ACCESS)
+}
+
 /// Scopes that are the authorization server's own, not a resource's: any
 /// person may grant them (they reach no resource by themselves).
-pub const SERVER_SCOPES: [&str; 1] = ["offline_access"];
+pub const SERVER_SCOPES: [&str; 1] = [OFFLINE_ACCESS];
 
 /// The scopes a person can let a client have: those asked for, that the
 /// resource defines (`resource_registered`, when it defines any), and that
@@ -212,6 +225,24 @@ mod tests {
             scopes_acting_alone(None, &narrow, &resource, policy).unwrap(),
             narrow
         );
+    }
+
+    #[test]
+    fn only_offline_access_starts_a_refresh_family() {
+        for (allows, granted, expected) in [
+            (true, "notes.read offline_access", true),
+            (true, "offline_access", true),
+            (true, "notes.read", false),
+            (true, "", false),
+            (false, "notes.read offline_access", false),
+            (false, "notes.read", false),
+        ] {
+            assert_eq!(
+                issues_refresh(allows, &set(granted)),
+                expected,
+                "{allows} {granted}"
+            );
+        }
     }
 
     #[test]

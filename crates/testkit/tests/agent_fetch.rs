@@ -64,7 +64,11 @@ async fn fetch_follows_the_challenge_caches_refreshes_and_steps_up() {
             .find(|(n, _)| n == k)
             .map(|(_, v)| v.into_owned())
     };
-    assert_eq!(param(&first, "scope").as_deref(), Some("notes.read"));
+    // offline_access too, since the server offers it: the agent refreshes.
+    assert_eq!(
+        param(&first, "scope").as_deref(),
+        Some("notes.read offline_access")
+    );
     assert_eq!(
         param(&first, "resource").as_deref(),
         Some(echo.as_str()),
@@ -124,6 +128,6 @@ async fn fetch_follows_the_challenge_caches_refreshes_and_steps_up() {
     let second = url::Url::parse(&asked[1]).unwrap();
     assert_eq!(
         param(&second, "scope").as_deref(),
-        Some("notes.read notes.write")
+        Some("notes.read notes.write offline_access")
     );
 }

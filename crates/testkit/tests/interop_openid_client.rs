@@ -50,7 +50,7 @@ async fn openid_client_completes_every_grant() {
     );
     let observed: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     assert_eq!(observed["issuer"], server.url.as_str());
-    assert_eq!(observed["scope"], "notes.read");
+    assert_eq!(observed["scope"], "notes.read offline_access");
     for check in [
         "has_refresh",
         "rotated",

@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 use url::Url;
 
 const PASSWORD: &str = "correct horse battery staple";
+/// The scopes an agent asks for when it wants to refresh too.
+const WITH_OFFLINE: (&str, &str) = ("scope", "notes.read notes.write offline_access");
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-and-some-more-entropy";
 
 struct Flow {
@@ -230,7 +232,7 @@ use laissez_testkit::jwt_claims as claims;
 #[tokio::test(flavor = "multi_thread")]
 async fn a_user_consents_and_the_agent_gets_tokens_for_that_user_only() {
     let f = flow().await;
-    let params = f.authorize_params(&[]);
+    let params = f.authorize_params(&[WITH_OFFLINE]);
     let cookie = f.sign_in(&params).await;
     let page = f
         .get_authorize(&params, Some(&cookie))
@@ -247,7 +249,12 @@ async fn a_user_consents_and_the_agent_gets_tokens_for_that_user_only() {
 
     // The user narrows to notes.read.
     let back = f
-        .consent(&params, &cookie, &["notes.read"], "approve")
+        .consent(
+            &params,
+            &cookie,
+            &["notes.read", "offline_access"],
+            "approve",
+        )
         .await;
     assert_eq!(
         back.port(),
@@ -273,7 +280,10 @@ async fn a_user_consents_and_the_agent_gets_tokens_for_that_user_only() {
         "the agent is the actor"
     );
     assert_eq!(at["aud"], "https://mcp.example");
-    assert_eq!(at["scope"], "notes.read", "narrowed at consent");
+    assert_eq!(
+        at["scope"], "notes.read offline_access",
+        "narrowed at consent"
+    );
     let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
     assert!(refresh.starts_with("lzrt_"));
 
@@ -286,7 +296,7 @@ async fn a_user_consents_and_the_agent_gets_tokens_for_that_user_only() {
     assert_ne!(next, refresh);
     assert_eq!(
         claims(rotated["access_token"].as_str().unwrap())["scope"],
-        "notes.read"
+        "notes.read offline_access"
     );
     let (status, reuse) = f
         .token(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)])
@@ -309,7 +319,12 @@ async fn a_user_consents_and_the_agent_gets_tokens_for_that_user_only() {
 
     // RFC 7009 revokes a refresh token's whole family.
     let back = f
-        .consent(&params, &cookie, &["notes.read"], "approve")
+        .consent(
+            &params,
+            &cookie,
+            &["notes.read", "offline_access"],
+            "approve",
+        )
         .await;
     let second_code = param(&back, "code").unwrap();
     let (_, fresh) = f.exchange(&second_code).await;
@@ -339,7 +354,12 @@ async fn a_user_consents_and_the_agent_gets_tokens_for_that_user_only() {
 
     // A replayed code is refused, and everything the user gave the client ends.
     let back = f
-        .consent(&params, &cookie, &["notes.read"], "approve")
+        .consent(
+            &params,
+            &cookie,
+            &["notes.read", "offline_access"],
+            "approve",
+        )
         .await;
     let third_code = param(&back, "code").unwrap();
     let (status, victim) = f.exchange(&third_code).await;
@@ -363,6 +383,58 @@ async fn a_user_consents_and_the_agent_gets_tokens_for_that_user_only() {
 
     let (_, verification) = f.server.get("/v1/audit/verify").await;
     assert_eq!(verification["first_break"], Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refresh_token_comes_only_with_offline_access() {
+    let f = flow().await;
+    // Registered for refresh_token, but asking for no offline_access: none
+    // (such a client refreshes instead of authorizing again to step up).
+    let params = f.authorize_params(&[]);
+    let cookie = f.sign_in(&params).await;
+    let back = f
+        .consent(&params, &cookie, &["notes.read"], "approve")
+        .await;
+    let (status, tokens) = f.exchange(&param(&back, "code").unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert_eq!(tokens["refresh_token"], Value::Null, "{tokens}");
+    assert_eq!(tokens["scope"], "notes.read");
+
+    // Asked for, but the person unticks it at consent: none either.
+    let params = f.authorize_params(&[WITH_OFFLINE]);
+    let page = f
+        .get_authorize(&params, Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("name=\"grant_scope\" value=\"offline_access\" checked"),
+        "offline_access is offered at consent: {page}"
+    );
+    let back = f
+        .consent(&params, &cookie, &["notes.read"], "approve")
+        .await;
+    let (_, tokens) = f.exchange(&param(&back, "code").unwrap()).await;
+    assert_eq!(tokens["refresh_token"], Value::Null, "{tokens}");
+
+    // Asked for and granted: a refresh token, and its rotations keep one.
+    let back = f
+        .consent(
+            &params,
+            &cookie,
+            &["notes.read", "offline_access"],
+            "approve",
+        )
+        .await;
+    let (_, tokens) = f.exchange(&param(&back, "code").unwrap()).await;
+    assert_eq!(tokens["scope"], "notes.read offline_access");
+    let refresh = tokens["refresh_token"].as_str().expect("a refresh token");
+    let (status, rotated) = f
+        .token(&[("grant_type", "refresh_token"), ("refresh_token", refresh)])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    assert!(rotated["refresh_token"].as_str().is_some(), "{rotated}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -529,10 +601,15 @@ async fn wrong_passwords_are_refused_and_audited() {
 #[tokio::test(flavor = "multi_thread")]
 async fn disconnecting_an_app_kills_its_refresh_and_access_tokens_at_once() {
     let f = flow().await;
-    let params = f.authorize_params(&[]);
+    let params = f.authorize_params(&[WITH_OFFLINE]);
     let cookie = f.sign_in(&params).await;
     let back = f
-        .consent(&params, &cookie, &["notes.read", "notes.write"], "approve")
+        .consent(
+            &params,
+            &cookie,
+            &["notes.read", "notes.write", "offline_access"],
+            "approve",
+        )
         .await;
     let code = param(&back, "code").unwrap();
     let (_, tokens) = f.exchange(&code).await;
@@ -558,7 +635,7 @@ async fn disconnecting_an_app_kills_its_refresh_and_access_tokens_at_once() {
     assert_eq!(apps.len(), 1);
     assert_eq!(apps[0]["client_id"], f.client_id.as_str());
     assert_eq!(apps[0]["client_name"], "Notes Agent");
-    assert_eq!(apps[0]["scope"], "notes.read notes.write");
+    assert_eq!(apps[0]["scope"], "notes.read notes.write offline_access");
     assert!(apps[0]["last_used_at"].as_i64().is_some());
 
     let (status, after) = f
@@ -600,10 +677,15 @@ async fn disconnecting_an_app_kills_its_refresh_and_access_tokens_at_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_connected_applications_page_lists_and_disconnects() {
     let f = flow().await;
-    let params = f.authorize_params(&[]);
+    let params = f.authorize_params(&[WITH_OFFLINE]);
     let cookie = f.sign_in(&params).await;
     let back = f
-        .consent(&params, &cookie, &["notes.read"], "approve")
+        .consent(
+            &params,
+            &cookie,
+            &["notes.read", "offline_access"],
+            "approve",
+        )
         .await;
     let code = param(&back, "code").unwrap();
     let (_, tokens) = f.exchange(&code).await;
@@ -773,7 +855,7 @@ async fn the_user_chooses_which_accounts_an_app_may_act_in_and_gates_hold_it_to_
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
-    let params = f.authorize_params(&[]);
+    let params = f.authorize_params(&[WITH_OFFLINE]);
     let cookie = f.sign_in(&params).await;
     let page = f
         .get_authorize(&params, Some(&cookie))
@@ -800,6 +882,7 @@ async fn the_user_chooses_which_accounts_an_app_may_act_in_and_gates_hold_it_to_
             &cookie,
             &[
                 ("grant_scope", "notes.read"),
+                ("grant_scope", "offline_access"),
                 ("grant_account", "globex"),
                 ("grant_account", "initech"),
             ],

@@ -78,9 +78,9 @@ async fn public_client(server: &TestServer) -> (String, String) {
     )
 }
 
-/// Alice approves `client_id` for `resource`; returns the code.
+/// Alice approves `client_id` for `resource` (and a refresh token); returns the code.
 async fn code_for(server: &TestServer, client_id: &str, resource: &str) -> String {
-    code_for_scope(server, client_id, resource, "notes.read").await
+    code_for_scope(server, client_id, resource, "notes.read offline_access").await
 }
 
 /// Alice approves `client_id` for `resource` and `scope`; returns the code.
@@ -1002,12 +1002,18 @@ async fn a_person_grants_only_the_scopes_their_policies_hold() {
         .await;
     let (client_id, _) = public_client(&server).await;
     // She approves everything the page offers: notes.write is not offered.
-    let code = code_for_scope(&server, &client_id, &gate, "notes.read notes.write").await;
+    let code = code_for_scope(
+        &server,
+        &client_id,
+        &gate,
+        "notes.read notes.write offline_access",
+    )
+    .await;
     let (status, tokens) = exchange(&server, &client_id, &code, &gate).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     let access = tokens["access_token"].as_str().unwrap();
     let claims = laissez_testkit::jwt_claims(access);
-    assert_eq!(claims["scope"], "notes.read", "{claims}");
+    assert_eq!(claims["scope"], "notes.read offline_access", "{claims}");
     assert_eq!(through_gate(&gate, access).await, StatusCode::OK);
     let write = reqwest::Client::new()
         .get(format!("{gate}/write"))
@@ -1023,7 +1029,7 @@ async fn a_person_grants_only_the_scopes_their_policies_hold() {
     assert_eq!(status, StatusCode::OK, "{fresh}");
     assert_eq!(
         laissez_testkit::jwt_claims(fresh["access_token"].as_str().unwrap())["scope"],
-        "notes.read"
+        "notes.read offline_access"
     );
     // Her policy removed, the next refresh yields no notes.read.
     let (status, body) = server
@@ -1157,7 +1163,13 @@ async fn a_code_yields_only_what_the_person_still_holds_when_it_is_exchanged() {
     let read = server.grant_app_role("alice", &["notes.read"], "/").await;
     server.grant_app_role("alice", &["notes.write"], "/").await;
     let (client_id, _) = public_client(&server).await;
-    let code = code_for_scope(&server, &client_id, &gate, "notes.read notes.write").await;
+    let code = code_for_scope(
+        &server,
+        &client_id,
+        &gate,
+        "notes.read notes.write offline_access",
+    )
+    .await;
     // Between consent and the exchange, notes.read is taken from her.
     let (status, body) = server
         .call(
@@ -1171,7 +1183,7 @@ async fn a_code_yields_only_what_the_person_still_holds_when_it_is_exchanged() {
     let (status, tokens) = exchange(&server, &client_id, &code, &gate).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     let claims = laissez_testkit::jwt_claims(tokens["access_token"].as_str().unwrap());
-    assert_eq!(claims["scope"], "notes.write", "{claims}");
+    assert_eq!(claims["scope"], "notes.write offline_access", "{claims}");
     // And the refresh grant carries no more than the token.
     let (status, fresh) = refresh_with(
         &server,
@@ -1182,6 +1194,6 @@ async fn a_code_yields_only_what_the_person_still_holds_when_it_is_exchanged() {
     assert_eq!(status, StatusCode::OK, "{fresh}");
     assert_eq!(
         laissez_testkit::jwt_claims(fresh["access_token"].as_str().unwrap())["scope"],
-        "notes.write"
+        "notes.write offline_access"
     );
 }

@@ -312,7 +312,8 @@ async fn authorization_code(
         &consented,
     )
     .await?;
-    let refresh = if client.metadata.allows(GrantType::RefreshToken) {
+    let allows_refresh = client.metadata.allows(GrantType::RefreshToken);
+    let refresh = if laissez_oauth::grant::issues_refresh(allows_refresh, &scopes) {
         let family_id = new_id("fam").map_err(|e| server_error(e.to_string()))?;
         let (secret, hash) = new_refresh(state)?;
         let next = RefreshGrant {
