@@ -48,7 +48,7 @@ pub async fn exchange(
     let requester = acting_client(state, client).await?;
     let proof = match proof(state, headers) {
         Ok(proof) => proof,
-        Err(answer) => return Ok(answer),
+        Err(answer) => return Ok(*answer),
     };
     let wanted = match request.requested_token_type.as_deref() {
         None | Some(ACCESS_TOKEN_TYPE) => ACCESS_TOKEN_TYPE,
@@ -121,7 +121,7 @@ pub async fn poll(
         .ok_or_else(|| OAuthError::invalid_request("device_code (the approval id) is required"))?;
     let proof = match proof(state, headers) {
         Ok(proof) => proof,
-        Err(answer) => return Ok(answer),
+        Err(answer) => return Ok(*answer),
     };
     let unknown = || OAuthError::invalid_grant("unknown approval for this client");
     let (task, approval) = state.store.approval(id).await?.ok_or_else(unknown)?;
@@ -178,16 +178,16 @@ pub fn binding(
     state: &AppState,
     headers: &HeaderMap,
     client: &Client,
-) -> Result<Option<String>, Response> {
+) -> Result<Option<String>, Box<Response>> {
     match proof(state, headers) {
         Ok(proof) => Ok(Some(proof.jkt)),
         Err(_) if crate::dpop::proofs(headers).is_ok_and(|p| p.is_empty()) => {
             if client.metadata.dpop_bound_access_tokens {
-                Err(dpop_refusal(
+                Err(Box::new(dpop_refusal(
                     state,
                     ErrorCode::InvalidDpopProof,
                     "this client registered dpop_bound_access_tokens: send a DPoP proof".into(),
-                ))
+                )))
             } else {
                 Ok(None)
             }
@@ -240,8 +240,8 @@ async fn acting_client(state: &AppState, client: &Client) -> Result<Requester, O
 }
 
 /// The request's DPoP proof, or the answer refusing it.
-fn proof(state: &AppState, headers: &HeaderMap) -> Result<laissez_dpop::Verified, Response> {
-    let refused = |code: ErrorCode, text: String| dpop_refusal(state, code, text);
+fn proof(state: &AppState, headers: &HeaderMap) -> Result<laissez_dpop::Verified, Box<Response>> {
+    let refused = |code: ErrorCode, text: String| Box::new(dpop_refusal(state, code, text));
     match crate::dpop::optional(state, headers, "POST", "/oauth/token", None) {
         Ok(Some(proof)) => Ok(proof),
         Ok(None) => Err(refused(

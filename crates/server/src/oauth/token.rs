@@ -82,7 +82,7 @@ pub async fn token(
         super::exchange::TOKEN_EXCHANGE | super::exchange::DEVICE_CODE => None,
         _ => match super::exchange::binding(&state, &headers, &client) {
             Ok(jkt) => jkt,
-            Err(refusal) => return Ok(refusal),
+            Err(refusal) => return Ok(*refusal),
         },
     };
     let jkt = jkt.as_deref();
