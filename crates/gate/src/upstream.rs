@@ -66,6 +66,8 @@ pub fn rewrite(headers: &mut HeaderMap, identity: Identity<'_>, client: Client) 
     let told_forwarded = told(headers, "forwarded");
 
     headers.remove(AUTHORIZATION);
+    // The proof names the token's hash and the agent's key: the gate's, not the app's.
+    headers.remove("dpop");
     crate::browser::strip_cookie(headers);
     headers.remove(HOST);
     strip_hop_by_hop(headers);

@@ -70,6 +70,9 @@ pub struct Authenticated {
     /// The task, when the credential is a task token: its grants bound
     /// every action, and it is a link of the chain in audit records.
     pub task: Option<laissez_store::task::TaskRecord>,
+    /// The request's DPoP proof, verified (and spent) with the credential
+    /// (`Authorization: DPoP`); a handler that needs a proof uses this one.
+    pub proof: Option<laissez_dpop::Verified>,
 }
 
 impl Authenticated {
@@ -389,6 +392,7 @@ async fn authenticate(
     if token.kind() == laissez_token::Kind::Task {
         return authenticate_task(state, client_ip, hash, proof, detail()).await;
     }
+    let proof_used = proof;
     let caller = state
         .store
         .caller(&hash)
@@ -465,6 +469,7 @@ async fn authenticate(
         client_ip,
         secret_hash: hash,
         task: None,
+        proof: proof_used,
     })
 }
 
@@ -618,5 +623,6 @@ async fn authenticate_task(
         client_ip,
         secret_hash: hash,
         task: Some(task),
+        proof,
     })
 }

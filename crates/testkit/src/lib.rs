@@ -7,6 +7,7 @@ pub mod browser;
 pub mod gate;
 pub mod node;
 pub mod python;
+pub mod task;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

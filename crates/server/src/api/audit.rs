@@ -117,6 +117,12 @@ pub struct GateDecision {
     pub reason: Option<String>,
     /// The caller's address as the gate saw it.
     pub client_ip: Option<String>,
+    /// The task credential used, when the token was one.
+    pub task: Option<String>,
+    /// The tasks above it, root first.
+    pub task_chain: Option<Vec<String>>,
+    /// The token came without proof of its key: possibly stolen.
+    pub possible_theft: Option<bool>,
 }
 
 /// Most decisions one report carries.
@@ -176,7 +182,8 @@ pub async fn report(
             client_ip: d.client_ip,
             detail: serde_json::json!({
                 "user": d.user, "client_id": d.client_id, "agent": d.agent, "scope": d.scope,
-                "reason": d.reason, "reporter": reporter,
+                "reason": d.reason, "reporter": reporter, "task": d.task,
+                "task_chain": d.task_chain, "possible_theft": d.possible_theft,
             }),
         });
     }

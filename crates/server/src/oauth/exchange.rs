@@ -88,13 +88,24 @@ pub async fn exchange(
         .iter()
         .map(str::to_owned)
         .collect();
+    // A task narrowed for a sub-agent binds to that agent's key.
+    let key_thumbprint = match request.dpop_jkt.as_deref() {
+        Some(jkt) if crate::dpop::is_thumbprint(jkt) => jkt.to_owned(),
+        Some(_) => {
+            return Err(OAuthError::invalid_request(
+                "dpop_jkt must be an RFC 7638 SHA-256 thumbprint (43 base64url characters)",
+            )
+            .into());
+        }
+        None => proof.jkt,
+    };
     let asked = TaskAsk {
         description: request.task_description.clone().unwrap_or_default(),
         permissions,
         resources,
         ttl: request.task_ttl,
         allowed_ips: Vec::new(),
-        key_thumbprint: proof.jkt,
+        key_thumbprint,
     };
     let requester = Requester {
         parent,
@@ -287,6 +298,13 @@ async fn subject(
                 .into());
             }
         };
+        // Holding the token is not enough: the request proves the parent's key.
+        if parent.key_thumbprint.as_deref() != Some(jkt) {
+            return Err(OAuthError::invalid_grant(
+                "the subject task is bound to another key than this request's proof; narrow it with a proof of its key (and dpop_jkt for a sub-agent's key)",
+            )
+            .into());
+        }
         return Ok((None, Some(parent)));
     }
     if kind.is_some_and(|k| k != ACCESS_TOKEN_TYPE) {
@@ -310,6 +328,11 @@ async fn subject(
         .into());
     }
     if let Some(task_id) = claims.task.as_deref() {
+        if claims.bound_jkt().is_none() {
+            return Err(
+                OAuthError::invalid_grant("the subject task token is not bound to a key").into(),
+            );
+        }
         let parent = match state.store.task(task_id).await? {
             Some(task)
                 if task.agent_id == agent_id && state.store.task_live(task_id, now()).await? =>
@@ -359,13 +382,17 @@ async fn subject(
 }
 
 fn issued_answer(issued: &IssuedTask, wanted: &str, request: &TokenRequest) -> Response {
-    let app = request.resource.as_deref().and_then(|r| {
-        let asked = TaskResource::parse(r).ok()?.to_string();
-        issued
-            .access_tokens
-            .iter()
-            .find(|t| TaskResource::parse(&t.resource).is_ok_and(|p| p.to_string() == asked))
-    });
+    // A poll names no resource: the task's app is the one it was asked for.
+    let app = match request.resource.as_deref() {
+        Some(r) => TaskResource::parse(r).ok().and_then(|asked| {
+            let asked = asked.to_string();
+            issued
+                .access_tokens
+                .iter()
+                .find(|t| TaskResource::parse(&t.resource).is_ok_and(|p| p.to_string() == asked))
+        }),
+        None => issued.access_tokens.first(),
+    };
     let (token, kind, scope) = match (wanted, app) {
         (ACCESS_TOKEN_TYPE, Some(app)) => (
             app.access_token.clone(),

@@ -259,7 +259,7 @@ async fn end_task_of_client(
     );
     let (_, ended) = state
         .store
-        .end_task(&task.id, laissez_store::task::TaskState::Completed, audit)
+        .end_task(&task.id, laissez_store::task::TaskState::Revoked, audit)
         .await?;
     if !ended.is_empty() {
         state.feed.published().await;

@@ -59,6 +59,8 @@ pub struct TokenRequest {
     pub(crate) task_ttl: Option<i64>,
     /// Polling a pending task (RFC 8628): its approval id.
     pub(crate) device_code: Option<String>,
+    /// Bind the issued task to this key instead of the proof's (a sub-agent's).
+    pub(crate) dpop_jkt: Option<String>,
 }
 
 /// Issues tokens.

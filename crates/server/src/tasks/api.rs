@@ -74,7 +74,10 @@ pub async fn create(
     headers: HeaderMap,
     ApiJson(request): ApiJson<TaskRequest>,
 ) -> Result<Response, ApiError> {
-    let proof = crate::dpop::require(&state, &headers, "POST", "/v1/tasks", None)?;
+    let proof = match &caller.proof {
+        Some(proof) => proof.clone(),
+        None => crate::dpop::require(&state, &headers, "POST", "/v1/tasks", None)?,
+    };
     let key_thumbprint = match request.dpop_jkt {
         Some(jkt) if crate::dpop::is_thumbprint(&jkt) => jkt,
         Some(_) => {
@@ -205,13 +208,16 @@ pub async fn collect(
     if caller.principal().id != task.agent_id {
         return Err(ApiError::NotFound(format!("no approval '{id}'")));
     }
-    let proof = crate::dpop::require(
-        &state,
-        &headers,
-        "POST",
-        &format!("/v1/tasks/{id}/token"),
-        None,
-    )?;
+    let proof = match &caller.proof {
+        Some(proof) => proof.clone(),
+        None => crate::dpop::require(
+            &state,
+            &headers,
+            "POST",
+            &format!("/v1/tasks/{id}/token"),
+            None,
+        )?,
+    };
     if !task
         .key_thumbprint
         .as_deref()
