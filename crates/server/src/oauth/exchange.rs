@@ -307,9 +307,10 @@ async fn subject(
     let user = match state.store.principal(&claims.sub).await? {
         Some(user) if user.kind == PrincipalKind::User && user.status == Status::Active => user,
         _ => {
-            return Err(
-                OAuthError::invalid_grant("the subject token's user is not an active user").into(),
-            );
+            return Err(OAuthError::invalid_grant(
+                "the subject token's user is not an active user",
+            )
+            .into());
         }
     };
     let audience = TaskResource::parse(&claims.aud)
