@@ -48,7 +48,7 @@ pub async fn exchange(
     let requester = acting_client(state, client).await?;
     let proof = match proof(state, headers) {
         Ok(proof) => proof,
-        Err(answer) => return Ok(answer),
+        Err(answer) => return Ok(*answer),
     };
     let wanted = match request.requested_token_type.as_deref() {
         None | Some(ACCESS_TOKEN_TYPE) => ACCESS_TOKEN_TYPE,
@@ -121,7 +121,7 @@ pub async fn poll(
         .ok_or_else(|| OAuthError::invalid_request("device_code (the approval id) is required"))?;
     let proof = match proof(state, headers) {
         Ok(proof) => proof,
-        Err(answer) => return Ok(answer),
+        Err(answer) => return Ok(*answer),
     };
     let unknown = || OAuthError::invalid_grant("unknown approval for this client");
     let (task, approval) = state.store.approval(id).await?.ok_or_else(unknown)?;
@@ -203,8 +203,9 @@ async fn acting_client(state: &AppState, client: &Client) -> Result<Requester, O
     })
 }
 
-/// The request's DPoP proof, or the answer refusing it.
-fn proof(state: &AppState, headers: &HeaderMap) -> Result<laissez_dpop::Verified, Response> {
+/// The request's DPoP proof, or the answer refusing it (boxed: a response
+/// is large beside a verified proof).
+fn proof(state: &AppState, headers: &HeaderMap) -> Result<laissez_dpop::Verified, Box<Response>> {
     let refused = |code: ErrorCode, text: String| {
         let mut answer = no_store(
             StatusCode::BAD_REQUEST,
@@ -213,7 +214,7 @@ fn proof(state: &AppState, headers: &HeaderMap) -> Result<laissez_dpop::Verified
         if let Ok(nonce) = HeaderValue::from_str(&state.dpop.nonce(now())) {
             answer.headers_mut().insert("dpop-nonce", nonce);
         }
-        answer
+        Box::new(answer)
     };
     match crate::dpop::optional(state, headers, "POST", "/oauth/token", None) {
         Ok(Some(proof)) => Ok(proof),
