@@ -45,6 +45,8 @@ pub enum CliError {
         status: u16,
         /// The problem's detail.
         detail: String,
+        /// The OAuth-style error code (`error`), when it has one.
+        code: Option<String>,
         /// Extra advice, possibly empty.
         hint: Hint,
     },
@@ -77,9 +79,17 @@ impl CliError {
     pub fn to_json(&self) -> serde_json::Value {
         let mut error = serde_json::json!({ "message": self.to_string() });
         match self {
-            CliError::Problem { status, detail, .. } => {
+            CliError::Problem {
+                status,
+                detail,
+                code,
+                ..
+            } => {
                 error["status"] = (*status).into();
                 error["detail"] = detail.as_str().into();
+                if let Some(code) = code {
+                    error["code"] = code.as_str().into();
+                }
             }
             CliError::NotLaissez { status, .. } => error["status"] = (*status).into(),
             _ => {}

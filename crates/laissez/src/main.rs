@@ -13,6 +13,7 @@ macro_rules! announce {
 }
 
 mod commands;
+mod dpop;
 mod error;
 mod output;
 
@@ -73,9 +74,11 @@ impl Global {
         self.client_at(&client::server_url(&self.server)?)
     }
 
-    /// A client of another server (checked URL) with the same token.
+    /// A client of another server (checked URL) with the same token, sent
+    /// with proofs of the key in `LAISSEZ_DPOP_KEY` when that is set.
     pub fn client_at(&self, base: &str) -> Result<Client, CliError> {
-        Client::new(base, self.token()?, self.timeout)
+        let key = dpop::key_from_env()?;
+        Ok(Client::new(base, self.token()?, self.timeout)?.with_proof_key(key))
     }
 
     /// The token from --token, LAISSEZ_TOKEN or DATA/admin-token. A token
