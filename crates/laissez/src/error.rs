@@ -72,6 +72,10 @@ pub enum CliError {
     /// A check answered deny (exit 1 without an error line).
     #[error("denied")]
     Denied,
+    /// The command `task run` ran exited with this code (passed on
+    /// without an error line; 128 + the signal when a signal ended it).
+    #[error("the command exited with code {0}")]
+    Exited(u8),
 }
 
 impl CliError {
