@@ -120,11 +120,14 @@ fn text(bytes: &[u8]) -> String {
 /// What the command run by `task run` records of its environment.
 const RECORD: &str = r#"echo "$LAISSEZ_TASK_ID" > "$LAISSEZ_OUT/id"; echo "$LAISSEZ_TOKEN" > "$LAISSEZ_OUT/token"; echo "$LAISSEZ_DPOP_KEY" > "$LAISSEZ_OUT/key-path"; cp "$LAISSEZ_DPOP_KEY" "$LAISSEZ_OUT/key.pem""#;
 
+/// What the command records of the modes of the key and its folder.
+const MODES: &str = r#"stat -c %a "$(dirname "$LAISSEZ_DPOP_KEY")" > "$LAISSEZ_OUT/dir-mode"; stat -c %a "$LAISSEZ_DPOP_KEY" > "$LAISSEZ_OUT/key-mode""#;
+
 #[test]
 fn task_run_hands_the_command_a_bound_task_token_and_completes_the_task() {
     let org = Org::new();
     let script = format!(
-        r#"{RECORD}; "$LAISSEZ_BIN" whoami --json > "$LAISSEZ_OUT/whoami.json" || exit 20; env -u LAISSEZ_DPOP_KEY "$LAISSEZ_BIN" whoami 2> "$LAISSEZ_OUT/bearer.err"; echo $? > "$LAISSEZ_OUT/bearer.code""#
+        r#"{RECORD}; {MODES}; "$LAISSEZ_BIN" whoami --json > "$LAISSEZ_OUT/whoami.json" || exit 20; env -u LAISSEZ_DPOP_KEY "$LAISSEZ_BIN" whoami 2> "$LAISSEZ_OUT/bearer.err"; echo $? > "$LAISSEZ_OUT/bearer.code""#
     );
     let out = org.run(
         &org.bot,
@@ -149,7 +152,10 @@ fn task_run_hands_the_command_a_bound_task_token_and_completes_the_task() {
         "{stderr}"
     );
 
-    // Inside, `laissez whoami` was the task, proven with the task's key ...
+    // The key was readable by its user only ...
+    assert_eq!(org.written("dir-mode"), "700");
+    assert_eq!(org.written("key-mode"), "600");
+    // ... inside, `laissez whoami` was the task, proven with that key ...
     let token = org.written("token");
     assert!(token.starts_with("lztt_"), "{token}");
     let whoami: Value = serde_json::from_str(&org.written("whoami.json")).unwrap();

@@ -282,13 +282,14 @@ async fn run(global: &Global, args: RunArgs) -> Result<(), CliError> {
     let caller = global.client()?;
     if caller.proves_possession() {
         return Err(CliError::Local(format!(
-            "laissez task run asks with a token of its own, not from inside a task ({KEY_VAR} is set)"
+            "laissez task run cannot run inside another task ({KEY_VAR} is set): ask with the agent's own token"
         )));
     }
     let key = ProofKey::generate()
         .map_err(|e| CliError::Local(format!("cannot make a DPoP key: {e}")))?;
     let dir = tempfile::Builder::new()
         .prefix("laissez-task-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
         .tempdir()
         .map_err(|e| CliError::Local(format!("cannot make a private folder for the key: {e}")))?;
     let key_path = dir.path().join("dpop-key.pem");
