@@ -683,6 +683,20 @@ fn print_task(task: &Value) {
     if !task["ended_at"].is_null() {
         println!("ended:    {}", output::time(&task["ended_at"]));
     }
+    let approval = &task["approval"];
+    if approval.is_object() {
+        println!("approval: {}", list(&approval["reasons"]));
+        match approval["decided_by"].as_str() {
+            Some(by) => println!(
+                "decided:  by {by} at {}",
+                output::time(&approval["decided_at"])
+            ),
+            None => println!(
+                "decided:  not yet (laissez approvals approve {})",
+                output::text(&task["id"])
+            ),
+        }
+    }
 }
 
 /// A JSON array of strings, as strings.
