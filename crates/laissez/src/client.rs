@@ -1,5 +1,9 @@
-//! The admin API client: JSON over HTTP with the caller's bearer token, and
+//! The admin API client: JSON over HTTP with the caller's token, and
 //! problem details turned into [`CliError`]s.
+//!
+//! The token goes as `Authorization: Bearer`, or, with a proof key (a task's,
+//! from `LAISSEZ_DPOP_KEY`), as `Authorization: DPoP` with a fresh proof of
+//! that key on every request.
 //!
 //! Every request is bounded in time (`--timeout`), and an answer that is not
 //! a Laissez JSON or problem document is reported by its status and media
@@ -8,9 +12,11 @@
 
 use std::time::Duration;
 
+use laissez_dpop::ProofKey;
 use reqwest::{Method, StatusCode, header};
 use serde_json::Value;
 
+use crate::dpop::{self, Proving, SendError};
 use crate::error::{CliError, Hint};
 
 /// Talks to one server with one token.
@@ -19,6 +25,7 @@ pub struct Client {
     token: String,
     timeout: Duration,
     http: reqwest::Client,
+    key: Option<ProofKey>,
 }
 
 impl Client {
@@ -36,7 +43,25 @@ impl Client {
             token,
             timeout,
             http,
+            key: None,
         })
+    }
+
+    /// The same client presenting its token as `Authorization: DPoP`, with a
+    /// proof of `key` on every request (unchanged when `key` is `None`).
+    pub fn with_proof_key(mut self, key: Option<ProofKey>) -> Client {
+        self.key = key;
+        self
+    }
+
+    /// Whether the token goes with proofs of a key (`Authorization: DPoP`).
+    pub fn proves_possession(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// The server's URL.
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     /// Sends one request and returns the JSON answer (`Null` for an empty one).
@@ -46,7 +71,26 @@ impl Client {
         path: &str,
         body: Option<Value>,
     ) -> Result<Value, CliError> {
-        self.call_with_next(method, path, body)
+        self.call_with_next(method, path, body, None)
+            .await
+            .map(|(value, _)| value)
+    }
+
+    /// POST with the bearer token and a proof of another `key` (not the
+    /// token's): how a task is asked for, bound to that key, and collected.
+    pub async fn post_proving(
+        &self,
+        path: &str,
+        body: Option<Value>,
+        key: &ProofKey,
+    ) -> Result<Value, CliError> {
+        if self.key.is_some() {
+            return Err(CliError::Local(format!(
+                "this token already goes with a proof of the key in {}; one request carries one proof",
+                dpop::KEY_VAR
+            )));
+        }
+        self.call_with_next(Method::POST, path, body, Some(key))
             .await
             .map(|(value, _)| value)
     }
@@ -63,7 +107,9 @@ impl Client {
                 Some(cursor) => format!("{path}{sep}limit=1000&cursor={}", encode(cursor)),
                 None => format!("{path}{sep}limit=1000"),
             };
-            let (page, next) = self.call_with_next(Method::GET, &page_path, None).await?;
+            let (page, next) = self
+                .call_with_next(Method::GET, &page_path, None, None)
+                .await?;
             match page {
                 Value::Array(page) => items.extend(page),
                 other => return Ok(other),
@@ -76,24 +122,50 @@ impl Client {
         Ok(Value::Array(items))
     }
 
-    /// Sends one request; returns the JSON answer and the next page's cursor, if any.
+    /// Sends one request (with a proof of `bound_to` when given, else of the
+    /// token's key if any); returns the JSON answer and the next page's
+    /// cursor, if any.
     async fn call_with_next(
         &self,
         method: Method,
         path: &str,
         body: Option<Value>,
+        bound_to: Option<&ProofKey>,
     ) -> Result<(Value, Option<String>), CliError> {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.map_err(|e| self.transport(&e))?;
-        let status = response.status();
-        let media_type = response
-            .headers()
+        let url = format!("{}{path}", self.base);
+        let proving = match (&self.key, bound_to) {
+            (_, Some(key)) => Some(Proving {
+                key,
+                method: method.as_str(),
+                url: &url,
+                access_token: None,
+            }),
+            (Some(key), None) => Some(Proving {
+                key,
+                method: method.as_str(),
+                url: &url,
+                access_token: Some(&self.token),
+            }),
+            (None, None) => None,
+        };
+        let scheme = if self.key.is_some() { "DPoP" } else { "Bearer" };
+        let build = || {
+            let request = self
+                .http
+                .request(method.clone(), &url)
+                .header(header::AUTHORIZATION, format!("{scheme} {}", self.token));
+            match &body {
+                Some(body) => request.json(body),
+                None => request,
+            }
+        };
+        let exchange = dpop::send(build, proving).await.map_err(|e| match e {
+            SendError::Transport(e) => self.transport(&e),
+            SendError::Proof(e) => CliError::Local(format!("cannot sign a DPoP proof: {e}")),
+        })?;
+        let status = exchange.status;
+        let media_type = exchange
+            .headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(|v| {
@@ -104,12 +176,12 @@ impl Client {
                     .to_ascii_lowercase()
             })
             .unwrap_or_default();
-        let next = response
-            .headers()
+        let next = exchange
+            .headers
             .get("laissez-next-cursor")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let bytes = response.bytes().await.map_err(|e| self.transport(&e))?;
+        let bytes = exchange.body;
         let answer = Answer::classify(status, &media_type, bytes.is_empty());
         match answer {
             Answer::Empty => Ok((Value::Null, next)),
@@ -130,6 +202,7 @@ impl Client {
                 Err(CliError::Problem {
                     status: status.as_u16(),
                     detail,
+                    code: problem["error"].as_str().map(str::to_owned),
                     hint: Hint(hint),
                 })
             }

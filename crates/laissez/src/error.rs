@@ -45,6 +45,8 @@ pub enum CliError {
         status: u16,
         /// The problem's detail.
         detail: String,
+        /// The OAuth-style error code (`error`), when it has one.
+        code: Option<String>,
         /// Extra advice, possibly empty.
         hint: Hint,
     },
@@ -70,6 +72,10 @@ pub enum CliError {
     /// A check answered deny (exit 1 without an error line).
     #[error("denied")]
     Denied,
+    /// The command `task run` ran exited with this code (passed on
+    /// without an error line; 128 + the signal when a signal ended it).
+    #[error("the command exited with code {0}")]
+    Exited(u8),
 }
 
 impl CliError {
@@ -77,9 +83,17 @@ impl CliError {
     pub fn to_json(&self) -> serde_json::Value {
         let mut error = serde_json::json!({ "message": self.to_string() });
         match self {
-            CliError::Problem { status, detail, .. } => {
+            CliError::Problem {
+                status,
+                detail,
+                code,
+                ..
+            } => {
                 error["status"] = (*status).into();
                 error["detail"] = detail.as_str().into();
+                if let Some(code) = code {
+                    error["code"] = code.as_str().into();
+                }
             }
             CliError::NotLaissez { status, .. } => error["status"] = (*status).into(),
             _ => {}

@@ -13,6 +13,7 @@ macro_rules! announce {
 }
 
 mod commands;
+mod dpop;
 mod error;
 mod output;
 
@@ -73,9 +74,11 @@ impl Global {
         self.client_at(&client::server_url(&self.server)?)
     }
 
-    /// A client of another server (checked URL) with the same token.
+    /// A client of another server (checked URL) with the same token, sent
+    /// with proofs of the key in `LAISSEZ_DPOP_KEY` when that is set.
     pub fn client_at(&self, base: &str) -> Result<Client, CliError> {
-        Client::new(base, self.token()?, self.timeout)
+        let key = dpop::key_from_env()?;
+        Ok(Client::new(base, self.token()?, self.timeout)?.with_proof_key(key))
     }
 
     /// The token from --token, LAISSEZ_TOKEN or DATA/admin-token. A token
@@ -155,6 +158,12 @@ enum Command {
     /// Leaked credentials the intake recorded: where, and what was done.
     #[command(subcommand)]
     Leaks(commands::leaks::LeaksCommand),
+    /// Task credentials: run a command with one, list, show and complete them.
+    #[command(subcommand)]
+    Task(commands::tasks::TaskCommand),
+    /// Tasks waiting for a person: list, show, approve (possibly narrower), deny.
+    #[command(subcommand)]
+    Approvals(commands::tasks::ApprovalsCommand),
 }
 
 async fn run(cli: Cli) -> Result<(), CliError> {
@@ -177,6 +186,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Settings(command) => commands::org::settings(&global, command).await,
         Command::Whoami => commands::org::whoami(&global).await,
         Command::Leaks(command) => commands::leaks::run(&global, command).await,
+        Command::Task(command) => commands::tasks::task(&global, command).await,
+        Command::Approvals(command) => commands::tasks::approvals(&global, command).await,
         Command::Scan(_) => unreachable!("scan is dispatched by main for its exit status"),
     }
 }
@@ -223,6 +234,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(CliError::Denied) => ExitCode::FAILURE,
+        Err(CliError::Exited(code)) => ExitCode::from(code),
         Err(error) => {
             report(&error, json);
             ExitCode::FAILURE

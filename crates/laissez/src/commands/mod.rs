@@ -12,4 +12,5 @@ pub mod principals;
 pub mod resources;
 pub mod scan;
 pub mod serve;
+pub mod tasks;
 pub mod tokens;
