@@ -46,25 +46,60 @@ pub async fn connect(addr: &str) -> SendRequest<Full<Bytes>> {
 
 /// Sends `call` once and returns the body.
 pub async fn send(sender: &mut SendRequest<Full<Bytes>>, addr: &str, call: &Call) -> Bytes {
-    let mut request = Request::builder()
-        .method(call.method.clone())
-        .uri(&call.path)
-        .header("host", addr);
+    let mut headers = Vec::new();
     if let Some(token) = &call.token {
-        request = request.header("authorization", format!("Bearer {token}"));
+        headers.push(("authorization", format!("Bearer {token}")));
     }
     if let Some(basic) = &call.basic {
-        request = request.header("authorization", format!("Basic {basic}"));
+        headers.push(("authorization", format!("Basic {basic}")));
     }
-    let body = match &call.body {
-        Some(body) => {
-            let kind = if call.form {
-                "application/x-www-form-urlencoded"
-            } else {
-                "application/json"
-            };
+    let kind = if call.form {
+        "application/x-www-form-urlencoded"
+    } else {
+        "application/json"
+    };
+    let body = call.body.clone().map(|body| (kind, body));
+    let (status, bytes) = send_with(
+        sender,
+        addr,
+        call.method.clone(),
+        &call.path,
+        &headers,
+        body,
+    )
+    .await;
+    assert_eq!(
+        status,
+        call.expect,
+        "{} {}: {}",
+        call.method,
+        call.path,
+        String::from_utf8_lossy(&bytes)
+    );
+    bytes
+}
+
+/// Sends one request with these headers and body (its media type and
+/// text); returns the status and the body.
+pub async fn send_with(
+    sender: &mut SendRequest<Full<Bytes>>,
+    addr: &str,
+    method: Method,
+    path: &str,
+    headers: &[(&str, String)],
+    body: Option<(&str, String)>,
+) -> (StatusCode, Bytes) {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr);
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let body = match body {
+        Some((kind, body)) => {
             request = request.header("content-type", kind);
-            Full::new(Bytes::from(body.clone()))
+            Full::new(Bytes::from(body))
         }
         None => Full::new(Bytes::new()),
     };
@@ -80,15 +115,7 @@ pub async fn send(sender: &mut SendRequest<Full<Bytes>>, addr: &str, call: &Call
         .await
         .expect("body")
         .to_bytes();
-    assert_eq!(
-        status,
-        call.expect,
-        "{} {}: {}",
-        call.method,
-        call.path,
-        String::from_utf8_lossy(&bytes)
-    );
-    bytes
+    (status, bytes)
 }
 
 /// Runs `total` calls over `connections` connections, one in flight each.

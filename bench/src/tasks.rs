@@ -13,10 +13,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::routing::get;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
-use hyper::{Method, Request, StatusCode};
+use hyper::{Method, StatusCode};
 use laissez_core::audit::AuditEvent;
 use laissez_dpop::ProofKey;
 use laissez_store::Store;
@@ -24,7 +21,7 @@ use laissez_store::task::{TaskRecord, TaskState, task_id};
 use laissez_testkit::TestServer;
 use serde_json::{Value, json};
 
-use crate::load::connect;
+use crate::load::{connect, send_with as send};
 use crate::row;
 use crate::stats::{Samples, ms};
 
@@ -37,44 +34,6 @@ fn now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
-}
-
-/// One request with optional headers; returns the status and body.
-async fn send(
-    sender: &mut SendRequest<Full<Bytes>>,
-    addr: &str,
-    method: Method,
-    path: &str,
-    headers: &[(&str, String)],
-    body: Option<(&str, String)>,
-) -> (StatusCode, Bytes) {
-    let mut request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", addr);
-    for (name, value) in headers {
-        request = request.header(*name, value);
-    }
-    let body = match body {
-        Some((kind, body)) => {
-            request = request.header("content-type", kind);
-            Full::new(Bytes::from(body))
-        }
-        None => Full::new(Bytes::new()),
-    };
-    sender.ready().await.expect("connection ready");
-    let response = sender
-        .send_request(request.body(body).expect("request"))
-        .await
-        .expect("response");
-    let status = response.status();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    (status, bytes)
 }
 
 /// Prints the task rows.

@@ -414,7 +414,7 @@ fn issued_answer(issued: &IssuedTask, wanted: &str, request: &TokenRequest) -> R
         "task_id": issued.task.id,
         "task_token": issued.token,
         "granted": issued.task.grants,
-        "dropped": issued.bounded.dropped.iter().map(|d| json!({"grant": d.grant.to_string(), "reason": d.reason})).collect::<Vec<_>>(),
+        "dropped": issue::dropped_json(&issued.bounded),
     });
     no_store(StatusCode::OK, &body)
 }

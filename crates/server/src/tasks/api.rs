@@ -115,7 +115,7 @@ pub async fn create(
                 "interval": issue::POLL_INTERVAL,
                 "expires_in": task.expires_at - now(),
                 "granted": bounded.granted.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                "dropped": dropped(&bounded),
+                "dropped": issue::dropped_json(&bounded),
                 "rule": rule,
             })),
         )
@@ -144,19 +144,9 @@ pub fn issued_json(issued: &IssuedTask) -> Value {
         "expires_in": issued.task.expires_at - now(),
         "access_tokens": issued.access_tokens,
         "granted": issued.task.grants,
-        "dropped": dropped(&issued.bounded),
+        "dropped": issue::dropped_json(&issued.bounded),
         "rule": issued.rule,
     })
-}
-
-fn dropped(bounded: &laissez_core::task::Bounded) -> Value {
-    json!(
-        bounded
-            .dropped
-            .iter()
-            .map(|d| json!({"grant": d.grant.to_string(), "reason": d.reason}))
-            .collect::<Vec<_>>()
-    )
 }
 
 /// A task for people and programs.

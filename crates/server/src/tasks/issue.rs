@@ -530,7 +530,8 @@ fn sorted_names(grants: &[TaskGrant]) -> Vec<String> {
     names
 }
 
-fn dropped_json(bounded: &Bounded) -> serde_json::Value {
+/// What was dropped and why, for answers and audit records.
+pub fn dropped_json(bounded: &Bounded) -> serde_json::Value {
     json!(
         bounded
             .dropped
