@@ -118,6 +118,39 @@ pub static ALL: &[Target] = &[
         ],
     },
     Target {
+        name: "task_grant",
+        run: task_grant,
+        dictionary: &[
+            b"@",
+            b"https://",
+            b"http://",
+            b"notes.read",
+            b"acme/apps/wiki",
+            b"/",
+            b"..",
+            b"%2e",
+            b"%2f",
+            b":443",
+            b"?",
+            b"#",
+            b"tsk_",
+        ],
+    },
+    Target {
+        name: "intent_propose",
+        run: intent_propose,
+        dictionary: &[
+            b"read tickets",
+            b"queue ",
+            b"../",
+            b"admin",
+            b"\xe2\x80\x8b",
+            b"\xd0\xb5",
+            b"grant",
+            b" ",
+        ],
+    },
+    Target {
         name: "dpop_proof",
         run: dpop_proof,
         dictionary: &[
@@ -511,5 +544,80 @@ pub fn address_filter(data: &[u8]) {
             is_public(IpAddr::V4(mapped)),
             "{ip6} and {mapped} differ"
         );
+    }
+}
+
+/// A task grant (`permission@resource`), a task resource and a task id as
+/// the server reads them from requests: what parses prints back to the same
+/// value, an app URL keeps no userinfo, query, fragment or dot segment, and
+/// a resource covers itself.
+pub fn task_grant(data: &[u8]) {
+    use laissez_core::task::{TaskGrant, TaskResource};
+    let text = String::from_utf8_lossy(data);
+    if let Ok(grant) = text.parse::<TaskGrant>() {
+        let printed = grant.to_string();
+        let again: TaskGrant = printed
+            .parse()
+            .unwrap_or_else(|e| panic!("{printed} does not parse again: {e}"));
+        assert_eq!(again, grant);
+        assert!(laissez_core::task::covered_by(
+            &grant,
+            std::slice::from_ref(&grant)
+        ));
+    }
+    if let Ok(TaskResource::App(url)) = TaskResource::parse(&text) {
+        let after_scheme = url.split_once("://").map_or("", |(_, rest)| rest);
+        assert!(!url.contains(['@', '?', '#']), "{url}");
+        assert!(
+            !after_scheme
+                .split('/')
+                .any(|segment| segment == ".." || segment == "."),
+            "{url}"
+        );
+    }
+    if let Some((seq, tag)) = laissez_store::task::parse_task_id(&text) {
+        assert_eq!(laissez_store::task::task_id(seq, tag), text);
+    }
+}
+
+/// Intent rules proposing grants from a description: whatever the words,
+/// a proposal holds only the matched rule's permissions, on its templates
+/// filled with values of the capture alphabet.
+pub fn intent_propose(data: &[u8]) {
+    use std::sync::OnceLock;
+    static RULES: OnceLock<laissez_core::task::IntentRules> = OnceLock::new();
+    let rules = RULES.get_or_init(|| {
+        laissez_core::task::IntentRules::from_toml(
+            r#"
+[[rule]]
+name = "read-queue"
+pattern = "read (the )?(?P<queue>[a-z0-9._-]+) queue"
+permissions = ["tickets.read"]
+resources = ["https://tickets.example/queues/{queue}/"]
+
+[[rule]]
+name = "summarise"
+phrases = ["summarise tickets", "read tickets"]
+permissions = ["tickets.read"]
+resources = ["https://tickets.example/"]
+"#,
+        )
+        .unwrap_or_else(|e| panic!("the fixed rules load: {e}"))
+    });
+    let description = String::from_utf8_lossy(data);
+    if let Ok(proposal) = rules.propose(&description) {
+        for grant in &proposal.grants {
+            assert_eq!(grant.permission.as_str(), "tickets.read");
+            let text = grant.resource.to_string();
+            let tail = text
+                .strip_prefix("https://tickets.example/")
+                .unwrap_or_else(|| panic!("{text} is outside the templates"));
+            if let Some(queue) = tail.strip_prefix("queues/") {
+                let value = queue.trim_end_matches('/');
+                assert!(laissez_core::task::is_capture_value(value), "{value}");
+            } else {
+                assert!(tail.is_empty(), "{text}");
+            }
+        }
     }
 }

@@ -74,6 +74,16 @@ fn path_normalize() {
 }
 
 #[test]
+fn task_grant() {
+    fuzz("task_grant");
+}
+
+#[test]
+fn intent_propose() {
+    fuzz("intent_propose");
+}
+
+#[test]
 fn dpop_proof() {
     fuzz("dpop_proof");
 }
