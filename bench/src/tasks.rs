@@ -152,10 +152,8 @@ pub async fn run(server: &TestServer, n: usize, stored: usize) {
         .as_str()
         .expect("task JWT")
         .to_owned();
-    let task_id = issued["task"]["id"].as_str().expect("task id").to_owned();
-    let task_token = issued["token"].as_str().expect("lztt").to_owned();
     gate_overhead(&app_url, &gate_url, &resource, &server.url, &jwt, &key, n).await;
-    revocation(server, &gate_url, &jwt, &key, &task_id, &task_token).await;
+    revocation(server, &gate_url, &agent_token, &resource, 50).await;
     storage(server, stored).await;
 }
 
@@ -246,79 +244,114 @@ async fn gate_overhead(
     );
 }
 
-/// How long after asking to complete a task the gate refuses it: a poller
-/// sends the task's JWT to the gate in a loop while the task is completed.
+/// How long completing a task takes until the gate refuses it, over
+/// `rounds` fresh tasks: the completion's answer returns once it is durable
+/// and every gate has applied it; the next gate request is then refused.
 async fn revocation(
     server: &TestServer,
     gate_url: &str,
-    jwt: &str,
-    key: &ProofKey,
-    task_id: &str,
-    task_token: &str,
+    agent_token: &str,
+    resource: &str,
+    rounds: usize,
 ) {
     let gate_addr = gate_url.trim_start_matches("http://").to_owned();
-    let mut poller = connect(&gate_addr).await;
-    let proof = key
-        .proof("GET", &format!("{gate_url}/hello"), Some(jwt), None, now())
-        .expect("proof");
-    let headers = [("authorization", format!("DPoP {jwt}")), ("dpop", proof)];
-    let (status, _) = send(
-        &mut poller,
-        &gate_addr,
-        Method::GET,
-        "/hello",
-        &headers,
-        None,
-    )
-    .await;
-    assert_eq!(
-        status,
-        StatusCode::OK,
-        "the task works before it is completed"
-    );
     let server_addr = server.url.trim_start_matches("http://").to_owned();
+    let mut gate = connect(&gate_addr).await;
     let mut api = connect(&server_addr).await;
-    let path = format!("/v1/tasks/{task_id}/complete");
-    let proof = key
-        .proof(
-            "POST",
-            &format!("{}{path}", server.url),
-            Some(task_token),
-            None,
-            now(),
+    let key = ProofKey::generate().expect("key");
+    let ask = json!({"description": "bench", "permissions": ["bench.read"], "resources": [resource], "ttl": "10m"}).to_string();
+    let mut answered = Vec::with_capacity(rounds);
+    let mut refused = Vec::with_capacity(rounds);
+    let start = Instant::now();
+    for _ in 0..rounds {
+        let proof = key
+            .proof(
+                "POST",
+                &format!("{}/v1/tasks", server.url),
+                None,
+                None,
+                now(),
+            )
+            .expect("proof");
+        let headers = [
+            ("authorization", format!("Bearer {agent_token}")),
+            ("dpop", proof),
+        ];
+        let (status, body) = send(
+            &mut api,
+            &server_addr,
+            Method::POST,
+            "/v1/tasks",
+            &headers,
+            Some(("application/json", ask.clone())),
         )
-        .expect("proof");
-    let headers = [
-        ("authorization", format!("DPoP {task_token}")),
-        ("dpop", proof),
-    ];
-    let asked = Instant::now();
-    let (status, body) = send(&mut api, &server_addr, Method::POST, &path, &headers, None).await;
-    let answered = asked.elapsed();
-    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
-    let proof = key
-        .proof("GET", &format!("{gate_url}/hello"), Some(jwt), None, now())
-        .expect("proof");
-    let headers = [("authorization", format!("DPoP {jwt}")), ("dpop", proof)];
-    let (status, _) = send(
-        &mut poller,
-        &gate_addr,
-        Method::GET,
-        "/hello",
-        &headers,
-        None,
-    )
-    .await;
-    let refused = asked.elapsed();
-    assert_eq!(
-        status,
-        StatusCode::UNAUTHORIZED,
-        "refused on the next request"
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&body)
+        );
+        let issued: Value = serde_json::from_slice(&body).expect("json");
+        let jwt = issued["access_tokens"][0]["access_token"]
+            .as_str()
+            .expect("jwt")
+            .to_owned();
+        let task_id = issued["task"]["id"].as_str().expect("id").to_owned();
+        let token = issued["token"].as_str().expect("lztt").to_owned();
+        let at_gate = |jwt: &str| {
+            let proof = key
+                .proof("GET", &format!("{gate_url}/hello"), Some(jwt), None, now())
+                .expect("proof");
+            [("authorization", format!("DPoP {jwt}")), ("dpop", proof)]
+        };
+        let (status, _) = send(
+            &mut gate,
+            &gate_addr,
+            Method::GET,
+            "/hello",
+            &at_gate(&jwt),
+            None,
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "the task works before it is completed"
+        );
+        let path = format!("/v1/tasks/{task_id}/complete");
+        let proof = key
+            .proof(
+                "POST",
+                &format!("{}{path}", server.url),
+                Some(&token),
+                None,
+                now(),
+            )
+            .expect("proof");
+        let headers = [("authorization", format!("DPoP {token}")), ("dpop", proof)];
+        let next = at_gate(&jwt);
+        let asked = Instant::now();
+        let (status, body) =
+            send(&mut api, &server_addr, Method::POST, &path, &headers, None).await;
+        answered.push(asked.elapsed());
+        assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+        let (status, _) = send(&mut gate, &gate_addr, Method::GET, "/hello", &next, None).await;
+        refused.push(asked.elapsed());
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "refused on the next request"
+        );
+    }
+    let wall = start.elapsed();
+    row(
+        "complete a task: answered once durable and applied by every gate",
+        &Samples::new(answered, wall),
     );
-    println!(
-        "| complete a task → refused at the gate (answer returns once the gate applied it; next request refused) | {} | {} (to the refusal) | | 1 |",
-        ms(answered),
-        ms(refused)
+    row(
+        "complete a task → its JWT refused at the gate (the next request)",
+        &Samples::new(refused, wall),
     );
 }
 

@@ -231,8 +231,9 @@ impl Browser {
 }
 
 /// Registers a public client (authorization code + refresh, redirect
-/// `http://127.0.0.1:9/cb`), has `username` approve it (for `resource`, if
-/// given) and exchanges the code; returns the client id and the token answer.
+/// `http://127.0.0.1:9/cb`), has `username` approve `offline_access` (for
+/// `resource`, if given) and exchanges the code; returns the client id and
+/// the token answer, with its refresh token.
 pub async fn connect_public_client(
     server_url: &str,
     username: &str,
@@ -240,8 +241,13 @@ pub async fn connect_public_client(
     resource: Option<&str>,
 ) -> (String, serde_json::Value) {
     let http = reqwest::Client::new();
-    let client: serde_json::Value = http
-        .post(format!("{server_url}/oauth/register"))
+    // Registered with the test server's admin credential (which holds the
+    // gate role), so that many registrations are not rate limited.
+    let mut register = http.post(format!("{server_url}/oauth/register"));
+    if let Some(admin) = crate::admin_token_of(server_url) {
+        register = register.bearer_auth(admin);
+    }
+    let client: serde_json::Value = register
         .json(&serde_json::json!({"redirect_uris": ["http://127.0.0.1:9/cb"], "grant_types": ["authorization_code", "refresh_token"], "token_endpoint_auth_method": "none"}))
         .send()
         .await
@@ -263,6 +269,10 @@ pub async fn connect_public_client(
             &laissez_oauth::pkce::challenge_for(verifier),
         )
         .append_pair("code_challenge_method", "S256");
+    // Refresh tokens come only with offline_access (the only scope asked).
+    authorize
+        .query_pairs_mut()
+        .append_pair("scope", "offline_access");
     if let Some(resource) = resource {
         authorize
             .query_pairs_mut()

@@ -293,13 +293,45 @@ pub fn end(
     Ok((already, ended))
 }
 
+/// The query behind [`ended_unexpired`]. It reads the partial index of
+/// ended tasks only: ordering by `seq` would make SQLite scan every task
+/// instead (the feed is read on every revocation), so the ids are sorted
+/// here.
+pub const ENDED_UNEXPIRED: &str = "SELECT seq, tag FROM tasks WHERE state >= 2 AND expires_at > ?1";
+
 /// Tasks that ended before expiring, not yet expired: what gates refuse.
 pub fn ended_unexpired(conn: &Connection, now: i64) -> Result<Vec<String>, Error> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT seq, tag FROM tasks WHERE state >= 2 AND expires_at > ?1 ORDER BY seq",
-    )?;
-    let rows = stmt.query_map([now], |r| Ok(task_id(r.get(0)?, &r.get::<_, String>(1)?)))?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    let mut stmt = conn.prepare_cached(ENDED_UNEXPIRED)?;
+    let rows = stmt.query_map([now], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+    let mut ended = rows.collect::<Result<Vec<_>, _>>()?;
+    ended.sort();
+    Ok(ended
+        .into_iter()
+        .map(|(seq, tag)| task_id(seq, &tag))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_feed_reads_ended_tasks_by_their_index_not_by_a_scan() {
+        let conn = Connection::open_in_memory().unwrap();
+        crate::sqlite::schema::migrate(&conn).unwrap();
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {ENDED_UNEXPIRED}"))
+            .unwrap()
+            .query_map([0], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("USING INDEX tasks_ended")),
+            "{plan:?}"
+        );
+    }
 }
 
 /// A page of tasks, newest first.
