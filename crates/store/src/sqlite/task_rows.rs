@@ -311,29 +311,6 @@ pub fn ended_unexpired(conn: &Connection, now: i64) -> Result<Vec<String>, Error
         .collect())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_feed_reads_ended_tasks_by_their_index_not_by_a_scan() {
-        let conn = Connection::open_in_memory().unwrap();
-        crate::sqlite::schema::migrate(&conn).unwrap();
-        let plan: Vec<String> = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {ENDED_UNEXPIRED}"))
-            .unwrap()
-            .query_map([0], |r| r.get::<_, String>(3))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert!(
-            plan.iter()
-                .any(|step| step.contains("USING INDEX tasks_ended")),
-            "{plan:?}"
-        );
-    }
-}
-
 /// A page of tasks, newest first.
 pub fn list(conn: &Connection, filter: &TaskFilter) -> Result<Vec<TaskRecord>, Error> {
     let before = match filter.before.as_deref() {
@@ -564,4 +541,27 @@ pub fn issue_approved(
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_feed_reads_ended_tasks_by_their_index_not_by_a_scan() {
+        let conn = Connection::open_in_memory().unwrap();
+        crate::sqlite::schema::migrate(&conn).unwrap();
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {ENDED_UNEXPIRED}"))
+            .unwrap()
+            .query_map([0], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("USING INDEX tasks_ended")),
+            "{plan:?}"
+        );
+    }
 }
