@@ -640,3 +640,44 @@ async fn injected_descriptions_never_get_beyond_what_the_agent_holds() {
         assert_eq!(status, StatusCode::BAD_REQUEST);
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operator_cannot_approve_for_an_agent_holding_more_than_them() {
+    let (server, _, key) = setup().await;
+    // An agent of alice's that also administers Laissez.
+    let strong = agent_of(
+        &server,
+        "alice",
+        "strong-bot",
+        &["notes.read", "notes.write"],
+    )
+    .await;
+    let (status, body) = server
+        .post(
+            "/v1/policies",
+            json!({"principal": "strong-bot", "role": "laissez-admin", "scope": "/"}),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    let id = pending(&server, &strong, &key).await;
+    // Olga operates Laissez (laissez.tasks.write among others), but holds
+    // less than the agent.
+    server.add_person("olga", "operator long password").await;
+    let (status, body) = server
+        .post(
+            "/v1/policies",
+            json!({"principal": "olga", "role": "laissez-operator", "scope": "/"}),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    let olga = person_token(&server, "olga").await;
+    let approve = format!("/v1/approvals/{id}/approve");
+    let (status, body) = server.call(Method::POST, &approve, &olga, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (_, polled) = collect(&server, &strong, &key, &id).await;
+    assert_eq!(polled["error"], "authorization_pending");
+    // The owner decides.
+    let alice = person_token(&server, "alice").await;
+    let (status, body) = server.call(Method::POST, &approve, &alice, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}

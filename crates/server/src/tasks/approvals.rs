@@ -107,7 +107,7 @@ pub struct DecisionBody {
 }
 
 /// Who may decide: a person, who is not the agent, and who owns the agent
-/// or holds `laissez.tasks.write`.
+/// or holds `laissez.tasks.write` and standing over the agent.
 async fn may_decide(
     state: &AppState,
     caller: &Authenticated,
@@ -119,15 +119,21 @@ async fn may_decide(
             "only a person decides approvals: an agent or task cannot approve a task".into(),
         ));
     }
-    let agent = state.store.principal(&task.agent_id).await?;
-    let owns = agent.is_some_and(|a| a.owner_id.as_deref() == Some(me.id.as_str()));
-    if owns {
+    let agent = state
+        .store
+        .principal(&task.agent_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("the agent of '{}' is gone", task.id)))?;
+    if agent.owner_id.as_deref() == Some(me.id.as_str()) {
         return Ok(());
     }
+    // Deciding for someone else's agent takes the permission and standing
+    // over the agent: an operator cannot wave through what an agent holding
+    // more than the operator asks for.
     caller
         .authorize(state, TASKS_WRITE, &Scope::root(), None)
-        .await
-        .map(|_| ())
+        .await?;
+    caller.may_act_on(state, &agent, "task.approve").await
 }
 
 /// Approves a pending task, possibly narrower than asked.
