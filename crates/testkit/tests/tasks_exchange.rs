@@ -352,3 +352,26 @@ async fn a_stolen_task_token_cannot_be_narrowed_without_its_key() {
     let claims = jwt_claims(child["access_token"].as_str().unwrap());
     assert_eq!(claims["cnf"]["jkt"], sub_jkt.as_str());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_exchanges_only_for_the_scopes_it_was_registered_for() {
+    let s = setup().await;
+    // The agent holds notes.write, but this client of it was registered for notes.read only.
+    let narrow = exchange_client(&s.server, "bot", "notes.read").await;
+    let form = [
+        ("grant_type", TOKEN_EXCHANGE),
+        ("resource", s.app.as_str()),
+        ("scope", "notes.read notes.write"),
+    ];
+    let (status, body) = token_request(&s.server, &narrow, Some(&s.key), &form).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_scope", "{body}");
+    let (status, body) = token_request(
+        &s.server,
+        &narrow,
+        Some(&s.key),
+        &[form[0], form[1], ("scope", "notes.read")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}

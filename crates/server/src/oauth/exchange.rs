@@ -84,10 +84,19 @@ pub async fn exchange(
             .into());
         }
     }
-    let permissions = OAuthScopes::parse(request.scope.as_deref())?
-        .iter()
-        .map(str::to_owned)
-        .collect();
+    let asked_scopes = OAuthScopes::parse(request.scope.as_deref())?;
+    // The administrator's registration bounds the client, as for client
+    // credentials: a scope it was not registered for is refused.
+    let registered = OAuthScopes::parse(client.metadata.scope.as_deref())?;
+    let beyond = asked_scopes.difference(&registered);
+    if !beyond.is_empty() {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidScope,
+            format!("the client is not registered for: {beyond}"),
+        )
+        .into());
+    }
+    let permissions = asked_scopes.iter().map(str::to_owned).collect();
     // A task narrowed for a sub-agent binds to that agent's key.
     let key_thumbprint = match request.dpop_jkt.as_deref() {
         Some(jkt) if crate::dpop::is_thumbprint(jkt) => jkt.to_owned(),
