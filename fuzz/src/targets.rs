@@ -185,6 +185,34 @@ pub static ALL: &[Target] = &[
         ],
     },
     Target {
+        name: "client_assertion",
+        run: client_assertion,
+        dictionary: &[
+            b"\"alg\"",
+            b"\"ES256\"",
+            b"\"RS256\"",
+            b"\"none\"",
+            b"\"HS256\"",
+            b"\"kid\"",
+            b"\"iss\"",
+            b"\"sub\"",
+            b"\"agent\"",
+            b"\"aud\"",
+            b"\"https://id.example\"",
+            b"\"exp\"",
+            b"\"nbf\"",
+            b"\"iat\"",
+            b"1700000000",
+            b"\"jti\"",
+            b"[",
+            b"]",
+            b"{",
+            b"}",
+            b".",
+            b",",
+        ],
+    },
+    Target {
         name: "address_filter",
         run: address_filter,
         dictionary: &[],
@@ -487,6 +515,38 @@ pub fn dpop_proof(data: &[u8]) {
                 .unwrap_or_else(|e| panic!("the fixed key's thumbprint: {e}"));
             assert_eq!(verified.jkt, fixed, "accepted a proof under another key");
         }
+    }
+}
+
+/// RFC 7523 client assertions: raw text, a signed assertion with a fuzzed
+/// header, or one with fuzzed claims, all under the registered key. What is
+/// admitted names a short `jti` and expires within the allowed lifetime.
+pub fn client_assertion(data: &[u8]) {
+    use laissez_oauth::assertion::{self, Expected, MAX_JTI_LEN, MAX_LIFETIME};
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let (key, _) = jws_keys();
+    let jwks = serde_json::json!({"keys": [dpop_jwk()]});
+    let header = br#"{"alg":"ES256"}"#;
+    let claims = serde_json::json!({"iss": "agent", "sub": "agent",
+        "aud": "https://id.example", "exp": DPOP_NOW + 60, "jti": "j"})
+    .to_string();
+    let text = match mode % 3 {
+        0 => String::from_utf8_lossy(rest).into_owned(),
+        1 => sign(key, rest, claims.as_bytes()),
+        _ => sign(key, header, rest),
+    };
+    let expected = Expected {
+        client_id: "agent",
+        audiences: &["https://id.example"],
+        now: DPOP_NOW,
+        leeway: 5,
+    };
+    if let Ok(admitted) = assertion::verify(&text, &jwks, &expected) {
+        assert!(!admitted.jti.is_empty() && admitted.jti.chars().count() <= MAX_JTI_LEN);
+        assert!(admitted.until <= DPOP_NOW + MAX_LIFETIME + 10);
+        assert!(admitted.until >= DPOP_NOW - 5);
     }
 }
 

@@ -49,6 +49,11 @@ fn every_target_is_run_here() {
 }
 
 #[test]
+fn client_assertion() {
+    fuzz("client_assertion");
+}
+
+#[test]
 fn token_parse() {
     fuzz("token_parse");
 }

@@ -503,6 +503,70 @@ fn applications_are_registered_and_listed() {
     );
 }
 
+#[test]
+fn a_client_registered_with_a_key_gets_no_secret() {
+    let (temp, server) = setup();
+    ok(
+        &server,
+        &["service", "add", "keyed-svc", "--owner", "admin"],
+    );
+    let key = laissez_dpop::ProofKey::generate().unwrap();
+    let jwk = temp.path().join("key.jwk");
+    std::fs::write(&jwk, key.public_jwk().to_string()).unwrap();
+    let args = |file: &str| -> Vec<String> {
+        [
+            "app",
+            "register",
+            "--name",
+            "keyed",
+            "--grant",
+            "client_credentials",
+            "--scope",
+            "x.read",
+            "--principal",
+            "keyed-svc",
+            "--jwks",
+            file,
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    };
+    let file = jwk.to_str().unwrap();
+    let argv = args(file);
+    let out = ok(
+        &server,
+        &argv.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    assert!(out.stdout.starts_with("client_id cli_"), "{}", out.stdout);
+    assert!(!out.stdout.contains("client_secret"), "{}", out.stdout);
+    let listed = ok(&server, &["app", "list", "--json"]).json();
+    assert!(listed.to_string().contains("private_key_jwt"), "{listed}");
+    // A missing file and a private key: one line each, nothing registered.
+    let argv = args("/nonexistent/key.jwk");
+    fails(
+        &server,
+        &argv.iter().map(String::as_str).collect::<Vec<_>>(),
+        "cannot read --jwks",
+    );
+    let mut private = key.public_jwk();
+    private["d"] = serde_json::json!("AAAA");
+    std::fs::write(&jwk, private.to_string()).unwrap();
+    let argv = args(file);
+    fails(
+        &server,
+        &argv.iter().map(String::as_str).collect::<Vec<_>>(),
+        "private key material",
+    );
+    assert_eq!(
+        ok(&server, &["app", "list", "--json"])
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
 /// A plain HTTP/1.1 exchange over loopback; returns the whole response.
 fn http(addr: &str, request: &str) -> String {
     use std::io::{Read, Write};

@@ -17,6 +17,8 @@ pub enum AuthMethod {
     ClientSecretBasic,
     /// Client id and secret in the form body.
     ClientSecretPost,
+    /// A JWT signed with one of the client's registered keys (RFC 7523 §2.2).
+    PrivateKeyJwt,
 }
 
 /// A grant type a client may use.
@@ -59,6 +61,10 @@ pub struct RegistrationRequest {
     pub software_version: Option<String>,
     /// Every access token must be DPoP-bound (RFC 9449 §5.2).
     pub dpop_bound_access_tokens: Option<bool>,
+    /// Public keys for `private_key_jwt`, inline (a JWK Set).
+    pub jwks: Option<serde_json::Value>,
+    /// Refused: keys must be registered inline.
+    pub jwks_uri: Option<serde_json::Value>,
 }
 
 /// Validated client metadata, as stored and as returned to the client.
@@ -97,12 +103,23 @@ pub struct ClientMetadata {
     /// request without a proof is refused.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dpop_bound_access_tokens: bool,
+    /// The public keys its `private_key_jwt` assertions are signed with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<serde_json::Value>,
 }
 
 impl ClientMetadata {
-    /// Whether the client is confidential (has a secret).
+    /// Whether the client is confidential (authenticates with a secret or a key).
     pub fn is_confidential(&self) -> bool {
         self.token_endpoint_auth_method != AuthMethod::None
+    }
+
+    /// Whether the client authenticates with a client secret.
+    pub fn uses_secret(&self) -> bool {
+        matches!(
+            self.token_endpoint_auth_method,
+            AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost
+        )
     }
 
     /// Whether the client may use `grant`.
@@ -254,11 +271,31 @@ impl RegistrationRequest {
             "none" => AuthMethod::None,
             "client_secret_basic" => AuthMethod::ClientSecretBasic,
             "client_secret_post" => AuthMethod::ClientSecretPost,
+            "private_key_jwt" => AuthMethod::PrivateKeyJwt,
             other => {
                 return Err(bad(format!(
-                    "token_endpoint_auth_method '{other}' is not supported; use none, client_secret_basic or client_secret_post"
+                    "token_endpoint_auth_method '{other}' is not supported; use none, client_secret_basic, client_secret_post or private_key_jwt"
                 )));
             }
+        };
+        if self.jwks_uri.is_some() {
+            return Err(bad(
+                "jwks_uri is not supported: register the public keys inline as jwks",
+            ));
+        }
+        let jwks = match (&self.jwks, method) {
+            (Some(jwks), AuthMethod::PrivateKeyJwt) => Some(crate::assertion::validate_jwks(jwks)?),
+            (None, AuthMethod::PrivateKeyJwt) => {
+                return Err(bad(
+                    "private_key_jwt needs the client's public keys as jwks (a JWK Set)",
+                ));
+            }
+            (Some(_), _) => {
+                return Err(bad(
+                    "jwks is only for token_endpoint_auth_method private_key_jwt",
+                ));
+            }
+            (None, _) => None,
         };
         let mut grants = Vec::new();
         for grant in self
@@ -326,6 +363,7 @@ impl RegistrationRequest {
             software_id: short_text(self.software_id, "software_id")?,
             software_version: short_text(self.software_version, "software_version")?,
             dpop_bound_access_tokens: self.dpop_bound_access_tokens.unwrap_or(false),
+            jwks,
         })
     }
 }

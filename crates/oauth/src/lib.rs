@@ -9,6 +9,7 @@
 
 pub mod access_token;
 pub mod address;
+pub mod assertion;
 pub mod client;
 pub mod error;
 pub mod metadata;

@@ -50,6 +50,12 @@ pub struct ServerMetadata {
     pub subject_types_supported: Vec<&'static str>,
     /// DPoP proof algorithms accepted (RFC 9449 §5.1).
     pub dpop_signing_alg_values_supported: Vec<&'static str>,
+    /// `private_key_jwt` assertion algorithms accepted at the token endpoint.
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
+    /// The same at revocation.
+    pub revocation_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
+    /// The same at introspection.
+    pub introspection_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
 }
 
 impl ServerMetadata {
@@ -61,7 +67,12 @@ impl ServerMetadata {
     ) -> ServerMetadata {
         let base = issuer.trim_end_matches('/');
         let at = |path: &str| format!("{base}{path}");
-        let client_auth = vec!["none", "client_secret_basic", "client_secret_post"];
+        let client_auth = vec![
+            "none",
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+        ];
         ServerMetadata {
             issuer: issuer.to_owned(),
             authorization_endpoint: at("/oauth/authorize"),
@@ -85,6 +96,7 @@ impl ServerMetadata {
             introspection_endpoint_auth_methods_supported: vec![
                 "client_secret_basic",
                 "client_secret_post",
+                "private_key_jwt",
             ],
             code_challenge_methods_supported: vec!["S256"],
             authorization_response_iss_parameter_supported: true,
@@ -93,6 +105,11 @@ impl ServerMetadata {
             id_token_signing_alg_values_supported: vec!["ES256"],
             subject_types_supported: vec!["public"],
             dpop_signing_alg_values_supported: laissez_dpop::ALGORITHMS.to_vec(),
+            token_endpoint_auth_signing_alg_values_supported: crate::assertion::ALGORITHMS.to_vec(),
+            revocation_endpoint_auth_signing_alg_values_supported: crate::assertion::ALGORITHMS
+                .to_vec(),
+            introspection_endpoint_auth_signing_alg_values_supported: crate::assertion::ALGORITHMS
+                .to_vec(),
         }
     }
 }

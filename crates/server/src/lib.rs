@@ -56,6 +56,8 @@ pub struct AppState {
     pub registrations: Arc<oauth::register::RegistrationLimits>,
     /// DPoP proofs seen (replay) and the server's nonces.
     pub dpop: Arc<laissez_dpop::Guard>,
+    /// Client assertions seen (RFC 7523: each `jti` is used once).
+    pub assertions: Arc<laissez_dpop::ReplayCache>,
     /// Intent rules from `--intent-rules` (those kept in settings follow them).
     pub intents: Arc<laissez_core::task::IntentRules>,
 }
@@ -80,6 +82,9 @@ impl AppState {
             // Without the OS random source no token can be minted either;
             // nothing can run, so stopping here is the honest answer.
             dpop: Arc::new(laissez_dpop::Guard::random().expect("the OS random source")),
+            assertions: Arc::new(laissez_dpop::ReplayCache::new(
+                oauth::client_auth::ASSERTIONS_REMEMBERED,
+            )),
             intents: Arc::new(
                 laissez_core::task::IntentRules::new(Vec::new())
                     .unwrap_or_else(|_| unreachable!("no rules are valid rules")),

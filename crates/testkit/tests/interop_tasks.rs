@@ -167,6 +167,46 @@ async fn authlib_exchanges_for_a_task_with_its_own_proofs() {
     setup.assert_app_answered(&passed["body"]);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn authlib_authenticates_with_private_key_jwt() {
+    let setup = Setup::start().await;
+    let python = tokio::task::spawn_blocking(python)
+        .await
+        .expect("set up the Python environment");
+    let script = interop_dir_blocking().await.join("task_authlib_key.py");
+    let steps = run(
+        &python,
+        &script,
+        &[
+            &setup.server.url,
+            &setup.server.admin_token,
+            "summarizer",
+            &setup.gate_url,
+        ],
+    )
+    .await;
+    let registered = &steps["registered"];
+    assert_eq!(registered["has_secret"], false, "{registered}");
+    let client_id = registered["client_id"].as_str().expect("client_id");
+
+    let cc = &steps["client_credentials"];
+    assert_eq!(cc["token_type"], "Bearer", "{cc}");
+    let claims = laissez_testkit::jwt_claims(cc["access_token"].as_str().unwrap());
+    assert_eq!(claims["client_id"], client_id, "{claims}");
+    assert_eq!(claims["sub"], setup.agent_id.as_str(), "{claims}");
+
+    let exchange = &steps["exchange"];
+    assert_eq!(exchange["token_type"], "DPoP", "{exchange}");
+    let claims = laissez_testkit::jwt_claims(exchange["access_token"].as_str().unwrap());
+    assert_eq!(claims["task"], exchange["task_id"], "{claims}");
+    assert_eq!(claims["cnf"]["jkt"], exchange["dpop_jkt"], "{claims}");
+
+    let replay = &steps["replay"];
+    assert_eq!(replay["first"], 200, "{replay}");
+    assert_eq!(replay["second"], 401, "{replay}");
+    assert_eq!(replay["error"], "invalid_client", "{replay}");
+}
+
 /// A server with a person, her agent (a policy for the app's scope, an
 /// admin-registered client, an `lzat_` token), and the notes app behind a
 /// gate that requires DPoP nonces, registered as a protected resource.

@@ -375,3 +375,37 @@ async fn a_client_exchanges_only_for_the_scopes_it_was_registered_for() {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn introspection_says_a_completed_tasks_jwt_is_inactive() {
+    let s = setup().await;
+    let (_, body) = s.exchange(&[("scope", "notes.read")]).await;
+    let jwt = body["access_token"].as_str().unwrap().to_owned();
+    let introspect = || async {
+        let response = s
+            .server
+            .client()
+            .post(format!("{}/oauth/introspect", s.server.url))
+            .basic_auth(&s.client.0, Some(&s.client.1))
+            .form(&[("token", jwt.as_str())])
+            .send()
+            .await
+            .unwrap();
+        laissez_testkit::task::answer(response).await.1
+    };
+    let live = introspect().await;
+    assert_eq!(live["active"], true, "{live}");
+    assert_eq!(live["token_type"], "DPoP", "{live}");
+    assert_eq!(live["cnf"]["jkt"], s.key.thumbprint(), "{live}");
+    let task = body["task_id"].as_str().unwrap();
+    let (status, done) = s
+        .server
+        .post(&format!("/v1/tasks/{task}/complete"), json!({}))
+        .await;
+    assert!(status.is_success(), "{done}");
+    let ended = introspect().await;
+    assert_eq!(
+        ended["active"], false,
+        "a completed task's JWT must introspect inactive: {ended}"
+    );
+}

@@ -26,8 +26,12 @@ pub enum AppCommand {
         #[arg(long)]
         scope: Option<String>,
         /// A public client (native app, CLI agent): no secret, PKCE only.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "jwks")]
         public: bool,
+        /// Authenticate with signed JWTs (private_key_jwt, RFC 7523) instead
+        /// of a secret: a file holding the client's public JWK Set (or one JWK).
+        #[arg(long, value_name = "FILE")]
+        jwks: Option<std::path::PathBuf>,
         /// The service or agent a client_credentials client acts as (its
         /// policies bound every token the client obtains).
         #[arg(long)]
@@ -51,6 +55,23 @@ pub enum AppCommand {
     },
 }
 
+/// Reads a public JWK Set (or a single JWK, wrapped into a set) from `path`.
+fn read_jwks(path: &std::path::Path) -> Result<serde_json::Value, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Local(format!("cannot read --jwks {}: {e}", path.display())))?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        CliError::Local(format!(
+            "--jwks {} is not JSON ({e}); give a JWK Set {{\"keys\": [...]}} or one public JWK",
+            path.display()
+        ))
+    })?;
+    Ok(if value.get("kty").is_some() {
+        json!({"keys": [value]})
+    } else {
+        value
+    })
+}
+
 /// Runs an app command.
 pub async fn run(global: &Global, command: AppCommand) -> Result<(), CliError> {
     let client = global.client()?;
@@ -61,20 +82,21 @@ pub async fn run(global: &Global, command: AppCommand) -> Result<(), CliError> {
             grants,
             scope,
             public,
+            jwks,
             principal,
         } => {
-            let method = if public {
-                "none"
-            } else {
-                "client_secret_basic"
+            let jwks = jwks.as_deref().map(read_jwks).transpose()?;
+            let method = match (public, &jwks) {
+                (true, _) => "none",
+                (false, Some(_)) => "private_key_jwt",
+                (false, None) => "client_secret_basic",
             };
-            let registered = client
-                .post(
-                    "/v1/clients",
-                    json!({"client_name": name, "redirect_uris": redirect_uris, "grant_types": grants,
-                           "scope": scope, "token_endpoint_auth_method": method, "principal": principal}),
-                )
-                .await?;
+            let mut body = json!({"client_name": name, "redirect_uris": redirect_uris, "grant_types": grants,
+                           "scope": scope, "token_endpoint_auth_method": method, "principal": principal});
+            if let Some(jwks) = jwks {
+                body["jwks"] = jwks;
+            }
+            let registered = client.post("/v1/clients", body).await?;
             if global.json {
                 output::json(&registered);
             } else {

@@ -27,8 +27,10 @@ pub struct ClientView {
     pub kind: String,
     /// Its name.
     pub client_name: Option<String>,
-    /// Whether it has a secret.
+    /// Whether it authenticates (with a secret or a key).
     pub confidential: bool,
+    /// How: `none`, `client_secret_basic`, `client_secret_post` or `private_key_jwt`.
+    pub token_endpoint_auth_method: String,
     /// Allowed redirect URIs.
     pub redirect_uris: Vec<String>,
     /// Allowed grant types.
@@ -49,6 +51,12 @@ fn view(client: &Client) -> ClientView {
         kind: client.kind.as_str().to_owned(),
         client_name: client.metadata.client_name.clone(),
         confidential: client.metadata.is_confidential(),
+        token_endpoint_auth_method: serde_json::to_value(
+            client.metadata.token_endpoint_auth_method,
+        )
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default(),
         redirect_uris: client.metadata.redirect_uris.clone(),
         grant_types: client
             .metadata
@@ -130,7 +138,7 @@ pub async fn register(
             Some(principal.id)
         }
     };
-    let secret = if metadata.is_confidential() {
+    let secret = if metadata.uses_secret() {
         Some(
             Token::generate(&state.namespace, Kind::ClientSecret)
                 .map_err(|e| ApiError::Unavailable(e.to_string()))?,

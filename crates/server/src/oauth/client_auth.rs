@@ -1,19 +1,42 @@
 //! Client authentication at the token, introspection and revocation
-//! endpoints: HTTP Basic or form parameters for confidential clients (their
+//! endpoints: HTTP Basic or form parameters for clients with a secret (their
 //! `lzcs_` secret checked offline by checksum, then by hash in constant
-//! time), the bare `client_id` for public clients.
+//! time), a JWT signed with a registered key for `private_key_jwt` clients
+//! (RFC 7523 §2.2; each assertion used once), the bare `client_id` for
+//! public clients. A client authenticates only the way it registered.
 
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use laissez_core::credential::hash_secret;
-use laissez_oauth::client::Client;
+use laissez_oauth::assertion::{self, ASSERTION_TYPE};
+use laissez_oauth::client::{AuthMethod, Client};
 use laissez_oauth::{ErrorCode, OAuthError};
 use subtle::ConstantTimeEq;
 
 use super::response::OAuthFailure;
 use crate::AppState;
+
+/// How many client assertions' `jti`s are remembered at once (until each
+/// assertion's expiry, at most an hour); beyond that new ones are refused.
+pub const ASSERTIONS_REMEMBERED: usize = 100_000;
+
+/// Clock skew allowed on a client assertion, seconds.
+const ASSERTION_LEEWAY: i64 = 30;
+
+/// What a request's form carries to authenticate its client.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClientForm<'a> {
+    /// `client_id`.
+    pub client_id: Option<&'a str>,
+    /// `client_secret` (`client_secret_post`).
+    pub client_secret: Option<&'a str>,
+    /// `client_assertion_type` (RFC 7523).
+    pub client_assertion_type: Option<&'a str>,
+    /// `client_assertion` (RFC 7523).
+    pub client_assertion: Option<&'a str>,
+}
 
 fn invalid_client(why: &str) -> OAuthFailure {
     OAuthFailure(OAuthError::new(ErrorCode::InvalidClient, why))
@@ -69,20 +92,24 @@ fn presented(
     Ok((id.to_owned(), form_secret.map(str::to_owned)))
 }
 
-/// Authenticates the calling client.
+/// Authenticates the calling client at `endpoint` (its path, e.g.
+/// `/oauth/token`).
 pub async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
-    form_id: Option<&str>,
-    form_secret: Option<&str>,
+    form: ClientForm<'_>,
+    endpoint: &str,
 ) -> Result<Client, OAuthFailure> {
-    let (id, secret) = presented(headers, form_id, form_secret)?;
-    if id.is_empty() || id.len() > 2048 {
-        return Err(invalid_client("client_id is empty or too long"));
+    if form.client_assertion.is_some() || form.client_assertion_type.is_some() {
+        return by_assertion(state, headers, form, endpoint).await;
     }
-    let Some((client, stored_hash)) = super::resolve_client(state, &id).await? else {
-        return Err(invalid_client("unknown client_id; register first"));
-    };
+    let (id, secret) = presented(headers, form.client_id, form.client_secret)?;
+    let (client, stored_hash) = known(state, &id).await?;
+    if client.metadata.token_endpoint_auth_method == AuthMethod::PrivateKeyJwt {
+        return Err(invalid_client(
+            "this client authenticates with private_key_jwt: send client_assertion_type and a signed client_assertion",
+        ));
+    }
     match (stored_hash, secret) {
         // A confidential client without a stored secret had it revoked
         // (reported leaked): it must not fall back to acting as public.
@@ -108,4 +135,101 @@ pub async fn authenticate(
             }
         }
     }
+}
+
+/// The client `id` names and its stored secret hash, or `invalid_client`.
+async fn known(state: &AppState, id: &str) -> Result<(Client, Option<[u8; 32]>), OAuthFailure> {
+    if id.is_empty() || id.len() > 2048 {
+        return Err(invalid_client("client_id is empty or too long"));
+    }
+    super::resolve_client(state, id)
+        .await?
+        .ok_or_else(|| invalid_client("unknown client_id; register first"))
+}
+
+/// RFC 7523 §2.2: the client is the assertion's `sub`, proven by a
+/// signature with one of its registered keys, and the assertion is used once.
+async fn by_assertion(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: ClientForm<'_>,
+    endpoint: &str,
+) -> Result<Client, OAuthFailure> {
+    if form.client_assertion_type != Some(ASSERTION_TYPE) {
+        return Err(invalid_client(&format!(
+            "client_assertion_type must be {ASSERTION_TYPE}"
+        )));
+    }
+    let Some(jwt) = form.client_assertion else {
+        return Err(OAuthFailure(OAuthError::invalid_request(
+            "client_assertion_type was sent without client_assertion",
+        )));
+    };
+    if jwt.len() > assertion::MAX_ASSERTION_LEN {
+        return Err(invalid_client("the client_assertion is longer than 8 KiB"));
+    }
+    if form.client_secret.is_some() || headers.contains_key(AUTHORIZATION) {
+        return Err(OAuthFailure(OAuthError::invalid_request(
+            "use one client authentication method: a client_assertion, not also a secret or an Authorization header",
+        )));
+    }
+    let id = match (form.client_id, unverified_subject(jwt)) {
+        (Some(id), Some(sub)) if id != sub => {
+            return Err(invalid_client(
+                "client_id differs from the client_assertion's \"sub\"",
+            ));
+        }
+        (_, Some(sub)) => sub,
+        (_, None) => {
+            return Err(invalid_client(
+                "the client_assertion's claims have no string \"sub\" naming the client",
+            ));
+        }
+    };
+    let (client, _) = known(state, &id).await?;
+    let Some(jwks) = client
+        .metadata
+        .jwks
+        .as_ref()
+        .filter(|_| client.metadata.token_endpoint_auth_method == AuthMethod::PrivateKeyJwt)
+    else {
+        return Err(invalid_client(
+            "this client did not register private_key_jwt; authenticate the way it registered",
+        ));
+    };
+    let issuer = state.issuer.trim_end_matches('/');
+    let at_endpoint = format!("{issuer}{endpoint}");
+    let audiences = [issuer, state.issuer.as_str(), at_endpoint.as_str()];
+    let now = crate::now();
+    let expected = assertion::Expected {
+        client_id: &client.client_id,
+        audiences: &audiences,
+        now,
+        leeway: ASSERTION_LEEWAY,
+    };
+    let admitted = assertion::verify(jwt, jwks, &expected).map_err(OAuthFailure)?;
+    state
+        .assertions
+        .admit(&client.client_id, &admitted.jti, admitted.until, now)
+        .map_err(|e| match e {
+            laissez_dpop::ProofError::Replayed => invalid_client(
+                "this client_assertion was used before; sign a new one with a fresh jti for every request",
+            ),
+            _ => OAuthFailure(OAuthError::new(
+                ErrorCode::ServerError,
+                "too many client assertions are outstanding; retry in a minute",
+            )),
+        })?;
+    Ok(client)
+}
+
+/// The `sub` of an assertion before its signature is checked: only to find
+/// which client's keys to check it with.
+fn unverified_subject(jwt: &str) -> Option<String> {
+    let claims = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(claims)
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("sub")?.as_str().map(str::to_owned)
 }

@@ -24,7 +24,7 @@ use serde_json::json;
 use laissez_core::admin::AUDIT_WRITE;
 use laissez_core::{Scope, Status};
 
-use super::client_auth::authenticate;
+use super::client_auth::{ClientForm, authenticate};
 use super::response::{OAuthFailure, OAuthForm, no_store};
 use crate::AppState;
 use crate::auth::Authenticated;
@@ -37,6 +37,20 @@ pub struct TokenParams {
     _hint: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
+    client_assertion_type: Option<String>,
+    client_assertion: Option<String>,
+}
+
+impl TokenParams {
+    /// The parameters that authenticate the client.
+    fn client_form(&self) -> ClientForm<'_> {
+        ClientForm {
+            client_id: self.client_id.as_deref(),
+            client_secret: self.client_secret.as_deref(),
+            client_assertion_type: self.client_assertion_type.as_deref(),
+            client_assertion: self.client_assertion.as_deref(),
+        }
+    }
 }
 
 /// Verifies an access token's signature, issuer and expiry (any audience).
@@ -103,13 +117,7 @@ async fn client_introspector(
     headers: &HeaderMap,
     params: &TokenParams,
 ) -> Result<Introspector, OAuthFailure> {
-    let client = authenticate(
-        state,
-        headers,
-        params.client_id.as_deref(),
-        params.client_secret.as_deref(),
-    )
-    .await?;
+    let client = authenticate(state, headers, params.client_form(), "/oauth/introspect").await?;
     if !client.metadata.is_confidential() {
         return Err(OAuthError::new(
             ErrorCode::InvalidClient,
@@ -131,6 +139,13 @@ async fn live(state: &AppState, claims: &AccessTokenClaims) -> Result<bool, OAut
             .await?
     {
         return Ok(false);
+    }
+    // A task's app token dies with its task and with every task above it.
+    let now = crate::now();
+    for task in claims.tasks() {
+        if !state.store.task_live(task, now).await? {
+            return Ok(false);
+        }
     }
     let chain = state.store.chain(&claims.sub).await?;
     Ok(chain.last().is_some_and(|p| p.id == claims.sub)
@@ -170,9 +185,18 @@ async fn answer(
             "exp": claims.exp,
             "iat": claims.iat,
             "jti": claims.jti,
-            "token_type": "Bearer",
+            "token_type": if claims.cnf.as_ref().is_some_and(|c| c.jkt.is_some()) { "DPoP" } else { "Bearer" },
             "act": claims.act,
     });
+    // RFC 9449 §6.2 / RFC 8705 §3.2: a bound token's confirmation, so the
+    // resource server can check the sender.
+    if let Some(cnf) = &claims.cnf {
+        body["cnf"] = json!(cnf);
+    }
+    if let Some(task) = &claims.task {
+        body["task"] = json!(task);
+        body["task_chain"] = json!(claims.task_chain);
+    }
     if !claims.accounts.is_empty() {
         body["accounts"] = json!(claims.accounts);
     }
@@ -185,13 +209,7 @@ pub async fn revoke(
     headers: HeaderMap,
     OAuthForm(params): OAuthForm<TokenParams>,
 ) -> Result<Response, OAuthFailure> {
-    let client = authenticate(
-        &state,
-        &headers,
-        params.client_id.as_deref(),
-        params.client_secret.as_deref(),
-    )
-    .await?;
+    let client = authenticate(&state, &headers, params.client_form(), "/oauth/revoke").await?;
     let token = params
         .token
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;

@@ -112,7 +112,7 @@ async fn create(
     let metadata = RegistrationRequest::parse(body, ClientKind::Dynamic)?;
     let server_error = |e: String| OAuthFailure(OAuthError::new(ErrorCode::ServerError, e));
     let client_id = new_id("cli").map_err(|e| server_error(e.to_string()))?;
-    let secret = if metadata.is_confidential() {
+    let secret = if metadata.uses_secret() {
         Some(
             Token::generate(&state.namespace, Kind::ClientSecret)
                 .map_err(|e| server_error(e.to_string()))?,
@@ -271,10 +271,12 @@ pub async fn update(
         Ok(metadata) => metadata,
         Err(e) => return OAuthFailure(e).into_response(),
     };
-    if metadata.is_confidential() != client.metadata.is_confidential() {
+    if metadata.is_confidential() != client.metadata.is_confidential()
+        || metadata.uses_secret() != client.metadata.uses_secret()
+    {
         return OAuthFailure(OAuthError::new(
             ErrorCode::InvalidClientMetadata,
-            "a client cannot switch between public and confidential; register a new one",
+            "a client cannot switch between public, secret and private_key_jwt authentication; register a new one",
         ))
         .into_response();
     }

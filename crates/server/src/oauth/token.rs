@@ -23,7 +23,7 @@ use laissez_store::Redemption;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::client_auth::authenticate;
+use super::client_auth::{ClientForm, authenticate};
 use super::response::{OAuthFailure, OAuthForm, no_store};
 use crate::{AppState, new_id, now};
 
@@ -43,6 +43,9 @@ pub struct TokenRequest {
     pub(crate) grant_type: Option<String>,
     pub(crate) client_id: Option<String>,
     pub(crate) client_secret: Option<String>,
+    /// RFC 7523 client authentication.
+    pub(crate) client_assertion_type: Option<String>,
+    pub(crate) client_assertion: Option<String>,
     pub(crate) scope: Option<String>,
     pub(crate) resource: Option<String>,
     pub(crate) code: Option<String>,
@@ -63,6 +66,18 @@ pub struct TokenRequest {
     pub(crate) dpop_jkt: Option<String>,
 }
 
+impl TokenRequest {
+    /// The parameters that authenticate the client.
+    fn client_form(&self) -> ClientForm<'_> {
+        ClientForm {
+            client_id: self.client_id.as_deref(),
+            client_secret: self.client_secret.as_deref(),
+            client_assertion_type: self.client_assertion_type.as_deref(),
+            client_assertion: self.client_assertion.as_deref(),
+        }
+    }
+}
+
 /// Issues tokens.
 pub async fn token(
     State(state): State<AppState>,
@@ -73,13 +88,7 @@ pub async fn token(
         .grant_type
         .as_deref()
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
-    let client = authenticate(
-        &state,
-        &headers,
-        request.client_id.as_deref(),
-        request.client_secret.as_deref(),
-    )
-    .await?;
+    let client = authenticate(&state, &headers, request.client_form(), "/oauth/token").await?;
     let jkt = match grant {
         super::exchange::TOKEN_EXCHANGE | super::exchange::DEVICE_CODE => None,
         _ => match super::exchange::binding(&state, &headers, &client) {
