@@ -168,6 +168,47 @@ async fn authlib_exchanges_for_a_task_with_its_own_proofs() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn openid_client_authenticates_with_private_key_jwt() {
+    let setup = Setup::start().await;
+    let steps = node(
+        "task_openid_client_key.mjs",
+        &[
+            &setup.server.url,
+            &setup.server.admin_token,
+            "summarizer",
+            &setup.gate_url,
+        ],
+    )
+    .await;
+    let registered = &steps["registered"];
+    assert_eq!(registered["status"], 201, "{registered}");
+    assert_eq!(registered["has_secret"], false, "{registered}");
+    let claims = laissez_testkit::jwt_claims(
+        steps["client_credentials"]["access_token"]
+            .as_str()
+            .expect("a client-credentials token"),
+    );
+    assert_eq!(claims["client_id"], registered["client_id"], "{claims}");
+    let exchange = &steps["exchange"];
+    assert_eq!(exchange["token_type"], "dpop", "{exchange}");
+    let claims = laissez_testkit::jwt_claims(exchange["access_token"].as_str().unwrap());
+    assert_eq!(claims["task"], exchange["task_id"], "{claims}");
+    // Each request carried its own assertion, addressed to the issuer.
+    let assertions = steps["assertions"]["assertions"]
+        .as_array()
+        .expect("assertions");
+    assert!(assertions.len() >= 2, "{assertions:?}");
+    for a in assertions {
+        assert_eq!(
+            a["type"],
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+        );
+        assert_eq!(a["aud"], setup.server.url.as_str());
+    }
+    assert_ne!(assertions[0]["jti"], assertions[1]["jti"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn authlib_authenticates_with_private_key_jwt() {
     let setup = Setup::start().await;
     let python = tokio::task::spawn_blocking(python)
