@@ -19,6 +19,11 @@ pub enum AuthMethod {
     ClientSecretPost,
     /// A JWT signed with one of the client's registered keys (RFC 7523 §2.2).
     PrivateKeyJwt,
+    /// A TLS client certificate from the listener's client CA carrying the
+    /// registered name (RFC 8705 §2.1).
+    TlsClientAuth,
+    /// A TLS client certificate the client registered in `jwks` (RFC 8705 §2.2).
+    SelfSignedTlsClientAuth,
 }
 
 /// A grant type a client may use.
@@ -65,6 +70,18 @@ pub struct RegistrationRequest {
     pub jwks: Option<serde_json::Value>,
     /// Refused: keys must be registered inline.
     pub jwks_uri: Option<serde_json::Value>,
+    /// `tls_client_auth`: the certificate's DNS subject alternative name.
+    pub tls_client_auth_san_dns: Option<String>,
+    /// `tls_client_auth`: the certificate's IP subject alternative name.
+    pub tls_client_auth_san_ip: Option<String>,
+    /// Refused: only DNS and IP names are matched.
+    pub tls_client_auth_subject_dn: Option<serde_json::Value>,
+    /// Refused: only DNS and IP names are matched.
+    pub tls_client_auth_san_uri: Option<serde_json::Value>,
+    /// Refused: only DNS and IP names are matched.
+    pub tls_client_auth_san_email: Option<serde_json::Value>,
+    /// Bind tokens to the TLS client certificate (RFC 8705 §3).
+    pub tls_client_certificate_bound_access_tokens: Option<bool>,
 }
 
 /// Validated client metadata, as stored and as returned to the client.
@@ -103,15 +120,46 @@ pub struct ClientMetadata {
     /// request without a proof is refused.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dpop_bound_access_tokens: bool,
-    /// The public keys its `private_key_jwt` assertions are signed with.
+    /// The public keys its `private_key_jwt` assertions are signed with, or
+    /// the certificates (`x5c`) of `self_signed_tls_client_auth`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwks: Option<serde_json::Value>,
+    /// `tls_client_auth`: the DNS name its certificate carries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_san_dns: Option<String>,
+    /// `tls_client_auth`: the IP address its certificate carries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_san_ip: Option<String>,
+    /// Tokens issued over its mutual-TLS connection are bound to the
+    /// certificate (`cnf.x5t#S256`, RFC 8705 §3).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls_client_certificate_bound_access_tokens: bool,
 }
 
 impl ClientMetadata {
     /// Whether the client is confidential (authenticates with a secret or a key).
     pub fn is_confidential(&self) -> bool {
         self.token_endpoint_auth_method != AuthMethod::None
+    }
+
+    /// Whether the client authenticates with a TLS client certificate.
+    pub fn uses_certificate(&self) -> bool {
+        matches!(
+            self.token_endpoint_auth_method,
+            AuthMethod::TlsClientAuth | AuthMethod::SelfSignedTlsClientAuth
+        )
+    }
+
+    /// The name a `tls_client_auth` client's certificate must carry.
+    pub fn certificate_name(&self) -> Option<crate::mtls::CertificateName> {
+        if self.token_endpoint_auth_method != AuthMethod::TlsClientAuth {
+            return None;
+        }
+        crate::mtls::registered_name(
+            self.tls_client_auth_san_dns.as_deref(),
+            self.tls_client_auth_san_ip.as_deref(),
+        )
+        .ok()
     }
 
     /// Whether the client authenticates with a client secret.
@@ -272,11 +320,37 @@ impl RegistrationRequest {
             "client_secret_basic" => AuthMethod::ClientSecretBasic,
             "client_secret_post" => AuthMethod::ClientSecretPost,
             "private_key_jwt" => AuthMethod::PrivateKeyJwt,
+            "tls_client_auth" => AuthMethod::TlsClientAuth,
+            "self_signed_tls_client_auth" => AuthMethod::SelfSignedTlsClientAuth,
             other => {
                 return Err(bad(format!(
-                    "token_endpoint_auth_method '{other}' is not supported; use none, client_secret_basic, client_secret_post or private_key_jwt"
+                    "token_endpoint_auth_method '{other}' is not supported; use none, client_secret_basic, client_secret_post, private_key_jwt, tls_client_auth or self_signed_tls_client_auth"
                 )));
             }
+        };
+        if self.tls_client_auth_subject_dn.is_some()
+            || self.tls_client_auth_san_uri.is_some()
+            || self.tls_client_auth_san_email.is_some()
+        {
+            return Err(bad(
+                "tls_client_auth matches tls_client_auth_san_dns or tls_client_auth_san_ip; subject DN, URI and email names are not supported",
+            ));
+        }
+        let (san_dns, san_ip) = if method == AuthMethod::TlsClientAuth {
+            let name = crate::mtls::registered_name(
+                self.tls_client_auth_san_dns.as_deref(),
+                self.tls_client_auth_san_ip.as_deref(),
+            )?;
+            match name {
+                crate::mtls::CertificateName::Dns(dns) => (Some(dns), None),
+                crate::mtls::CertificateName::Ip(ip) => (None, Some(ip.to_string())),
+            }
+        } else if self.tls_client_auth_san_dns.is_some() || self.tls_client_auth_san_ip.is_some() {
+            return Err(bad(
+                "tls_client_auth_san_dns and tls_client_auth_san_ip are only for token_endpoint_auth_method tls_client_auth",
+            ));
+        } else {
+            (None, None)
         };
         if self.jwks_uri.is_some() {
             return Err(bad(
@@ -292,7 +366,7 @@ impl RegistrationRequest {
             }
             (Some(_), _) => {
                 return Err(bad(
-                    "jwks is only for token_endpoint_auth_method private_key_jwt",
+                    "jwks is only for token_endpoint_auth_method private_key_jwt or self_signed_tls_client_auth",
                 ));
             }
             (None, _) => None,
@@ -364,6 +438,11 @@ impl RegistrationRequest {
             software_version: short_text(self.software_version, "software_version")?,
             dpop_bound_access_tokens: self.dpop_bound_access_tokens.unwrap_or(false),
             jwks,
+            tls_client_auth_san_dns: san_dns,
+            tls_client_auth_san_ip: san_ip,
+            tls_client_certificate_bound_access_tokens: self
+                .tls_client_certificate_bound_access_tokens
+                .unwrap_or(false),
         })
     }
 }

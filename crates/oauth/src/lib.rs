@@ -13,6 +13,7 @@ pub mod assertion;
 pub mod client;
 pub mod error;
 pub mod metadata;
+pub mod mtls;
 pub mod pkce;
 pub mod redirect;
 pub mod resource;

@@ -50,6 +50,10 @@ pub struct ServerMetadata {
     pub subject_types_supported: Vec<&'static str>,
     /// DPoP proof algorithms accepted (RFC 9449 §5.1).
     pub dpop_signing_alg_values_supported: Vec<&'static str>,
+    /// RFC 8705: tokens can be bound to a TLS client certificate (when the
+    /// server listens with TLS and a client CA).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tls_client_certificate_bound_access_tokens: bool,
     /// `private_key_jwt` assertion algorithms accepted at the token endpoint.
     pub token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
     /// The same at revocation.
@@ -59,6 +63,20 @@ pub struct ServerMetadata {
 }
 
 impl ServerMetadata {
+    /// The same document for a server whose listener asks TLS client
+    /// certificates: the RFC 8705 methods and certificate-bound tokens.
+    pub fn with_mutual_tls(mut self) -> ServerMetadata {
+        for methods in [
+            &mut self.token_endpoint_auth_methods_supported,
+            &mut self.revocation_endpoint_auth_methods_supported,
+            &mut self.introspection_endpoint_auth_methods_supported,
+        ] {
+            methods.extend(["tls_client_auth", "self_signed_tls_client_auth"]);
+        }
+        self.tls_client_certificate_bound_access_tokens = true;
+        self
+    }
+
     /// The document for an authorization server whose issuer is `issuer`.
     pub fn new(
         issuer: &str,
@@ -105,6 +123,7 @@ impl ServerMetadata {
             id_token_signing_alg_values_supported: vec!["ES256"],
             subject_types_supported: vec!["public"],
             dpop_signing_alg_values_supported: laissez_dpop::ALGORITHMS.to_vec(),
+            tls_client_certificate_bound_access_tokens: false,
             token_endpoint_auth_signing_alg_values_supported: crate::assertion::ALGORITHMS.to_vec(),
             revocation_endpoint_auth_signing_alg_values_supported: crate::assertion::ALGORITHMS
                 .to_vec(),

@@ -12,6 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 use laissez_core::credential::hash_secret;
 use laissez_oauth::assertion::{self, ASSERTION_TYPE};
 use laissez_oauth::client::{AuthMethod, Client};
+use laissez_oauth::mtls;
 use laissez_oauth::{ErrorCode, OAuthError};
 use subtle::ConstantTimeEq;
 
@@ -25,6 +26,15 @@ pub const ASSERTIONS_REMEMBERED: usize = 100_000;
 /// Clock skew allowed on a client assertion, seconds.
 const ASSERTION_LEEWAY: i64 = 30;
 
+/// The client certificate of the request's TLS connection, if any.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionCertificate<'a> {
+    /// The leaf certificate, DER.
+    pub der: &'a [u8],
+    /// Whether it chained to the listener's client CA (the TLS layer checked).
+    pub chained_to_ca: bool,
+}
+
 /// What a request's form carries to authenticate its client.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ClientForm<'a> {
@@ -36,6 +46,8 @@ pub struct ClientForm<'a> {
     pub client_assertion_type: Option<&'a str>,
     /// `client_assertion` (RFC 7523).
     pub client_assertion: Option<&'a str>,
+    /// The connection's client certificate (RFC 8705).
+    pub certificate: Option<ConnectionCertificate<'a>>,
 }
 
 fn invalid_client(why: &str) -> OAuthFailure {
@@ -110,6 +122,14 @@ pub async fn authenticate(
             "this client authenticates with private_key_jwt: send client_assertion_type and a signed client_assertion",
         ));
     }
+    if client.metadata.uses_certificate() {
+        if secret.is_some() {
+            return Err(invalid_client(
+                "this client authenticates with its TLS client certificate; it has no secret to send",
+            ));
+        }
+        return by_certificate(client, form.certificate);
+    }
     match (stored_hash, secret) {
         // A confidential client without a stored secret had it revoked
         // (reported leaked): it must not fall back to acting as public.
@@ -134,6 +154,39 @@ pub async fn authenticate(
                 Err(invalid_client("wrong client_secret"))
             }
         }
+    }
+}
+
+/// RFC 8705 §2: the connection's certificate is the client's.
+fn by_certificate(
+    client: Client,
+    certificate: Option<ConnectionCertificate<'_>>,
+) -> Result<Client, OAuthFailure> {
+    let Some(certificate) = certificate else {
+        return Err(invalid_client(
+            "this client authenticates with a TLS client certificate: connect to the mutual-TLS listener and present it",
+        ));
+    };
+    let metadata = &client.metadata;
+    let admitted = match metadata.token_endpoint_auth_method {
+        AuthMethod::TlsClientAuth => {
+            certificate.chained_to_ca
+                && metadata
+                    .certificate_name()
+                    .is_some_and(|name| mtls::carries(certificate.der, &name))
+        }
+        AuthMethod::SelfSignedTlsClientAuth => metadata
+            .jwks
+            .as_ref()
+            .is_some_and(|jwks| mtls::registered(certificate.der, jwks)),
+        _ => false,
+    };
+    if admitted {
+        Ok(client)
+    } else {
+        Err(invalid_client(
+            "the TLS client certificate is not this client's (wrong name, another CA, or not registered)",
+        ))
     }
 }
 

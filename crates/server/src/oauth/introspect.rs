@@ -49,6 +49,7 @@ impl TokenParams {
             client_secret: self.client_secret.as_deref(),
             client_assertion_type: self.client_assertion_type.as_deref(),
             client_assertion: self.client_assertion.as_deref(),
+            certificate: None,
         }
     }
 }

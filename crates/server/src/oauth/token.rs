@@ -74,6 +74,7 @@ impl TokenRequest {
             client_secret: self.client_secret.as_deref(),
             client_assertion_type: self.client_assertion_type.as_deref(),
             client_assertion: self.client_assertion.as_deref(),
+            certificate: None,
         }
     }
 }
@@ -96,11 +97,15 @@ pub async fn token(
             Err(refusal) => return Ok(*refusal),
         },
     };
-    let jkt = jkt.as_deref();
+    let x5t = certificate_binding(&client, request.client_form().certificate)?;
+    let bound = Binding {
+        jkt: jkt.as_deref(),
+        x5t: x5t.as_deref(),
+    };
     match grant {
-        "client_credentials" => client_credentials(&state, &client, &request, jkt).await,
-        "authorization_code" => authorization_code(&state, &client, &request, jkt).await,
-        "refresh_token" => refresh(&state, &client, &request, jkt).await,
+        "client_credentials" => client_credentials(&state, &client, &request, bound).await,
+        "authorization_code" => authorization_code(&state, &client, &request, bound).await,
+        "refresh_token" => refresh(&state, &client, &request, bound).await,
         super::exchange::TOKEN_EXCHANGE => {
             super::exchange::exchange(&state, &headers, &client, &request).await
         }
@@ -122,8 +127,9 @@ async fn client_credentials(
     state: &AppState,
     client: &Client,
     request: &TokenRequest,
-    jkt: Option<&str>,
+    bound: Binding<'_>,
 ) -> Result<Response, OAuthFailure> {
+    let jkt = bound.jkt;
     // Only a client an administrator registered, backed by a principal,
     // acts with no person present; a self-registered client never does.
     let principal_id = match (&client.principal_id, client.may_act_alone()) {
@@ -205,6 +211,7 @@ async fn client_credentials(
         scopes: &scopes,
         accounts: &[],
         jkt,
+        x5t: bound.x5t,
     };
     let minted = mint(state, &token)?;
     let audit = issuance(&refs, &minted.claims, "client_credentials");
@@ -270,8 +277,9 @@ async fn authorization_code(
     state: &AppState,
     client: &Client,
     request: &TokenRequest,
-    jkt: Option<&str>,
+    bound: Binding<'_>,
 ) -> Result<Response, OAuthFailure> {
+    let jkt = bound.jkt;
     require_grant(client, GrantType::AuthorizationCode, "authorization_code")?;
     let code = request
         .code
@@ -352,7 +360,7 @@ async fn authorization_code(
         &audience,
         &scopes,
         &grant.accounts,
-        jkt,
+        bound,
     );
     let minted = mint(state, &token)?;
     let audit = issuance(&[user.reference()], &minted.claims, "authorization_code");
@@ -407,8 +415,9 @@ async fn refresh(
     state: &AppState,
     client: &Client,
     request: &TokenRequest,
-    jkt: Option<&str>,
+    bound: Binding<'_>,
 ) -> Result<Response, OAuthFailure> {
+    let jkt = bound.jkt;
     require_grant(client, GrantType::RefreshToken, "refresh_token")?;
     let token = request
         .refresh_token
@@ -490,7 +499,7 @@ async fn refresh(
         &audience,
         &scopes,
         &grant.accounts,
-        jkt,
+        bound,
     );
     let minted = mint(state, &token)?;
     let audit = issuance(&[user.reference()], &minted.claims, "refresh_token");
@@ -559,6 +568,37 @@ pub struct TokenFor<'a> {
     pub accounts: &'a [String],
     /// The DPoP key it is bound to.
     pub jkt: Option<&'a str>,
+    /// The TLS client certificate it is bound to (RFC 8705 `x5t#S256`).
+    pub x5t: Option<&'a str>,
+}
+
+/// What the tokens of one token request are bound to.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Binding<'a> {
+    /// The DPoP proof's key thumbprint.
+    pub jkt: Option<&'a str>,
+    /// The connection's client certificate thumbprint.
+    pub x5t: Option<&'a str>,
+}
+
+/// RFC 8705 §3: a client that registered
+/// `tls_client_certificate_bound_access_tokens` gets tokens bound to its
+/// connection's client certificate, and none over a connection without one.
+pub fn certificate_binding(
+    client: &Client,
+    certificate: Option<super::client_auth::ConnectionCertificate<'_>>,
+) -> Result<Option<String>, OAuthFailure> {
+    if !client.metadata.tls_client_certificate_bound_access_tokens {
+        return Ok(None);
+    }
+    match certificate {
+        Some(certificate) => Ok(Some(laissez_oauth::mtls::thumbprint(certificate.der))),
+        None => Err(OAuthError::new(
+            ErrorCode::InvalidClient,
+            "this client registered tls_client_certificate_bound_access_tokens: connect with its TLS client certificate",
+        )
+        .into()),
+    }
 }
 
 impl<'a> TokenFor<'a> {
@@ -569,7 +609,7 @@ impl<'a> TokenFor<'a> {
         audience: &'a str,
         scopes: &'a OAuthScopes,
         accounts: &'a [String],
-        jkt: Option<&'a str>,
+        bound: Binding<'a>,
     ) -> TokenFor<'a> {
         TokenFor {
             subject: user,
@@ -578,7 +618,8 @@ impl<'a> TokenFor<'a> {
             audience,
             scopes,
             accounts,
-            jkt,
+            jkt: bound.jkt,
+            x5t: bound.x5t,
         }
     }
 }
@@ -611,12 +652,12 @@ pub fn mint(state: &AppState, token: &TokenFor<'_>) -> Result<Minted, OAuthFailu
             sub: sub.to_owned(),
             act: None,
         }),
-        cnf: token
-            .jkt
-            .map(|jkt| laissez_oauth::access_token::Confirmation {
-                jkt: Some(jkt.to_owned()),
-                x5t_s256: None,
-            }),
+        cnf: (token.jkt.is_some() || token.x5t.is_some()).then(|| {
+            laissez_oauth::access_token::Confirmation {
+                jkt: token.jkt.map(str::to_owned),
+                x5t_s256: token.x5t.map(str::to_owned),
+            }
+        }),
         ..AccessTokenClaims::default()
     };
     let jwt = state
@@ -629,7 +670,8 @@ pub fn mint(state: &AppState, token: &TokenFor<'_>) -> Result<Minted, OAuthFailu
 impl Minted {
     /// The token response (only once the issuance is recorded).
     pub fn respond(self, scopes: &OAuthScopes, refresh_token: Option<String>) -> Response {
-        let token_type = if self.claims.is_bound() {
+        // A certificate-bound token stays a Bearer token (RFC 8705 §3).
+        let token_type = if self.claims.cnf.as_ref().is_some_and(|c| c.jkt.is_some()) {
             "DPoP"
         } else {
             "Bearer"
