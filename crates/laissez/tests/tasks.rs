@@ -161,6 +161,14 @@ fn task_run_hands_the_command_a_bound_task_token_and_completes_the_task() {
     let whoami: Value = serde_json::from_str(&org.written("whoami.json")).unwrap();
     assert_eq!(whoami["credential"]["id"], id.as_str(), "{whoami}");
     assert_eq!(whoami["principal"]["name"], "bot", "{whoami}");
+    // ... whose grants it shows, narrower than the agent's policies ...
+    assert_eq!(whoami["task"]["id"], id.as_str(), "{whoami}");
+    assert_eq!(
+        whoami["task"]["grants"],
+        json!(["laissez.principals.read@/"]),
+        "{whoami}"
+    );
+    assert_eq!(whoami["task"]["status"], "active", "{whoami}");
     // ... and the same token without its key (Bearer) was refused.
     assert_ne!(org.written("bearer.code"), "0");
     assert!(

@@ -169,7 +169,7 @@ pub async fn whoami(global: &Global) -> Result<(), CliError> {
                 .collect()
         })
         .unwrap_or_default();
-    let rows: Vec<Vec<String>> = [
+    let mut rows: Vec<(&str, String)> = vec![
         ("principal", output::principal(&me["principal"])),
         ("owner", output::principal(&me["owner"])),
         ("chain", output::text(&me["chain_text"])),
@@ -194,10 +194,29 @@ pub async fn whoami(global: &Global) -> Result<(), CliError> {
                 policies.join("\n")
             },
         ),
-    ]
-    .into_iter()
-    .map(|(k, v): (&str, String)| vec![k.to_owned(), v])
-    .collect();
+    ];
+    // A task credential: what the task may do bounds everything above.
+    let task = &me["task"];
+    if task.is_object() {
+        let grants: Vec<&str> = task["grants"]
+            .as_array()
+            .map(|g| g.iter().filter_map(serde_json::Value::as_str).collect())
+            .unwrap_or_default();
+        rows.push((
+            "task",
+            format!(
+                "{} ({})",
+                output::text(&task["id"]),
+                output::text(&task["status"])
+            ),
+        ));
+        rows.push(("task grants", grants.join("\n")));
+        rows.push(("task expires", output::time(&task["expires_at"])));
+    }
+    let rows = rows
+        .into_iter()
+        .map(|(k, v)| vec![k.to_owned(), v])
+        .collect();
     output::table(&["", "whoami"], rows);
     Ok(())
 }

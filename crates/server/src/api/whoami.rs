@@ -28,6 +28,11 @@ pub struct WhoAmI {
     pub credential: Credential,
     /// The principal's own policies; the credential's restriction narrows them.
     pub policies: Vec<Policy>,
+    /// When the credential is a task token: the task, whose grants bound
+    /// every action (as `GET /v1/tasks/{id}` shows it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub task: Option<serde_json::Value>,
 }
 
 /// Describes the presented credential. Any valid credential may call it.
@@ -45,6 +50,7 @@ pub async fn whoami(
         chain_text: format_chain(&chain),
         principal,
         chain,
+        task: caller.task.as_ref().map(crate::tasks::api::view),
         credential: caller.credential,
         policies,
     }))
