@@ -42,12 +42,14 @@ function formFields(html) {
 }
 
 function unescape(text) {
-  return text
-    .replaceAll('&quot;', '"')
-    .replaceAll('&#39;', "'")
-    .replaceAll('&lt;', '<')
-    .replaceAll('&gt;', '>')
-    .replaceAll('&amp;', '&');
+  // Character references as a browser decodes them: named and numeric.
+  const named = { quot: '"', apos: "'", lt: '<', gt: '>', amp: '&' };
+  return text.replace(/&(#x[0-9a-f]+|#[0-9]+|quot|apos|lt|gt|amp);/gi, (_, ref) => {
+    const lower = ref.toLowerCase();
+    if (named[lower]) return named[lower];
+    const code = lower.startsWith('#x') ? parseInt(lower.slice(2), 16) : parseInt(lower.slice(1), 10);
+    return String.fromCodePoint(code);
+  });
 }
 
 async function consent(authorizationUrl) {

@@ -15,13 +15,7 @@ fn hidden_fields(page: &str) -> Vec<(String, String)> {
                 .nth(1)
                 .and_then(|v| v.split('"').next())
                 .unwrap_or_default();
-            (
-                name,
-                value
-                    .replace("&amp;", "&")
-                    .replace("&quot;", "\"")
-                    .replace("&#39;", "'"),
-            )
+            (unescape(&name), unescape(value))
         })
         .collect()
 }
@@ -89,11 +83,45 @@ pub struct Landed {
     pub body: String,
 }
 
+/// Decodes the character references a page may use in attribute values:
+/// `&amp;`, `&quot;`, `&apos;`, `&lt;`, `&gt;`, and numeric ones
+/// (`&#38;`, `&#x27;`), as a browser does.
 fn unescape(text: &str) -> String {
-    text.replace("&amp;", "&")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&#x2F;", "/")
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let decoded = rest.find(';').and_then(|end| {
+            let name = &rest[1..end];
+            let c = match name {
+                "amp" => Some('&'),
+                "quot" => Some('"'),
+                "apos" => Some('\''),
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                _ => name
+                    .strip_prefix("#x")
+                    .or_else(|| name.strip_prefix("#X"))
+                    .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+                    .or_else(|| name.strip_prefix('#').and_then(|d| d.parse().ok()))
+                    .and_then(char::from_u32),
+            };
+            c.map(|c| (c, end + 1))
+        });
+        match decoded {
+            Some((c, used)) => {
+                out.push(c);
+                rest = &rest[used..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 impl Browser {

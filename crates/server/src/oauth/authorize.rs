@@ -10,7 +10,7 @@
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use laissez_core::audit::AuditEvent;
 use laissez_core::credential::hash_secret;
 use laissez_core::{Permission, PolicySet, PrincipalKind, PrincipalRef, Scope, Status};
@@ -23,7 +23,7 @@ use serde::Deserialize;
 use serde_json::json;
 use url::Url;
 
-use crate::web::html::{escape, hidden, page};
+use crate::web::views;
 use crate::web::{password, session};
 use crate::{AppState, now};
 
@@ -92,8 +92,12 @@ impl AuthorizeParams {
         }
     }
 
-    fn hidden_fields(&self) -> String {
-        self.pairs().iter().map(|(k, v)| hidden(k, v)).collect()
+    /// The request, as the hidden fields of a form.
+    fn hidden_fields(&self) -> Vec<(String, String)> {
+        self.pairs()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
     }
 }
 
@@ -134,14 +138,13 @@ enum Failure {
 }
 
 pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
-    (
+    views::render(
         status,
-        Html(page(
-            "Cannot continue",
-            &format!("<p>{}</p>", escape(message)),
-        )),
+        &views::Message {
+            title: "Cannot continue",
+            message,
+        },
     )
-        .into_response()
 }
 
 impl Failure {
@@ -321,32 +324,25 @@ pub(crate) async fn login_page(
         Ok(settings) => settings.require_federated_login,
         Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     };
-    let upstream = state
-        .federation
-        .as_ref()
-        .map(|f| {
-            let query: String = url::form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(params.pairs())
-                .finish();
-            format!(
-                "<p><a class=\"button\" href=\"/oauth/federate?{}\">Sign in with {}</a></p>",
-                escape(&query),
-                escape(f.display_name())
-            )
-        })
-        .unwrap_or_default();
+    let upstream = state.federation.as_ref().map(|f| {
+        let query: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params.pairs())
+            .finish();
+        views::Upstream {
+            href: format!("/oauth/federate?{query}"),
+            name: f.display_name().to_owned(),
+        }
+    });
+    let mut page = views::SignIn {
+        title: "Sign in",
+        problem: problem.map(str::to_owned),
+        federated_only,
+        upstream,
+        fields: params.hidden_fields(),
+        csrf: String::new(),
+    };
     if federated_only {
-        let body = format!(
-            "{}<p>This organization signs people in through its identity provider.</p>{upstream}",
-            problem
-                .map(|p| format!("<p class=\"warn\" role=\"alert\">{}</p>", escape(p)))
-                .unwrap_or_default()
-        );
-        let mut response = Html(page("Sign in", &body)).into_response();
-        response
-            .headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        return response;
+        return views::render(StatusCode::OK, &page);
     }
     let Ok(nonce) = laissez_token::random_base62(32) else {
         return error_page(
@@ -354,22 +350,9 @@ pub(crate) async fn login_page(
             "cannot generate a form token",
         );
     };
-    let problem = problem
-        .map(|p| format!("<p class=\"warn\" role=\"alert\">{}</p>", escape(p)))
-        .unwrap_or_default();
-    let body = format!(
-        "{problem}<p>Sign in to continue.</p>{upstream}\
-<form method=\"post\" action=\"/oauth/login\">{fields}{csrf}\
-<label for=\"username\">User name</label><input type=\"text\" id=\"username\" name=\"username\" autocomplete=\"username\" required>\
-<label for=\"password\">Password</label><input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
-<button type=\"submit\">Sign in</button></form>",
-        fields = params.hidden_fields(),
-        csrf = hidden("csrf", &session::csrf_for(&nonce)),
-    );
-    let mut response = Html(page("Sign in", &body)).into_response();
+    page.csrf = session::csrf_for(&nonce);
+    let mut response = views::render(StatusCode::OK, &page);
     let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
     if let Ok(cookie) = HeaderValue::from_str(&format!(
         "{LOGIN_COOKIE}={nonce}; Path=/oauth; HttpOnly; SameSite=Lax; Max-Age=1800"
     )) {
@@ -461,23 +444,15 @@ pub(crate) fn defined_scopes(
 }
 
 /// Who stands behind a client, and how far that is verified.
-fn publisher(client: &Client) -> String {
+fn publisher(client: &Client) -> views::Publisher {
     let m = &client.metadata;
     let home = m.client_uri.as_deref().and_then(|u| Url::parse(u).ok());
-    let link = |url: &Url| {
-        format!(
-            "<a href=\"{}\">{}</a>",
-            escape(url.as_str()),
-            escape(url.host_str().unwrap_or_default())
-        )
+    let link = |url: &Url| views::Link {
+        href: url.as_str().to_owned(),
+        host: url.host_str().unwrap_or_default().to_owned(),
     };
     match client.kind {
-        ClientKind::Preregistered => format!(
-            "<p class=\"meta\"><strong>Verified:</strong> registered by your organization's administrators{}.</p>",
-            home.as_ref()
-                .map(|u| format!("; publisher {}", link(u)))
-                .unwrap_or_default()
-        ),
+        ClientKind::Preregistered => views::Publisher::Organization(home.as_ref().map(link)),
         ClientKind::MetadataDocument => {
             let served_by = Url::parse(&client.client_id)
                 .ok()
@@ -487,27 +462,12 @@ fn publisher(client: &Client) -> String {
                 .as_ref()
                 .and_then(|u| u.host_str())
                 .is_some_and(|h| h == served_by || h.ends_with(&format!(".{served_by}")));
-            let stated = match (&home, same_site) {
-                (Some(u), false) => format!(
-                    " It names {} as its home page (self-asserted, not verified).",
-                    link(u)
-                ),
-                _ => String::new(),
-            };
-            format!(
-                "<p class=\"meta\"><strong>Verified domain:</strong> its description is published by <strong>{}</strong> over https.{stated}</p>",
-                escape(&served_by)
-            )
-        }
-        ClientKind::Dynamic => match home {
-            Some(u) => format!(
-                "<p class=\"meta\">Published by {} (self-asserted: the publisher's identity is not verified).</p>",
-                link(&u)
-            ),
-            None => {
-                "<p class=\"meta\">Publisher not stated (self-registered, not verified).</p>".into()
+            views::Publisher::Domain {
+                home: home.as_ref().filter(|_| !same_site).map(link),
+                served_by,
             }
-        },
+        }
+        ClientKind::Dynamic => views::Publisher::SelfAsserted(home.as_ref().map(link)),
     }
 }
 
@@ -528,16 +488,7 @@ async fn consent_page(
         .client_name
         .clone()
         .unwrap_or_else(|| valid.client.client_id.clone());
-    let logo = m
-        .logo_uri
-        .as_deref()
-        .map(|l| {
-            format!(
-                "<img src=\"{}\" alt=\"\" width=\"48\" height=\"48\">",
-                escape(l)
-            )
-        })
-        .unwrap_or_default();
+    let logo = m.logo_uri.clone();
     let publisher = publisher(&valid.client);
     let accounts = match accounts_of(state, &user.id).await {
         Ok(accounts) => accounts,
@@ -560,73 +511,41 @@ async fn consent_page(
                 .respond(&state.issuer);
         }
     };
-    let accounts = if accounts.is_empty() {
-        String::new()
-    } else {
-        let boxes: String = accounts
+    let redirect = Url::parse(&valid.redirect_uri).ok();
+    let page = views::Consent {
+        title: "Allow access?",
+        logo,
+        name,
+        user: user.name.as_str().to_owned(),
+        publisher,
+        redirect_host: redirect
+            .as_ref()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default(),
+        localhost: redirect.as_ref().is_some_and(redirect::is_loopback),
+        resource: valid.resource.as_ref().map(|r| r.as_str().to_owned()),
+        fields: params.hidden_fields(),
+        csrf: session::csrf_for(secret),
+        scopes: offered
             .iter()
-            .map(|a| {
-                let label = if a == "/" { "every account you can reach".to_owned() } else { format!("<code>{}</code>", escape(a)) };
-                format!(
-                    "<label><input type=\"checkbox\" name=\"grant_account\" value=\"{}\" checked> {label}</label>",
-                    escape(a)
-                )
+            .map(|scope| views::ScopeChoice {
+                value: scope.to_string(),
+                words: valid
+                    .protected
+                    .as_ref()
+                    .and_then(|p| p.describe(scope))
+                    .map(str::to_owned),
             })
-            .collect();
-        format!("<fieldset><legend>In these of your accounts</legend>{boxes}</fieldset>")
+            .collect(),
+        accounts: accounts
+            .into_iter()
+            .map(|a| views::AccountChoice {
+                everything: a == "/",
+                value: a,
+            })
+            .collect(),
     };
-    let redirect_host = Url::parse(&valid.redirect_uri)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .unwrap_or_default();
-    let localhost = Url::parse(&valid.redirect_uri).is_ok_and(|u| redirect::is_loopback(&u));
-    let warning = if localhost {
-        "<p class=\"warn\">The answer goes to a program on this computer (localhost). Approve only if you just started it.</p>"
-    } else {
-        ""
-    };
-    let scopes: String = offered
-        .iter()
-        .map(|scope| {
-            let words = valid.protected.as_ref().and_then(|p| p.describe(scope)).map(|d| format!("{} ", escape(d))).unwrap_or_default();
-            format!(
-                "<label><input type=\"checkbox\" name=\"grant_scope\" value=\"{0}\" checked> {1}<code>{0}</code></label>",
-                escape(scope),
-                words
-            )
-        })
-        .collect();
-    let scopes = if scopes.is_empty() {
-        "<p>No specific permissions: it will act as you within what you can do.</p>".to_owned()
-    } else {
-        format!("<fieldset><legend>It asks to</legend>{scopes}</fieldset>")
-    };
-    let resource = valid
-        .resource
-        .as_ref()
-        .map(|r| format!("<p>For: <code>{}</code></p>", escape(r.as_str())))
-        .unwrap_or_default();
-    let body = format!(
-        "{logo}<p><strong>{name}</strong> wants to act for you, <strong>{user}</strong>.</p>{publisher}\
-<p>After you answer, you go back to <strong>{host}</strong>.</p>{warning}{resource}\
-<form method=\"post\" action=\"/oauth/consent\">{fields}{csrf}{scopes}{accounts}\
-<button type=\"submit\" name=\"decision\" value=\"approve\">Approve</button>\
-<button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
-        name = escape(&name),
-        user = escape(user.name.as_str()),
-        host = escape(&redirect_host),
-        fields = params.hidden_fields(),
-        csrf = hidden("csrf", &session::csrf_for(secret)),
-    );
-    let mut response = Html(page("Allow access?", &body)).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    headers.insert(
-        "content-security-policy",
-        HeaderValue::from_static("default-src 'none'; img-src https:; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"),
-    );
-    response
+    views::render(StatusCode::OK, &page)
 }
 
 pub(crate) fn form_pairs(body: &Bytes) -> Vec<(String, String)> {

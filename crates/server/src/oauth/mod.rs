@@ -45,6 +45,11 @@ pub fn routes() -> Router<AppState> {
             "/oauth/federate/callback",
             get(crate::web::federation::callback),
         )
+        .route("/", get(crate::web::views::landing))
+        .route(
+            crate::web::views::STYLESHEET_PATH,
+            get(crate::web::views::stylesheet),
+        )
         .route("/account", get(crate::web::account::connected))
         .route("/account/disconnect", post(crate::web::account::disconnect))
         .route(

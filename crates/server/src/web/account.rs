@@ -7,13 +7,13 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::AppState;
 use crate::oauth::authorize::{AuthorizeParams, error_page, form_pairs, login_page};
-use crate::web::html::{escape, hidden, page};
 use crate::web::session;
+use crate::web::views;
 
 fn when(at: Option<i64>) -> String {
     match at {
@@ -40,59 +40,43 @@ pub async fn connected(State(state): State<AppState>, headers: HeaderMap) -> Res
         Ok(apps) => apps,
         Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     };
-    let csrf = hidden("csrf", &session::csrf_for(&secret));
-    let rows: String = apps
-        .iter()
-        .map(|app| {
-            format!(
-                "<tr><td>{name}<br><small class=\"meta\">{id}</small></td><td>{scope}</td><td>{accounts}</td><td>{granted}</td><td>{used}</td>\
-<td><form method=\"post\" action=\"/account/disconnect\">{csrf}{client}<button type=\"submit\">Disconnect</button></form></td></tr>",
-                name = escape(app.client_name.as_deref().unwrap_or("(unnamed)")),
-                id = escape(&app.client_id),
-                scope = escape(if app.scope.is_empty() { "(none)" } else { &app.scope }),
-                accounts = escape(&if app.accounts.is_empty() { "(none)".to_owned() } else { app.accounts.join(" ") }),
-                granted = when(Some(app.granted_at)),
-                used = when(app.last_used_at),
-                client = hidden("client_id", &app.client_id),
-            )
-        })
-        .collect();
-    let body = if apps.is_empty() {
-        "<p>No application can act for you.</p>".to_owned()
-    } else {
-        format!(
-            "<table><caption>Applications that can act for you</caption><thead><tr><th scope=\"col\">Application</th>\
-<th scope=\"col\">Scopes</th><th scope=\"col\">Accounts</th><th scope=\"col\">Granted</th><th scope=\"col\">Last used</th><th scope=\"col\"></th></tr></thead>\
-<tbody>{rows}</tbody></table>"
-        )
-    };
     let sessions = match state.store.sessions(&user_id).await {
         Ok(sessions) => sessions,
         Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     };
     let current = session::handle(&secret);
-    let session_rows: String = sessions
-        .iter()
-        .map(|(handle, expires_at)| {
-            format!(
-                "<tr><td><code>{id}</code>{this}</td><td>{signed_in}</td>\
-<td><form method=\"post\" action=\"/account/sessions/end\">{csrf}{field}<button type=\"submit\">End</button></form></td></tr>",
-                id = escape(handle),
-                this = if *handle == current { " (this browser)" } else { "" },
-                signed_in = when(Some(expires_at - session::SESSION_TTL)),
-                field = hidden("session", handle),
-            )
-        })
-        .collect();
-    let body = format!(
-        "{body}<table><caption>Where you are signed in</caption><thead><tr><th scope=\"col\">Session</th>\
-<th scope=\"col\">Signed in</th><th scope=\"col\"></th></tr></thead><tbody>{session_rows}</tbody></table>"
-    );
-    let mut response = Html(page("Connected applications", &body)).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    response
+    let page = views::Account {
+        title: "Connected applications",
+        csrf: session::csrf_for(&secret),
+        apps: apps
+            .into_iter()
+            .map(|app| views::AppRow {
+                name: app.client_name.unwrap_or_else(|| "(unnamed)".into()),
+                scope: if app.scope.is_empty() {
+                    "(none)".into()
+                } else {
+                    app.scope
+                },
+                accounts: if app.accounts.is_empty() {
+                    "(none)".into()
+                } else {
+                    app.accounts.join(" ")
+                },
+                granted: when(Some(app.granted_at)),
+                used: when(app.last_used_at),
+                client_id: app.client_id,
+            })
+            .collect(),
+        sessions: sessions
+            .into_iter()
+            .map(|(handle, expires_at)| views::SessionRow {
+                current: handle == current,
+                signed_in: when(Some(expires_at - session::SESSION_TTL)),
+                handle,
+            })
+            .collect(),
+    };
+    views::render(StatusCode::OK, &page)
 }
 
 /// A form posted from the account page: its fields, once the session and

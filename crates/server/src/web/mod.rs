@@ -4,7 +4,7 @@
 
 pub mod account;
 pub mod federation;
-pub mod html;
 pub mod password;
 pub mod session;
 pub mod throttle;
+pub mod views;
