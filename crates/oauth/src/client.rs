@@ -359,6 +359,14 @@ impl RegistrationRequest {
         }
         let jwks = match (&self.jwks, method) {
             (Some(jwks), AuthMethod::PrivateKeyJwt) => Some(crate::assertion::validate_jwks(jwks)?),
+            (Some(jwks), AuthMethod::SelfSignedTlsClientAuth) => {
+                Some(crate::mtls::validate_certificates(jwks)?)
+            }
+            (None, AuthMethod::SelfSignedTlsClientAuth) => {
+                return Err(bad(
+                    "self_signed_tls_client_auth needs the client's certificates as jwks (x5c)",
+                ));
+            }
             (None, AuthMethod::PrivateKeyJwt) => {
                 return Err(bad(
                     "private_key_jwt needs the client's public keys as jwks (a JWK Set)",
@@ -459,6 +467,46 @@ mod tests {
         serde_json::from_value::<RegistrationRequest>(json)
             .unwrap()
             .validate(kind)
+    }
+
+    #[test]
+    fn certificate_clients_name_exactly_what_their_certificate_must_carry() {
+        let base = |extra: serde_json::Value| {
+            let mut v = serde_json::json!({"grant_types": ["client_credentials"]});
+            for (k, x) in extra.as_object().unwrap() {
+                v[k] = x.clone();
+            }
+            request_as(v, ClientKind::Preregistered)
+        };
+        let m = base(serde_json::json!({"token_endpoint_auth_method": "tls_client_auth",
+            "tls_client_auth_san_dns": "Agent.Example", "tls_client_certificate_bound_access_tokens": true}))
+        .unwrap();
+        assert_eq!(m.token_endpoint_auth_method, AuthMethod::TlsClientAuth);
+        assert_eq!(m.tls_client_auth_san_dns.as_deref(), Some("agent.example"));
+        assert!(m.uses_certificate() && m.is_confidential() && !m.uses_secret());
+        assert!(m.tls_client_certificate_bound_access_tokens);
+        assert_eq!(
+            m.certificate_name(),
+            Some(crate::mtls::CertificateName::Dns("agent.example".into()))
+        );
+        let refused = [
+            serde_json::json!({"token_endpoint_auth_method": "tls_client_auth"}),
+            serde_json::json!({"token_endpoint_auth_method": "tls_client_auth", "tls_client_auth_san_dns": "a.example", "tls_client_auth_san_ip": "10.0.0.1"}),
+            serde_json::json!({"token_endpoint_auth_method": "tls_client_auth", "tls_client_auth_subject_dn": "CN=agent"}),
+            serde_json::json!({"token_endpoint_auth_method": "client_secret_basic", "tls_client_auth_san_dns": "a.example"}),
+            serde_json::json!({"token_endpoint_auth_method": "self_signed_tls_client_auth"}),
+            serde_json::json!({"token_endpoint_auth_method": "self_signed_tls_client_auth", "jwks": {"keys": [{"kty": "EC"}]}}),
+        ];
+        for extra in refused {
+            assert!(base(extra.clone()).is_err(), "{extra}");
+        }
+        let cert = include_str!("../tests/data/agent-cert.b64").trim();
+        let m = base(
+            serde_json::json!({"token_endpoint_auth_method": "self_signed_tls_client_auth",
+            "jwks": {"keys": [{"kty": "EC", "x5c": [cert]}]}}),
+        )
+        .unwrap();
+        assert!(m.uses_certificate() && m.certificate_name().is_none());
     }
 
     #[test]
