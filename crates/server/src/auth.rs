@@ -312,9 +312,16 @@ impl FromRequestParts<AppState> for Authenticated {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip());
         match authenticate(parts, state, client_ip).await {
-            Ok(caller) => Ok(caller),
-            Err(Failure::Store(error)) => Err(error.into()),
+            Ok(caller) => {
+                state.metrics.verified("valid");
+                Ok(caller)
+            }
+            Err(Failure::Store(error)) => {
+                state.metrics.store_error();
+                Err(error.into())
+            }
             Err(Failure::Refused { reason, detail }) => {
+                state.metrics.verified("refused");
                 let event = AuditEvent {
                     chain: Vec::new(),
                     action: "authenticate".into(),

@@ -56,6 +56,8 @@ pub struct AppState {
     pub registrations: Arc<oauth::register::RegistrationLimits>,
     /// DPoP proofs seen (replay) and the server's nonces.
     pub dpop: Arc<laissez_dpop::Guard>,
+    /// Prometheus metrics of this process.
+    pub metrics: Arc<laissez_metrics::Metrics>,
     /// Client assertions seen (RFC 7523: each `jti` is used once).
     pub assertions: Arc<laissez_dpop::ReplayCache>,
     /// Intent rules from `--intent-rules` (those kept in settings follow them).
@@ -82,6 +84,7 @@ impl AppState {
             // Without the OS random source no token can be minted either;
             // nothing can run, so stopping here is the honest answer.
             dpop: Arc::new(laissez_dpop::Guard::random().expect("the OS random source")),
+            metrics: Arc::default(),
             assertions: Arc::new(laissez_dpop::ReplayCache::new(
                 oauth::client_auth::ASSERTIONS_REMEMBERED,
             )),
@@ -111,6 +114,7 @@ pub fn new_id(prefix: &str) -> Result<String, problem::ApiError> {
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
+    let metrics = state.metrics.clone();
     api::routes()
         .merge(oauth::routes())
         .merge(tasks::routes())
@@ -118,6 +122,10 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::routes())
         .fallback(problem::not_found)
         .layer(axum::middleware::from_fn(problem::ensure_problem))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            laissez_metrics::track,
+        ))
         .layer(DefaultBodyLimit::max(problem::MAX_BODY_BYTES))
         .with_state(state)
 }

@@ -20,6 +20,8 @@ use crate::api;
     info(title = "Laissez admin API", description = "Principals, credentials, policies and the audit log. Errors are RFC 9457 problem details."),
     paths(
         api::health,
+        api::ops::ready,
+        api::ops::metrics,
         api::whoami::whoami,
         api::principals::create, api::principals::list, api::principals::show,
         api::principals::deactivate, api::principals::activate, api::principals::set_password, api::principals::set_email,

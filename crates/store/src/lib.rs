@@ -167,6 +167,10 @@ pub trait Store: Send + Sync + 'static {
     /// The organization settings.
     async fn settings(&self) -> Result<Settings, Error>;
 
+    /// Proves the store takes writes now: a write transaction begins and
+    /// commits (for readiness probes; it changes nothing).
+    async fn check_writable(&self) -> Result<(), Error>;
+
     /// Replaces the organization settings.
     async fn set_settings(&self, settings: Settings, audit: AuditEvent) -> Result<(), Error>;
 

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod clients;
 pub mod connected;
+pub mod ops;
 pub mod page;
 pub mod policies;
 pub mod principals;
@@ -24,6 +25,8 @@ use crate::problem::ApiError;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(health))
+        .route("/readyz", get(ops::ready))
+        .route("/metrics", get(ops::metrics))
         .route("/v1/whoami", get(whoami::whoami))
         .route(
             "/v1/principals",

@@ -237,6 +237,7 @@ pub async fn create(
         .store
         .create_credential(credential.clone(), hash_secret(token.expose()), event)
         .await?;
+    state.metrics.issued("api_token");
     let view = view(&state, credential).await?;
     Ok((
         StatusCode::CREATED,
@@ -445,6 +446,7 @@ pub async fn revoke(
         .store
         .revoke_credential(&credential.id, now, event)
         .await?;
+    state.metrics.revoked("api_token");
     credential.revoked_at.get_or_insert(now);
     Ok(Json(view(&state, credential).await?))
 }

@@ -204,6 +204,12 @@ pub async fn report(
         let mut revoked = false;
         for (index, (action, incident)) in positions.into_iter().zip(outcomes) {
             revoked |= action == LeakAction::Revoked;
+            if action == LeakAction::Revoked {
+                state.metrics.revoked("leaked_credential");
+            }
+            if incident.is_some() {
+                state.metrics.leak_incident();
+            }
             let verdict = &mut verdicts[index];
             verdict.action = action;
             verdict.label = action.label();

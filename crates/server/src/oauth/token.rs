@@ -219,7 +219,7 @@ async fn client_credentials(
         .store
         .record_issuance(&client.client_id, audit)
         .await?;
-    Ok(minted.respond(&scopes, None))
+    Ok(minted.respond(&state.metrics, &scopes, None))
 }
 
 fn audience_for(
@@ -368,7 +368,11 @@ async fn authorization_code(
         .as_ref()
         .map(|(_, hash, next)| (*hash, next.clone()));
     match state.store.redeem_code(code_hash, stored, audit).await? {
-        Redemption::Spent => Ok(minted.respond(&scopes, refresh.map(|(secret, _, _)| secret))),
+        Redemption::Spent => Ok(minted.respond(
+            &state.metrics,
+            &scopes,
+            refresh.map(|(secret, _, _)| secret),
+        )),
         Redemption::Replayed => code_replayed(state, &grant).await,
     }
 }
@@ -508,7 +512,7 @@ async fn refresh(
         .rotate_refresh(token_hash, next_hash, next, audit)
         .await?
     {
-        Redemption::Spent => Ok(minted.respond(&scopes, Some(secret))),
+        Redemption::Spent => Ok(minted.respond(&state.metrics, &scopes, Some(secret))),
         Redemption::Replayed => Err(refresh_replayed(state, token_hash).await),
     }
 }
@@ -668,8 +672,18 @@ pub fn mint(state: &AppState, token: &TokenFor<'_>) -> Result<Minted, OAuthFailu
 }
 
 impl Minted {
-    /// The token response (only once the issuance is recorded).
-    pub fn respond(self, scopes: &OAuthScopes, refresh_token: Option<String>) -> Response {
+    /// The token response (only once the issuance is recorded, which
+    /// `metrics` counts).
+    pub fn respond(
+        self,
+        metrics: &laissez_metrics::Metrics,
+        scopes: &OAuthScopes,
+        refresh_token: Option<String>,
+    ) -> Response {
+        metrics.issued("access_token");
+        if refresh_token.is_some() {
+            metrics.issued("refresh_token");
+        }
         // A certificate-bound token stays a Bearer token (RFC 8705 §3).
         let token_type = if self.claims.cnf.as_ref().is_some_and(|c| c.jkt.is_some()) {
             "DPoP"

@@ -461,6 +461,10 @@ impl Store for SqliteStore {
         self.read(rows::settings).await
     }
 
+    async fn check_writable(&self) -> Result<(), Error> {
+        self.write(|_| Ok(())).await
+    }
+
     async fn set_settings(&self, settings: Settings, audit: AuditEvent) -> Result<(), Error> {
         self.mutate(audit, move |c| rows::set_settings(c, &settings))
             .await

@@ -1,0 +1,179 @@
+//! The operations surface of `laissez serve`: `/readyz` says the store takes
+//! writes and the keys sign; `/metrics` answers only a credential allowed
+//! `laissez.audit.read`, in OpenMetrics text that the Prometheus project's
+//! own parser (prometheus-client, PyPI) reads, with request counts and
+//! latency per route template and the credentials issued and verified.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use laissez_testkit::TestServer;
+use laissez_testkit::python::python;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// Parses `text` with prometheus-client's OpenMetrics parser.
+fn parse(text: &str) -> Value {
+    let python = python();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/interop/parse_metrics.py");
+    let mut child = Command::new(python)
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the parser");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the Prometheus parser refused the document:\n{}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+fn sample<'a>(
+    families: &'a Value,
+    family: &str,
+    name: &str,
+    labels: &[(&str, &str)],
+) -> Option<&'a Value> {
+    families[family]["samples"]
+        .as_array()?
+        .iter()
+        .find(|s| s["name"] == name && labels.iter().all(|(k, v)| s["labels"][*k] == *v))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn readiness_checks_the_store_and_the_keys() {
+    let server = TestServer::start();
+    let (status, body) = server.get("/readyz").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["checks"]["store"], "writable");
+    assert_eq!(body["checks"]["keys"], "loaded");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_are_for_auditors_and_parse_as_openmetrics() {
+    let server = TestServer::start();
+    // Something to count: a token issued and used, one refused.
+    let (status, issued) = server
+        .post("/v1/tokens", json!({"principal": "admin", "ttl": "1h"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
+    let token = issued["token"].as_str().unwrap();
+    let (status, _) = server
+        .call(reqwest::Method::GET, "/v1/whoami", token, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = server
+        .call(
+            reqwest::Method::GET,
+            "/v1/principals/admin",
+            "lzut_not-a-token",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Anonymous and unprivileged scrapers are refused.
+    let anonymous = server
+        .client()
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    server.add_person("pat", "correct horse battery").await;
+    let (_, pat) = server
+        .post("/v1/tokens", json!({"principal": "pat", "ttl": "1h"}))
+        .await;
+    let (status, _) = server
+        .call(
+            reqwest::Method::GET,
+            "/metrics",
+            pat["token"].as_str().unwrap(),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let response = server
+        .client()
+        .get(format!("{}/metrics", server.url))
+        .bearer_auth(&server.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text"),
+    );
+    let families = parse(&response.text().await.unwrap());
+    assert_eq!(
+        families["laissez_http_requests"]["type"], "counter",
+        "{families}"
+    );
+    let created = sample(
+        &families,
+        "laissez_http_requests",
+        "laissez_http_requests_total",
+        &[
+            ("route", "/v1/tokens"),
+            ("method", "POST"),
+            ("status", "201"),
+        ],
+    )
+    .unwrap_or_else(|| panic!("POST /v1/tokens counted: {families}"));
+    assert!(created["value"].as_f64().unwrap() >= 2.0, "{created}");
+    // The route template, never the raw path.
+    assert!(
+        sample(
+            &families,
+            "laissez_http_requests",
+            "laissez_http_requests_total",
+            &[("route", "/v1/principals/{id}")]
+        )
+        .is_some(),
+        "{families}"
+    );
+    assert!(
+        !families.to_string().contains("/v1/principals/admin"),
+        "{families}"
+    );
+    assert_eq!(
+        families["laissez_http_request_duration_seconds"]["type"],
+        "histogram"
+    );
+    let issued = sample(
+        &families,
+        "laissez_credentials_issued",
+        "laissez_credentials_issued_total",
+        &[("kind", "api_token")],
+    )
+    .unwrap_or_else(|| panic!("{families}"));
+    assert!(issued["value"].as_f64().unwrap() >= 2.0);
+    for outcome in ["valid", "refused"] {
+        assert!(
+            sample(
+                &families,
+                "laissez_credential_verifications",
+                "laissez_credential_verifications_total",
+                &[("outcome", outcome)]
+            )
+            .is_some(),
+            "{outcome}: {families}"
+        );
+    }
+}
