@@ -7,7 +7,9 @@
 //!
 //! A token bound to a key (`cnf.jkt`) presented as a bearer token, or with
 //! a proof of another key, is what a thief holds: that refusal says so, and
-//! the gate records it as a possible theft.
+//! the gate records it as a possible theft. So is a token bound to a client
+//! certificate (RFC 8705 `cnf.x5t#S256`) on a connection whose TLS client
+//! certificate has another thumbprint, or none.
 
 use std::net::IpAddr;
 
@@ -15,6 +17,7 @@ use axum::http::HeaderMap;
 use ipnet::IpNet;
 use laissez_dpop::{ProofError, Verified};
 use laissez_oauth::access_token::AccessTokenClaims;
+use subtle::ConstantTimeEq;
 
 /// How the request presented its token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,13 +69,16 @@ impl BindingRefusal {
 }
 
 /// Whether `claims` may be used by a request presenting them with `scheme`
-/// and `proof`, from `client_ip`, at an app that requires DPoP or not.
+/// and `proof`, from `client_ip`, on a connection whose TLS client
+/// certificate has the `x5t#S256` thumbprint `certificate` (if any), at an
+/// app that requires DPoP or not.
 pub fn check(
     claims: &AccessTokenClaims,
     scheme: Scheme,
     proof: &Proof,
     require_dpop: bool,
     client_ip: Option<IpAddr>,
+    certificate: Option<&str>,
 ) -> Result<(), BindingRefusal> {
     if !claims.allowed_ips.is_empty() {
         let nets: Vec<IpNet> = claims
@@ -90,12 +96,14 @@ pub fn check(
             ));
         }
     }
-    let cnf = claims.cnf.as_ref();
-    if cnf.is_some_and(|c| c.x5t_s256.is_some()) {
-        return Err(BindingRefusal::new(
-            "invalid_token",
-            "the token is bound to a client certificate, which this gate does not check",
-        ));
+    if let Some(bound) = claims.cnf.as_ref().and_then(|c| c.x5t_s256.as_deref()) {
+        let presented = certificate
+            .is_some_and(|thumbprint| thumbprint.as_bytes().ct_eq(bound.as_bytes()).into());
+        if !presented {
+            return Err(BindingRefusal::theft(
+                "the token is bound to a client certificate: present that certificate in the TLS handshake",
+            ));
+        }
     }
     match (claims.bound_jkt(), scheme, proof) {
         (Some(_), Scheme::Bearer, _) => Err(BindingRefusal::theft(
@@ -252,8 +260,107 @@ mod tests {
             (&bound, Scheme::Dpop, verified(&key), true, Ok(())),
         ];
         for (i, (claims, scheme, proof, require, want)) in cases.into_iter().enumerate() {
-            let got =
-                check(claims, scheme, &proof, require, ip).map_err(|r| (r.code, r.possible_theft));
+            let got = check(claims, scheme, &proof, require, ip, None)
+                .map_err(|r| (r.code, r.possible_theft));
+            assert_eq!(got, want, "case {i}");
+        }
+    }
+
+    #[test]
+    fn a_certificate_bound_token_needs_a_connection_with_that_certificate() {
+        let key = ProofKey::generate().unwrap();
+        let thumbprint = "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2";
+        let other = "_Hl7i4d5kS1FuAkLFMkwj9xzBt5idYOhxtXRknf7Pxs";
+        let bound = AccessTokenClaims {
+            sub: "usr_alice".into(),
+            cnf: Some(Confirmation {
+                jkt: None,
+                x5t_s256: Some(thumbprint.into()),
+            }),
+            ..AccessTokenClaims::default()
+        };
+        let both = AccessTokenClaims {
+            cnf: Some(Confirmation {
+                jkt: Some(key.thumbprint()),
+                x5t_s256: Some(thumbprint.into()),
+            }),
+            ..bound.clone()
+        };
+        let unbound = claims(None, &[]);
+        type Want = Result<(), (&'static str, bool)>;
+        let cases: Vec<(&AccessTokenClaims, Scheme, Proof, Option<&str>, Want)> = vec![
+            (
+                &bound,
+                Scheme::Bearer,
+                Proof::Absent,
+                Some(thumbprint),
+                Ok(()),
+            ),
+            (
+                &bound,
+                Scheme::Bearer,
+                Proof::Absent,
+                Some(other),
+                Err(("invalid_token", true)),
+            ),
+            (
+                &bound,
+                Scheme::Bearer,
+                Proof::Absent,
+                None,
+                Err(("invalid_token", true)),
+            ),
+            (
+                &bound,
+                Scheme::Bearer,
+                Proof::Absent,
+                Some(&thumbprint[..20]),
+                Err(("invalid_token", true)),
+            ),
+            (
+                &bound,
+                Scheme::Bearer,
+                Proof::Absent,
+                Some(""),
+                Err(("invalid_token", true)),
+            ),
+            // Sent as DPoP, it is not DPoP-bound.
+            (
+                &bound,
+                Scheme::Dpop,
+                verified(&key),
+                Some(thumbprint),
+                Err(("invalid_token", false)),
+            ),
+            // Bound to both: both must hold.
+            (
+                &both,
+                Scheme::Dpop,
+                verified(&key),
+                Some(thumbprint),
+                Ok(()),
+            ),
+            (
+                &both,
+                Scheme::Dpop,
+                verified(&key),
+                None,
+                Err(("invalid_token", true)),
+            ),
+            (
+                &both,
+                Scheme::Bearer,
+                Proof::Absent,
+                Some(thumbprint),
+                Err(("invalid_token", true)),
+            ),
+            // A certificate does not matter to an unbound token.
+            (&unbound, Scheme::Bearer, Proof::Absent, Some(other), Ok(())),
+            (&unbound, Scheme::Bearer, Proof::Absent, None, Ok(())),
+        ];
+        for (i, (claims, scheme, proof, certificate, want)) in cases.into_iter().enumerate() {
+            let got = check(claims, scheme, &proof, false, None, certificate)
+                .map_err(|r| (r.code, r.possible_theft));
             assert_eq!(got, want, "case {i}");
         }
     }
@@ -270,6 +377,7 @@ mod tests {
                 &verified(&key),
                 false,
                 ip.parse().ok(),
+                None,
             )
         };
         assert!(at("10.1.2.3").is_ok());
@@ -283,7 +391,8 @@ mod tests {
                 Scheme::Dpop,
                 &verified(&key),
                 false,
-                "10.0.0.1".parse().ok()
+                "10.0.0.1".parse().ok(),
+                None,
             )
             .is_err()
         );

@@ -168,4 +168,17 @@ impl Gate {
     ) -> std::io::Result<()> {
         listen::serve(listener, self.router(), listen::Limits::default(), shutdown).await
     }
+
+    /// Serves over TLS on `listener` until `shutdown` completes; tokens bound
+    /// to a client certificate (`cnf.x5t#S256`) pass only on a connection
+    /// that presented it.
+    pub async fn serve_tls(
+        self,
+        listener: tokio::net::TcpListener,
+        tls: laissez_tls::Tls,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let limits = listen::Limits::default();
+        listen::serve_tls(listener, tls, self.router(), limits, shutdown).await
+    }
 }

@@ -13,6 +13,12 @@
 //!   progress (a slow-header client, or an idle keep-alive one), so a flood
 //!   of slow clients cannot keep a health check or an operator out; if every
 //!   connection is busy, new ones wait in the kernel's backlog.
+//!
+//! Over TLS ([`serve_tls`]) the handshake runs in the connection's own task
+//! within [`laissez_tls::HANDSHAKE_TIMEOUT`], counted against the cap and
+//! evictable like an idle connection; a failed one is logged at debug and
+//! dropped. Every request on a TLS connection carries the connection's
+//! [`ClientCertificate`] as an extension.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -28,6 +34,7 @@ use axum::extract::ConnectInfo;
 use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use laissez_tls::{ClientCertificate, Tls};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
@@ -59,6 +66,30 @@ impl Default for Limits {
 /// [`ConnectInfo<SocketAddr>`].
 pub async fn serve(
     listener: TcpListener,
+    app: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    accept(listener, None, app, limits, shutdown).await
+}
+
+/// [`serve`] over TLS: each connection's handshake first, then HTTP/1 with
+/// the client's certificate (or [`ClientCertificate::none`]) in every
+/// request's extensions, beside [`ConnectInfo<SocketAddr>`].
+pub async fn serve_tls(
+    listener: TcpListener,
+    tls: Tls,
+    app: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    accept(listener, Some(tls), app, limits, shutdown).await
+}
+
+/// The accept loop of [`serve`] and [`serve_tls`].
+async fn accept(
+    listener: TcpListener,
+    tls: Option<Tls>,
     app: Router,
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -97,90 +128,133 @@ pub async fn serve(
             () = &mut shutdown => return drain(stop, &connections).await,
         };
         let _ = stream.set_nodelay(true);
-        let slot = connections.open();
-        tokio::spawn(connection(
-            stream,
+        let connection = Connection {
             peer,
-            app.clone(),
+            app: app.clone(),
             limits,
-            slot,
-            connections.clone(),
-            stopped.clone(),
-        ));
+            slot: connections.open(),
+            connections: connections.clone(),
+            stopped: stopped.clone(),
+        };
+        tokio::spawn(connection.run(stream, tls.clone()));
     }
 }
 
-/// Serves one connection until it ends, is evicted, idles out or the
-/// listener shuts down (gracefully: the request in progress finishes).
-async fn connection(
-    stream: TcpStream,
+/// One accepted connection and what serving it needs.
+struct Connection {
     peer: SocketAddr,
     app: Router,
     limits: Limits,
     slot: Arc<Slot>,
     connections: Arc<Connections>,
-    mut stopped: watch::Receiver<bool>,
-) {
-    let activity = Arc::new(Activity::new());
-    let io = TokioIo::new(Watched {
-        inner: stream,
-        activity: activity.clone(),
-    });
-    let busy = slot.clone();
-    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-        let guard = Busy::enter(busy.clone());
-        let mut request = request.map(Body::new);
-        request.extensions_mut().insert(ConnectInfo(peer));
-        let app = app.clone();
-        async move {
-            let response = app.oneshot_call(request).await;
-            Ok::<_, std::convert::Infallible>(response.map(|body| {
-                Body::new(Tracked {
-                    inner: body,
-                    _busy: guard,
-                })
-            }))
+    stopped: watch::Receiver<bool>,
+}
+
+impl Connection {
+    /// Serves the connection (after its TLS handshake, with `tls`) until it
+    /// ends, is evicted, idles out or the listener shuts down.
+    async fn run(mut self, stream: TcpStream, tls: Option<Tls>) {
+        let activity = Arc::new(Activity::new());
+        let watched = Watched {
+            inner: stream,
+            activity: activity.clone(),
+        };
+        let peer = self.peer;
+        match tls {
+            None => self.http(watched, activity, None).await,
+            Some(tls) => {
+                // Bounded by the handshake timeout; an evicted connection or
+                // a shutdown drops it at once.
+                let handshake = tokio::select! {
+                    result = tls.accept(watched) => Some(result),
+                    () = self.slot.evict.notified() => None,
+                    _ = self.stopped.wait_for(|stopped| *stopped) => None,
+                };
+                match handshake {
+                    Some(Ok((stream, certificate))) => {
+                        self.http(stream, activity, Some(certificate)).await;
+                    }
+                    Some(Err(error)) => tracing::debug!(%error, %peer, "TLS handshake failed"),
+                    None => tracing::debug!(%peer, "connection dropped during its TLS handshake"),
+                }
+            }
         }
-    });
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .keep_alive(true);
-    let conn = builder.serve_connection(io, service).with_upgrades();
-    let mut conn = std::pin::pin!(conn);
-    let check = (limits.idle_timeout / 4).max(Duration::from_millis(100));
-    let mut draining = *stopped.borrow();
-    if draining {
-        conn.as_mut().graceful_shutdown();
+        self.connections.close(self.slot.id);
     }
-    loop {
-        tokio::select! {
-            result = conn.as_mut() => {
-                if let Err(error) = result {
-                    tracing::debug!(%error, %peer, "connection ended");
-                }
-                break;
+
+    /// Serves HTTP/1 on `io` until the connection ends, is evicted, idles
+    /// out or the listener shuts down (gracefully: the request in progress
+    /// finishes).
+    async fn http<S>(
+        &mut self,
+        io: S,
+        activity: Arc<Activity>,
+        certificate: Option<ClientCertificate>,
+    ) where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (peer, limits, slot) = (self.peer, self.limits, self.slot.clone());
+        let stopped = &mut self.stopped;
+        let io = TokioIo::new(io);
+        let busy = slot.clone();
+        let app = self.app.clone();
+        let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+            let guard = Busy::enter(busy.clone());
+            let mut request = request.map(Body::new);
+            request.extensions_mut().insert(ConnectInfo(peer));
+            if let Some(certificate) = &certificate {
+                request.extensions_mut().insert(certificate.clone());
             }
-            () = slot.evict.notified() => {
-                tracing::debug!(%peer, "connection evicted to make room");
-                break;
+            let app = app.clone();
+            async move {
+                let response = app.oneshot_call(request).await;
+                Ok::<_, std::convert::Infallible>(response.map(|body| {
+                    Body::new(Tracked {
+                        inner: body,
+                        _busy: guard,
+                    })
+                }))
             }
-            changed = stopped.changed(), if !draining => {
-                if changed.is_err() || *stopped.borrow() {
-                    draining = true;
-                    conn.as_mut().graceful_shutdown();
-                }
-            }
-            () = tokio::time::sleep(check) => {
-                if activity.idle_for() >= limits.idle_timeout {
-                    tracing::debug!(%peer, "connection idle too long");
+        });
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .keep_alive(true);
+        let conn = builder.serve_connection(io, service).with_upgrades();
+        let mut conn = std::pin::pin!(conn);
+        let check = (limits.idle_timeout / 4).max(Duration::from_millis(100));
+        let mut draining = *stopped.borrow();
+        if draining {
+            conn.as_mut().graceful_shutdown();
+        }
+        loop {
+            tokio::select! {
+                result = conn.as_mut() => {
+                    if let Err(error) = result {
+                        tracing::debug!(%error, %peer, "connection ended");
+                    }
                     break;
                 }
+                () = slot.evict.notified() => {
+                    tracing::debug!(%peer, "connection evicted to make room");
+                    break;
+                }
+                changed = stopped.changed(), if !draining => {
+                    if changed.is_err() || *stopped.borrow() {
+                        draining = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
+                }
+                () = tokio::time::sleep(check) => {
+                    if activity.idle_for() >= limits.idle_timeout {
+                        tracing::debug!(%peer, "connection idle too long");
+                        break;
+                    }
+                }
             }
         }
     }
-    connections.close(slot.id);
 }
 
 /// Stops accepting and waits for open connections to finish their requests.

@@ -44,6 +44,10 @@ pub async fn forward(State(gate): State<Gate>, request: Request) -> Response {
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip());
+    let certificate = request
+        .extensions()
+        .get::<laissez_tls::ClientCertificate>()
+        .cloned();
     let (mut parts, body) = request.into_parts();
     let facts = match RequestFacts::from_parts(&parts, &gate.config) {
         Ok(facts) => facts,
@@ -57,7 +61,8 @@ pub async fn forward(State(gate): State<Gate>, request: Request) -> Response {
     } else {
         (RpcCalls::default(), body)
     };
-    let checked = verify(&gate, &facts, &parts.headers, peer).await;
+    let thumbprint = certificate.as_ref().and_then(|c| c.thumbprint());
+    let checked = verify(&gate, &facts, &parts.headers, peer, thumbprint).await;
     let verified = match &checked {
         None => Verified::Missing,
         Some(Ok((claims, Ok(())))) => Verified::Valid(claims),
@@ -112,13 +117,15 @@ const MAX_RECORDED_PATH: usize = 512;
 type Checked = Result<(AccessTokenClaims, Result<(), BindingRefusal>), String>;
 
 /// The credential's claims and whether this request may use them (its
-/// DPoP proof, its address): `None` without a credential, the refusal if
-/// the token is invalid.
+/// DPoP proof, its address, its connection's client certificate
+/// `thumbprint`): `None` without a credential, the refusal if the token is
+/// invalid.
 async fn verify(
     gate: &Gate,
     facts: &RequestFacts,
     headers: &HeaderMap,
     peer: Option<IpAddr>,
+    thumbprint: Option<&str>,
 ) -> Option<Checked> {
     let (token, scheme, session) = match (&facts.credential, &gate.browsers) {
         (Credential::Bearer(token), _) => (token.clone(), Scheme::Bearer, false),
@@ -153,7 +160,7 @@ async fn verify(
     let client_ip = client_address(headers, peer, |ip| gate.config.trusts_proxy(Some(ip)));
     // A browser's session token never leaves the gate; DPoP is for agents.
     let require_dpop = gate.config.require_dpop && !session;
-    let bound = crate::binding::check(&claims, scheme, &proof, require_dpop, client_ip);
+    let bound = crate::binding::check(&claims, scheme, &proof, require_dpop, client_ip, thumbprint);
     Some(Ok((claims, bound)))
 }
 

@@ -163,3 +163,21 @@ pub async fn serve_within(
     })
     .await
 }
+
+/// [`serve_within`] over TLS: every request on a connection whose client
+/// presented a certificate carries it as a [`laissez_tls::ClientCertificate`]
+/// extension (read it with `Option<Extension<ClientCertificate>>`).
+pub async fn serve_tls_within(
+    listener: tokio::net::TcpListener,
+    tls: laissez_tls::Tls,
+    state: AppState,
+    limits: laissez_gate::listen::Limits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let feed = state.feed.clone();
+    laissez_gate::listen::serve_tls(listener, tls, router(state), limits, async move {
+        shutdown.await;
+        feed.close();
+    })
+    .await
+}

@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 
 use crate::bootstrap::{BootstrapError, Bootstrapped, bootstrap};
 use crate::oauth::keys::KeyRing;
-use crate::{AppState, serve_within};
+use crate::{AppState, serve_tls_within, serve_within};
 
 /// The database file inside a data folder.
 pub const DATABASE_FILE: &str = "laissez.db";
@@ -43,6 +43,9 @@ pub enum StartError {
     /// The issuer URL is not usable.
     #[error("issuer '{0}' must be an absolute http(s) URL without query or fragment")]
     Issuer(String),
+    /// The server serves TLS but the issuer says http.
+    #[error("issuer '{0}' must be https: the server serves TLS")]
+    IssuerNotHttps(String),
     /// The leak intake could not be set up (GitHub keys, SMTP).
     #[error("leak intake: {0}")]
     Leaks(String),
@@ -59,8 +62,12 @@ pub enum StartError {
 /// How to start.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
-    /// The public issuer URL (default: http:// and the bound address).
+    /// The public issuer URL (default: http://, or https:// with `tls`, and
+    /// the bound address).
     pub issuer: Option<String>,
+    /// Serve TLS (with client certificates, if it asks for them) instead of
+    /// plain HTTP.
+    pub tls: Option<laissez_tls::Tls>,
     /// Client ID Metadata Document URL prefixes fetched from elsewhere
     /// (`https://app.example/` → `http://127.0.0.1:9000/`), for operators
     /// and for tests, where nothing has public https.
@@ -93,6 +100,7 @@ pub struct Started {
     /// The gates it runs itself: app name and address.
     pub gates: Vec<(String, SocketAddr)>,
     listener: TcpListener,
+    tls: Option<laissez_tls::Tls>,
     limits: laissez_gate::listen::Limits,
     state: AppState,
     embedded: Vec<crate::embedded::EmbeddedGate>,
@@ -116,12 +124,21 @@ impl Started {
             stopped.clone(),
         ));
         tokio::spawn(crate::tasks::prune(self.state.clone(), stopped.clone()));
-        let mut server = tokio::spawn(serve_within(
-            self.listener,
-            self.state.clone(),
-            self.limits,
-            until_stopped(stopped.clone()),
-        ));
+        let mut server = match self.tls {
+            None => tokio::spawn(serve_within(
+                self.listener,
+                self.state.clone(),
+                self.limits,
+                until_stopped(stopped.clone()),
+            )),
+            Some(tls) => tokio::spawn(serve_tls_within(
+                self.listener,
+                tls,
+                self.state.clone(),
+                self.limits,
+                until_stopped(stopped.clone()),
+            )),
+        };
         // Gates fetch keys and the revocation feed from the server, so they
         // start once it serves.
         if !self.embedded.is_empty() {
@@ -156,7 +173,8 @@ impl Started {
 }
 
 /// Opens `data_dir` (creating it with mode 0700), bootstraps it and binds
-/// `listen`. The issuer defaults to `http://` and the bound address.
+/// `listen`. The issuer defaults to `http://` (`https://` with TLS) and the
+/// bound address.
 pub async fn start(
     data_dir: &Path,
     listen: &str,
@@ -176,9 +194,14 @@ pub async fn start(
         addr: listen.to_owned(),
         source,
     })?;
-    let issuer = match issuer {
-        Some(issuer) => validate_issuer(issuer)?,
-        None => format!("http://{addr}"),
+    let issuer = match (issuer, &options.tls) {
+        (Some(issuer), None) => validate_issuer(issuer)?,
+        (Some(issuer), Some(_)) if !issuer.starts_with("https://") => {
+            return Err(StartError::IssuerNotHttps(issuer.to_owned()));
+        }
+        (Some(issuer), Some(_)) => validate_issuer(issuer)?,
+        (None, None) => format!("http://{addr}"),
+        (None, Some(_)) => format!("https://{addr}"),
     };
     let mut state = AppState::new(Arc::new(store.clone()), issuer, keys);
     state.documents = Arc::new(crate::oauth::cimd::MetadataDocuments::with_mappings(
@@ -227,6 +250,7 @@ pub async fn start(
         store,
         gates,
         listener,
+        tls: options.tls.clone(),
         limits: options.limits,
         state,
         embedded,

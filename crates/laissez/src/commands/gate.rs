@@ -19,9 +19,12 @@ pub struct GateArgs {
     /// The address the gate listens on (default: the stored one, else 127.0.0.1:8800).
     #[arg(long)]
     listen: Option<String>,
-    /// The public URL agents use to reach the gate (default: http:// and the listen address).
+    /// The public URL agents use to reach the gate (default: http://, or
+    /// https:// with --tls-cert, and the listen address).
     #[arg(long)]
     resource: Option<String>,
+    #[command(flatten)]
+    tls: super::serve::TlsArgs,
     /// The Laissez authorization server (its issuer URL).
     #[arg(long, env = "LAISSEZ_URL", default_value = "http://127.0.0.1:8700")]
     issuer: String,
@@ -119,6 +122,7 @@ async fn stored(args: &GateArgs) -> Result<laissez_oauth::protected::ProtectedRe
 /// Runs the gate until Ctrl-C or SIGTERM.
 pub async fn run(args: GateArgs) -> Result<(), CliError> {
     super::serve::init_logging();
+    let tls = args.tls.load()?;
     let Some(upstream_text) = args.upstream.clone() else {
         let resource = stored(&args).await?;
         let mut config =
@@ -133,7 +137,7 @@ pub async fn run(args: GateArgs) -> Result<(), CliError> {
             .clone()
             .or_else(|| resource.gate.and_then(|g| g.listen))
             .unwrap_or_else(|| "127.0.0.1:8800".into());
-        return start(config, &listen).await;
+        return start(config, &listen, tls).await;
     };
     let upstream = upstream_text
         .parse()
@@ -154,7 +158,10 @@ pub async fn run(args: GateArgs) -> Result<(), CliError> {
     let addr = listener
         .local_addr()
         .map_err(|e| CliError::Local(e.to_string()))?;
-    let resource = args.resource.unwrap_or_else(|| format!("http://{addr}"));
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let resource = args
+        .resource
+        .unwrap_or_else(|| format!("{scheme}://{addr}"));
     let resource = resource
         .parse()
         .map_err(|e| CliError::Local(format!("--resource '{resource}' is not a URL: {e}")))?;
@@ -182,25 +189,41 @@ pub async fn run(args: GateArgs) -> Result<(), CliError> {
             .map_err(CliError::Local)?,
         ai_api: args.ai_api,
     };
-    serve_gate(config, listener).await
+    serve_gate(config, listener, tls).await
 }
 
-async fn start(config: GateConfig, listen: &str) -> Result<(), CliError> {
+async fn start(
+    config: GateConfig,
+    listen: &str,
+    tls: Option<laissez_tls::Tls>,
+) -> Result<(), CliError> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| CliError::Local(format!("cannot listen on {listen}: {e}")))?;
-    serve_gate(config, listener).await
+    serve_gate(config, listener, tls).await
 }
 
-async fn serve_gate(config: GateConfig, listener: tokio::net::TcpListener) -> Result<(), CliError> {
+async fn serve_gate(
+    config: GateConfig,
+    listener: tokio::net::TcpListener,
+    tls: Option<laissez_tls::Tls>,
+) -> Result<(), CliError> {
     let addr = listener
         .local_addr()
         .map_err(|e| CliError::Local(e.to_string()))?;
     let gate = Gate::new(config)
         .await
         .map_err(|e| CliError::Local(e.to_string()))?;
-    announce!("gate listening on http://{addr}");
-    gate.serve(listener, super::serve::shutdown_signal())
-        .await
-        .map_err(|e| CliError::Local(format!("the gate stopped: {e}")))
+    let shutdown = super::serve::shutdown_signal();
+    let served = match tls {
+        None => {
+            announce!("gate listening on http://{addr}");
+            gate.serve(listener, shutdown).await
+        }
+        Some(tls) => {
+            announce!("gate listening on https://{addr}");
+            gate.serve_tls(listener, tls, shutdown).await
+        }
+    };
+    served.map_err(|e| CliError::Local(format!("the gate stopped: {e}")))
 }

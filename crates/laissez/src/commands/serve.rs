@@ -26,9 +26,11 @@ pub struct ServeArgs {
     #[arg(long, env = "LAISSEZ_LISTEN", default_value = "127.0.0.1:8700")]
     listen: String,
     /// The public URL clients reach the server at; it is the OAuth issuer
-    /// (default: http:// and the listen address).
+    /// (default: http://, or https:// with --tls-cert, and the listen address).
     #[arg(long, env = "LAISSEZ_ISSUER")]
     issuer: Option<String>,
+    #[command(flatten)]
+    tls: TlsArgs,
     /// Fetch Client ID Metadata Documents under an https prefix from another
     /// URL instead ("https://app.example/=http://127.0.0.1:9000/"); repeatable.
     #[arg(long = "client-metadata-map")]
@@ -78,6 +80,55 @@ pub struct ServeArgs {
     /// once.
     #[arg(long)]
     reset_admin_token: bool,
+}
+
+/// Native TLS for a listener (`serve`, `gate`), with optional client
+/// certificates (RFC 8705).
+#[derive(Args, Clone, Debug, Default)]
+pub struct TlsArgs {
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key.
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// Ask clients for a certificate (without requiring one) and accept
+    /// those issued by a CA in this file (PEM); others fail the handshake.
+    #[arg(long, value_name = "FILE")]
+    tls_client_ca: Option<PathBuf>,
+    /// Accept any client certificate, self-signed included, whose key the
+    /// client proves in the handshake (RFC 8705 self_signed_tls_client_auth).
+    #[arg(long)]
+    tls_self_signed_clients: bool,
+}
+
+impl TlsArgs {
+    /// The listener's TLS, read and checked now so that a wrong file stops
+    /// the start before anything listens; `None` without --tls-cert.
+    pub fn load(&self) -> Result<Option<laissez_tls::Tls>, CliError> {
+        let (cert, key) = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => (cert.clone(), key.clone()),
+            (None, None) if self.tls_client_ca.is_none() && !self.tls_self_signed_clients => {
+                return Ok(None);
+            }
+            (Some(_), None) => return Err(CliError::Local("--tls-cert needs --tls-key".into())),
+            (None, Some(_)) => return Err(CliError::Local("--tls-key needs --tls-cert".into())),
+            (None, None) => {
+                return Err(CliError::Local(
+                    "client certificates need TLS: pass --tls-cert and --tls-key".into(),
+                ));
+            }
+        };
+        let files = laissez_tls::TlsFiles {
+            cert,
+            key,
+            client_ca: self.tls_client_ca.clone(),
+            self_signed_clients: self.tls_self_signed_clients,
+        };
+        laissez_tls::Tls::load(&files)
+            .map(Some)
+            .map_err(|e| CliError::Local(e.to_string()))
+    }
 }
 
 fn notify_config(
@@ -183,6 +234,8 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         }
         mappings.push((from.to_owned(), to.to_owned()));
     }
+    let tls = args.tls.load()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let upstream = upstream(&args)?;
     if let Some(config) = &upstream {
         // Said now rather than at the first sign-in; the server still starts,
@@ -197,6 +250,7 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     }
     let options = laissez_server::run::Options {
         issuer: args.issuer.clone(),
+        tls,
         metadata_document_mappings: mappings,
         upstream,
         github_keys: args.github_keys.clone(),
@@ -215,7 +269,7 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
             path.display()
         );
     }
-    announce!("listening on http://{}", started.addr);
+    announce!("listening on {scheme}://{}", started.addr);
     for (app, addr) in &started.gates {
         announce!("gate {app} listening on http://{addr}");
     }
