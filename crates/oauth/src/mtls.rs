@@ -7,19 +7,17 @@
 //! registered subject alternative name ([`CertificateName`]); and
 //! `self_signed_tls_client_auth` (§2.2), where the certificate must be one
 //! the client registered in its `jwks` (`x5c`). Either way, tokens issued on
-//! that connection can be bound to the certificate: `cnf.x5t#S256` is
-//! [`thumbprint`] of it, and a resource server accepts the token only over a
-//! connection presenting the same certificate.
+//! that connection can be bound to the certificate: `cnf.x5t#S256` is its
+//! SHA-256 thumbprint (`laissez_tls::thumbprint`), and a resource server
+//! accepts the token only over a connection presenting the same certificate.
 
 use std::net::IpAddr;
 
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use rustls_pki_types::{CertificateDer, ServerName};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use crate::{ErrorCode, OAuthError};
 
@@ -31,18 +29,6 @@ pub enum CertificateName {
     Dns(String),
     /// An `iPAddress` subject alternative name (`tls_client_auth_san_ip`).
     Ip(IpAddr),
-}
-
-/// RFC 8705 §3.1: the certificate's SHA-256 thumbprint, base64url without
-/// padding, as `cnf.x5t#S256` carries it.
-pub fn thumbprint(der: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(der))
-}
-
-/// Whether a token bound to `x5t_s256` may be used over a connection that
-/// presented `der` (constant time).
-pub fn bound_to(der: Option<&[u8]>, x5t_s256: &str) -> bool {
-    der.is_some_and(|der| bool::from(thumbprint(der).as_bytes().ct_eq(x5t_s256.as_bytes())))
 }
 
 fn bad_metadata(why: impl Into<String>) -> OAuthError {
@@ -187,17 +173,6 @@ mod tests {
         ] {
             assert!(registered_name(dns, ip).is_err(), "{dns:?} {ip:?}");
         }
-    }
-
-    #[test]
-    fn binding_compares_the_thumbprint_of_the_presented_certificate() {
-        let der = der();
-        let x5t = thumbprint(&der);
-        assert_eq!(x5t.len(), 43);
-        assert!(bound_to(Some(&der), &x5t));
-        assert!(!bound_to(None, &x5t));
-        assert!(!bound_to(Some(b"another"), &x5t));
-        assert!(!bound_to(Some(&der), ""));
     }
 
     #[test]

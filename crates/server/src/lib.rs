@@ -56,6 +56,8 @@ pub struct AppState {
     pub registrations: Arc<oauth::register::RegistrationLimits>,
     /// DPoP proofs seen (replay) and the server's nonces.
     pub dpop: Arc<laissez_dpop::Guard>,
+    /// The listener asks TLS client certificates (RFC 8705 is offered).
+    pub mutual_tls: bool,
     /// Prometheus metrics of this process.
     pub metrics: Arc<laissez_metrics::Metrics>,
     /// Client assertions seen (RFC 7523: each `jti` is used once).
@@ -84,6 +86,7 @@ impl AppState {
             // Without the OS random source no token can be minted either;
             // nothing can run, so stopping here is the honest answer.
             dpop: Arc::new(laissez_dpop::Guard::random().expect("the OS random source")),
+            mutual_tls: false,
             metrics: Arc::default(),
             assertions: Arc::new(laissez_dpop::ReplayCache::new(
                 oauth::client_auth::ASSERTIONS_REMEMBERED,

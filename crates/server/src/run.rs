@@ -204,6 +204,10 @@ pub async fn start(
         (None, Some(_)) => format!("https://{addr}"),
     };
     let mut state = AppState::new(Arc::new(store.clone()), issuer, keys);
+    state.mutual_tls = options
+        .tls
+        .as_ref()
+        .is_some_and(laissez_tls::Tls::asks_client_certificates);
     state.documents = Arc::new(crate::oauth::cimd::MetadataDocuments::with_mappings(
         options.metadata_document_mappings.clone(),
     ));

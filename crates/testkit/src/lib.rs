@@ -6,6 +6,7 @@
 pub mod browser;
 pub mod gate;
 pub mod node;
+pub mod pki;
 pub mod python;
 pub mod task;
 

@@ -4,100 +4,10 @@
 //! (`cnf.x5t#S256`) through only on a connection that presented it, and
 //! fails the handshake of a certificate from another CA and of plain HTTP.
 
-use std::net::{IpAddr, Ipv4Addr};
-use std::path::Path;
-
 use laissez_testkit::gate::{client_credentials_token, serve_app};
+use laissez_testkit::pki::{Authority, https_client, listener_tls};
 use laissez_testkit::{TestServer, jwt_claims};
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-    KeyUsagePurpose, SanType,
-};
 use reqwest::StatusCode;
-
-/// A CA and what it signs.
-struct Authority {
-    certificate: rcgen::Certificate,
-    key: KeyPair,
-}
-
-/// A certificate and its key, PEM.
-struct Issued {
-    cert: String,
-    key: String,
-    der: Vec<u8>,
-}
-
-impl Authority {
-    fn new(name: &str) -> Authority {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let certificate = params.self_signed(&key).unwrap();
-        Authority { certificate, key }
-    }
-
-    fn server(&self) -> Issued {
-        let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
-        params
-            .subject_alt_names
-            .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        self.issue(params, "localhost")
-    }
-
-    fn client(&self, name: &str) -> Issued {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        self.issue(params, name)
-    }
-
-    fn issue(&self, mut params: CertificateParams, name: &str) -> Issued {
-        let key = KeyPair::generate().unwrap();
-        params.distinguished_name.push(DnType::CommonName, name);
-        let certificate = params
-            .signed_by(&key, &self.certificate, &self.key)
-            .unwrap();
-        Issued {
-            cert: certificate.pem(),
-            key: key.serialize_pem(),
-            der: certificate.der().to_vec(),
-        }
-    }
-}
-
-/// The TLS of a listener with a server certificate of `server_ca` and
-/// client certificates of `client_ca`.
-fn listener_tls(dir: &Path, server_ca: &Authority, client_ca: &Authority) -> laissez_tls::Tls {
-    let server = server_ca.server();
-    let files = laissez_tls::TlsFiles {
-        cert: dir.join("cert.pem"),
-        key: dir.join("key.pem"),
-        client_ca: Some(dir.join("client-ca.pem")),
-        self_signed_clients: false,
-    };
-    std::fs::write(&files.cert, &server.cert).unwrap();
-    std::fs::write(&files.key, &server.key).unwrap();
-    std::fs::write(dir.join("client-ca.pem"), client_ca.certificate.pem()).unwrap();
-    laissez_tls::Tls::load(&files).unwrap()
-}
-
-/// An HTTPS client trusting `server_ca`, presenting `identity` if any.
-fn https_client(server_ca: &Authority, identity: Option<&Issued>) -> reqwest::Client {
-    let mut builder = reqwest::Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(
-            reqwest::Certificate::from_pem(server_ca.certificate.pem().as_bytes()).unwrap(),
-        );
-    if let Some(issued) = identity {
-        let pem = format!("{}{}", issued.key, issued.cert);
-        builder = builder.identity(reqwest::Identity::from_pem(pem.as_bytes()).unwrap());
-    }
-    builder.build().unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_server_serves_https_and_publishes_an_https_issuer() {

@@ -61,6 +61,8 @@ pub struct Tls {
     recheck: Option<Arc<dyn ClientCertVerifier>>,
     /// Whether a presented certificate chained to the CA by construction.
     chained: bool,
+    /// Whether clients are asked for certificates at all.
+    asks_clients: bool,
 }
 
 impl std::fmt::Debug for Tls {
@@ -146,7 +148,15 @@ impl Tls {
             acceptor: TlsAcceptor::from(Arc::new(config)),
             recheck,
             chained,
+            asks_clients: files.client_ca.is_some() || files.self_signed_clients,
         })
+    }
+
+    /// Whether clients are asked for a certificate (a client CA, or
+    /// self-signed certificates, is configured): RFC 8705 client
+    /// authentication and certificate-bound tokens are possible.
+    pub fn asks_client_certificates(&self) -> bool {
+        self.asks_clients
     }
 
     /// Runs the server side of a handshake on `stream`, within

@@ -31,8 +31,22 @@ const ASSERTION_LEEWAY: i64 = 30;
 pub struct ConnectionCertificate<'a> {
     /// The leaf certificate, DER.
     pub der: &'a [u8],
+    /// Its SHA-256 thumbprint (`x5t#S256`).
+    pub thumbprint: &'a str,
     /// Whether it chained to the listener's client CA (the TLS layer checked).
     pub chained_to_ca: bool,
+}
+
+impl<'a> ConnectionCertificate<'a> {
+    /// The certificate the connection of a request presented, if any.
+    pub fn of(extension: Option<&'a laissez_tls::ClientCertificate>) -> Option<Self> {
+        let presented = extension?;
+        Some(ConnectionCertificate {
+            der: presented.der()?,
+            thumbprint: presented.thumbprint()?,
+            chained_to_ca: presented.trust() == Some(laissez_tls::Trust::IssuedByClientCa),
+        })
+    }
 }
 
 /// What a request's form carries to authenticate its client.

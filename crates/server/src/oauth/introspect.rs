@@ -24,7 +24,7 @@ use serde_json::json;
 use laissez_core::admin::AUDIT_WRITE;
 use laissez_core::{Scope, Status};
 
-use super::client_auth::{ClientForm, authenticate};
+use super::client_auth::{ClientForm, ConnectionCertificate, authenticate};
 use super::response::{OAuthFailure, OAuthForm, no_store};
 use crate::AppState;
 use crate::auth::Authenticated;
@@ -43,13 +43,16 @@ pub struct TokenParams {
 
 impl TokenParams {
     /// The parameters that authenticate the client.
-    fn client_form(&self) -> ClientForm<'_> {
+    fn client_form<'a>(
+        &'a self,
+        certificate: Option<&'a laissez_tls::ClientCertificate>,
+    ) -> ClientForm<'a> {
         ClientForm {
             client_id: self.client_id.as_deref(),
             client_secret: self.client_secret.as_deref(),
             client_assertion_type: self.client_assertion_type.as_deref(),
             client_assertion: self.client_assertion.as_deref(),
-            certificate: None,
+            certificate: ConnectionCertificate::of(certificate),
         }
     }
 }
@@ -96,6 +99,10 @@ pub async fn introspect(State(state): State<AppState>, request: Request) -> Resp
         false
     };
     let headers = parts.headers.clone();
+    let certificate = parts
+        .extensions
+        .get::<laissez_tls::ClientCertificate>()
+        .cloned();
     let request = Request::from_parts(parts, body);
     let params = match OAuthForm::<TokenParams>::from_request(request, &state).await {
         Ok(OAuthForm(params)) => params,
@@ -104,7 +111,7 @@ pub async fn introspect(State(state): State<AppState>, request: Request) -> Resp
     let asker = if gate {
         Ok(Introspector::ResourceServer)
     } else {
-        client_introspector(&state, &headers, &params).await
+        client_introspector(&state, &headers, &params, certificate.as_ref()).await
     };
     let answer = match asker {
         Ok(asker) => answer(&state, asker, params.token).await,
@@ -117,8 +124,15 @@ async fn client_introspector(
     state: &AppState,
     headers: &HeaderMap,
     params: &TokenParams,
+    certificate: Option<&laissez_tls::ClientCertificate>,
 ) -> Result<Introspector, OAuthFailure> {
-    let client = authenticate(state, headers, params.client_form(), "/oauth/introspect").await?;
+    let client = authenticate(
+        state,
+        headers,
+        params.client_form(certificate),
+        "/oauth/introspect",
+    )
+    .await?;
     if !client.metadata.is_confidential() {
         return Err(OAuthError::new(
             ErrorCode::InvalidClient,
@@ -208,9 +222,17 @@ async fn answer(
 pub async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
+    certificate: Option<axum::Extension<laissez_tls::ClientCertificate>>,
     OAuthForm(params): OAuthForm<TokenParams>,
 ) -> Result<Response, OAuthFailure> {
-    let client = authenticate(&state, &headers, params.client_form(), "/oauth/revoke").await?;
+    let certificate = certificate.as_ref().map(|c| &c.0);
+    let client = authenticate(
+        &state,
+        &headers,
+        params.client_form(certificate),
+        "/oauth/revoke",
+    )
+    .await?;
     let token = params
         .token
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;

@@ -74,7 +74,10 @@ pub async fn metadata(
     scopes.sort();
     scopes.dedup();
     let protected = resources.into_iter().map(|r| r.resource).collect();
-    let document = ServerMetadata::new(&state.issuer, scopes, protected);
+    let mut document = ServerMetadata::new(&state.issuer, scopes, protected);
+    if state.mutual_tls {
+        document = document.with_mutual_tls();
+    }
     Ok((
         [(header::CACHE_CONTROL, "public, max-age=60")],
         axum::Json(document),

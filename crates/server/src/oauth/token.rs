@@ -23,7 +23,7 @@ use laissez_store::Redemption;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::client_auth::{ClientForm, authenticate};
+use super::client_auth::{ClientForm, ConnectionCertificate, authenticate};
 use super::response::{OAuthFailure, OAuthForm, no_store};
 use crate::{AppState, new_id, now};
 
@@ -68,13 +68,16 @@ pub struct TokenRequest {
 
 impl TokenRequest {
     /// The parameters that authenticate the client.
-    fn client_form(&self) -> ClientForm<'_> {
+    fn client_form<'a>(
+        &'a self,
+        certificate: Option<&'a laissez_tls::ClientCertificate>,
+    ) -> ClientForm<'a> {
         ClientForm {
             client_id: self.client_id.as_deref(),
             client_secret: self.client_secret.as_deref(),
             client_assertion_type: self.client_assertion_type.as_deref(),
             client_assertion: self.client_assertion.as_deref(),
-            certificate: None,
+            certificate: ConnectionCertificate::of(certificate),
         }
     }
 }
@@ -83,13 +86,16 @@ impl TokenRequest {
 pub async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
+    certificate: Option<axum::Extension<laissez_tls::ClientCertificate>>,
     OAuthForm(request): OAuthForm<TokenRequest>,
 ) -> Result<Response, OAuthFailure> {
+    let certificate = certificate.as_ref().map(|c| &c.0);
+    let form = request.client_form(certificate);
     let grant = request
         .grant_type
         .as_deref()
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
-    let client = authenticate(&state, &headers, request.client_form(), "/oauth/token").await?;
+    let client = authenticate(&state, &headers, form, "/oauth/token").await?;
     let jkt = match grant {
         super::exchange::TOKEN_EXCHANGE | super::exchange::DEVICE_CODE => None,
         _ => match super::exchange::binding(&state, &headers, &client) {
@@ -97,7 +103,7 @@ pub async fn token(
             Err(refusal) => return Ok(*refusal),
         },
     };
-    let x5t = certificate_binding(&client, request.client_form().certificate)?;
+    let x5t = certificate_binding(&client, form.certificate)?;
     let bound = Binding {
         jkt: jkt.as_deref(),
         x5t: x5t.as_deref(),
@@ -596,7 +602,7 @@ pub fn certificate_binding(
         return Ok(None);
     }
     match certificate {
-        Some(certificate) => Ok(Some(laissez_oauth::mtls::thumbprint(certificate.der))),
+        Some(certificate) => Ok(Some(certificate.thumbprint.to_owned())),
         None => Err(OAuthError::new(
             ErrorCode::InvalidClient,
             "this client registered tls_client_certificate_bound_access_tokens: connect with its TLS client certificate",
