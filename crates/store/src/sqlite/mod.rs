@@ -34,6 +34,8 @@ use crate::{Caller, Error, Notification, Redemption, Rolled, Store, TokenStatus}
 const MAX_GROUP: usize = 256;
 /// Read connections kept open.
 const READERS: usize = 8;
+/// Prepared statements kept per connection (rusqlite keeps 16 by default).
+const STATEMENT_CACHE: usize = 128;
 
 /// A queued write. Given no connection, it must fail without running.
 type Job = Box<dyn FnOnce(Option<&Connection>) -> Reply + Send>;
@@ -78,6 +80,8 @@ fn open(path: &Path, flags: OpenFlags) -> Result<Connection, Error> {
         .map_err(|e| Error::Unavailable(format!("cannot open {}: {e}", path.display())))?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Room for every statement a hot path prepares, so none is parsed twice.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
 
