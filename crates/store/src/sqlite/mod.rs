@@ -1082,6 +1082,21 @@ impl Store for SqliteStore {
         self.read(|c| task_rows::ended_unexpired(c, now())).await
     }
 
+    async fn revocations(&self) -> Result<crate::Revocations, Error> {
+        self.read(|c| {
+            let now = now();
+            Ok(crate::Revocations {
+                access_tokens: rows::revoked_access_tokens(c, now)?,
+                grants: oauth_rows::revoked_grants(c)?,
+                inactive_principals: oauth_rows::suspended_principal_ids(c)?,
+                // As `deleted_clients`: a day of deletions covers every token still valid.
+                deleted_clients: oauth_rows::deleted_clients(c, now - 86_400)?,
+                ended_tasks: task_rows::ended_unexpired(c, now)?,
+            })
+        })
+        .await
+    }
+
     async fn prune_tasks(&self, before: i64) -> Result<usize, Error> {
         self.write(move |c| task_rows::prune(c, before)).await
     }
