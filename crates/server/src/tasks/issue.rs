@@ -20,7 +20,9 @@ use laissez_core::exchange::{AppBound, Delegation, ExchangeBounds};
 use laissez_core::task::{
     Approval, Bounded, IntentRules, TaskGrant, TaskResource, TaskRules, approval,
 };
-use laissez_core::{Permission, Principal, PrincipalKind, PrincipalRef, Restriction, Scope};
+use laissez_core::{
+    Permission, PolicySet, Principal, PrincipalKind, PrincipalRef, Restriction, Scope,
+};
 use laissez_oauth::access_token::{AccessTokenClaims, Actor, Confirmation, TYP};
 use laissez_oauth::protected::ProtectedResource;
 use laissez_store::task::{ApprovalRecord, TaskRecord, TaskState, task_id};
@@ -195,9 +197,16 @@ pub async fn ask(
     let agent = requester
         .agent()
         .ok_or_else(|| TaskError::Forbidden("no principal asks".into()))?;
-    let rules = task_rules(state).await?;
+    let explicit = asked_grants(asked)?;
+    // What the bounds and the answer need, read at once.
+    let ids = bounding_ids(requester, subject);
+    let (rules, resources, policies) = tokio::try_join!(
+        task_rules(state),
+        async { Ok::<_, TaskError>(state.store.resources().await?) },
+        async { Ok::<_, TaskError>(state.store.policy_set(&ids).await?) },
+    )?;
     // The intent rules are read (and compiled) only when they must propose.
-    let (grants, rule) = match asked_grants(asked)? {
+    let (grants, rule) = match explicit {
         Some(grants) => (grants, None),
         None => {
             let proposal = intent_rules(state)
@@ -214,8 +223,7 @@ pub async fn ask(
     rules
         .check_depth(u8::try_from(depth).unwrap_or(u8::MAX))
         .map_err(|e| TaskError::BadRequest(e.to_string()))?;
-    let resources = state.store.resources().await?;
-    let bounded = bound(state, &resources, requester, subject, &grants).await?;
+    let bounded = bound(&resources, &policies, requester, subject, &grants);
     if bounded.granted.is_empty() {
         return Err(TaskError::NothingGranted(bounded));
     }
@@ -418,18 +426,25 @@ fn asked_grants(asked: &TaskAsk) -> Result<Option<Vec<TaskGrant>>, TaskError> {
     Ok(Some(TaskGrant::cross(&permissions, &resources)))
 }
 
-async fn bound(
-    state: &AppState,
-    resources: &[ProtectedResource],
-    requester: &Requester,
-    subject: Option<&Subject>,
-    asked: &[TaskGrant],
-) -> Result<Bounded, TaskError> {
+/// The principals whose policies bound a task: its chain and the user it
+/// acts for.
+fn bounding_ids(requester: &Requester, subject: Option<&Subject>) -> Vec<String> {
     let mut ids: Vec<String> = requester.chain.iter().map(|p| p.id.clone()).collect();
     if let Some(subject) = subject {
         ids.push(subject.user.id.clone());
     }
-    let policies = state.store.policy_set(&ids).await?;
+    ids
+}
+
+/// Bounds `asked` by `policies` (those of [`bounding_ids`]), the chain, the
+/// delegation, the parent task and the registered apps.
+fn bound(
+    resources: &[ProtectedResource],
+    policies: &PolicySet,
+    requester: &Requester,
+    subject: Option<&Subject>,
+    asked: &[TaskGrant],
+) -> Bounded {
     let apps = |url: &str| app_bound(resources, url);
     let chain: Vec<PrincipalRef> = requester.chain.iter().map(Principal::reference).collect();
     let user_ref = subject.map(|s| s.user.reference());
@@ -438,7 +453,7 @@ async fn bound(
         .as_ref()
         .map(|p| p.grants.iter().filter_map(|g| g.parse().ok()).collect());
     let bounds = ExchangeBounds {
-        policies: &policies,
+        policies,
         chain: &chain,
         restriction: requester.restriction.as_ref(),
         delegation: match (subject, user_ref.as_ref()) {
@@ -452,7 +467,7 @@ async fn bound(
         parent: parent.as_deref(),
         apps: &apps,
     };
-    Ok(bounds.bound(asked))
+    bounds.bound(asked)
 }
 
 /// Bounds by the chain (and the user acted for) alone, for collecting an
@@ -472,7 +487,11 @@ async fn bound_chain(
         chain,
         ..requester.clone()
     };
-    bound(state, resources, &with_user, None, asked).await
+    let policies = state
+        .store
+        .policy_set(&bounding_ids(&with_user, None))
+        .await?;
+    Ok(bound(resources, &policies, &with_user, None, asked))
 }
 
 /// An app as the bounds see it: only an exactly registered resource (a
