@@ -5,7 +5,9 @@
 //! 1,000,000 stored tokens; the gate's overhead, with and without DLP; the
 //! time from a leak report to the gate refusing the leaked grant.
 //!
-//! Run with `cargo run --release -p laissez-bench` (`-- --quick` for a short run).
+//! Run with `cargo run --release -p laissez-bench` (`-- --quick` for a short run,
+//! `-- --tasks-only` for the task-credential rows alone, `-- --leaks-only`
+//! for the leak rows alone).
 
 mod gate;
 mod inproc;
@@ -109,6 +111,13 @@ async fn main() {
         println!("| run | p50 | p99 | throughput | requests |\n| --- | --- | --- | --- | --- |");
         leaks::dlp_overhead(&server, n).await;
         leaks::report_to_refusal(&server, 20).await;
+        return;
+    }
+
+    if std::env::args().any(|a| a == "--tasks-only") {
+        let server = TestServer::start();
+        println!("| run | p50 | p99 | throughput | requests |\n| --- | --- | --- | --- | --- |");
+        tasks::run(&server, n, if quick { 20_000 } else { 100_000 }).await;
         return;
     }
 

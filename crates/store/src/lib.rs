@@ -42,6 +42,21 @@ pub struct Caller {
     pub chain: Vec<Principal>,
 }
 
+/// What the revocation feed serves (see [`Store::revocations`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Revocations {
+    /// Revoked access tokens that have not expired ([`Store::revoked_access_tokens`]).
+    pub access_tokens: Vec<String>,
+    /// Disconnected grants ([`Store::revoked_grants`]).
+    pub grants: Vec<(String, String, i64)>,
+    /// Principals that may not act ([`Store::inactive_principal_ids`]).
+    pub inactive_principals: Vec<String>,
+    /// Recently deleted clients ([`Store::deleted_clients`]).
+    pub deleted_clients: Vec<String>,
+    /// Ended, unexpired tasks ([`Store::ended_tasks`]).
+    pub ended_tasks: Vec<String>,
+}
+
 /// A new secret for an existing credential.
 #[derive(Clone, Debug)]
 pub struct Rolled {
@@ -505,6 +520,19 @@ pub trait Store: Send + Sync + 'static {
 
     /// Ids of tasks that ended before they expired and have not expired yet.
     async fn ended_tasks(&self) -> Result<Vec<String>, Error>;
+
+    /// Everything the revocation feed serves. A backend should read it in
+    /// one snapshot (the feed answers on the path of every revocation);
+    /// this default reads each part on its own.
+    async fn revocations(&self) -> Result<Revocations, Error> {
+        Ok(Revocations {
+            access_tokens: self.revoked_access_tokens().await?,
+            grants: self.revoked_grants().await?,
+            inactive_principals: self.inactive_principal_ids().await?,
+            deleted_clients: self.deleted_clients().await?,
+            ended_tasks: self.ended_tasks().await?,
+        })
+    }
 
     /// Removes tasks that expired before `before` from the hot tables
     /// (their audit records stay). Returns how many.

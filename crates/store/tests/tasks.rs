@@ -148,6 +148,23 @@ async fn a_task_is_found_by_id_and_token_and_its_children_die_with_it() {
     let mut expected = vec![child.id.clone(), grandchild.id.clone()];
     expected.sort();
     assert_eq!(feed, expected);
+    // The feed's one snapshot says the same as its parts read one by one.
+    let mut snapshot = store.revocations().await.unwrap();
+    snapshot.ended_tasks.sort();
+    assert_eq!(snapshot.ended_tasks, expected);
+    assert_eq!(
+        snapshot.access_tokens,
+        store.revoked_access_tokens().await.unwrap()
+    );
+    assert_eq!(snapshot.grants, store.revoked_grants().await.unwrap());
+    assert_eq!(
+        snapshot.inactive_principals,
+        store.inactive_principal_ids().await.unwrap()
+    );
+    assert_eq!(
+        snapshot.deleted_clients,
+        store.deleted_clients().await.unwrap()
+    );
 
     // Ending again is idempotent: nothing more ends, and it says so.
     let (already, ended) = store

@@ -199,21 +199,19 @@ pub fn binding(
     headers: &HeaderMap,
     client: &Client,
 ) -> Result<Option<String>, Box<Response>> {
-    match proof(state, headers) {
-        Ok(proof) => Ok(Some(proof.jkt)),
-        Err(_) if crate::dpop::proofs(headers).is_ok_and(|p| p.is_empty()) => {
-            if client.metadata.dpop_bound_access_tokens {
-                Err(Box::new(dpop_refusal(
-                    state,
-                    ErrorCode::InvalidDpopProof,
-                    "this client registered dpop_bound_access_tokens: send a DPoP proof".into(),
-                )))
-            } else {
-                Ok(None)
-            }
-        }
-        Err(refusal) => Err(refusal),
+    // Without a proof there is nothing to check (and no refusal to build).
+    if crate::dpop::proofs(headers).is_ok_and(|p| p.is_empty()) {
+        return if client.metadata.dpop_bound_access_tokens {
+            Err(Box::new(dpop_refusal(
+                state,
+                ErrorCode::InvalidDpopProof,
+                "this client registered dpop_bound_access_tokens: send a DPoP proof".into(),
+            )))
+        } else {
+            Ok(None)
+        };
     }
+    proof(state, headers).map(|proof| Some(proof.jkt))
 }
 
 fn dpop_refusal(state: &AppState, code: ErrorCode, text: String) -> Response {

@@ -172,29 +172,25 @@ pub async fn revoked(
     }
     let wait = Duration::from_secs(query.wait.unwrap_or(0)).min(MAX_WAIT);
     let version = feed.changed_since(query.after.as_deref(), wait).await;
-    let jtis = state.store.revoked_access_tokens().await?;
-    let grants: Vec<serde_json::Value> = state
-        .store
-        .revoked_grants()
-        .await?
+    // One snapshot, read after `version`: nothing revoked by then is missing.
+    let revocations = state.store.revocations().await?;
+    let grants: Vec<serde_json::Value> = revocations
+        .grants
         .into_iter()
         .map(|(sub, client_id, before_ms)| {
             serde_json::json!({"sub": sub, "client_id": client_id,
             "issued_before_ms": before_ms, "issued_before": before_ms.div_euclid(1000)})
         })
         .collect();
-    let deactivated = state.store.inactive_principal_ids().await?;
-    let deleted_clients = state.store.deleted_clients().await?;
-    let ended_tasks = state.store.ended_tasks().await?;
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
         axum::Json(serde_json::json!({
             "version": version,
-            "revoked": jtis,
+            "revoked": revocations.access_tokens,
             "disconnected": grants,
-            "deactivated": deactivated,
-            "deleted_clients": deleted_clients,
-            "ended_tasks": ended_tasks,
+            "deactivated": revocations.inactive_principals,
+            "deleted_clients": revocations.deleted_clients,
+            "ended_tasks": revocations.ended_tasks,
         })),
     ))
 }

@@ -399,8 +399,7 @@ pub async fn complete(
     let event = caller
         .event("task.complete", task.id.clone())
         .with_detail(json!({"task": task.id, "ancestors": task.ancestors}));
-    let (already, ended) = end(&state, &task, TaskState::Completed, event).await?;
-    let task = state.store.task(&id).await?.unwrap_or(task);
+    let (already, ended, task) = end(&state, task, TaskState::Completed, event).await?;
     Ok(Json(json!({
         "task": view(&task),
         "already_ended": already,
@@ -408,16 +407,22 @@ pub async fn complete(
     })))
 }
 
-/// Ends a task and what derives from it, and waits until gates applied it.
+/// Ends a task and what derives from it, and waits until gates applied it;
+/// meanwhile reads the task again, as it is now.
 pub async fn end(
     state: &AppState,
-    task: &TaskRecord,
+    task: TaskRecord,
     how: TaskState,
     event: laissez_core::audit::AuditEvent,
-) -> Result<(bool, Vec<String>), ApiError> {
+) -> Result<(bool, Vec<String>, TaskRecord), ApiError> {
     let (already, ended) = state.store.end_task(&task.id, how, event).await?;
-    if !ended.is_empty() {
-        state.feed.published().await;
-    }
-    Ok((already, ended))
+    let (_, now) = tokio::join!(
+        async {
+            if !ended.is_empty() {
+                state.feed.published().await;
+            }
+        },
+        state.store.task(&task.id)
+    );
+    Ok((already, ended, now?.unwrap_or(task)))
 }

@@ -20,7 +20,9 @@ use laissez_core::exchange::{AppBound, Delegation, ExchangeBounds};
 use laissez_core::task::{
     Approval, Bounded, IntentRules, TaskGrant, TaskResource, TaskRules, approval,
 };
-use laissez_core::{Permission, Principal, PrincipalKind, PrincipalRef, Restriction, Scope};
+use laissez_core::{
+    Permission, PolicySet, Principal, PrincipalKind, PrincipalRef, Restriction, Scope,
+};
 use laissez_oauth::access_token::{AccessTokenClaims, Actor, Confirmation, TYP};
 use laissez_oauth::protected::ProtectedResource;
 use laissez_store::task::{ApprovalRecord, TaskRecord, TaskState, task_id};
@@ -162,20 +164,27 @@ pub enum Outcome {
 
 /// The organization's task rules and intent rules.
 pub async fn rules(state: &AppState) -> Result<(TaskRules, IntentRules), TaskError> {
-    let rules = match state.store.setting("task_rules").await? {
+    Ok((task_rules(state).await?, intent_rules(state).await?))
+}
+
+/// The organization's task rules (lifetimes, approval, depth).
+async fn task_rules(state: &AppState) -> Result<TaskRules, TaskError> {
+    match state.store.setting("task_rules").await? {
         Some(text) => serde_json::from_str(&text)
-            .map_err(|e| TaskError::Unavailable(format!("stored task rules: {e}")))?,
-        None => TaskRules::default(),
-    };
+            .map_err(|e| TaskError::Unavailable(format!("stored task rules: {e}"))),
+        None => Ok(TaskRules::default()),
+    }
+}
+
+/// The intent rules: those of the server's file, then the stored ones.
+async fn intent_rules(state: &AppState) -> Result<IntentRules, TaskError> {
     let mut intents: Vec<laissez_core::task::IntentRule> = state.intents.rules().to_vec();
     if let Some(text) = state.store.setting("intent_rules").await? {
         let stored: Vec<laissez_core::task::IntentRule> = serde_json::from_str(&text)
             .map_err(|e| TaskError::Unavailable(format!("stored intent rules: {e}")))?;
         intents.extend(stored);
     }
-    let intents = IntentRules::new(intents)
-        .map_err(|e| TaskError::Unavailable(format!("intent rules: {e}")))?;
-    Ok((rules, intents))
+    IntentRules::new(intents).map_err(|e| TaskError::Unavailable(format!("intent rules: {e}")))
 }
 
 /// Asks for a task credential.
@@ -188,8 +197,25 @@ pub async fn ask(
     let agent = requester
         .agent()
         .ok_or_else(|| TaskError::Forbidden("no principal asks".into()))?;
-    let (rules, intents) = rules(state).await?;
-    let (grants, rule) = asked_grants(asked, &intents)?;
+    let explicit = asked_grants(asked)?;
+    // What the bounds and the answer need, read at once.
+    let ids = bounding_ids(requester, subject);
+    let (rules, resources, policies) = tokio::try_join!(
+        task_rules(state),
+        async { Ok::<_, TaskError>(state.store.resources().await?) },
+        async { Ok::<_, TaskError>(state.store.policy_set(&ids).await?) },
+    )?;
+    // The intent rules are read (and compiled) only when they must propose.
+    let (grants, rule) = match explicit {
+        Some(grants) => (grants, None),
+        None => {
+            let proposal = intent_rules(state)
+                .await?
+                .propose(&asked.description)
+                .map_err(|e| TaskError::BadRequest(e.to_string()))?;
+            (proposal.grants, Some(proposal.rule))
+        }
+    };
     let depth = requester
         .parent
         .as_ref()
@@ -197,7 +223,7 @@ pub async fn ask(
     rules
         .check_depth(u8::try_from(depth).unwrap_or(u8::MAX))
         .map_err(|e| TaskError::BadRequest(e.to_string()))?;
-    let bounded = bound(state, requester, subject, &grants).await?;
+    let bounded = bound(&resources, &policies, requester, subject, &grants);
     if bounded.granted.is_empty() {
         return Err(TaskError::NothingGranted(bounded));
     }
@@ -283,7 +309,7 @@ pub async fn ask(
             rule,
         });
     }
-    let (token, access_tokens) = credentials(state, &task, &bounded.granted).await?;
+    let (token, access_tokens) = credentials(state, &resources, &task, &bounded.granted)?;
     let audit = issuance(&chain, &task, requester.client_ip).with_detail(json!({
         "task": task.id, "description": asked.description, "rule": rule,
         "granted": task.grants, "dropped": dropped_json(&bounded),
@@ -321,7 +347,8 @@ pub async fn collect(
         }
         _ => None,
     };
-    let bounded = bound_chain(state, requester, subject.as_ref(), &asked).await?;
+    let resources = state.store.resources().await?;
+    let bounded = bound_chain(state, &resources, requester, subject.as_ref(), &asked).await?;
     if bounded.granted.is_empty() {
         return Err(TaskError::NothingGranted(bounded));
     }
@@ -333,7 +360,7 @@ pub async fn collect(
         expires_at: now + ttl,
         ..task
     };
-    let (token, access_tokens) = credentials(state, &issued, &bounded.granted).await?;
+    let (token, access_tokens) = credentials(state, &resources, &issued, &bounded.granted)?;
     let chain = audit_chain(requester, None, &issued);
     let audit = issuance(&chain, &issued, requester.client_ip).with_detail(json!({
         "task": issued.id, "approved": true, "granted": issued.grants,
@@ -359,11 +386,9 @@ pub async fn collect(
     })
 }
 
-/// The grants asked: permissions × resources, or the intent rules' proposal.
-fn asked_grants(
-    asked: &TaskAsk,
-    intents: &IntentRules,
-) -> Result<(Vec<TaskGrant>, Option<String>), TaskError> {
+/// The grants asked: permissions × resources, or `None` when the intent
+/// rules are to propose them from the description.
+fn asked_grants(asked: &TaskAsk) -> Result<Option<Vec<TaskGrant>>, TaskError> {
     if asked.permissions.len() > MAX_ASKED || asked.resources.len() > MAX_ASKED {
         return Err(TaskError::BadRequest(format!(
             "name at most {MAX_ASKED} permissions and {MAX_ASKED} resources"
@@ -381,10 +406,7 @@ fn asked_grants(
                 "name the permissions and resources the task needs, or describe the task for the intent rules".into(),
             ));
         }
-        let proposal = intents
-            .propose(&asked.description)
-            .map_err(|e| TaskError::BadRequest(e.to_string()))?;
-        return Ok((proposal.grants, Some(proposal.rule)));
+        return Ok(None);
     }
     if asked.resources.is_empty() {
         return Err(TaskError::BadRequest(
@@ -401,22 +423,29 @@ fn asked_grants(
         .iter()
         .map(|r| TaskResource::parse(r).map_err(|e| TaskError::BadRequest(e.to_string())))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok((TaskGrant::cross(&permissions, &resources), None))
+    Ok(Some(TaskGrant::cross(&permissions, &resources)))
 }
 
-async fn bound(
-    state: &AppState,
-    requester: &Requester,
-    subject: Option<&Subject>,
-    asked: &[TaskGrant],
-) -> Result<Bounded, TaskError> {
+/// The principals whose policies bound a task: its chain and the user it
+/// acts for.
+fn bounding_ids(requester: &Requester, subject: Option<&Subject>) -> Vec<String> {
     let mut ids: Vec<String> = requester.chain.iter().map(|p| p.id.clone()).collect();
     if let Some(subject) = subject {
         ids.push(subject.user.id.clone());
     }
-    let policies = state.store.policy_set(&ids).await?;
-    let resources = state.store.resources().await?;
-    let apps = |url: &str| app_bound(&resources, url);
+    ids
+}
+
+/// Bounds `asked` by `policies` (those of [`bounding_ids`]), the chain, the
+/// delegation, the parent task and the registered apps.
+fn bound(
+    resources: &[ProtectedResource],
+    policies: &PolicySet,
+    requester: &Requester,
+    subject: Option<&Subject>,
+    asked: &[TaskGrant],
+) -> Bounded {
+    let apps = |url: &str| app_bound(resources, url);
     let chain: Vec<PrincipalRef> = requester.chain.iter().map(Principal::reference).collect();
     let user_ref = subject.map(|s| s.user.reference());
     let parent: Option<Vec<TaskGrant>> = requester
@@ -424,7 +453,7 @@ async fn bound(
         .as_ref()
         .map(|p| p.grants.iter().filter_map(|g| g.parse().ok()).collect());
     let bounds = ExchangeBounds {
-        policies: &policies,
+        policies,
         chain: &chain,
         restriction: requester.restriction.as_ref(),
         delegation: match (subject, user_ref.as_ref()) {
@@ -438,13 +467,14 @@ async fn bound(
         parent: parent.as_deref(),
         apps: &apps,
     };
-    Ok(bounds.bound(asked))
+    bounds.bound(asked)
 }
 
 /// Bounds by the chain (and the user acted for) alone, for collecting an
 /// approved task: the delegated token was checked when it was asked for.
 async fn bound_chain(
     state: &AppState,
+    resources: &[ProtectedResource],
     requester: &Requester,
     user: Option<&Principal>,
     asked: &[TaskGrant],
@@ -457,7 +487,11 @@ async fn bound_chain(
         chain,
         ..requester.clone()
     };
-    bound(state, &with_user, None, asked).await
+    let policies = state
+        .store
+        .policy_set(&bounding_ids(&with_user, None))
+        .await?;
+    Ok(bound(resources, &policies, &with_user, None, asked))
 }
 
 /// An app as the bounds see it: only an exactly registered resource (a
@@ -583,15 +617,16 @@ pub fn grants_hash(grants: &[String]) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(grants.join("\n").as_bytes()))
 }
 
-/// A new `lztt_` token and the task's JWTs, one per app it may reach.
-async fn credentials(
+/// A new `lztt_` token and the task's JWTs, one per app it may reach
+/// (`resources` as read for the bounds, so both see the same apps).
+fn credentials(
     state: &AppState,
+    resources: &[ProtectedResource],
     task: &TaskRecord,
     granted: &[TaskGrant],
 ) -> Result<(String, Vec<AppToken>), TaskError> {
     let token = laissez_token::Token::generate(&state.namespace, laissez_token::Kind::Task)
         .map_err(|e| TaskError::Unavailable(e.to_string()))?;
-    let resources = state.store.resources().await?;
     let mut apps: Vec<&str> = granted
         .iter()
         .filter_map(|g| match &g.resource {
@@ -603,7 +638,7 @@ async fn credentials(
     apps.dedup();
     let mut tokens = Vec::new();
     for url in apps {
-        let Some(resource) = registered_app(&resources, url) else {
+        let Some(resource) = registered_app(resources, url) else {
             continue;
         };
         let scope: Vec<&str> = granted

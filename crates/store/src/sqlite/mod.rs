@@ -34,6 +34,8 @@ use crate::{Caller, Error, Notification, Redemption, Rolled, Store, TokenStatus}
 const MAX_GROUP: usize = 256;
 /// Read connections kept open.
 const READERS: usize = 8;
+/// Prepared statements kept per connection (rusqlite keeps 16 by default).
+const STATEMENT_CACHE: usize = 128;
 
 /// A queued write. Given no connection, it must fail without running.
 type Job = Box<dyn FnOnce(Option<&Connection>) -> Reply + Send>;
@@ -78,6 +80,8 @@ fn open(path: &Path, flags: OpenFlags) -> Result<Connection, Error> {
         .map_err(|e| Error::Unavailable(format!("cannot open {}: {e}", path.display())))?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Room for every statement a hot path prepares, so none is parsed twice.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
 
@@ -1080,6 +1084,21 @@ impl Store for SqliteStore {
 
     async fn ended_tasks(&self) -> Result<Vec<String>, Error> {
         self.read(|c| task_rows::ended_unexpired(c, now())).await
+    }
+
+    async fn revocations(&self) -> Result<crate::Revocations, Error> {
+        self.read(|c| {
+            let now = now();
+            Ok(crate::Revocations {
+                access_tokens: rows::revoked_access_tokens(c, now)?,
+                grants: oauth_rows::revoked_grants(c)?,
+                inactive_principals: oauth_rows::suspended_principal_ids(c)?,
+                // As `deleted_clients`: a day of deletions covers every token still valid.
+                deleted_clients: oauth_rows::deleted_clients(c, now - 86_400)?,
+                ended_tasks: task_rows::ended_unexpired(c, now)?,
+            })
+        })
+        .await
     }
 
     async fn prune_tasks(&self, before: i64) -> Result<usize, Error> {

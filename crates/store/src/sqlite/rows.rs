@@ -454,7 +454,8 @@ pub fn set_settings(conn: &Connection, settings: &Settings) -> Result<(), Error>
 
 fn head(conn: &Connection) -> Result<Option<Head>, Error> {
     Ok(conn
-        .query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| {
+        .prepare_cached("SELECT seq, hash FROM audit_head WHERE id = 1")?
+        .query_row([], |r| {
             Ok(Head {
                 seq: r.get(0)?,
                 hash: r.get(1)?,
@@ -471,10 +472,11 @@ pub fn append_audit(conn: &Connection, event: AuditEvent, at: i64) -> Result<(),
         None => (1, GENESIS_HASH.to_owned()),
     };
     let record = event.seal(seq, at, &prev);
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO audit_log (seq, at, chain, action, target, outcome, client_ip, detail, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        params![
+    )?
+    .execute(params![
             record.seq,
             record.at,
             serde_json::to_string(&record.chain).unwrap_or_default(),
@@ -484,14 +486,13 @@ pub fn append_audit(conn: &Connection, event: AuditEvent, at: i64) -> Result<(),
             record.client_ip,
             serde_json::to_string(&record.detail).unwrap_or_default(),
             record.prev_hash,
-            record.hash
-        ],
-    )?;
-    conn.execute(
+        record.hash
+    ])?;
+    conn.prepare_cached(
         "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?1, ?2)
          ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-        params![record.seq, record.hash],
-    )?;
+    )?
+    .execute(params![record.seq, record.hash])?;
     Ok(())
 }
 
