@@ -8,6 +8,7 @@
 // Prints one JSON line with what it observed.
 
 import * as client from 'openid-client';
+import { formFields } from './html_form.mjs';
 
 const [issuer, username, password, machineId, machineSecret] = process.argv.slice(2);
 const redirectUri = 'http://127.0.0.1:41999/callback';
@@ -26,30 +27,6 @@ async function browse(url, init = {}) {
     jar.set(pair.slice(0, i), pair.slice(i + 1));
   }
   return response;
-}
-
-function formFields(html) {
-  const fields = [];
-  for (const tag of html.match(/<input[^>]*>/g) || []) {
-    const type = /type="([^"]*)"/.exec(tag)?.[1];
-    const name = /name="([^"]*)"/.exec(tag)?.[1];
-    const value = /value="([^"]*)"/.exec(tag)?.[1] ?? '';
-    if (name && (type === 'hidden' || type === 'checkbox')) {
-      fields.push([unescape(name), unescape(value)]);
-    }
-  }
-  return fields;
-}
-
-function unescape(text) {
-  // Character references as a browser decodes them: named and numeric.
-  const named = { quot: '"', apos: "'", lt: '<', gt: '>', amp: '&' };
-  return text.replace(/&(#x[0-9a-f]+|#[0-9]+|quot|apos|lt|gt|amp);/gi, (_, ref) => {
-    const lower = ref.toLowerCase();
-    if (named[lower]) return named[lower];
-    const code = lower.startsWith('#x') ? parseInt(lower.slice(2), 16) : parseInt(lower.slice(1), 10);
-    return String.fromCodePoint(code);
-  });
 }
 
 async function consent(authorizationUrl) {

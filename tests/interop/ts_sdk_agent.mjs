@@ -15,6 +15,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { formFields } from './html_form.mjs';
 
 const [mcpUrl, username, password] = process.argv.slice(2);
 const redirectUrl = 'http://127.0.0.1:41998/callback';
@@ -49,30 +50,6 @@ class Browser {
     }
     return response;
   }
-}
-
-function formFields(html) {
-  const fields = [];
-  for (const tag of html.match(/<input[^>]*>/g) || []) {
-    const type = /type="([^"]*)"/.exec(tag)?.[1];
-    const name = /name="([^"]*)"/.exec(tag)?.[1];
-    const value = /value="([^"]*)"/.exec(tag)?.[1] ?? '';
-    if (name && (type === 'hidden' || type === 'checkbox')) {
-      fields.push([unescape(name), unescape(value)]);
-    }
-  }
-  return fields;
-}
-
-function unescape(text) {
-  // Character references as a browser decodes them: named and numeric.
-  const named = { quot: '"', apos: "'", lt: '<', gt: '>', amp: '&' };
-  return text.replace(/&(#x[0-9a-f]+|#[0-9]+|quot|apos|lt|gt|amp);/gi, (_, ref) => {
-    const lower = ref.toLowerCase();
-    if (named[lower]) return named[lower];
-    const code = lower.startsWith('#x') ? parseInt(lower.slice(2), 16) : parseInt(lower.slice(1), 10);
-    return String.fromCodePoint(code);
-  });
 }
 
 /** The human in a fresh browser: signs in, approves what the page offers, returns the code. */

@@ -131,13 +131,8 @@ async fn dpop_package_proofs_ask_over_rest_and_pass_the_gate() {
 #[tokio::test(flavor = "multi_thread")]
 async fn authlib_exchanges_for_a_task_with_its_own_proofs() {
     let setup = Setup::start().await;
-    let python = tokio::task::spawn_blocking(python)
-        .await
-        .expect("set up the Python environment");
-    let script = interop_dir_blocking().await.join("task_authlib.py");
-    let steps = run(
-        &python,
-        &script,
+    let steps = python_script(
+        "task_authlib.py",
         &[
             &setup.server.url,
             &setup.client_id,
@@ -211,13 +206,8 @@ async fn openid_client_authenticates_with_private_key_jwt() {
 #[tokio::test(flavor = "multi_thread")]
 async fn authlib_authenticates_with_private_key_jwt() {
     let setup = Setup::start().await;
-    let python = tokio::task::spawn_blocking(python)
-        .await
-        .expect("set up the Python environment");
-    let script = interop_dir_blocking().await.join("task_authlib_key.py");
-    let steps = run(
-        &python,
-        &script,
+    let steps = python_script(
+        "task_authlib_key.py",
         &[
             &setup.server.url,
             &setup.server.admin_token,
@@ -349,6 +339,16 @@ async fn node(script: &str, args: &[&str]) -> Map<String, Value> {
         args,
     )
     .await
+}
+
+/// Runs `tests/interop/SCRIPT args...` with the repository's Python
+/// environment (installed first if needed); its JSON lines by `step`.
+async fn python_script(script: &str, args: &[&str]) -> Map<String, Value> {
+    let python = tokio::task::spawn_blocking(python)
+        .await
+        .expect("set up the Python environment");
+    let script = interop_dir_blocking().await.join(script);
+    run(&python, &script, args).await
 }
 
 /// The interop folder with its npm packages installed (`npm ci` may run).
