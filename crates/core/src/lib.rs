@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod binding;
 pub mod credential;
 pub mod error;
 pub mod exchange;
@@ -18,6 +19,7 @@ pub mod scope;
 pub mod task;
 pub mod ttl;
 
+pub use binding::KeyBinding;
 pub use error::Error;
 pub use name::{Name, Permission};
 pub use policy::{Decision, DenyReason, Grant, Policy, PolicySet, Restriction, Role};

@@ -73,9 +73,21 @@ pub struct Authenticated {
     /// The request's DPoP proof, verified (and spent) with the credential
     /// (`Authorization: DPoP`); a handler that needs a proof uses this one.
     pub proof: Option<laissez_dpop::Verified>,
+    /// The thumbprint (`x5t#S256`) of the TLS client certificate the
+    /// connection presented, when it presented one.
+    pub certificate: Option<String>,
 }
 
 impl Authenticated {
+    /// The keys this request proved: its DPoP proof's and its connection's
+    /// certificate.
+    pub fn presented(&self) -> laissez_core::KeyBinding {
+        laissez_core::KeyBinding {
+            jkt: self.proof.as_ref().map(|p| p.jkt.clone()),
+            x5t: self.certificate.clone(),
+        }
+    }
+
     /// The chain as references, for decisions and audit records.
     pub fn refs(&self) -> Vec<PrincipalRef> {
         self.chain.iter().map(Principal::reference).collect()
@@ -311,7 +323,12 @@ impl FromRequestParts<AppState> for Authenticated {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip());
-        match authenticate(parts, state, client_ip).await {
+        let certificate = parts
+            .extensions
+            .get::<laissez_tls::ClientCertificate>()
+            .and_then(|c| c.thumbprint())
+            .map(str::to_owned);
+        match authenticate(parts, state, client_ip, certificate).await {
             Ok(caller) => {
                 state.metrics.verified("valid");
                 Ok(caller)
@@ -377,6 +394,7 @@ async fn authenticate(
     parts: &Parts,
     state: &AppState,
     client_ip: Option<IpAddr>,
+    certificate: Option<String>,
 ) -> Result<Authenticated, Failure> {
     let (scheme, text) =
         credential_header(parts).map_err(|reason| refused(reason, FailureDetail::default()))?;
@@ -397,7 +415,8 @@ async fn authenticate(
         Scheme::Bearer => None,
     };
     if token.kind() == laissez_token::Kind::Task {
-        return authenticate_task(state, client_ip, hash, proof, detail()).await;
+        let presented = Presented { proof, certificate };
+        return authenticate_task(state, client_ip, hash, presented, detail()).await;
     }
     let proof_used = proof;
     let caller = state
@@ -477,6 +496,7 @@ async fn authenticate(
         secret_hash: hash,
         task: None,
         proof: proof_used,
+        certificate,
     })
 }
 
@@ -504,15 +524,22 @@ fn proven(
     }
 }
 
+/// What a request proved besides its credential.
+struct Presented {
+    proof: Option<laissez_dpop::Verified>,
+    certificate: Option<String>,
+}
+
 /// Authenticates a task token: live (it and every task above it), its key
 /// proven, from an allowed address, its agent's chain active.
 async fn authenticate_task(
     state: &AppState,
     client_ip: Option<IpAddr>,
     hash: [u8; 32],
-    proof: Option<laissez_dpop::Verified>,
+    presented: Presented,
     detail: FailureDetail,
 ) -> Result<Authenticated, Failure> {
+    let Presented { proof, certificate } = presented;
     let now = now();
     let Some((task, live)) = state
         .store
@@ -539,38 +566,30 @@ async fn authenticate_task(
             detail,
         ));
     }
-    let bound = task.key_thumbprint.as_deref().unwrap_or_default();
-    match &proof {
-        Some(verified) if verified.matches(bound) => {}
-        other => {
-            // A bound token without its key is what a thief holds.
-            let how = if other.is_some() {
-                "a proof of another key"
-            } else {
-                "a bearer token"
-            };
-            let event = AuditEvent {
-                chain: vec![crate::tasks::issue::task_ref(&task.id)],
-                action: "task.refuse".into(),
-                target: task.id.clone(),
-                outcome: Outcome::Denied,
-                client_ip: client_ip.map(|ip| ip.to_string()),
-                detail: serde_json::json!({"task": task.id, "agent": task.agent_id,
-                    "reason": format!("presented as {how}"), "possible_theft": true}),
-            };
-            state
-                .store
-                .append_audit(event)
-                .await
-                .map_err(Failure::Store)?;
-            return Err(refused(
-                format!(
-                    "the task token {} is bound to its key: send it as `Authorization: DPoP` with a proof of that key",
-                    task.id
-                ),
-                detail,
-            ));
-        }
+    let proved = laissez_core::KeyBinding {
+        jkt: proof.as_ref().map(|p| p.jkt.clone()),
+        x5t: certificate.clone(),
+    };
+    if let Err(refusal) = task.binding.admits(&proved) {
+        // A bound token without its key is what a thief holds.
+        let event = AuditEvent {
+            chain: vec![crate::tasks::issue::task_ref(&task.id)],
+            action: "task.refuse".into(),
+            target: task.id.clone(),
+            outcome: Outcome::Denied,
+            client_ip: client_ip.map(|ip| ip.to_string()),
+            detail: serde_json::json!({"task": task.id, "agent": task.agent_id,
+                "reason": refusal.to_string(), "possible_theft": true}),
+        };
+        state
+            .store
+            .append_audit(event)
+            .await
+            .map_err(Failure::Store)?;
+        return Err(refused(
+            format!("the task token {} is bound to its key: {refusal}", task.id),
+            detail,
+        ));
     }
     let allowed: Vec<ipnet::IpNet> = task
         .allowed_ips
@@ -631,5 +650,6 @@ async fn authenticate_task(
         secret_hash: hash,
         task: Some(task),
         proof,
+        certificate,
     })
 }

@@ -82,8 +82,8 @@ pub struct TaskRecord {
     pub grants: Vec<String>,
     /// Client IP ranges it may be used from; empty means anywhere.
     pub allowed_ips: Vec<String>,
-    /// The RFC 7638 thumbprint of the key it is bound to (base64url).
-    pub key_thumbprint: Option<String>,
+    /// What it is bound to: a DPoP key, a TLS client certificate, or both.
+    pub binding: laissez_core::KeyBinding,
     /// Its state as stored (an active task past `expires_at` is expired).
     pub state: TaskState,
     /// When it was asked for, or issued once approved.

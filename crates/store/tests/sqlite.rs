@@ -1045,7 +1045,7 @@ async fn a_version_4_data_folder_is_upgraded_and_keeps_its_grants() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(version, "8");
+    assert_eq!(version, "9");
     // Version 8's outbox tells of tasks too: no longer tied to incidents.
     let foreign: i64 = conn
         .query_row(

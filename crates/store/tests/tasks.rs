@@ -6,7 +6,7 @@
 
 use laissez_core::audit::AuditEvent;
 use laissez_core::credential::hash_secret;
-use laissez_core::{Name, Principal, PrincipalKind, Status};
+use laissez_core::{KeyBinding, Name, Principal, PrincipalKind, Status};
 use laissez_store::task::{
     ApprovalRecord, Decision, Poll, TaskFilter, TaskRecord, TaskState, task_id,
 };
@@ -61,7 +61,7 @@ fn task(id: String, parent: Option<&TaskRecord>, ttl: i64) -> TaskRecord {
         client_id: None,
         grants: vec!["notes.read@https://notes.example/".into()],
         allowed_ips: Vec::new(),
-        key_thumbprint: Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs".into()),
+        binding: KeyBinding::dpop("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"),
         state: TaskState::Active,
         issued_at: now(),
         expires_at: now() + ttl,
@@ -90,6 +90,76 @@ async fn new_task(
 }
 
 #[tokio::test]
+async fn a_task_bound_to_a_certificate_keeps_its_binding_and_a_version_8_folder_is_upgraded() {
+    let (dir, store) = store_with_agent().await;
+    let dpop = new_task(&store, None, "lztt_dpop", 600).await;
+    let id = task_id(store.next_task_seq().await.unwrap(), "Cert01");
+    let mut record = task(id.clone(), None, 600);
+    record.binding = KeyBinding {
+        jkt: Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs".into()),
+        x5t: Some("A4DtL2JmUMhAsvJj5tKyn64SqzmuXbMrJa0n761y5v0".into()),
+    };
+    store
+        .create_task(
+            record.clone(),
+            Some(hash_secret("lztt_cert")),
+            None,
+            AuditEvent::success(&[], "task.issue", id.clone()),
+        )
+        .await
+        .unwrap();
+    let (found, _) = store
+        .task_by_token(hash_secret("lztt_cert"), now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.binding, record.binding);
+    // A thumbprint that is not base64url is refused, not stored garbled.
+    let mut bad = task(
+        task_id(store.next_task_seq().await.unwrap(), "Bad001"),
+        None,
+        600,
+    );
+    bad.binding = KeyBinding::certificate("not base64url!");
+    let refused = store
+        .create_task(bad, None, None, AuditEvent::success(&[], "task.issue", "x"))
+        .await;
+    assert!(matches!(refused, Err(Error::Conflict(_))), "{refused:?}");
+    store.close();
+    drop(store);
+    // What version 8 wrote: tasks without a certificate column.
+    let path = dir.path().join("laissez.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DELETE FROM tasks WHERE certificate_thumbprint IS NOT NULL;
+             ALTER TABLE tasks DROP COLUMN certificate_thumbprint;
+             UPDATE meta SET value = '8' WHERE key = 'schema_version';",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let kept = store.task(&dpop.id).await.unwrap().unwrap();
+    assert_eq!(kept.binding, dpop.binding);
+    let id = task_id(store.next_task_seq().await.unwrap(), "Cert02");
+    let mut record = task(id.clone(), None, 600);
+    record.binding = KeyBinding::certificate("A4DtL2JmUMhAsvJj5tKyn64SqzmuXbMrJa0n761y5v0");
+    store
+        .create_task(
+            record.clone(),
+            None,
+            None,
+            AuditEvent::success(&[], "task.issue", id.clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.task(&id).await.unwrap().unwrap().binding,
+        record.binding
+    );
+}
+
+#[tokio::test]
 async fn a_task_is_found_by_id_and_token_and_its_children_die_with_it() {
     let (_dir, store) = store_with_agent().await;
     let root = new_task(&store, None, "lztt_root", 600).await;
@@ -101,7 +171,7 @@ async fn a_task_is_found_by_id_and_token_and_its_children_die_with_it() {
     );
     assert_eq!(grandchild.parent_id.as_deref(), Some(child.id.as_str()));
     assert_eq!(
-        grandchild.key_thumbprint.as_deref(),
+        grandchild.binding.jkt.as_deref(),
         Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs")
     );
 
@@ -391,7 +461,7 @@ async fn a_task_costs_under_200_bytes_in_the_hot_tables() {
                 "tickets.read@https://tickets.example/queues/{}/",
                 i % 40
             )];
-            record.key_thumbprint = Some({
+            record.binding = KeyBinding::dpop({
                 use base64::Engine;
                 base64::engine::general_purpose::URL_SAFE_NO_PAD
                     .encode(hash_secret(&format!("key {i}")))

@@ -108,3 +108,78 @@ pub fn https_client(server_ca: &Authority, identity: Option<&Issued>) -> reqwest
     }
     builder.build().unwrap()
 }
+
+/// A server listening with TLS and asking client certificates of its own
+/// client CA, in this process (stopped when dropped).
+pub struct TlsServer {
+    /// Its https URL (the issuer).
+    pub url: String,
+    /// The bootstrap administrator's token.
+    pub admin: String,
+    /// The CA of its server certificate.
+    pub server_ca: Authority,
+    /// The CA its listener accepts client certificates of.
+    pub client_ca: Authority,
+    _stop: tokio::sync::oneshot::Sender<()>,
+    _temp: tempfile::TempDir,
+}
+
+impl TlsServer {
+    /// Starts one on a fresh data folder.
+    pub async fn start() -> TlsServer {
+        let temp = tempfile::tempdir().unwrap();
+        let server_ca = Authority::new("server CA");
+        let client_ca = Authority::new("client CA");
+        let options = laissez_server::run::Options {
+            tls: Some(listener_tls(temp.path(), &server_ca, &client_ca)),
+            ..Default::default()
+        };
+        let data = temp.path().join("data");
+        let started = laissez_server::run::start(&data, "127.0.0.1:0", &options)
+            .await
+            .unwrap();
+        let url = started.issuer.clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(started.serve(async move {
+            let _ = stopped.await;
+        }));
+        let admin = std::fs::read_to_string(data.join(laissez_server::bootstrap::ADMIN_TOKEN_FILE))
+            .unwrap()
+            .trim()
+            .to_owned();
+        TlsServer {
+            url,
+            admin,
+            server_ca,
+            client_ca,
+            _stop: stop,
+            _temp: temp,
+        }
+    }
+
+    /// An HTTPS client trusting this server, presenting `identity` if any.
+    pub fn client(&self, identity: Option<&Issued>) -> reqwest::Client {
+        https_client(&self.server_ca, identity)
+    }
+
+    /// An admin API call that must succeed; returns its JSON body.
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: serde_json::Value,
+    ) -> serde_json::Value {
+        let response = self
+            .client(None)
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&self.admin)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        assert!(status.is_success(), "{path}: {status} {body}");
+        body
+    }
+}

@@ -6,92 +6,35 @@
 //! the methods and certificate-bound tokens.
 
 use laissez_testkit::jwt_claims;
-use laissez_testkit::pki::{Authority, https_client, listener_tls};
+use laissez_testkit::pki::{Authority, TlsServer as Server, https_client};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-struct Server {
-    url: String,
-    admin: String,
-    server_ca: Authority,
-    client_ca: Authority,
-    _stop: tokio::sync::oneshot::Sender<()>,
-    _temp: tempfile::TempDir,
-}
-
-impl Server {
-    async fn start() -> Server {
-        let temp = tempfile::tempdir().unwrap();
-        let server_ca = Authority::new("server CA");
-        let client_ca = Authority::new("client CA");
-        let options = laissez_server::run::Options {
-            tls: Some(listener_tls(temp.path(), &server_ca, &client_ca)),
-            ..Default::default()
-        };
-        let data = temp.path().join("data");
-        let started = laissez_server::run::start(&data, "127.0.0.1:0", &options)
-            .await
-            .unwrap();
-        let url = started.issuer.clone();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(started.serve(async move {
-            let _ = stopped.await;
-        }));
-        let admin = std::fs::read_to_string(data.join(laissez_server::bootstrap::ADMIN_TOKEN_FILE))
-            .unwrap()
-            .trim()
-            .to_owned();
-        Server {
-            url,
-            admin,
-            server_ca,
-            client_ca,
-            _stop: stop,
-            _temp: temp,
-        }
+/// A client-credentials request for the notes app, as `client_id`,
+/// presenting `certificate` (and `secret`, when given).
+async fn token(
+    server: &Server,
+    client_id: &str,
+    certificate: Option<&laissez_testkit::pki::Issued>,
+    secret: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut form = vec![
+        ("grant_type", "client_credentials"),
+        ("client_id", client_id),
+        ("scope", "notes.read"),
+        ("resource", "https://notes.example"),
+    ];
+    if let Some(secret) = secret {
+        form.push(("client_secret", secret));
     }
-
-    /// An admin API call.
-    async fn admin(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
-        let response = https_client(&self.server_ca, None)
-            .request(method, format!("{}{path}", self.url))
-            .bearer_auth(&self.admin)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "{path}: {status} {body}");
-        body
-    }
-
-    /// A client-credentials request for the notes app, as `client_id`,
-    /// presenting `certificate` (and `secret`, when given).
-    async fn token(
-        &self,
-        client_id: &str,
-        certificate: Option<&laissez_testkit::pki::Issued>,
-        secret: Option<&str>,
-    ) -> (StatusCode, Value) {
-        let mut form = vec![
-            ("grant_type", "client_credentials"),
-            ("client_id", client_id),
-            ("scope", "notes.read"),
-            ("resource", "https://notes.example"),
-        ];
-        if let Some(secret) = secret {
-            form.push(("client_secret", secret));
-        }
-        let response = https_client(&self.server_ca, certificate)
-            .post(format!("{}/oauth/token", self.url))
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
+    let response = https_client(&server.server_ca, certificate)
+        .post(format!("{}/oauth/token", server.url))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 /// A service with notes.read and a `tls_client_auth` client for it, named
@@ -169,7 +112,7 @@ async fn a_certificate_client_gets_tokens_bound_to_its_certificate() {
     );
 
     let certificate = server.client_ca.client_for("agent", &["agent.example"]);
-    let (status, body) = server.token(&client_id, Some(&certificate), None).await;
+    let (status, body) = token(&server, &client_id, Some(&certificate), None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
         body["token_type"], "Bearer",
@@ -200,13 +143,13 @@ async fn the_wrong_certificate_or_none_is_invalid_client() {
         ),
     ];
     for (what, certificate) in cases {
-        let (status, body) = server.token(&client_id, certificate.as_ref(), None).await;
+        let (status, body) = token(&server, &client_id, certificate.as_ref(), None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}: {body}");
         assert_eq!(body["error"], "invalid_client", "{what}: {body}");
     }
     // A secret instead: refused, even with the right certificate.
     let right = server.client_ca.client_for("agent", &["agent.example"]);
-    let (status, body) = server.token(&client_id, Some(&right), Some("lzcs_x")).await;
+    let (status, body) = token(&server, &client_id, Some(&right), Some("lzcs_x")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     // A certificate of another CA fails the handshake itself.
     let foreign = other_ca.client_for("agent", &["agent.example"]);

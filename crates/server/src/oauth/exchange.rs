@@ -4,7 +4,8 @@
 //!
 //! Only a client an administrator registered, backed by an agent or service
 //! principal, exchanges: it authenticates as itself, sends a DPoP proof of
-//! the key the task binds to, and names the permissions (`scope`), the apps
+//! the key the task binds to (or, without one, connects with the TLS client
+//! certificate it binds to, RFC 8705), and names the permissions (`scope`), the apps
 //! (`resource`) or scope nodes (`audience`), and optionally the user it acts
 //! for (`subject_token`: that user's access token, issued to this client) or
 //! the task it narrows (`subject_token`: a task's `lztt_` token or JWT, of
@@ -17,6 +18,7 @@ use std::collections::BTreeSet;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
+use laissez_core::binding::{BindingRefusal, ChoiceError, KeyBinding};
 use laissez_core::task::TaskResource;
 use laissez_core::{PrincipalKind, Status};
 use laissez_oauth::client::Client;
@@ -44,10 +46,11 @@ pub async fn exchange(
     headers: &HeaderMap,
     client: &Client,
     request: &TokenRequest,
+    certificate: Option<&str>,
 ) -> Result<Response, OAuthFailure> {
     let requester = acting_client(state, client).await?;
-    let proof = match proof(state, headers) {
-        Ok(proof) => proof,
+    let proved = match proved(state, headers, certificate) {
+        Ok(proved) => proved,
         Err(answer) => return Ok(*answer),
     };
     let wanted = match request.requested_token_type.as_deref() {
@@ -60,7 +63,7 @@ pub async fn exchange(
             .into());
         }
     };
-    let (subject, parent) = subject(state, request, &requester, client, &proof.jkt).await?;
+    let (subject, parent) = subject(state, request, &requester, client, &proved).await?;
     let mut resources: Vec<String> = request.resource.iter().cloned().collect();
     resources.extend(request.audience.iter().cloned());
     if wanted == ACCESS_TOKEN_TYPE && request.resource.is_none() {
@@ -98,23 +101,29 @@ pub async fn exchange(
     }
     let permissions = asked_scopes.iter().map(str::to_owned).collect();
     // A task narrowed for a sub-agent binds to that agent's key.
-    let key_thumbprint = match request.dpop_jkt.as_deref() {
-        Some(jkt) if crate::dpop::is_thumbprint(jkt) => jkt.to_owned(),
-        Some(_) => {
-            return Err(OAuthError::invalid_request(
-                "dpop_jkt must be an RFC 7638 SHA-256 thumbprint (43 base64url characters)",
-            )
-            .into());
-        }
-        None => proof.jkt,
-    };
+    if request
+        .dpop_jkt
+        .as_deref()
+        .is_some_and(|jkt| !crate::dpop::is_thumbprint(jkt))
+    {
+        return Err(OAuthError::invalid_request(
+            "dpop_jkt must be an RFC 7638 SHA-256 thumbprint (43 base64url characters)",
+        )
+        .into());
+    }
+    let binding = KeyBinding::choose(
+        &proved,
+        request.dpop_jkt.as_deref(),
+        client.metadata.tls_client_certificate_bound_access_tokens,
+    )
+    .map_err(|e| OAuthError::new(ErrorCode::InvalidClient, e.to_string()))?;
     let asked = TaskAsk {
         description: request.task_description.clone().unwrap_or_default(),
         permissions,
         resources,
         ttl: request.task_ttl,
         allowed_ips: Vec::new(),
-        key_thumbprint,
+        binding,
     };
     let requester = Requester {
         parent,
@@ -133,14 +142,15 @@ pub async fn poll(
     headers: &HeaderMap,
     client: &Client,
     request: &TokenRequest,
+    certificate: Option<&str>,
 ) -> Result<Response, OAuthFailure> {
     let requester = acting_client(state, client).await?;
     let id = request
         .device_code
         .as_deref()
         .ok_or_else(|| OAuthError::invalid_request("device_code (the approval id) is required"))?;
-    let proof = match proof(state, headers) {
-        Ok(proof) => proof,
+    let proved = match proved(state, headers, certificate) {
+        Ok(proved) => proved,
         Err(answer) => return Ok(*answer),
     };
     let unknown = || OAuthError::invalid_grant("unknown approval for this client");
@@ -150,14 +160,14 @@ pub async fn poll(
     {
         return Err(unknown().into());
     }
-    if !task
-        .key_thumbprint
-        .as_deref()
-        .is_some_and(|jkt| proof.matches(jkt))
-    {
+    if let Err(refusal) = task.binding.admits(&proved) {
+        let code = match refusal {
+            BindingRefusal::NoProof | BindingRefusal::OtherKey => ErrorCode::InvalidDpopProof,
+            _ => ErrorCode::InvalidGrant,
+        };
         return Err(OAuthError::new(
-            ErrorCode::InvalidDpopProof,
-            "the proof's key is not the one this task was asked for with",
+            code,
+            format!("this is not the key this task was asked for with: {refusal}"),
         )
         .into());
     }
@@ -211,7 +221,7 @@ pub fn binding(
             Ok(None)
         };
     }
-    proof(state, headers).map(|proof| Some(proof.jkt))
+    proof(state, headers).map(|proof| proof.map(|p| p.jkt))
 }
 
 fn dpop_refusal(state: &AppState, code: ErrorCode, text: String) -> Response {
@@ -257,15 +267,37 @@ async fn acting_client(state: &AppState, client: &Client) -> Result<Requester, O
     })
 }
 
-/// The request's DPoP proof, or the answer refusing it.
-fn proof(state: &AppState, headers: &HeaderMap) -> Result<laissez_dpop::Verified, Box<Response>> {
+/// What the request proved: its DPoP proof's key and its connection's TLS
+/// client certificate; or the answer refusing a bad proof, or a request that
+/// proves neither.
+fn proved(
+    state: &AppState,
+    headers: &HeaderMap,
+    certificate: Option<&str>,
+) -> Result<KeyBinding, Box<Response>> {
+    let proved = KeyBinding {
+        jkt: proof(state, headers)?.map(|p| p.jkt),
+        x5t: certificate.map(str::to_owned),
+    };
+    if proved.is_bound() {
+        Ok(proved)
+    } else {
+        Err(Box::new(dpop_refusal(
+            state,
+            ErrorCode::InvalidDpopProof,
+            ChoiceError::NothingToBind.to_string(),
+        )))
+    }
+}
+
+/// The request's DPoP proof, if it sent one, or the answer refusing it.
+fn proof(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<laissez_dpop::Verified>, Box<Response>> {
     let refused = |code: ErrorCode, text: String| Box::new(dpop_refusal(state, code, text));
     match crate::dpop::optional(state, headers, "POST", "/oauth/token", None) {
-        Ok(Some(proof)) => Ok(proof),
-        Ok(None) => Err(refused(
-            ErrorCode::InvalidDpopProof,
-            "task credentials are sender-constrained: send a DPoP proof (RFC 9449) of the key to bind".into(),
-        )),
+        Ok(proof) => Ok(proof),
         Err(laissez_dpop::ProofError::UseNonce) => Err(refused(
             ErrorCode::UseDpopNonce,
             laissez_dpop::ProofError::UseNonce.to_string(),
@@ -281,7 +313,7 @@ async fn subject(
     request: &TokenRequest,
     requester: &Requester,
     client: &Client,
-    jkt: &str,
+    proved: &KeyBinding,
 ) -> Result<(Option<Subject>, Option<TaskRecord>), OAuthFailure> {
     let Some(token) = request.subject_token.as_deref() else {
         return Ok((None, None));
@@ -306,10 +338,10 @@ async fn subject(
             }
         };
         // Holding the token is not enough: the request proves the parent's key.
-        if parent.key_thumbprint.as_deref() != Some(jkt) {
-            return Err(OAuthError::invalid_grant(
-                "the subject task is bound to another key than this request's proof; narrow it with a proof of its key (and dpop_jkt for a sub-agent's key)",
-            )
+        if let Err(refusal) = parent.binding.admits(proved) {
+            return Err(OAuthError::invalid_grant(format!(
+                "the subject task's key is not proven by this request ({refusal}); narrow it with a proof of its key (and dpop_jkt for a sub-agent's key)"
+            ))
             .into());
         }
         return Ok((None, Some(parent)));
@@ -328,14 +360,20 @@ async fn subject(
     if state.store.is_access_token_revoked(&claims.jti).await? {
         return Err(OAuthError::invalid_grant("the subject token was revoked").into());
     }
-    if claims.bound_jkt().is_some_and(|bound| bound != jkt) {
-        return Err(OAuthError::invalid_grant(
-            "the subject token is bound to another key than this request's proof",
-        )
+    let bound = KeyBinding {
+        jkt: claims.bound_jkt().map(str::to_owned),
+        x5t: claims.cnf.as_ref().and_then(|c| c.x5t_s256.clone()),
+    };
+    if bound.is_bound()
+        && let Err(refusal) = bound.admits(proved)
+    {
+        return Err(OAuthError::invalid_grant(format!(
+            "the subject token's key is not proven by this request: {refusal}"
+        ))
         .into());
     }
     if let Some(task_id) = claims.task.as_deref() {
-        if claims.bound_jkt().is_none() {
+        if !bound.is_bound() {
             return Err(
                 OAuthError::invalid_grant("the subject task token is not bound to a key").into(),
             );
@@ -415,7 +453,7 @@ fn issued_answer(issued: &IssuedTask, wanted: &str, request: &TokenRequest) -> R
     let body: Value = json!({
         "access_token": token,
         "issued_token_type": kind,
-        "token_type": "DPoP",
+        "token_type": issued.task.binding.token_type(),
         "expires_in": issued.task.expires_at - now(),
         "scope": scope,
         "task_id": issued.task.id,

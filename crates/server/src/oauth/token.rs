@@ -113,10 +113,12 @@ pub async fn token(
         "authorization_code" => authorization_code(&state, &client, &request, bound).await,
         "refresh_token" => refresh(&state, &client, &request, bound).await,
         super::exchange::TOKEN_EXCHANGE => {
-            super::exchange::exchange(&state, &headers, &client, &request).await
+            let certificate = form.certificate.map(|c| c.thumbprint);
+            super::exchange::exchange(&state, &headers, &client, &request, certificate).await
         }
         super::exchange::DEVICE_CODE => {
-            super::exchange::poll(&state, &headers, &client, &request).await
+            let certificate = form.certificate.map(|c| c.thumbprint);
+            super::exchange::poll(&state, &headers, &client, &request, certificate).await
         }
         other => Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,

@@ -1,6 +1,7 @@
 //! The REST face of task credentials: ask for one (`POST /v1/tasks`, bound
-//! to the DPoP key of the request's proof, or to `dpop_jkt` for a
-//! sub-agent's key), collect one its owner approved (`POST
+//! to the DPoP key of the request's proof, or without a proof to the
+//! connection's TLS client certificate, or to `dpop_jkt` for a sub-agent's
+//! key), collect one its owner approved (`POST
 //! /v1/tasks/{id}/token`, polled as in RFC 8628), list and show tasks, and
 //! complete one (`POST /v1/tasks/{id}/complete`), which ends it and
 //! everything derived from it at every gate before the answer.
@@ -11,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use laissez_core::Scope;
 use laissez_core::admin::{TASKS_READ, TASKS_WRITE};
+use laissez_core::binding::{ChoiceError, KeyBinding};
 use laissez_store::task::{Poll, TaskFilter, TaskRecord, TaskState};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -61,7 +63,8 @@ pub fn parse_ttl(value: Option<&Value>) -> Result<Option<i64>, ApiError> {
     }
 }
 
-/// Asks for a task credential, bound to the key of the request's DPoP proof.
+/// Asks for a task credential, bound to the key of the request's DPoP proof
+/// (or, without one, to the connection's TLS client certificate).
 #[utoipa::path(post, path = "/v1/tasks", tag = "tasks", request_body = TaskRequest,
     params(("DPoP" = String, Header, description = "A DPoP proof (RFC 9449) of the key the task binds to")),
     responses((status = 201, description = "Issued: the lztt_ token, the app JWTs, what was granted and dropped"),
@@ -74,26 +77,29 @@ pub async fn create(
     headers: HeaderMap,
     ApiJson(request): ApiJson<TaskRequest>,
 ) -> Result<Response, ApiError> {
-    let proof = match &caller.proof {
-        Some(proof) => proof.clone(),
-        None => crate::dpop::require(&state, &headers, "POST", "/v1/tasks", None)?,
-    };
-    let key_thumbprint = match request.dpop_jkt {
-        Some(jkt) if crate::dpop::is_thumbprint(&jkt) => jkt,
-        Some(_) => {
-            return Err(ApiError::BadRequest(
-                "dpop_jkt must be an RFC 7638 SHA-256 thumbprint (43 base64url characters)".into(),
-            ));
-        }
-        None => proof.jkt,
-    };
+    let proved = proved(&state, &caller, &headers, "/v1/tasks")?;
+    if request
+        .dpop_jkt
+        .as_deref()
+        .is_some_and(|jkt| !crate::dpop::is_thumbprint(jkt))
+    {
+        return Err(ApiError::BadRequest(
+            "dpop_jkt must be an RFC 7638 SHA-256 thumbprint (43 base64url characters)".into(),
+        ));
+    }
+    // The request itself proves a key, even when it binds a sub-agent's.
+    if !proved.is_bound() {
+        return Err(nothing_to_bind(&state));
+    }
+    let binding = KeyBinding::choose(&proved, request.dpop_jkt.as_deref(), false)
+        .map_err(|_| nothing_to_bind(&state))?;
     let asked = TaskAsk {
         description: request.description,
         permissions: request.permissions,
         resources: request.resources,
         ttl: parse_ttl(request.ttl.as_ref())?,
         allowed_ips: request.allowed_ips,
-        key_thumbprint,
+        binding,
     };
     let requester = requester(&caller, None);
     match issue::ask(&state, &requester, None, &asked).await {
@@ -124,6 +130,36 @@ pub async fn create(
     }
 }
 
+/// What a request to the task endpoints proved: the DPoP proof verified with
+/// its credential (or, with a Bearer credential, one sent alongside) and its
+/// connection's TLS client certificate.
+fn proved(
+    state: &AppState,
+    caller: &Authenticated,
+    headers: &HeaderMap,
+    path: &str,
+) -> Result<KeyBinding, ApiError> {
+    let jkt = match &caller.proof {
+        Some(proof) => Some(proof.jkt.clone()),
+        None => crate::dpop::optional(state, headers, "POST", path, None)
+            .map_err(|e| crate::dpop::refusal(state, e))?
+            .map(|proof| proof.jkt),
+    };
+    Ok(KeyBinding {
+        jkt,
+        x5t: caller.certificate.clone(),
+    })
+}
+
+/// The refusal of a task request that proves no key (with a fresh nonce).
+fn nothing_to_bind(state: &AppState) -> ApiError {
+    ApiError::Dpop(
+        "invalid_dpop_proof",
+        ChoiceError::NothingToBind.to_string(),
+        Some(state.dpop.nonce(now())),
+    )
+}
+
 /// Who asks, from an authenticated caller (a task caller narrows its task).
 pub fn requester(caller: &Authenticated, client_id: Option<String>) -> Requester {
     Requester {
@@ -140,7 +176,7 @@ pub fn issued_json(issued: &IssuedTask) -> Value {
     json!({
         "task": view(&issued.task),
         "token": issued.token,
-        "token_type": "DPoP",
+        "token_type": issued.task.binding.token_type(),
         "expires_in": issued.task.expires_at - now(),
         "access_tokens": issued.access_tokens,
         "granted": issued.task.grants,
@@ -161,7 +197,7 @@ pub fn view(task: &TaskRecord) -> Value {
         "ancestors": task.ancestors,
         "grants": task.grants,
         "allowed_ips": task.allowed_ips,
-        "bound_to": task.key_thumbprint.as_ref().map(|jkt| json!({"jkt": jkt})),
+        "bound_to": task.binding.is_bound().then_some(&task.binding),
         "issued_at": task.issued_at,
         "expires_at": task.expires_at,
         "ended_at": task.ended_at,
@@ -198,24 +234,11 @@ pub async fn collect(
     if caller.principal().id != task.agent_id {
         return Err(ApiError::NotFound(format!("no approval '{id}'")));
     }
-    let proof = match &caller.proof {
-        Some(proof) => proof.clone(),
-        None => crate::dpop::require(
-            &state,
-            &headers,
-            "POST",
-            &format!("/v1/tasks/{id}/token"),
-            None,
-        )?,
-    };
-    if !task
-        .key_thumbprint
-        .as_deref()
-        .is_some_and(|jkt| proof.matches(jkt))
-    {
-        return Err(ApiError::Forbidden(
-            "the proof's key is not the key this task was asked for with".into(),
-        ));
+    let proved = proved(&state, &caller, &headers, &format!("/v1/tasks/{id}/token"))?;
+    if let Err(refusal) = task.binding.admits(&proved) {
+        return Err(ApiError::Forbidden(format!(
+            "this is not the key this task was asked for with: {refusal}"
+        )));
     }
     match state
         .store

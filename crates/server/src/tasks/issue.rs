@@ -21,7 +21,7 @@ use laissez_core::task::{
     Approval, Bounded, IntentRules, TaskGrant, TaskResource, TaskRules, approval,
 };
 use laissez_core::{
-    Permission, PolicySet, Principal, PrincipalKind, PrincipalRef, Restriction, Scope,
+    KeyBinding, Permission, PolicySet, Principal, PrincipalKind, PrincipalRef, Restriction, Scope,
 };
 use laissez_oauth::access_token::{AccessTokenClaims, Actor, Confirmation, TYP};
 use laissez_oauth::protected::ProtectedResource;
@@ -85,8 +85,8 @@ pub struct TaskAsk {
     pub ttl: Option<i64>,
     /// Client IP ranges the task may be used from.
     pub allowed_ips: Vec<String>,
-    /// The key it is bound to (RFC 7638 thumbprint).
-    pub key_thumbprint: String,
+    /// What it is bound to: a DPoP key, a TLS client certificate, or both.
+    pub binding: KeyBinding,
 }
 
 /// Why nothing was issued.
@@ -258,7 +258,7 @@ pub async fn ask(
         client_id: requester.client_id.clone(),
         grants: sorted_names(&bounded.granted),
         allowed_ips,
-        key_thumbprint: Some(asked.key_thumbprint.clone()),
+        binding: asked.binding.clone(),
         state: TaskState::Active,
         issued_at: now,
         expires_at,
@@ -315,7 +315,7 @@ pub async fn ask(
         "granted": task.grants, "dropped": dropped_json(&bounded),
         "parent": task.parent_id, "ancestors": task.ancestors,
         "sub": task.subject_id, "agent": task.agent_id, "client_id": task.client_id,
-        "jkt": task.key_thumbprint, "allowed_ips": task.allowed_ips,
+        "jkt": task.binding.jkt, "x5t#S256": task.binding.x5t, "allowed_ips": task.allowed_ips,
         "expires_at": task.expires_at,
         "apps": access_tokens.iter().map(|t| &t.resource).collect::<Vec<_>>(),
     }));
@@ -365,7 +365,7 @@ pub async fn collect(
     let audit = issuance(&chain, &issued, requester.client_ip).with_detail(json!({
         "task": issued.id, "approved": true, "granted": issued.grants,
         "dropped": dropped_json(&bounded), "sub": issued.subject_id, "agent": issued.agent_id,
-        "jkt": issued.key_thumbprint, "expires_at": issued.expires_at,
+        "jkt": issued.binding.jkt, "x5t#S256": issued.binding.x5t, "expires_at": issued.expires_at,
     }));
     state
         .store
@@ -704,8 +704,8 @@ fn sign(
         accounts: Vec::new(),
         act: Some(actor(task)),
         cnf: Some(Confirmation {
-            jkt: task.key_thumbprint.clone(),
-            x5t_s256: None,
+            jkt: task.binding.jkt.clone(),
+            x5t_s256: task.binding.x5t.clone(),
         }),
         task: Some(task.id.clone()),
         task_chain: task.ancestors.clone(),
@@ -735,7 +735,7 @@ mod tests {
             client_id: None,
             grants: Vec::new(),
             allowed_ips: vec!["10.0.0.0/8".into()],
-            key_thumbprint: None,
+            binding: KeyBinding::default(),
             state: TaskState::Active,
             issued_at: 0,
             expires_at: 100,

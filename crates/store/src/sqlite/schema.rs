@@ -6,7 +6,7 @@ use rusqlite::Connection;
 use crate::Error;
 
 /// The schema version this build writes.
-pub const VERSION: i64 = 8;
+pub const VERSION: i64 = 9;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (
@@ -209,7 +209,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     state BIGINT NOT NULL,
     issued_at BIGINT NOT NULL,
     expires_at BIGINT NOT NULL,
-    ended_at BIGINT
+    ended_at BIGINT,
+    certificate_thumbprint BYTEA
 );
 CREATE UNIQUE INDEX IF NOT EXISTS tasks_token ON tasks(token_hash);
 CREATE INDEX IF NOT EXISTS tasks_children ON tasks(parent) WHERE parent IS NOT NULL;
@@ -310,6 +311,10 @@ pub fn migrate(conn: &Connection) -> Result<(), Error> {
                     ALTER TABLE notifications_v8 RENAME TO notifications;
                     CREATE INDEX IF NOT EXISTS notifications_due ON notifications(delivered_at, next_attempt_at);",
                 )?;
+            }
+            if v < 9 && !has_column(&tx, "tasks", "certificate_thumbprint")? {
+                // Tasks may be bound to a TLS client certificate (RFC 8705).
+                tx.execute_batch("ALTER TABLE tasks ADD COLUMN certificate_thumbprint BYTEA;")?;
             }
             tx.execute(
                 "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",

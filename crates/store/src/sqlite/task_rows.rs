@@ -1,6 +1,7 @@
 //! Task rows: tasks, their interned shapes and their approvals (see
 //! [`crate::task`] for the layout and why it is compact).
 
+use laissez_core::KeyBinding;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::Error;
@@ -13,7 +14,8 @@ use crate::task::{
 const MAX_WALK: usize = 16;
 
 const TASK_COLUMNS: &str = "t.seq, t.tag, t.parent, s.agent_id, t.subject_id, s.client_id, \
-     s.grants, s.allowed_ips, t.key_thumbprint, t.state, t.issued_at, t.expires_at, t.ended_at";
+     s.grants, s.allowed_ips, t.key_thumbprint, t.state, t.issued_at, t.expires_at, t.ended_at, \
+     t.certificate_thumbprint";
 const TASK_FROM: &str = "tasks t JOIN task_shapes s ON s.id = t.shape";
 
 /// The stored 128-bit prefix of a token's SHA-256.
@@ -44,6 +46,7 @@ fn task_row(row: &Row<'_>) -> rusqlite::Result<Result<Raw, Error>> {
     let parent: Option<i64> = row.get(2)?;
     let client_id: String = row.get(5)?;
     let thumbprint: Option<Vec<u8>> = row.get(8)?;
+    let certificate: Option<Vec<u8>> = row.get(13)?;
     let state: i64 = row.get(9)?;
     let record = TaskRecord {
         id: task_id(seq, &tag),
@@ -54,10 +57,10 @@ fn task_row(row: &Row<'_>) -> rusqlite::Result<Result<Raw, Error>> {
         client_id: (!client_id.is_empty()).then_some(client_id),
         grants: words(row.get(6)?),
         allowed_ips: words(row.get(7)?),
-        key_thumbprint: thumbprint.map(|t| {
-            use base64::Engine;
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(t)
-        }),
+        binding: KeyBinding {
+            jkt: thumbprint.map(encode),
+            x5t: certificate.map(encode),
+        },
         state: match TaskState::from_code(state) {
             Some(state) => state,
             None => return Ok(Err(corrupt("state"))),
@@ -144,14 +147,19 @@ fn shape(conn: &Connection, task: &TaskRecord) -> Result<i64, Error> {
         .query_row(params![task.agent_id, client, grants, ips], |r| r.get(0))?)
 }
 
-fn thumbprint_bytes(task: &TaskRecord) -> Result<Option<Vec<u8>>, Error> {
+fn encode(digest: Vec<u8>) -> String {
     use base64::Engine;
-    task.key_thumbprint
-        .as_deref()
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
+}
+
+/// A thumbprint as its 32 bytes (stored raw: 32 bytes, not 43 characters).
+fn thumbprint_bytes(thumbprint: Option<&str>) -> Result<Option<Vec<u8>>, Error> {
+    use base64::Engine;
+    thumbprint
         .map(|t| {
             base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .decode(t)
-                .map_err(|_| Error::Conflict("the key thumbprint is not base64url".into()))
+                .map_err(|_| Error::Conflict("a key thumbprint is not base64url".into()))
         })
         .transpose()
 }
@@ -170,8 +178,8 @@ pub fn insert(
     };
     let shape = shape(conn, task)?;
     conn.prepare_cached(
-        "INSERT INTO tasks (seq, tag, token_hash, shape, subject_id, parent, key_thumbprint, state, issued_at, expires_at, ended_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL)",
+        "INSERT INTO tasks (seq, tag, token_hash, shape, subject_id, parent, key_thumbprint, state, issued_at, expires_at, ended_at, certificate_thumbprint)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, ?11)",
     )?
     .execute(params![
         seq,
@@ -180,10 +188,11 @@ pub fn insert(
         shape,
         task.subject_id,
         parent,
-        thumbprint_bytes(task)?,
+        thumbprint_bytes(task.binding.jkt.as_deref())?,
         task.state.code(),
         task.issued_at,
         task.expires_at,
+        thumbprint_bytes(task.binding.x5t.as_deref())?,
     ])?;
     if let Some(approval) = approval {
         conn.prepare_cached(
