@@ -56,6 +56,9 @@ pub async fn run(server: &TestServer, n: usize, stored: usize) {
     let server_addr = server.url.trim_start_matches("http://").to_owned();
     let key = Arc::new(ProofKey::generate().expect("key"));
 
+    // The floor under every durable answer: this disk's fsync.
+    fsync_floor(&server.data_dir, n.min(1000));
+
     // Issuance over REST, one connection.
     let ask = json!({"description": "bench", "permissions": ["bench.read"], "resources": [resource], "ttl": "10m"}).to_string();
     let mut sender = connect(&server_addr).await;
@@ -244,6 +247,31 @@ async fn gate_overhead(
     );
 }
 
+/// Times `n` appends of 4 KiB to a file in `dir`, each followed by fsync:
+/// what one durable commit costs at least on this disk (SQLite in WAL mode
+/// with `synchronous = FULL` syncs the log once per commit).
+fn fsync_floor(dir: &std::path::Path, n: usize) {
+    use std::io::Write;
+    let path = dir.join("bench-fsync.tmp");
+    let mut file = std::fs::File::create(&path).expect("a file in the data folder");
+    let block = [0u8; 4096];
+    let mut latencies = Vec::with_capacity(n);
+    let start = Instant::now();
+    for _ in 0..n {
+        let t = Instant::now();
+        file.write_all(&block).expect("write");
+        file.sync_all().expect("fsync");
+        latencies.push(t.elapsed());
+    }
+    let wall = start.elapsed();
+    drop(file);
+    let _ = std::fs::remove_file(&path);
+    row(
+        "this disk's fsync (4 KiB append + fsync: the floor under every durable answer)",
+        &Samples::new(latencies, wall),
+    );
+}
+
 /// How long completing a task takes until the gate refuses it, over
 /// `rounds` fresh tasks: the completion's answer returns once it is durable
 /// and every gate has applied it; the next gate request is then refused.
@@ -408,7 +436,7 @@ async fn storage(server: &TestServer, count: usize) {
                     client_id: None,
                     grants: vec![format!("tickets.read@https://tickets.example/queues/{}/", i % 50)],
                     allowed_ips: Vec::new(),
-                    key_thumbprint: Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)),
+                    binding: laissez_core::KeyBinding::dpop(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)),
                     state: TaskState::Active,
                     issued_at: now(),
                     expires_at: now() + 600,
@@ -418,7 +446,7 @@ async fn storage(server: &TestServer, count: usize) {
                 let audit = AuditEvent::success(&[], "task.issue", id.clone()).with_detail(json!({
                     "task": id, "description": format!("summarise ticket {i}"),
                     "granted": record.grants, "dropped": [], "agent": agent,
-                    "sub": record.subject_id, "jkt": record.key_thumbprint, "expires_at": record.expires_at,
+                    "sub": record.subject_id, "jkt": record.binding.jkt, "expires_at": record.expires_at,
                 }));
                 let secret = laissez_token::random_base62(40).expect("secret");
                 store

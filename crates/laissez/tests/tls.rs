@@ -1,6 +1,7 @@
-//! `--tls-*` flags of `laissez serve` and `laissez gate`: a wrong file or a
-//! missing companion flag is one line on stderr and a non-zero exit, before
-//! anything listens (nor is the data folder created).
+//! `--tls-*` flags of `laissez serve` and `laissez gate`, and the audit
+//! stream flags of `serve`: a wrong file, value or a missing companion flag
+//! is one line on stderr and a non-zero exit, before anything listens (nor
+//! is the data folder created).
 
 use std::path::Path;
 use std::process::Command;
@@ -35,6 +36,37 @@ fn fails(args: &[&str], data: &Path) -> String {
         "{args:?} started before checking its TLS files"
     );
     stderr
+}
+
+#[test]
+fn bad_audit_stream_flags_are_one_line_and_stop_the_start() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("data");
+    let short = temp.path().join("short-secret");
+    std::fs::write(&short, "short\n").unwrap();
+    let short = short.display().to_string();
+    for (flags, expected) in [
+        (vec!["--audit-syslog", "udp://127.0.0.1:514"], "tcp://host:port"),
+        (vec!["--audit-syslog", "tcp://127.0.0.1"], "tcp://host:port"),
+        (
+            vec!["--audit-webhook", "https://siem.example/in"],
+            "--audit-webhook needs a signing secret",
+        ),
+        (
+            vec![
+                "--audit-webhook",
+                "https://siem.example/in",
+                "--audit-webhook-secret-file",
+                &short,
+            ],
+            "at least 16 characters",
+        ),
+    ] {
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(&flags);
+        let stderr = fails(&args, &data);
+        assert!(stderr.contains(expected), "{flags:?}: {stderr}");
+    }
 }
 
 #[test]

@@ -7,6 +7,7 @@
 //! ([`problem`]).
 
 pub mod api;
+pub mod audit_stream;
 pub mod auth;
 pub mod bootstrap;
 pub mod dpop;
@@ -64,6 +65,8 @@ pub struct AppState {
     pub assertions: Arc<laissez_dpop::ReplayCache>,
     /// Intent rules from `--intent-rules` (those kept in settings follow them).
     pub intents: Arc<laissez_core::task::IntentRules>,
+    /// The audit stream sinks configured (`webhook`, `syslog`).
+    pub audit_sinks: Vec<&'static str>,
 }
 
 impl AppState {
@@ -79,6 +82,7 @@ impl AppState {
             feed: Arc::default(),
             federation: None,
             leaks: Arc::default(),
+            audit_sinks: Vec::new(),
             auth_failures: Arc::new(std::sync::Mutex::new(
                 laissez_core::audit::FailureTally::new(auth::FAILURE_INTERVAL, auth::FAILURE_KEYS),
             )),

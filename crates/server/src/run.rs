@@ -85,6 +85,8 @@ pub struct Options {
     pub unused_client_ttl: Option<i64>,
     /// Intent rules for task credentials (`--intent-rules`), before those kept in settings.
     pub intent_rules: Option<laissez_core::task::IntentRules>,
+    /// Where audit records are streamed (the hostname is filled in at start).
+    pub audit_stream: crate::audit_stream::StreamConfig,
 }
 
 /// A started server.
@@ -102,6 +104,7 @@ pub struct Started {
     listener: TcpListener,
     tls: Option<laissez_tls::Tls>,
     limits: laissez_gate::listen::Limits,
+    audit_stream: crate::audit_stream::StreamConfig,
     state: AppState,
     embedded: Vec<crate::embedded::EmbeddedGate>,
 }
@@ -119,6 +122,8 @@ impl Started {
         if let Some(notifier) = &self.state.leaks.notifier {
             notifier.clone().spawn();
         }
+        crate::audit_stream::spawn(self.audit_stream.clone(), self.state.store.clone())
+            .map_err(std::io::Error::other)?;
         let failures = tokio::spawn(crate::auth::flush_failures(
             self.state.clone(),
             stopped.clone(),
@@ -241,6 +246,7 @@ pub async fn start(
         Some(Arc::new(notifier))
     };
     state.leaks = Arc::new(crate::leaks::LeakIntake { github, notifier });
+    state.audit_sinks = options.audit_stream.sinks();
     let bootstrapped = bootstrap(state.store.as_ref(), &state.namespace, data_dir).await?;
     let embedded = crate::embedded::bind(state.store.as_ref(), &state.issuer).await?;
     let gates = embedded
@@ -256,6 +262,13 @@ pub async fn start(
         listener,
         tls: options.tls.clone(),
         limits: options.limits,
+        audit_stream: crate::audit_stream::StreamConfig {
+            hostname: url::Url::parse(&state.issuer)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_default(),
+            ..options.audit_stream.clone()
+        },
         state,
         embedded,
     })

@@ -202,6 +202,23 @@ pub trait Store: Send + Sync + 'static {
     /// Walks the whole audit log and checks its hash chain.
     async fn verify_audit(&self) -> Result<Verification, Error>;
 
+    /// The `seq` of the newest audit record (0 for an empty log).
+    async fn audit_last_seq(&self) -> Result<i64, Error>;
+
+    /// The `seq` of the last audit record the stream `sink` delivered (0 when
+    /// it delivered none yet).
+    async fn stream_cursor(&self, sink: &str) -> Result<i64, Error>;
+
+    /// Records that the stream `sink` delivered every record up to `seq`. An
+    /// operator moving it (to replay from a sequence number) passes the
+    /// audit record of that change; the stream's own progress passes none.
+    async fn set_stream_cursor(
+        &self,
+        sink: &str,
+        seq: i64,
+        audit: Option<AuditEvent>,
+    ) -> Result<(), Error>;
+
     /// Registers an OAuth client with the hash of its secret (confidential
     /// clients only) and of its RFC 7592 registration access token, if any.
     async fn create_client(

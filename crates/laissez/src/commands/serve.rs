@@ -74,6 +74,18 @@ pub struct ServeArgs {
     /// The sender address of leak emails.
     #[arg(long, env = "LAISSEZ_SMTP_FROM")]
     smtp_from: Option<String>,
+    /// Stream every audit record to this URL as it is written: POSTed in
+    /// batches, in order, at least once, signed with the secret in
+    /// --audit-webhook-secret-file (or LAISSEZ_AUDIT_WEBHOOK_SECRET).
+    #[arg(long, env = "LAISSEZ_AUDIT_WEBHOOK")]
+    audit_webhook: Option<String>,
+    /// A file holding the audit webhook's signing secret.
+    #[arg(long)]
+    audit_webhook_secret_file: Option<PathBuf>,
+    /// Stream every audit record to a syslog collector at tcp://host:port
+    /// (RFC 5424, octet-counted framing, facility authpriv).
+    #[arg(long, env = "LAISSEZ_AUDIT_SYSLOG", value_name = "tcp://HOST:PORT")]
+    audit_syslog: Option<String>,
     /// Write a new admin token to DATA/admin-token (audited) and exit: the
     /// way back in when the bootstrap token expired or was lost. Needs the
     /// data folder, nothing else; a running server accepts the new token at
@@ -136,24 +148,12 @@ fn notify_config(
 ) -> Result<laissez_server::leaks::notify::NotifyConfig, CliError> {
     let webhook = match &args.leak_webhook {
         None => None,
-        Some(url) => {
-            let secret = secret(
-                args.leak_webhook_secret_file.as_deref(),
-                "LAISSEZ_LEAK_WEBHOOK_SECRET",
-                "--leak-webhook needs a signing secret: pass --leak-webhook-secret-file or set LAISSEZ_LEAK_WEBHOOK_SECRET",
-            )?;
-            if secret.len() < 16 {
-                return Err(CliError::Local(
-                    "the leak webhook secret must be at least 16 characters".into(),
-                ));
-            }
-            if !url.starts_with("https://") && !url.starts_with("http://") {
-                return Err(CliError::Local(format!(
-                    "--leak-webhook '{url}' must be an http(s) URL"
-                )));
-            }
-            Some((url.clone(), secret))
-        }
+        Some(url) => Some(signed_webhook(
+            url,
+            args.leak_webhook_secret_file.as_deref(),
+            "--leak-webhook",
+            "LAISSEZ_LEAK_WEBHOOK_SECRET",
+        )?),
     };
     let smtp = match (&args.smtp, &args.smtp_from) {
         (Some(url), Some(from)) => Some((url.clone(), from.clone())),
@@ -163,6 +163,58 @@ fn notify_config(
         webhook,
         smtp,
         issuer: String::new(),
+    })
+}
+
+/// A webhook URL (`flag`) and its signing secret, from `file` or else the
+/// environment variable `env`: an http(s) URL, a secret of 16 characters
+/// or more.
+fn signed_webhook(
+    url: &str,
+    file: Option<&std::path::Path>,
+    flag: &str,
+    env: &str,
+) -> Result<(String, String), CliError> {
+    let secret = secret(
+        file,
+        env,
+        &format!("{flag} needs a signing secret: pass {flag}-secret-file or set {env}"),
+    )?;
+    if secret.len() < 16 {
+        return Err(CliError::Local(format!(
+            "the {flag} secret must be at least 16 characters"
+        )));
+    }
+    if !url.starts_with("https://") && !url.starts_with("http://") {
+        return Err(CliError::Local(format!(
+            "{flag} '{url}' must be an http(s) URL"
+        )));
+    }
+    Ok((url.to_owned(), secret))
+}
+
+/// Where audit records are streamed.
+fn audit_stream(args: &ServeArgs) -> Result<laissez_server::audit_stream::StreamConfig, CliError> {
+    let webhook = match &args.audit_webhook {
+        None => None,
+        Some(url) => Some(signed_webhook(
+            url,
+            args.audit_webhook_secret_file.as_deref(),
+            "--audit-webhook",
+            "LAISSEZ_AUDIT_WEBHOOK_SECRET",
+        )?),
+    };
+    let syslog = match &args.audit_syslog {
+        None => None,
+        Some(target) => Some(
+            laissez_server::audit_stream::syslog::parse_target(target)
+                .map_err(|e| CliError::Local(e.to_string()))?,
+        ),
+    };
+    Ok(laissez_server::audit_stream::StreamConfig {
+        webhook,
+        syslog,
+        hostname: String::new(),
     })
 }
 
@@ -255,6 +307,7 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         upstream,
         github_keys: args.github_keys.clone(),
         notify: notify_config(&args)?,
+        audit_stream: audit_stream(&args)?,
         limits: Default::default(),
         unused_client_ttl: args.unused_client_ttl.map(|ttl| ttl.seconds()),
         intent_rules: match &args.intent_rules {

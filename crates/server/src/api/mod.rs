@@ -3,6 +3,7 @@
 //! each change together with its audit record.
 
 pub mod audit;
+pub mod audit_streams;
 pub mod clients;
 pub mod connected;
 pub mod ops;
@@ -61,6 +62,11 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/audit", get(audit::list))
         .route("/v1/audit/verify", get(audit::verify))
         .route("/v1/audit/events", post(audit::report))
+        .route("/v1/audit/streams", get(audit_streams::list))
+        .route(
+            "/v1/audit/streams/{sink}/replay",
+            post(audit_streams::replay),
+        )
         .route("/v1/settings", get(settings::show).put(settings::update))
         .route("/v1/hygiene", get(settings::hygiene))
         .route("/v1/keys/rotate", post(settings::rotate_keys))

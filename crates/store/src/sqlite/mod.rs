@@ -498,6 +498,38 @@ impl Store for SqliteStore {
         self.read(rows::verify_audit).await
     }
 
+    async fn audit_last_seq(&self) -> Result<i64, Error> {
+        self.read(|c| {
+            Ok(
+                c.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM audit_log")?
+                    .query_row([], |r| r.get(0))?,
+            )
+        })
+        .await
+    }
+
+    async fn stream_cursor(&self, sink: &str) -> Result<i64, Error> {
+        let key = rows::stream_key(sink);
+        self.read(move |c| rows::stream_cursor(c, &key)).await
+    }
+
+    async fn set_stream_cursor(
+        &self,
+        sink: &str,
+        seq: i64,
+        audit: Option<AuditEvent>,
+    ) -> Result<(), Error> {
+        let key = rows::stream_key(sink);
+        self.write(move |c| {
+            rows::set_stream_cursor(c, &key, seq)?;
+            match audit {
+                Some(audit) => rows::append_audit(c, audit, now()),
+                None => Ok(()),
+            }
+        })
+        .await
+    }
+
     async fn create_client(
         &self,
         client: laissez_oauth::client::Client,

@@ -859,3 +859,32 @@ pub fn end_session(conn: &Connection, user_id: &str, handle: &str) -> Result<boo
     )?;
     Ok(n > 0)
 }
+
+/// The `meta` key holding an audit stream's cursor.
+pub fn stream_key(sink: &str) -> String {
+    format!("audit_stream.{sink}")
+}
+
+/// An audit stream's cursor (0 when never set).
+pub fn stream_cursor(conn: &Connection, key: &str) -> Result<i64, Error> {
+    let value: Option<String> = conn
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
+        .optional()?;
+    match value {
+        None => Ok(0),
+        Some(text) => text
+            .parse()
+            .map_err(|_| Error::Corrupt(format!("meta.{key}"))),
+    }
+}
+
+/// Sets an audit stream's cursor.
+pub fn set_stream_cursor(conn: &Connection, key: &str, seq: i64) -> Result<(), Error> {
+    conn.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute(params![key, seq.to_string()])?;
+    Ok(())
+}
