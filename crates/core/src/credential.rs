@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use crate::{Error, Principal, PrincipalRef, Restriction, Status, Ttl, UnixTime};
+use crate::{Error, Principal, PrincipalKind, PrincipalRef, Restriction, Status, Ttl, UnixTime};
 
 /// SHA-256 of a secret: the only form in which secrets are stored.
 pub fn hash_secret(secret: &str) -> [u8; 32] {
@@ -220,6 +220,16 @@ pub enum Finding {
         /// Its principal.
         principal: PrincipalRef,
     },
+    /// A live credential that expires within the digest's horizon: whatever
+    /// uses it needs a new one soon.
+    ExpiringSoon {
+        /// The credential.
+        credential_id: String,
+        /// Its principal.
+        principal: PrincipalRef,
+        /// Whole days left (0: expires within a day).
+        days_left: i64,
+    },
     /// A live credential whose lifetime exceeds the organization maximum.
     OverMaxLifetime {
         /// The credential.
@@ -229,6 +239,88 @@ pub enum Finding {
         /// Its lifetime in seconds.
         lifetime_seconds: i64,
     },
+}
+
+impl Finding {
+    /// The principal the finding is about.
+    pub fn principal(&self) -> &PrincipalRef {
+        match self {
+            Finding::OwnerInactive { principal, .. }
+            | Finding::Unused { principal, .. }
+            | Finding::NeverUsed { principal, .. }
+            | Finding::NoExpiry { principal, .. }
+            | Finding::ExpiringSoon { principal, .. }
+            | Finding::OverMaxLifetime { principal, .. } => principal,
+        }
+    }
+}
+
+/// Live credentials that expire within `within_days` days.
+pub fn expiring(
+    principals: &[Principal],
+    credentials: &[Credential],
+    within_days: i64,
+    now: UnixTime,
+) -> Vec<Finding> {
+    const DAY: i64 = 86_400;
+    let by_id: std::collections::HashMap<&str, &Principal> =
+        principals.iter().map(|p| (p.id.as_str(), p)).collect();
+    credentials
+        .iter()
+        .filter(|c| c.state(now) == CredentialState::Active)
+        .filter_map(|c| {
+            let expires = c.expires_at?;
+            let principal = by_id.get(c.principal_id.as_str())?;
+            (expires - now <= within_days * DAY).then(|| Finding::ExpiringSoon {
+                credential_id: c.id.clone(),
+                principal: principal.reference(),
+                days_left: (expires - now) / DAY,
+            })
+        })
+        .collect()
+}
+
+/// Who hears of each finding, in a digest per person: a user's own
+/// credentials go to that user; a service's or agent's to its owner while
+/// the owner is active. What has no active owner (a principal whose owner
+/// left, and every finding about it) goes to `stewards`, the people who can
+/// hand it over to someone else. Findings about unknown principals are
+/// dropped (nobody answers for them).
+pub fn digests(
+    findings: Vec<Finding>,
+    principals: &[Principal],
+    stewards: &[String],
+) -> std::collections::BTreeMap<String, Vec<Finding>> {
+    let by_id: std::collections::HashMap<&str, &Principal> =
+        principals.iter().map(|p| (p.id.as_str(), p)).collect();
+    let active_user = |id: &str| {
+        by_id
+            .get(id)
+            .is_some_and(|p| p.kind == PrincipalKind::User && p.status == Status::Active)
+    };
+    let mut digests: std::collections::BTreeMap<String, Vec<Finding>> = Default::default();
+    for finding in findings {
+        let Some(principal) = by_id.get(finding.principal().id.as_str()) else {
+            continue;
+        };
+        let answerer = match (&finding, principal.kind) {
+            (Finding::OwnerInactive { .. }, _) => None,
+            (_, PrincipalKind::User) => Some(principal.id.clone()).filter(|id| active_user(id)),
+            _ => principal.owner_id.clone().filter(|id| active_user(id)),
+        };
+        match answerer {
+            Some(id) => digests.entry(id).or_default().push(finding),
+            None => {
+                for steward in stewards.iter().filter(|id| active_user(id)) {
+                    digests
+                        .entry(steward.clone())
+                        .or_default()
+                        .push(finding.clone());
+                }
+            }
+        }
+    }
+    digests
 }
 
 /// Builds the hygiene report over every principal and every live credential.
@@ -425,5 +517,65 @@ mod tests {
                 "never_used"
             ]
         );
+    }
+
+    #[test]
+    fn digests_go_to_whoever_answers_and_orphans_to_the_stewards() {
+        let day = 86_400;
+        let now = 100 * day;
+        let principals = vec![
+            principal("alice", PrincipalKind::User, None, Status::Inactive),
+            principal("bob", PrincipalKind::User, None, Status::Active),
+            principal("carol", PrincipalKind::User, None, Status::Active),
+            principal("root", PrincipalKind::User, None, Status::Active),
+            principal("gone", PrincipalKind::User, None, Status::Inactive),
+            principal("bot", PrincipalKind::Agent, Some("alice"), Status::Active),
+            principal("ci", PrincipalKind::Service, Some("bob"), Status::Active),
+        ];
+        let credentials = vec![
+            // bob's service: expires tomorrow; in 20 days; never; revoked.
+            credential("t1", "ci", now - day, Some(now + day), Some(now)),
+            credential("t2", "ci", now - day, Some(now + 20 * day), Some(now)),
+            credential("t3", "ci", now - day, None, Some(now)),
+            // carol's own token, expiring today.
+            credential("t4", "carol", now - day, Some(now + 60), Some(now)),
+            // alice left: her agent's token has nobody but the stewards.
+            credential("t5", "bot", now - day, Some(now + 200 * day), Some(now)),
+        ];
+        let mut findings = hygiene(&principals, &credentials, &Settings::default(), 30, now);
+        let soon = expiring(&principals, &credentials, 7, now);
+        assert_eq!(
+            soon.iter()
+                .map(|f| match f {
+                    Finding::ExpiringSoon {
+                        credential_id,
+                        days_left,
+                        ..
+                    } => (credential_id.as_str(), *days_left),
+                    _ => ("?", -1),
+                })
+                .collect::<Vec<_>>(),
+            [("t1", 1), ("t4", 0)]
+        );
+        findings.extend(soon);
+        // "gone" is a steward no longer active: told nothing.
+        let digests = digests(findings, &principals, &["root".into(), "gone".into()]);
+        let ids = |owner: &str| -> Vec<String> {
+            digests[owner]
+                .iter()
+                .map(|f| {
+                    let v = serde_json::to_value(f).unwrap();
+                    format!(
+                        "{}:{}",
+                        v["finding"].as_str().unwrap(),
+                        v["credential_id"].as_str().unwrap_or(&f.principal().id)
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(digests.keys().collect::<Vec<_>>(), ["bob", "carol", "root"]);
+        assert_eq!(ids("bob"), ["no_expiry:t3", "expiring_soon:t1"]);
+        assert_eq!(ids("carol"), ["expiring_soon:t4"]);
+        assert_eq!(ids("root"), ["owner_inactive:bot", "over_max_lifetime:t5"]);
     }
 }

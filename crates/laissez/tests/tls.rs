@@ -46,7 +46,10 @@ fn bad_audit_stream_flags_are_one_line_and_stop_the_start() {
     std::fs::write(&short, "short\n").unwrap();
     let short = short.display().to_string();
     for (flags, expected) in [
-        (vec!["--audit-syslog", "udp://127.0.0.1:514"], "tcp://host:port"),
+        (
+            vec!["--audit-syslog", "udp://127.0.0.1:514"],
+            "tcp://host:port",
+        ),
         (vec!["--audit-syslog", "tcp://127.0.0.1"], "tcp://host:port"),
         (
             vec!["--audit-webhook", "https://siem.example/in"],

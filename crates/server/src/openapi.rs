@@ -29,7 +29,7 @@ use crate::api;
         api::policies::create_role, api::policies::list_roles,
         api::policies::create, api::policies::list, api::policies::remove, api::policies::check,
         api::audit::list, api::audit::verify, api::audit::report,
-        api::audit_streams::list, api::audit_streams::replay,
+        api::audit_streams::list, api::audit_streams::replay, api::digests::notify,
         api::settings::show, api::settings::update, api::settings::hygiene, api::settings::rotate_keys,
         api::connected::list, api::connected::disconnect, api::clients::register, api::clients::list, api::resources::put, api::resources::list,
         crate::leaks::report, crate::leaks::check, crate::leaks::list,

@@ -87,6 +87,9 @@ pub struct Options {
     pub intent_rules: Option<laissez_core::task::IntentRules>,
     /// Where audit records are streamed (the hostname is filled in at start).
     pub audit_stream: crate::audit_stream::StreamConfig,
+    /// How often each person gets a hygiene digest, in seconds (`None`:
+    /// weekly; `Some(0)`: never), when notifications are configured.
+    pub hygiene_digest_every: Option<i64>,
 }
 
 /// A started server.
@@ -105,6 +108,7 @@ pub struct Started {
     tls: Option<laissez_tls::Tls>,
     limits: laissez_gate::listen::Limits,
     audit_stream: crate::audit_stream::StreamConfig,
+    hygiene_digest_every: i64,
     state: AppState,
     embedded: Vec<crate::embedded::EmbeddedGate>,
 }
@@ -124,6 +128,12 @@ impl Started {
         }
         crate::audit_stream::spawn(self.audit_stream.clone(), self.state.store.clone())
             .map_err(std::io::Error::other)?;
+        if self.state.leaks.notifier.is_some() && self.hygiene_digest_every > 0 {
+            tokio::spawn(crate::api::digests::periodic(
+                self.state.clone(),
+                self.hygiene_digest_every,
+            ));
+        }
         let failures = tokio::spawn(crate::auth::flush_failures(
             self.state.clone(),
             stopped.clone(),
@@ -269,6 +279,7 @@ pub async fn start(
                 .unwrap_or_default(),
             ..options.audit_stream.clone()
         },
+        hygiene_digest_every: options.hygiene_digest_every.unwrap_or(7 * 86_400),
         state,
         embedded,
     })

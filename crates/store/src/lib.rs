@@ -474,6 +474,23 @@ pub trait Store: Send + Sync + 'static {
     /// Notifications due for delivery.
     async fn due_notifications(&self, limit: usize) -> Result<Vec<Notification>, Error>;
 
+    /// Queues hygiene digests, one per person, on `channels` (email only
+    /// to people with an address), records `at` as the last digest's time,
+    /// with the audit record, in one transaction.
+    async fn queue_digests(
+        &self,
+        digests: Vec<Digest>,
+        channels: Vec<String>,
+        at: UnixTime,
+        audit: AuditEvent,
+    ) -> Result<(), Error>;
+
+    /// A queued hygiene digest.
+    async fn digest(&self, id: &str) -> Result<Option<Digest>, Error>;
+
+    /// When the last hygiene digest was queued.
+    async fn last_digest_at(&self) -> Result<Option<UnixTime>, Error>;
+
     /// Records a delivery attempt: `error` is none on success.
     async fn finish_notification(&self, id: &str, error: Option<String>) -> Result<(), Error>;
 
@@ -635,11 +652,24 @@ pub struct Notification {
     pub id: String,
     /// `webhook` or `email`.
     pub channel: String,
-    /// What it tells of: a leak incident's id, or a task's (`tsk_…`)
-    /// waiting for its owner's approval.
+    /// What it tells of: a leak incident's id, a task's (`tsk_…`) waiting
+    /// for its owner's approval, or a hygiene digest's (`dig_…`).
     pub incident_id: String,
     /// Attempts so far.
     pub attempts: i64,
+}
+
+/// A hygiene digest for one person: what they answer for that needs care.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Digest {
+    /// Its id (`dig_…`).
+    pub id: String,
+    /// The person it is for.
+    pub owner_id: String,
+    /// The findings ([`laissez_core::credential::Finding`]s, as JSON).
+    pub findings: serde_json::Value,
+    /// When it was made.
+    pub created_at: UnixTime,
 }
 
 /// Live browser sessions per user at most; a new one ends the oldest.

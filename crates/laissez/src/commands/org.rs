@@ -12,6 +12,13 @@ pub struct HygieneArgs {
     /// Report credentials unused for at least this many days.
     #[arg(long, default_value_t = 30)]
     unused_days: i64,
+    /// Send each person a digest of what they answer for now (through the
+    /// server's webhook and email), instead of printing the report.
+    #[arg(long)]
+    notify: bool,
+    /// With --notify: credentials expiring within this many days.
+    #[arg(long, default_value_t = 7, requires = "notify")]
+    expiring_days: i64,
 }
 
 /// Settings commands.
@@ -41,6 +48,29 @@ pub enum SettingsCommand {
 
 /// Runs `laissez hygiene`.
 pub async fn hygiene(global: &Global, args: HygieneArgs) -> Result<(), CliError> {
+    if args.notify {
+        let queued = global
+            .client()?
+            .post(
+                "/v1/hygiene/notify",
+                json!({"unused_days": args.unused_days, "expiring_days": args.expiring_days}),
+            )
+            .await?;
+        if global.json {
+            output::json(&queued);
+        } else {
+            println!(
+                "queued {} digest(s) with {} finding(s) for: {}",
+                output::text(&queued["digests"]),
+                output::text(&queued["findings"]),
+                queued["people"]
+                    .as_array()
+                    .map(|p| p.iter().map(output::text).collect::<Vec<_>>().join(", "))
+                    .unwrap_or_default()
+            );
+        }
+        return Ok(());
+    }
     let findings = global
         .client()?
         .get(&format!("/v1/hygiene?unused_days={}", args.unused_days))
@@ -62,6 +92,7 @@ pub async fn hygiene(global: &Global, args: HygieneArgs) -> Result<(), CliError>
                 "unused" => format!("unused for {} days", output::text(&f["days"])),
                 "never_used" => format!("never used ({} days old)", output::text(&f["age_days"])),
                 "no_expiry" => "never expires".into(),
+                "expiring_soon" => format!("expires in {} day(s)", output::text(&f["days_left"])),
                 "over_max_lifetime" => format!(
                     "lifetime {} days is over the organization maximum",
                     f["lifetime_seconds"].as_i64().unwrap_or(0) / 86_400

@@ -86,6 +86,10 @@ pub struct ServeArgs {
     /// (RFC 5424, octet-counted framing, facility authpriv).
     #[arg(long, env = "LAISSEZ_AUDIT_SYSLOG", value_name = "tcp://HOST:PORT")]
     audit_syslog: Option<String>,
+    /// How often each person gets a hygiene digest of what they answer for
+    /// (through --leak-webhook and --smtp), e.g. 7d; 0s turns it off.
+    #[arg(long, default_value = "7d", value_name = "DURATION")]
+    hygiene_digest_every: String,
     /// Write a new admin token to DATA/admin-token (audited) and exit: the
     /// way back in when the bootstrap token expired or was lost. Needs the
     /// data folder, nothing else; a running server accepts the new token at
@@ -191,6 +195,16 @@ fn signed_webhook(
         )));
     }
     Ok((url.to_owned(), secret))
+}
+
+/// `--hygiene-digest-every`: a duration, or `0s` for never.
+fn digest_interval(text: &str) -> Result<i64, CliError> {
+    if matches!(text, "0" | "0s" | "off") {
+        return Ok(0);
+    }
+    laissez_core::ttl::Ttl::parse(text)
+        .map(|t| t.seconds())
+        .map_err(|e| CliError::Local(format!("--hygiene-digest-every {text}: {e}")))
 }
 
 /// Where audit records are streamed.
@@ -308,6 +322,7 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         github_keys: args.github_keys.clone(),
         notify: notify_config(&args)?,
         audit_stream: audit_stream(&args)?,
+        hygiene_digest_every: Some(digest_interval(&args.hygiene_digest_every)?),
         limits: Default::default(),
         unused_client_ttl: args.unused_client_ttl.map(|ttl| ttl.seconds()),
         intent_rules: match &args.intent_rules {

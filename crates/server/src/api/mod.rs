@@ -6,6 +6,7 @@ pub mod audit;
 pub mod audit_streams;
 pub mod clients;
 pub mod connected;
+pub mod digests;
 pub mod ops;
 pub mod page;
 pub mod policies;
@@ -69,6 +70,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/v1/settings", get(settings::show).put(settings::update))
         .route("/v1/hygiene", get(settings::hygiene))
+        .route("/v1/hygiene/notify", post(digests::notify))
         .route("/v1/keys/rotate", post(settings::rotate_keys))
         .route("/v1/clients", post(clients::register).get(clients::list))
         .route(

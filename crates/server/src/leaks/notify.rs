@@ -141,6 +141,9 @@ impl Notifier {
         if notification.incident_id.starts_with("tsk_") {
             return self.deliver_approval(notification).await;
         }
+        if notification.incident_id.starts_with("dig_") {
+            return self.deliver_digest(notification).await;
+        }
         let incident = self
             .store
             .incident(&notification.incident_id)
@@ -200,6 +203,57 @@ impl Notifier {
                 let subject = format!("Laissez: {} asks for your approval", agent.name);
                 self.send_mail(&owner_id, subject, body, &format!("task.{}", task.id))
                     .await
+            }
+            other => Err(format!("unknown channel '{other}'")),
+        }
+    }
+
+    /// Tells a person what they answer for that needs care.
+    async fn deliver_digest(&self, notification: &Notification) -> Result<(), String> {
+        let digest = self
+            .store
+            .digest(&notification.incident_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the digest is gone")?;
+        let person = self
+            .store
+            .principal(&digest.owner_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the person is gone")?;
+        match notification.channel.as_str() {
+            "webhook" => {
+                self.post_webhook(&serde_json::json!({
+                    "event": "hygiene.digest",
+                    "digest": digest.id,
+                    "owner": person.reference(),
+                    "findings": digest.findings,
+                    "created_at": digest.created_at,
+                }))
+                .await
+            }
+            "email" => {
+                let lines: Vec<String> = digest
+                    .findings
+                    .as_array()
+                    .map(|all| all.iter().map(digest_line).collect())
+                    .unwrap_or_default();
+                let body = format!(
+                    "Hello {name},\n\nThese identities and credentials you answer for need care:\n\n{lines}\n\n\
+                     See them all with `laissez hygiene` against {issuer}.\n",
+                    name = person.name,
+                    lines = lines.join("\n"),
+                    issuer = self.config.issuer,
+                );
+                let subject = format!("Laissez: {} things need your care", lines.len());
+                self.send_mail(
+                    &digest.owner_id,
+                    subject,
+                    body,
+                    &format!("digest.{}", digest.id),
+                )
+                .await
             }
             other => Err(format!("unknown channel '{other}'")),
         }
@@ -315,6 +369,48 @@ impl Notifier {
             .await
             .map(|_| ())
             .map_err(|e| format!("SMTP: {e}"))
+    }
+}
+
+/// One line of a digest email for a finding (as JSON).
+fn digest_line(finding: &serde_json::Value) -> String {
+    let text = |key: &str| finding[key].as_str().unwrap_or("?").to_owned();
+    let principal = format!(
+        "{} {}",
+        finding["principal"]["kind"].as_str().unwrap_or("?"),
+        finding["principal"]["name"].as_str().unwrap_or("?")
+    );
+    let number = |key: &str| finding[key].as_i64().unwrap_or_default();
+    match finding["finding"].as_str().unwrap_or_default() {
+        "owner_inactive" => format!(
+            "- {principal}: its owner {} {} left; hand it over to another owner or deactivate it",
+            finding["owner"]["kind"].as_str().unwrap_or("?"),
+            finding["owner"]["name"].as_str().unwrap_or("?")
+        ),
+        "expiring_soon" => format!(
+            "- {principal}: credential {} expires in {} day(s); roll it (laissez token roll) before it does",
+            text("credential_id"),
+            number("days_left")
+        ),
+        "unused" => format!(
+            "- {principal}: credential {} unused for {} days; revoke it if nothing needs it",
+            text("credential_id"),
+            number("days")
+        ),
+        "never_used" => format!(
+            "- {principal}: credential {} never used in {} days; revoke it if nothing needs it",
+            text("credential_id"),
+            number("age_days")
+        ),
+        "no_expiry" => format!(
+            "- {principal}: credential {} never expires; replace it with one that does",
+            text("credential_id")
+        ),
+        "over_max_lifetime" => format!(
+            "- {principal}: credential {} lives longer than the organization allows",
+            text("credential_id")
+        ),
+        other => format!("- {principal}: {other}"),
     }
 }
 

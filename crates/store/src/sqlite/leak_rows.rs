@@ -392,3 +392,83 @@ pub fn email(conn: &Connection, principal_id: &str) -> Result<Option<String>, Er
 fn end_of_second(now: i64) -> i64 {
     now.saturating_mul(1000).saturating_add(999)
 }
+
+/// Queues digests and their notifications; records when.
+pub fn queue_digests(
+    conn: &Connection,
+    digests: &[crate::Digest],
+    channels: &[String],
+    at: i64,
+) -> Result<(), Error> {
+    for digest in digests {
+        conn.prepare_cached(
+            "INSERT INTO digests (id, owner_id, findings, created_at) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![
+            digest.id,
+            digest.owner_id,
+            digest.findings.to_string(),
+            digest.created_at
+        ])?;
+        for channel in channels {
+            if channel == "email" && email(conn, &digest.owner_id)?.is_none() {
+                continue;
+            }
+            conn.prepare_cached(
+                "INSERT INTO notifications (id, channel, incident_id, attempts, next_attempt_at, created_at)
+                 VALUES (?1, ?2, ?3, 0, ?4, ?4)",
+            )?
+            .execute(params![
+                format!("{}.{channel}", digest.id),
+                channel,
+                digest.id,
+                at
+            ])?;
+        }
+    }
+    conn.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES ('hygiene.last_digest', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute([at.to_string()])?;
+    Ok(())
+}
+
+/// One digest.
+pub fn digest(conn: &Connection, id: &str) -> Result<Option<crate::Digest>, Error> {
+    let row = conn
+        .prepare_cached("SELECT id, owner_id, findings, created_at FROM digests WHERE id = ?1")?
+        .query_row([id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })
+        .optional()?;
+    row.map(|(id, owner_id, findings, created_at)| {
+        Ok(crate::Digest {
+            id,
+            owner_id,
+            findings: serde_json::from_str(&findings)
+                .map_err(|_| Error::Corrupt("digests.findings".into()))?,
+            created_at,
+        })
+    })
+    .transpose()
+}
+
+/// When the last digest was queued.
+pub fn last_digest_at(conn: &Connection) -> Result<Option<i64>, Error> {
+    let value: Option<String> = conn
+        .prepare_cached("SELECT value FROM meta WHERE key = 'hygiene.last_digest'")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    value
+        .map(|v| {
+            v.parse()
+                .map_err(|_| Error::Corrupt("meta.hygiene.last_digest".into()))
+        })
+        .transpose()
+}

@@ -498,6 +498,28 @@ impl Store for SqliteStore {
         self.read(rows::verify_audit).await
     }
 
+    async fn queue_digests(
+        &self,
+        digests: Vec<crate::Digest>,
+        channels: Vec<String>,
+        at: i64,
+        audit: AuditEvent,
+    ) -> Result<(), Error> {
+        self.mutate(audit, move |c| {
+            leak_rows::queue_digests(c, &digests, &channels, at)
+        })
+        .await
+    }
+
+    async fn digest(&self, id: &str) -> Result<Option<crate::Digest>, Error> {
+        let id = id.to_owned();
+        self.read(move |c| leak_rows::digest(c, &id)).await
+    }
+
+    async fn last_digest_at(&self) -> Result<Option<i64>, Error> {
+        self.read(leak_rows::last_digest_at).await
+    }
+
     async fn audit_last_seq(&self) -> Result<i64, Error> {
         self.read(|c| {
             Ok(

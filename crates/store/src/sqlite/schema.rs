@@ -215,6 +215,12 @@ CREATE TABLE IF NOT EXISTS tasks (
 CREATE UNIQUE INDEX IF NOT EXISTS tasks_token ON tasks(token_hash);
 CREATE INDEX IF NOT EXISTS tasks_children ON tasks(parent) WHERE parent IS NOT NULL;
 CREATE INDEX IF NOT EXISTS tasks_ended ON tasks(expires_at) WHERE state >= 2;
+CREATE TABLE IF NOT EXISTS digests (
+    id TEXT PRIMARY KEY,
+    owner_id TEXT NOT NULL,
+    findings TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS task_approvals (
     task_seq INTEGER PRIMARY KEY,
     description TEXT NOT NULL,
