@@ -65,3 +65,54 @@ pub fn python() -> PathBuf {
     std::fs::write(&stamp, wanted).expect("write the venv stamp");
     python
 }
+
+/// Runs `tests/interop/SCRIPT args...` with the repository's Python
+/// environment (installed first if needed); its JSON lines by `step`.
+pub async fn script_steps(
+    script: &str,
+    args: &[&str],
+) -> serde_json::Map<String, serde_json::Value> {
+    let python = tokio::task::spawn_blocking(python)
+        .await
+        .expect("set up the Python environment");
+    let script = repo_root().join("tests/interop").join(script);
+    steps(&python, &script, args).await
+}
+
+/// Runs `program script args...` in the script's folder; panics with its
+/// output unless it exits successfully; returns its JSON lines (one object
+/// each, named by its `step`) by their `step`.
+pub async fn steps(
+    program: &Path,
+    script: &Path,
+    args: &[&str],
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut command = Command::new(program);
+    command.arg(script).args(args);
+    if let Some(dir) = script.parent() {
+        command.current_dir(dir);
+    }
+    let program = program.display().to_string();
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("join")
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{} failed ({}):\n{stdout}\n{stderr}",
+        script.display(),
+        output.status
+    );
+    // Shown with `--nocapture`.
+    eprintln!("{}:\n{stdout}", script.display());
+    let mut steps = serde_json::Map::new();
+    for line in stdout.lines().filter(|l| l.starts_with('{')) {
+        let step: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("{}: not JSON ({e}): {line}", script.display()));
+        let name = step["step"].as_str().unwrap_or_default().to_owned();
+        steps.insert(name, step);
+    }
+    steps
+}

@@ -341,53 +341,12 @@ async fn node(script: &str, args: &[&str]) -> Map<String, Value> {
     .await
 }
 
-/// Runs `tests/interop/SCRIPT args...` with the repository's Python
-/// environment (installed first if needed); its JSON lines by `step`.
 async fn python_script(script: &str, args: &[&str]) -> Map<String, Value> {
-    let python = tokio::task::spawn_blocking(python)
-        .await
-        .expect("set up the Python environment");
-    let script = interop_dir_blocking().await.join(script);
-    run(&python, &script, args).await
+    laissez_testkit::python::script_steps(script, args).await
 }
 
-/// The interop folder with its npm packages installed (`npm ci` may run).
-async fn interop_dir_blocking() -> std::path::PathBuf {
-    tokio::task::spawn_blocking(interop_dir)
-        .await
-        .expect("install the npm packages")
-}
-
-/// Runs `program script args...`; panics with its output unless it exits
-/// successfully; returns its JSON lines by their `step`.
 async fn run(program: &Path, script: &Path, args: &[&str]) -> Map<String, Value> {
-    let mut command = Command::new(program);
-    command.arg(script).args(args);
-    if let Some(dir) = script.parent() {
-        command.current_dir(dir);
-    }
-    let output = tokio::task::spawn_blocking(move || command.output())
-        .await
-        .expect("join")
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "{} failed ({}):\n{stdout}\n{stderr}",
-        script.display(),
-        output.status
-    );
-    // Shown with `--nocapture`.
-    eprintln!("{}:\n{stdout}", script.display());
-    let mut steps = Map::new();
-    for line in stdout.lines().filter(|l| l.starts_with('{')) {
-        let step: Value = serde_json::from_str(line)
-            .unwrap_or_else(|e| panic!("{}: not JSON ({e}): {line}", script.display()));
-        let name = step["step"].as_str().unwrap_or_default().to_owned();
-        steps.insert(name, step);
-    }
-    steps
+    laissez_testkit::python::steps(program, script, args).await
 }
 
 /// The gate's challenge asks for a proof with its nonce.
