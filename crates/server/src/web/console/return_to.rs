@@ -34,10 +34,7 @@ pub fn console_target(raw: &str) -> Option<String> {
     {
         return None;
     }
-    let path = match rest.strip_suffix('/') {
-        Some(trimmed) if !trimmed.is_empty() => format!("/console{trimmed}"),
-        _ => "/console".to_owned(),
-    };
+    let path = format!("/console{}", rest.strip_suffix('/').unwrap_or(rest));
     Some(match query {
         Some(query) if !query.is_empty() => format!("{path}?{query}"),
         _ => path,
