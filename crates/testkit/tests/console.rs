@@ -43,6 +43,7 @@ async fn the_console_in_a_real_browser() {
         sign_in_returns(c),
     )
     .await;
+    run(c, f, "overview: counts, hygiene, recent audit", overview(c)).await;
     run(c, f, "tokens: create, use, filter, roll, revoke", tokens(c)).await;
     run(
         c,
@@ -294,6 +295,46 @@ async fn sign_in_returns(chrome: &Chromium) {
         )
         .await;
     assert!(landed.url.ends_with("/account"), "went to {}", landed.url);
+}
+
+async fn overview(chrome: &Chromium) {
+    let server = server().await;
+    let (status, body) = server
+        .post(
+            "/v1/principals",
+            json!({"kind": "agent", "name": "helper", "owner": "bob"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = server
+        .post("/v1/principals/bob/deactivate", json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    sign_in(chrome, &server, "/console", "admin", ADMIN_PASSWORD).await;
+    let counts = text_of(chrome, "#counts").await;
+    for (value, label) in [
+        ("3", "People"),
+        ("1", "Services"),
+        ("1", "Agents"),
+        ("1", "Live tokens"),
+        ("0", "Leak incidents"),
+    ] {
+        assert!(
+            counts.contains(&format!("{value}\n{label}")),
+            "{value} {label} in {counts}"
+        );
+    }
+    let hygiene = text_of(chrome, "#hygiene").await;
+    assert!(
+        hygiene.contains("agent helper: its owner bob is inactive"),
+        "{hygiene}"
+    );
+    let recent = text_of(chrome, "#recent").await;
+    assert!(recent.contains("principal.deactivate"), "{recent}");
+    let bad = chrome
+        .open(&format!("{}/console?unused_days=0", server.url))
+        .await;
+    assert!(bad.contains("400") && bad.contains("unused_days"), "{bad}");
 }
 
 async fn tokens(chrome: &Chromium) {
@@ -779,6 +820,16 @@ async fn non_admin(chrome: &Chromium) {
         server.get("/v1/principals/ci-bot").await.1["status"],
         "active"
     );
+    // The owner transfer is the admin API's, refused to them there too.
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/v1/principals/ci-bot/owner",
+            &theirs,
+            Some(&json!({"owner": "alice"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     let (_, log) = server.get("/v1/audit?limit=1000").await;
     assert!(
         log.as_array()
@@ -826,6 +877,69 @@ async fn csrf(_chrome: &Chromium) {
         StatusCode::OK,
         "still works"
     );
+
+    // Scripts run only where the page needs one, and only from this server.
+    let http_client = reqwest::Client::new();
+    let cookie = format!("laissez_session={session}");
+    let list = http_client
+        .get(format!("{}/console/tokens", server.url))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("get");
+    let policy = list.headers()["content-security-policy"]
+        .to_str()
+        .expect("csp")
+        .to_owned();
+    assert!(
+        !policy.contains("script-src") && !policy.contains("unsafe"),
+        "{policy}"
+    );
+    let page = list.text().await.expect("page");
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|v| v.split('"').next())
+        .expect("a CSRF token")
+        .to_owned();
+    let created = http_client
+        .post(format!("{}/console/tokens", server.url))
+        .header("cookie", &cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("principal", "ci-bot"),
+            ("ttl", "1h"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(created.status(), StatusCode::OK);
+    let policy = created.headers()["content-security-policy"]
+        .to_str()
+        .expect("csp")
+        .to_owned();
+    assert!(
+        policy.ends_with("script-src 'self'") && !policy.contains("unsafe"),
+        "{policy}"
+    );
+    let page = created.text().await.expect("page");
+    assert!(
+        page.contains("<script src=\"/static/console.js\" defer></script>"),
+        "{page}"
+    );
+    assert!(!page.contains("<script>"), "no inline script: {page}");
+    let script = http_client
+        .get(format!("{}/static/console.js", server.url))
+        .send()
+        .await
+        .expect("script");
+    assert!(
+        script.headers()["content-type"]
+            .to_str()
+            .expect("type")
+            .starts_with("text/javascript")
+    );
+
     // Without a session, a post changes nothing either (it asks to sign in).
     let response = reqwest::Client::new()
         .post(format!("{}/console/tokens/revoke", server.url))
@@ -869,37 +983,60 @@ async fn every_page_fits(chrome: &Chromium) {
         for (name, path) in pages {
             let text = chrome.open(&format!("{}{path}", server.url)).await;
             assert!(!text.contains("Not allowed"), "{name} at {path}: {text}");
-            let shot = chrome.screenshot(&format!("{name}-{width}")).await;
-            assert!(std::fs::metadata(&shot).expect("saved").len() > 1000);
-            let links = chrome
-                .client()
-                .find_all(Locator::Css("nav a"))
-                .await
-                .expect("links");
-            assert_eq!(links.len(), 8, "{path}");
-            for link in links {
-                assert!(
-                    link.is_displayed().await.expect("shown"),
-                    "{path}: a hidden link"
-                );
-            }
-            let fits = chrome
-                .client()
-                .execute(
-                    "return [document.documentElement.scrollWidth, window.innerWidth];",
-                    Vec::new(),
-                )
-                .await
-                .expect("measure");
-            let (scroll, inner) = (
-                fits[0].as_u64().unwrap_or(u64::MAX),
-                fits[1].as_u64().unwrap_or(0),
-            );
-            assert_eq!(inner, width as u64, "{path}: the window is {inner} px wide");
-            assert!(
-                scroll <= width as u64,
-                "{path} at {width} px is {scroll} px wide"
-            );
+            photograph(chrome, name, width).await;
         }
+        // The pages an action leads to: a secret shown once, an explanation.
+        chrome.open(&format!("{}/console/tokens", server.url)).await;
+        pick(chrome, "#principal", "ci-bot").await;
+        click(chrome, "#create-token button[type=submit]").await;
+        photograph(chrome, "token-secret", width).await;
+        chrome
+            .open(&format!(
+                "{}/console/policies/explain?principal=alice&permission=wiki.pages.read&resource=acme",
+                server.url
+            ))
+            .await;
+        photograph(chrome, "explain", width).await;
     }
+}
+
+/// Saves a screenshot of the page as `<name>-<width>.png` and checks that
+/// the navigation is all shown and nothing makes the page wider than the
+/// window.
+async fn photograph(chrome: &Chromium, name: &str, width: u32) {
+    let shot = chrome.screenshot(&format!("{name}-{width}")).await;
+    assert!(std::fs::metadata(&shot).expect("saved").len() > 1000);
+    let links = chrome
+        .client()
+        .find_all(Locator::Css("nav a"))
+        .await
+        .expect("links");
+    assert_eq!(links.len(), 8, "{name}");
+    for link in links {
+        assert!(
+            link.is_displayed().await.expect("shown"),
+            "{name}: a hidden link"
+        );
+    }
+    let fits = chrome
+        .client()
+        .execute(
+            "return [document.documentElement.scrollWidth, window.innerWidth];",
+            Vec::new(),
+        )
+        .await
+        .expect("measure");
+    let (scroll, inner) = (
+        fits[0].as_u64().unwrap_or(u64::MAX),
+        fits[1].as_u64().unwrap_or(0),
+    );
+    assert_eq!(
+        inner,
+        u64::from(width),
+        "{name}: the window is {inner} px wide"
+    );
+    assert!(
+        scroll <= u64::from(width),
+        "{name} at {width} px is {scroll} px wide"
+    );
 }

@@ -169,7 +169,7 @@ pub async fn page(State(state): State<AppState>, console: Console) -> Response {
 pub async fn disconnect(State(state): State<AppState>, console: Console, body: Bytes) -> Response {
     let form = match console.form(&body) {
         Ok(form) => form,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let request = Disconnect {
         client_id: form.get("client_id").to_owned(),

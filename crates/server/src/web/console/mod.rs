@@ -146,16 +146,16 @@ impl Console {
 
     /// The fields of a posted form, once its CSRF token is checked; a form
     /// without the right token is refused (403) and changes nothing.
-    pub fn form(&self, body: &[u8]) -> Result<Form, Response> {
+    pub fn form(&self, body: &[u8]) -> Result<Form, Box<Response>> {
         let form = Form::parse(body);
         if session::csrf_ok(&self.secret, form.get("csrf")) {
             Ok(form)
         } else {
-            Err(message(
+            Err(Box::new(message(
                 StatusCode::FORBIDDEN,
                 "Not allowed",
                 "The form expired or did not come from this server; reload the page and try again.",
-            ))
+            )))
         }
     }
 }

@@ -6,7 +6,7 @@
 //! needs what those reads need (an administrator's view).
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::{Query, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use laissez_core::credential::{CredentialState, Finding};
@@ -14,7 +14,7 @@ use laissez_core::{Principal, PrincipalKind};
 
 use super::audit::{Row as AuditRow, last_seq, records};
 use super::tokens::{TokenRow, listed};
-use super::{Chrome, Console, refusal, render};
+use super::{Chrome, Console, Form, refusal, render};
 use crate::AppState;
 use crate::api::principals::ListPrincipals;
 use crate::api::settings::HygieneQuery;
@@ -39,11 +39,27 @@ struct Page {
     counts: Vec<Count>,
     findings: Vec<String>,
     recent: Vec<AuditRow>,
+    unused_days: i64,
 }
 
-/// `GET /console`.
-pub async fn page(State(state): State<AppState>, console: Console) -> Response {
-    match gather(&state, &console).await {
+/// `GET /console?unused_days=N` (the hygiene threshold, 30 by default).
+pub async fn page(
+    State(state): State<AppState>,
+    console: Console,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let unused_days = match Form::query(query.as_deref()).get("unused_days") {
+        "" => 30,
+        text => match text.parse::<i64>() {
+            Ok(days) => days,
+            Err(_) => {
+                return refusal(&ApiError::BadRequest(
+                    "unused_days must be a number of days".into(),
+                ));
+            }
+        },
+    };
+    match gather(&state, &console, unused_days).await {
         Ok((counts, findings, recent)) => render(
             StatusCode::OK,
             &Page {
@@ -52,6 +68,7 @@ pub async fn page(State(state): State<AppState>, console: Console) -> Response {
                 counts,
                 findings,
                 recent,
+                unused_days,
             },
         ),
         Err(e) => refusal(&e),
@@ -61,6 +78,7 @@ pub async fn page(State(state): State<AppState>, console: Console) -> Response {
 async fn gather(
     state: &AppState,
     console: &Console,
+    unused_days: i64,
 ) -> Result<(Vec<Count>, Vec<String>, Vec<AuditRow>), ApiError> {
     let caller = &console.caller;
     let principals: Vec<Principal> = listed(crate::api::principals::list(
@@ -147,7 +165,9 @@ async fn gather(
     let axum::Json(report) = crate::api::settings::hygiene(
         State(state.clone()),
         caller.clone(),
-        Query(HygieneQuery { unused_days: None }),
+        Query(HygieneQuery {
+            unused_days: Some(unused_days),
+        }),
     )
     .await?;
     let findings = report.iter().map(describe).collect();

@@ -143,7 +143,7 @@ async fn show(
 pub async fn create(State(state): State<AppState>, console: Console, body: Bytes) -> Response {
     let form = match console.form(&body) {
         Ok(form) => form,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let request = CreatePolicy {
         principal: form.get("principal").to_owned(),
@@ -161,7 +161,7 @@ pub async fn create(State(state): State<AppState>, console: Console, body: Bytes
 pub async fn remove(State(state): State<AppState>, console: Console, body: Bytes) -> Response {
     let form = match console.form(&body) {
         Ok(form) => form,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let id = Path(form.get("id").to_owned());
     match crate::api::policies::remove(State(state), console.caller.clone(), id).await {

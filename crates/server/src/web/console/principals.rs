@@ -92,7 +92,7 @@ pub async fn page(State(state): State<AppState>, console: Console) -> Response {
 pub async fn transfer(State(state): State<AppState>, console: Console, body: Bytes) -> Response {
     let form = match console.form(&body) {
         Ok(form) => form,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let request = TransferOwner {
         owner: form.get("owner").to_owned(),
@@ -115,7 +115,7 @@ pub async fn transfer(State(state): State<AppState>, console: Console, body: Byt
 pub async fn status(State(state): State<AppState>, console: Console, body: Bytes) -> Response {
     let form = match console.form(&body) {
         Ok(form) => form,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let id = Path(form.get("id").to_owned());
     let caller = console.caller.clone();

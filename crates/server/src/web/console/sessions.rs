@@ -59,7 +59,7 @@ pub async fn page(State(state): State<AppState>, console: Console) -> Response {
 pub async fn end(State(state): State<AppState>, console: Console, body: Bytes) -> Response {
     let form = match console.form(&body) {
         Ok(form) => form,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let this = session::handle(&console.secret);
     let handle = match form.get("session") {

@@ -301,7 +301,7 @@ pub(super) async fn listed<T: serde::de::DeserializeOwned>(
 pub async fn create(State(state): State<AppState>, console: Console, body: Bytes) -> Response {
     let form = match console.form(&body) {
         Ok(form) => form,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let allowed_ips: Vec<String> = form
         .get("allowed_ips")
@@ -327,7 +327,7 @@ pub async fn create(State(state): State<AppState>, console: Console, body: Bytes
 pub async fn roll(State(state): State<AppState>, console: Console, body: Bytes) -> Response {
     let form = match console.form(&body) {
         Ok(form) => form,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let id = form.get("id").to_owned();
     match crate::api::tokens::roll(State(state), console.caller.clone(), Path(id), Bytes::new())
@@ -342,7 +342,7 @@ pub async fn roll(State(state): State<AppState>, console: Console, body: Bytes) 
 pub async fn revoke(State(state): State<AppState>, console: Console, body: Bytes) -> Response {
     let form = match console.form(&body) {
         Ok(form) => form,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let id = form.get("id").to_owned();
     match crate::api::tokens::revoke(State(state), console.caller.clone(), Path(id)).await {
