@@ -763,7 +763,15 @@ async fn non_admin(chrome: &Chromium) {
         page.contains("403") && page.contains("may not use"),
         "{page}"
     );
-    chrome.screenshot("refused-1280").await;
+    // The refusal keeps the navigation, at both widths.
+    photograph(chrome, "refused", 1280).await;
+    chrome.set_width(390, 844).await;
+    chrome.open(&format!("{}/console", server.url)).await;
+    photograph(chrome, "refused", 390).await;
+    chrome.set_width(1280, 900).await;
+    chrome.open(&format!("{}/console", server.url)).await;
+    click(chrome, "nav a[href='/console/sessions']").await;
+    assert_eq!(path_of(chrome).await, "/console/sessions");
     for path in [
         "/console/principals",
         "/console/policies",

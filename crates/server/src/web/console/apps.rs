@@ -13,7 +13,7 @@ use laissez_core::{Principal, PrincipalKind};
 use serde::Deserialize;
 
 use super::tokens::listed;
-use super::{Chrome, Console, refusal, render, see_other, when};
+use super::{Chrome, Console, render, see_other, when};
 use crate::AppState;
 use crate::api::connected::{ConnectedQuery, Disconnect};
 use crate::api::principals::ListPrincipals;
@@ -79,7 +79,7 @@ pub async fn page(State(state): State<AppState>, console: Console) -> Response {
     .await
     {
         Ok(people) => people,
-        Err(e) => return refusal(&e),
+        Err(e) => return console.refusal(&e),
     };
     let mut connected = Vec::new();
     for person in &people {
@@ -93,7 +93,7 @@ pub async fn page(State(state): State<AppState>, console: Console) -> Response {
         .await
         {
             Ok(axum::Json(apps)) => apps,
-            Err(e) => return refusal(&e),
+            Err(e) => return console.refusal(&e),
         };
         connected.extend(apps.into_iter().map(|app| Connected {
             user: person.name.to_string(),
@@ -116,7 +116,7 @@ pub async fn page(State(state): State<AppState>, console: Console) -> Response {
     .await
     {
         Ok(clients) => clients,
-        Err(e) => return refusal(&e),
+        Err(e) => return console.refusal(&e),
     };
     let clients = clients
         .into_iter()
@@ -179,6 +179,6 @@ pub async fn disconnect(State(state): State<AppState>, console: Console, body: B
         .await
     {
         Ok(_) => see_other("/console/apps"),
-        Err(e) => refusal(&e),
+        Err(e) => console.refusal(&e),
     }
 }

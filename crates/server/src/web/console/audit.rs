@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use laissez_core::audit::AuditRecord;
 
-use super::{Chrome, Console, Form, decode, refusal, render, when};
+use super::{Chrome, Console, Form, decode, render, when};
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::problem::ApiError;
@@ -131,7 +131,7 @@ pub async fn page(
     let form = Form::query(query.as_deref());
     let filter = match Filter::parse(&form) {
         Ok(filter) => filter,
-        Err(e) => return refusal(&e),
+        Err(e) => return console.refusal(&e),
     };
     let caller = &console.caller;
     let (verified, intact) = if form.get("verify") == "1" {
@@ -152,21 +152,21 @@ pub async fn page(
                     false,
                 ),
             },
-            Err(e) => return refusal(&e),
+            Err(e) => return console.refusal(&e),
         }
     } else {
         (None, true)
     };
     let last = match last_seq(&state, caller).await {
         Ok(last) => last,
-        Err(e) => return refusal(&e),
+        Err(e) => return console.refusal(&e),
     };
     let before = match form.get("before") {
         "" => last + 1,
         text => match text.parse::<i64>() {
             Ok(before) if before >= 1 => before.min(last + 1),
             _ => {
-                return refusal(&ApiError::BadRequest(
+                return console.refusal(&ApiError::BadRequest(
                     "before must be a record number".into(),
                 ));
             }
@@ -175,7 +175,7 @@ pub async fn page(
     let after = (before - 1 - WINDOW).max(0);
     let records = match records(&state, caller, after, before - 1 - after).await {
         Ok(records) => records,
-        Err(e) => return refusal(&e),
+        Err(e) => return console.refusal(&e),
     };
     let rows: Vec<Row> = records
         .iter()

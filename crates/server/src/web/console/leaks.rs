@@ -13,7 +13,7 @@ use laissez_core::Principal;
 use laissez_core::leak::{Incident, LeakAction};
 
 use super::tokens::listed;
-use super::{Chrome, Console, refusal, render, when};
+use super::{Chrome, Console, render, when};
 use crate::AppState;
 use crate::api::principals::ListPrincipals;
 
@@ -58,7 +58,7 @@ pub(super) async fn incidents(
 pub async fn page(State(state): State<AppState>, console: Console) -> Response {
     let incidents = match incidents(&state, &console).await {
         Ok(incidents) => incidents,
-        Err(e) => return refusal(&e),
+        Err(e) => return console.refusal(&e),
     };
     let people: Vec<Principal> = listed(crate::api::principals::list(
         State(state.clone()),

@@ -144,6 +144,21 @@ impl Console {
         }
     }
 
+    /// The admin API's refusal as a page with the navigation, so that a
+    /// person refused one section can still reach the others.
+    pub fn refusal(&self, error: &ApiError) -> Response {
+        let (status, problem) = status_of(error);
+        render(
+            status,
+            &MessagePage {
+                title: &problem.title,
+                message: &problem.detail,
+                status: status.as_u16(),
+                chrome: Some(self.chrome("")),
+            },
+        )
+    }
+
     /// The fields of a posted form, once its CSRF token is checked; a form
     /// without the right token is refused (403) and changes nothing.
     pub fn form(&self, body: &[u8]) -> Result<Form, Box<Response>> {
@@ -245,6 +260,8 @@ struct MessagePage<'a> {
     title: &'a str,
     message: &'a str,
     status: u16,
+    /// The navigation, for a signed-in person.
+    chrome: Option<Chrome>,
 }
 
 /// A problem-style page: the status, a title and what went wrong.
@@ -255,15 +272,21 @@ pub fn message(status: StatusCode, title: &str, text: &str) -> Response {
             title,
             message: text,
             status: status.as_u16(),
+            chrome: None,
         },
     )
 }
 
 /// The admin API's refusal as a page, with the API's status and words.
 pub fn refusal(error: &ApiError) -> Response {
+    let (status, problem) = status_of(error);
+    message(status, &problem.title, &problem.detail)
+}
+
+fn status_of(error: &ApiError) -> (StatusCode, crate::problem::Problem) {
     let problem = error.problem();
     let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::BAD_REQUEST);
-    message(status, &problem.title, &problem.detail)
+    (status, problem)
 }
 
 /// Renders a console page (no script allowed).
@@ -401,6 +424,7 @@ mod tests {
             title: "t",
             message: "m",
             status: 200,
+            chrome: None,
         };
         let response = render_with_script(StatusCode::OK, &page);
         let policy = response.headers()["content-security-policy"]

@@ -14,7 +14,7 @@ use laissez_core::{Principal, PrincipalKind};
 
 use super::audit::{Row as AuditRow, last_seq, records};
 use super::tokens::{TokenRow, listed};
-use super::{Chrome, Console, Form, refusal, render};
+use super::{Chrome, Console, Form, render};
 use crate::AppState;
 use crate::api::principals::ListPrincipals;
 use crate::api::settings::HygieneQuery;
@@ -53,7 +53,7 @@ pub async fn page(
         text => match text.parse::<i64>() {
             Ok(days) => days,
             Err(_) => {
-                return refusal(&ApiError::BadRequest(
+                return console.refusal(&ApiError::BadRequest(
                     "unused_days must be a number of days".into(),
                 ));
             }
@@ -71,7 +71,7 @@ pub async fn page(
                 unused_days,
             },
         ),
-        Err(e) => refusal(&e),
+        Err(e) => console.refusal(&e),
     }
 }
 

@@ -14,7 +14,7 @@ use axum::response::Response;
 use laissez_core::{Policy, Principal};
 
 use super::tokens::{Choice, Choices, listed};
-use super::{Chrome, Console, Form, refusal, render, see_other, when};
+use super::{Chrome, Console, Form, render, see_other, when};
 use crate::AppState;
 use crate::api::policies::{CheckRequest, CreatePolicy, ListPolicies};
 use crate::api::principals::ListPrincipals;
@@ -78,7 +78,7 @@ async fn show(
     .await
     {
         Ok(all) => all,
-        Err(e) => return refusal(&e),
+        Err(e) => return console.refusal(&e),
     };
     // Policies name principals by id; people read names.
     let principals: Vec<Principal> = listed(crate::api::principals::list(
@@ -153,7 +153,7 @@ pub async fn create(State(state): State<AppState>, console: Console, body: Bytes
     match crate::api::policies::create(State(state), console.caller.clone(), ApiJson(request)).await
     {
         Ok(_) => see_other("/console/policies"),
-        Err(e) => refusal(&e),
+        Err(e) => console.refusal(&e),
     }
 }
 
@@ -166,7 +166,7 @@ pub async fn remove(State(state): State<AppState>, console: Console, body: Bytes
     let id = Path(form.get("id").to_owned());
     match crate::api::policies::remove(State(state), console.caller.clone(), id).await {
         Ok(_) => see_other("/console/policies"),
-        Err(e) => refusal(&e),
+        Err(e) => console.refusal(&e),
     }
 }
 
@@ -196,7 +196,7 @@ pub async fn explain(
     .await
     {
         Ok(axum::Json(answer)) => answer,
-        Err(e) => return refusal(&e),
+        Err(e) => return console.refusal(&e),
     };
     let explained = Explained {
         allowed: answer.allowed,

@@ -13,7 +13,7 @@ use axum::response::Response;
 use laissez_core::{Principal, PrincipalKind, Status};
 
 use super::tokens::listed;
-use super::{Chrome, Console, refusal, render, see_other, when};
+use super::{Chrome, Console, render, see_other, when};
 use crate::AppState;
 use crate::api::principals::{ListPrincipals, TransferOwner};
 use crate::problem::ApiJson;
@@ -51,7 +51,7 @@ pub async fn page(State(state): State<AppState>, console: Console) -> Response {
     .await
     {
         Ok(all) => all,
-        Err(e) => return refusal(&e),
+        Err(e) => return console.refusal(&e),
     };
     let names: HashMap<&str, &str> = all
         .iter()
@@ -106,7 +106,7 @@ pub async fn transfer(State(state): State<AppState>, console: Console, body: Byt
     .await
     {
         Ok(_) => see_other("/console/principals"),
-        Err(e) => refusal(&e),
+        Err(e) => console.refusal(&e),
     }
 }
 
@@ -132,6 +132,6 @@ pub async fn status(State(state): State<AppState>, console: Console, body: Bytes
     };
     match answer {
         Ok(_) => see_other("/console/principals"),
-        Err(e) => refusal(&e),
+        Err(e) => console.refusal(&e),
     }
 }

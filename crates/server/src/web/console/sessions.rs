@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 
-use super::{Chrome, Console, message, refusal, render, see_other, when};
+use super::{Chrome, Console, message, render, see_other, when};
 use crate::AppState;
 use crate::problem::ApiError;
 use crate::web::session;
@@ -34,7 +34,7 @@ struct Page {
 pub async fn page(State(state): State<AppState>, console: Console) -> Response {
     let sessions = match state.store.sessions(&console.user().id).await {
         Ok(sessions) => sessions,
-        Err(e) => return refusal(&ApiError::from(e)),
+        Err(e) => return console.refusal(&ApiError::from(e)),
     };
     let current = session::handle(&console.secret);
     let rows = sessions
@@ -100,6 +100,6 @@ pub async fn end(State(state): State<AppState>, console: Console, body: Bytes) -
             "Not found",
             "no such session of yours; reload the page",
         ),
-        Err(e) => refusal(&ApiError::from(e)),
+        Err(e) => console.refusal(&ApiError::from(e)),
     }
 }

@@ -15,7 +15,7 @@ use laissez_core::credential::{Credential, CredentialState};
 use laissez_core::{Principal, PrincipalRef, Scope};
 use serde::Deserialize;
 
-use super::{Chrome, Console, Form, decode, refusal, render, render_with_script, see_other, when};
+use super::{Chrome, Console, Form, decode, render, render_with_script, see_other, when};
 use crate::AppState;
 use crate::api::tokens::{CreateToken, IssuedToken, ListTokens};
 use crate::problem::{ApiError, ApiJson};
@@ -104,9 +104,9 @@ pub async fn page(
     let tokens: Vec<TokenRow> = match listed {
         Ok(response) => match decode(response).await {
             Ok(tokens) => tokens,
-            Err(e) => return refusal(&e),
+            Err(e) => return console.refusal(&e),
         },
-        Err(e) => return refusal(&e),
+        Err(e) => return console.refusal(&e),
     };
     let now = crate::now();
     let mut owners: Vec<String> = tokens
@@ -319,7 +319,7 @@ pub async fn create(State(state): State<AppState>, console: Console, body: Bytes
     };
     match crate::api::tokens::create(State(state), console.caller.clone(), ApiJson(request)).await {
         Ok((_, axum::Json(issued))) => show_secret(&console, issued, "Token created"),
-        Err(e) => refusal(&e),
+        Err(e) => console.refusal(&e),
     }
 }
 
@@ -334,7 +334,7 @@ pub async fn roll(State(state): State<AppState>, console: Console, body: Bytes) 
         .await
     {
         Ok(axum::Json(issued)) => show_secret(&console, issued, "Token rolled"),
-        Err(e) => refusal(&e),
+        Err(e) => console.refusal(&e),
     }
 }
 
@@ -347,7 +347,7 @@ pub async fn revoke(State(state): State<AppState>, console: Console, body: Bytes
     let id = form.get("id").to_owned();
     match crate::api::tokens::revoke(State(state), console.caller.clone(), Path(id)).await {
         Ok(_) => see_other("/console/tokens"),
-        Err(e) => refusal(&e),
+        Err(e) => console.refusal(&e),
     }
 }
 
