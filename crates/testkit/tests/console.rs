@@ -430,6 +430,21 @@ async fn tokens(chrome: &Chromium) {
         .open(&format!("{}/console/tokens?owner=bob", server.url))
         .await;
     assert_eq!(count(chrome, &row).await, 0);
+    // A token nobody used is listed as unused; the one just used is not.
+    let (status, idle) = server
+        .post("/v1/tokens", json!({"principal": "bob", "ttl": "30d"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{idle}");
+    let idle_row = format!("tr[data-token='{}']", idle["id"].as_str().expect("id"));
+    chrome
+        .open(&format!("{}/console/tokens?unused=1", server.url))
+        .await;
+    assert_eq!(count(chrome, &idle_row).await, 1, "never used");
+    assert_eq!(count(chrome, &row).await, 0, "used a moment ago");
+    chrome
+        .open(&format!("{}/console/tokens?owner=bob", server.url))
+        .await;
+    assert_eq!(count(chrome, &idle_row).await, 1);
 
     // Rolled from the list: a new secret, the old one refused.
     chrome.open(&format!("{}/console/tokens", server.url)).await;
