@@ -556,6 +556,32 @@ async fn policies(chrome: &Chromium) {
     assert_eq!(policy["scope"], "acme/apps/wiki");
     let id = policy["id"].as_str().expect("id").to_owned();
 
+    // The token form offers the granted scope and the role, and a token
+    // narrowed to both is issued as asked.
+    chrome.open(&format!("{}/console/tokens", server.url)).await;
+    assert_eq!(
+        count(chrome, "#known-scopes option[value='acme/apps/wiki']").await,
+        1
+    );
+    pick(chrome, "#principal", "alice").await;
+    pick(chrome, "#role", "wiki-reader").await;
+    fill(chrome, "#scope", "acme/apps/wiki/pages").await;
+    click(chrome, "#create-token button[type=submit]").await;
+    let secret = text_of(chrome, "#secret").await;
+    let (status, me) = whoami(&server, &secret).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(
+        me["credential"]["restriction"]["role"], "wiki-reader",
+        "{me}"
+    );
+    assert_eq!(
+        me["credential"]["restriction"]["scope"], "acme/apps/wiki/pages",
+        "{me}"
+    );
+    chrome
+        .open(&format!("{}/console/policies", server.url))
+        .await;
+
     let explain = |resource: &'static str| async move {
         fill(chrome, "#explain-principal", "alice").await;
         fill(chrome, "#explain-permission", "wiki.pages.read").await;
