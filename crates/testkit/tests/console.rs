@@ -509,6 +509,26 @@ async fn principals(chrome: &Chromium) {
         .post("/v1/principals/ci-bot/owner", json!({"owner": "ci-bot"}))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    server.add_person("carol", "carol's long password").await;
+    let (status, body) = server
+        .post("/v1/principals/carol/deactivate", json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for (owner, refused) in [
+        ("carol", StatusCode::CONFLICT),
+        ("bob", StatusCode::CONFLICT),
+    ] {
+        let (status, body) = server
+            .post("/v1/principals/ci-bot/owner", json!({"owner": owner}))
+            .await;
+        assert_eq!(status, refused, "to {owner}: {body}");
+    }
+    // A person cannot be given away, and nothing changed.
+    let (status, body) = server
+        .post("/v1/principals/alice/owner", json!({"owner": "bob"}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(server.get("/v1/principals/ci-bot").await.1["owner_id"], bob);
 
     click(chrome, &format!("{row} button[name=deactivate]")).await;
     assert_eq!(
