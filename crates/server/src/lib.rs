@@ -124,6 +124,7 @@ pub fn router(state: AppState) -> Router {
     let metrics = state.metrics.clone();
     api::routes()
         .merge(oauth::routes())
+        .merge(web::console::routes())
         .merge(tasks::routes())
         .merge(leaks::routes())
         .merge(openapi::routes())

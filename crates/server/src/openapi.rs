@@ -24,7 +24,7 @@ use crate::api;
         api::ops::metrics,
         api::whoami::whoami,
         api::principals::create, api::principals::list, api::principals::show,
-        api::principals::deactivate, api::principals::activate, api::principals::set_password, api::principals::set_email,
+        api::principals::deactivate, api::principals::activate, api::principals::transfer_owner, api::principals::set_password, api::principals::set_email,
         api::tokens::create, api::tokens::list, api::tokens::show, api::tokens::roll, api::tokens::revoke, api::tokens::revoke_by_secret,
         api::policies::create_role, api::policies::list_roles,
         api::policies::create, api::policies::list, api::policies::remove, api::policies::check,

@@ -114,6 +114,16 @@ pub trait Store: Send + Sync + 'static {
         audit: AuditEvent,
     ) -> Result<(), Error>;
 
+    /// Gives the service or agent `id` a new human owner `owner_id`, with
+    /// its audit record: its owner and delegating parent become the new
+    /// owner, and so does the owner of the tasks it runs.
+    async fn set_principal_owner(
+        &self,
+        id: &str,
+        owner_id: &str,
+        audit: AuditEvent,
+    ) -> Result<(), Error>;
+
     /// The delegation chain ending with the principal `id`, human first.
     async fn chain(&self, id: &str) -> Result<Vec<Principal>, Error>;
 

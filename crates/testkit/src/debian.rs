@@ -1,52 +1,77 @@
-//! Programs from Debian's packages that tests run for real (a syslog
-//! collector, a browser): installed with apt-get when missing, once per
-//! process, and a loud failure with apt's own words when that is not
-//! possible. Never a silent skip.
+//! Programs from Debian's packages that tests run for real (a browser, a
+//! syslog collector): installed with apt-get when missing, one install at a
+//! time across test binaries (a file lock), the package lists refreshed once
+//! when the first try fails; a failed install is an error with apt's own
+//! words, never a skipped test.
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::Mutex;
 
-static INSTALLING: Mutex<()> = Mutex::new(());
+/// The lock that keeps parallel test binaries from running apt at once.
+const INSTALL_LOCK: &str = "/tmp/laissez-apt-install.lock";
 
-/// Makes sure `binary` exists, installing `packages` with apt-get if it
-/// does not (refreshing the package lists once if the first try fails).
-/// Panics, saying why, when it cannot.
-pub fn ensure(binary: &str, packages: &[&str]) {
-    let _one_at_a_time = INSTALLING.lock().unwrap_or_else(|p| p.into_inner());
-    if Path::new(binary).exists() {
-        return;
+/// Installs `packages` unless every one of `binaries` exists. Idempotent.
+pub fn install(binaries: &[&str], packages: &[&str]) -> Result<(), String> {
+    let present = || binaries.iter().all(|b| Path::new(b).exists());
+    if present() {
+        return Ok(());
     }
-    let install = || {
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(INSTALL_LOCK)
+        .map_err(|e| format!("cannot open the install lock {INSTALL_LOCK}: {e}"))?;
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| format!("cannot take the install lock {INSTALL_LOCK}: {e}"))?;
+    // Another test may have installed them while this one waited.
+    if present() {
+        return Ok(());
+    }
+    let apt = |args: &[&str]| {
         Command::new("apt-get")
-            .args([
-                "-o",
-                "DPkg::Lock::Timeout=300",
-                "install",
-                "-y",
-                "--no-install-recommends",
-            ])
-            .args(packages)
+            .args(args)
             .env("DEBIAN_FRONTEND", "noninteractive")
             .output()
+            .map_err(|e| format!("cannot run apt-get: {e}"))
     };
-    let mut output = install();
-    if !output.as_ref().is_ok_and(|o| o.status.success()) {
-        let _ = Command::new("apt-get")
-            .args(["-o", "DPkg::Lock::Timeout=300", "update"])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .output();
-        output = install();
+    let install = || {
+        let mut args = vec!["install", "-y", "--no-install-recommends"];
+        args.extend_from_slice(packages);
+        apt(&args)
+    };
+    let mut output = install()?;
+    if !output.status.success() {
+        // The package lists may be missing or stale: refresh them once.
+        let update = apt(&["update"])?;
+        if !update.status.success() {
+            return Err(format!(
+                "apt-get update failed: {}",
+                String::from_utf8_lossy(&update.stderr)
+            ));
+        }
+        output = install()?;
     }
-    match output {
-        Ok(out) if out.status.success() && Path::new(binary).exists() => {}
-        Ok(out) => panic!(
-            "this test needs {binary} (Debian packages {packages:?}) and apt-get could not install them: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-        Err(e) => panic!(
-            "this test needs {binary} (Debian packages {packages:?}) and apt-get could not run: {e}"
-        ),
+    if !output.status.success() || !present() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let lines: Vec<&str> = stderr.lines().collect();
+        let tail = lines[lines.len().saturating_sub(20)..].join("\n");
+        return Err(format!(
+            "apt-get install {} failed ({}): {tail}",
+            packages.join(" "),
+            output.status
+        ));
+    }
+    Ok(())
+}
+
+/// [`install`], panicking with the reason when it cannot: for tests that
+/// need the program.
+pub fn ensure(binary: &str, packages: &[&str]) {
+    if let Err(why) = install(&[binary], packages) {
+        panic!(
+            "this test needs {binary} (Debian: {}): {why}",
+            packages.join(" ")
+        );
     }
 }

@@ -4,6 +4,7 @@
 //! HTTP, as users do.
 
 pub mod browser;
+pub mod chromium;
 pub mod debian;
 pub mod gate;
 pub mod node;

@@ -41,6 +41,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/v1/principals/{id}/activate", post(principals::activate))
         .route(
+            "/v1/principals/{id}/owner",
+            post(principals::transfer_owner),
+        )
+        .route(
             "/v1/principals/{id}/password",
             axum::routing::put(principals::set_password),
         )

@@ -257,6 +257,73 @@ async fn set_status(
     Ok(Json(principal))
 }
 
+/// A new owner for a service or an agent.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransferOwner {
+    /// The new owner: an active user (name or id).
+    pub owner: String,
+}
+
+/// Gives a service or an agent a new human owner (its tasks follow). Needs
+/// `laissez.principals.write` and standing over the principal; the new owner
+/// must be an active user.
+#[utoipa::path(post, path = "/v1/principals/{id}/owner", tag = "principals", params(("id" = String, Path, description = "Name or id")),
+    request_body = TransferOwner,
+    responses((status = 200, body = Principal), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn transfer_owner(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<TransferOwner>,
+) -> Result<Json<Principal>, ApiError> {
+    let mut principal = lookup_principal(&state, &id).await?;
+    let owner = lookup_principal(&state, &body.owner).await?;
+    caller
+        .authorize(&state, PRINCIPALS_WRITE, &Scope::root(), None)
+        .await?;
+    caller
+        .may_act_on(&state, &principal, "principal.owner")
+        .await?;
+    if !matches!(
+        principal.kind,
+        PrincipalKind::Service | PrincipalKind::Agent
+    ) {
+        return Err(ApiError::BadRequest(format!(
+            "only services and agents change owners, and '{}' is a {}",
+            principal.name, principal.kind
+        )));
+    }
+    if owner.kind != PrincipalKind::User {
+        return Err(ApiError::BadRequest(format!(
+            "the owner must be a user, and '{}' is a {}",
+            owner.name, owner.kind
+        )));
+    }
+    if owner.status != Status::Active {
+        return Err(ApiError::Conflict(format!(
+            "the new owner '{}' is inactive",
+            owner.name
+        )));
+    }
+    if principal.owner_id.as_deref() == Some(owner.id.as_str()) {
+        return Err(ApiError::Conflict(format!(
+            "{} {} is already owned by {}",
+            principal.kind, principal.name, owner.name
+        )));
+    }
+    let event = caller
+        .event("principal.owner", principal.id.clone())
+        .with_detail(serde_json::json!({"from": principal.owner_id, "to": owner.id}));
+    state
+        .store
+        .set_principal_owner(&principal.id, &owner.id, event)
+        .await?;
+    principal.owner_id = Some(owner.id.clone());
+    principal.parent_id = Some(owner.id);
+    Ok(Json(principal))
+}
+
 /// A new password for a user.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -39,6 +39,9 @@ pub struct AuthorizeParams {
     code_challenge_method: Option<String>,
     resource: Option<String>,
     prompt: Option<String>,
+    /// Where a sign-in for the console returns to (only console paths:
+    /// [`crate::web::console::return_to::console_target`]).
+    return_to: Option<String>,
 }
 
 impl AuthorizeParams {
@@ -66,6 +69,7 @@ impl AuthorizeParams {
             ("code_challenge_method", &self.code_challenge_method),
             ("resource", &self.resource),
             ("prompt", &self.prompt),
+            ("return_to", &self.return_to),
         ]
         .into_iter()
         .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
@@ -89,6 +93,7 @@ impl AuthorizeParams {
             code_challenge_method: get("code_challenge_method"),
             resource: get("resource"),
             prompt: get("prompt"),
+            return_to: get("return_to"),
         }
     }
 
@@ -561,6 +566,16 @@ fn get<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// The sign-in page for a console page: after signing in, the person
+/// returns to `back` if it is a console path.
+pub(crate) async fn console_login(state: &AppState, back: &str) -> Response {
+    let params = AuthorizeParams {
+        return_to: crate::web::console::return_to::console_target(back),
+        ..AuthorizeParams::default()
+    };
+    login_page(state, &params, None).await
+}
+
 /// `POST /oauth/login`: checks the password and starts a session.
 pub async fn login(State(state): State<AppState>, request: axum::extract::Request) -> Response {
     let (parts, body) = request.into_parts();
@@ -674,7 +689,13 @@ pub async fn login(State(state): State<AppState>, request: axum::extract::Reques
             &back,
         )
     } else {
-        Redirect::to("/account").into_response()
+        // Back to the console page that asked, if it is one; else the account page.
+        let target = params
+            .return_to
+            .as_deref()
+            .and_then(crate::web::console::return_to::console_target)
+            .unwrap_or_else(|| "/account".to_owned());
+        Redirect::to(&target).into_response()
     };
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, value);

@@ -365,6 +365,17 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn set_principal_owner(
+        &self,
+        id: &str,
+        owner_id: &str,
+        audit: AuditEvent,
+    ) -> Result<(), Error> {
+        let (id, owner_id) = (id.to_owned(), owner_id.to_owned());
+        self.mutate(audit, move |c| rows::set_owner(c, &id, &owner_id))
+            .await
+    }
+
     async fn chain(&self, id: &str) -> Result<Vec<Principal>, Error> {
         let id = id.to_owned();
         self.read(move |c| rows::chain(c, &id)).await

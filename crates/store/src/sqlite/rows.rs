@@ -113,6 +113,26 @@ pub fn chain(conn: &Connection, id: &str) -> Result<Vec<Principal>, Error> {
     Ok(chain)
 }
 
+/// Moves a service or agent (and the tasks it runs) to a new owner.
+pub fn set_owner(conn: &Connection, id: &str, owner_id: &str) -> Result<(), Error> {
+    let n = conn.execute(
+        "UPDATE principals SET owner_id = ?2, parent_id = ?2 \
+         WHERE id = ?1 AND kind IN ('service', 'agent')",
+        params![id, owner_id],
+    )?;
+    if n == 0 {
+        return Err(Error::NotFound {
+            what: "service or agent",
+            key: id.to_owned(),
+        });
+    }
+    conn.execute(
+        "UPDATE principals SET owner_id = ?2 WHERE parent_id = ?1 AND kind = 'task'",
+        params![id, owner_id],
+    )?;
+    Ok(())
+}
+
 pub fn set_status(conn: &Connection, id: &str, status: Status) -> Result<(), Error> {
     let n = conn.execute(
         "UPDATE principals SET status = ?2 WHERE id = ?1",
