@@ -3,6 +3,7 @@
 //! each change together with its audit record.
 
 pub mod audit;
+pub mod catalog;
 pub mod clients;
 pub mod connected;
 pub mod ops;
@@ -27,6 +28,7 @@ pub fn routes() -> Router<AppState> {
         .route("/healthz", get(health))
         .route("/readyz", get(ops::ready))
         .route("/metrics", get(ops::metrics))
+        .route("/.well-known/api-catalog", get(catalog::catalog))
         .route("/v1/whoami", get(whoami::whoami))
         .route(
             "/v1/principals",
