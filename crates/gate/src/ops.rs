@@ -66,14 +66,12 @@ impl Gate {
         }
     }
 
-    /// The feed's age into the metrics (read at each scrape).
+    /// The feed's age into the metrics (read at each scrape; a gate
+    /// reads the feed once before it serves, so there is always one).
     fn refresh_gauges(&self) {
-        let age = self
-            .verifier
-            .feed_age()
-            .map(|a| a.as_secs_f64())
-            .unwrap_or(f64::INFINITY);
-        self.metrics.feed_age(&self.config.app, age);
+        if let Some(age) = self.verifier.feed_age() {
+            self.metrics.feed_age(&self.config.app, age.as_secs_f64());
+        }
     }
 }
 

@@ -248,3 +248,29 @@ fn a_gates_readiness_follows_its_issuer() {
     let _server = serve(&data, &listen, &[], Stdio::null(), &[]);
     wait_for(&readyz, 200, Duration::from_secs(10));
 }
+
+#[test]
+fn text_logs_off_a_terminal_have_no_colour_codes() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("data");
+    let log = temp.path().join("stderr.log");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let server = serve(
+        &data,
+        &listen,
+        &[],
+        Stdio::from(std::fs::File::create(&log).unwrap()),
+        &[("LAISSEZ_LOG", "info")],
+    );
+    let (code, _) = get(&listen, "/healthz", "");
+    assert_eq!(code, 200);
+    std::thread::sleep(Duration::from_millis(300));
+    drop(server);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("laissez::access"), "{text}");
+    assert!(
+        text.contains("route=\"/healthz\"") || text.contains("route=/healthz"),
+        "{text}"
+    );
+    assert!(!text.contains('\u{1b}'), "colour codes in a file:\n{text}");
+}
