@@ -274,3 +274,92 @@ fn text_logs_off_a_terminal_have_no_colour_codes() {
     );
     assert!(!text.contains('\u{1b}'), "colour codes in a file:\n{text}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gates_json_access_log_names_the_principal_and_no_token() {
+    let server = laissez_testkit::TestServer::start();
+    let app =
+        laissez_testkit::gate::serve_app(axum::Router::new().fallback(|| async { "from the app" }))
+            .await;
+    let temp = tempfile::tempdir().unwrap();
+    let log = temp.path().join("gate.log");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let resource = format!("http://{listen}");
+    let (gate, _) = start(
+        &[
+            "gate",
+            "--app",
+            "notes",
+            "--upstream",
+            &app,
+            "--listen",
+            &listen,
+            "--issuer",
+            &server.url,
+            "--scope",
+            "notes.read",
+            "--log-format",
+            "json",
+        ],
+        &[
+            ("LAISSEZ_GATE_TOKEN", &server.admin_token),
+            ("LAISSEZ_LOG", "info"),
+        ],
+        Stdio::from(std::fs::File::create(&log).unwrap()),
+        "gate listening on ",
+    );
+    let token =
+        laissez_testkit::gate::client_credentials_token(&server.url, "notes.read", &resource).await;
+    let query_secret = "querysecret-0123456789";
+    let response = reqwest::Client::new()
+        .get(format!("{resource}/notes/7?api_key={query_secret}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "from the app");
+    let (whoami_status, _) = server
+        .call(
+            reqwest::Method::GET,
+            "/v1/whoami",
+            &server.admin_token,
+            None,
+        )
+        .await;
+    assert_eq!(whoami_status, 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(gate);
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !text.contains(&token),
+        "the access token was logged:\n{text}"
+    );
+    assert!(
+        !text.contains(&server.admin_token),
+        "the gate's credential was logged"
+    );
+    assert!(
+        !text.contains(query_secret),
+        "a query value was logged:\n{text}"
+    );
+    let access: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .filter(|l: &Value| l["target"] == "laissez::access")
+        .collect();
+    let line = access
+        .iter()
+        .find(|l| l["status"] == 200)
+        .unwrap_or_else(|| panic!("no access line:\n{text}"));
+    assert_eq!(line["method"], "GET");
+    assert_eq!(line["route"], "/*", "{line}");
+    assert!(
+        line["principal"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("svc_") || p.starts_with("usr_")),
+        "{line}"
+    );
+    assert!(line["latency_ms"].is_number());
+}
