@@ -224,3 +224,65 @@ fn the_pre_commit_hook_runs_laissez_scan_on_the_files_it_is_given() {
     assert_eq!(failed.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&failed.stdout).contains("config.env"));
 }
+
+#[test]
+fn the_hook_runs_through_the_real_pre_commit_tool() {
+    let python = laissez_testkit::python::python();
+    let temp = tempfile::tempdir().unwrap();
+    let project = temp.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    std::fs::write(project.join("notes.md"), "nothing to see\n").unwrap();
+    std::fs::write(
+        project.join("config.env"),
+        "AWS_ACCESS_KEY_ID=AKIAZ3MSJV4WWNKWW5XR\n",
+    )
+    .unwrap();
+    let git = |args: &[&str]| {
+        let status = Command::new("git")
+            .args(args)
+            .current_dir(&project)
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    git(&["add", "notes.md", "config.env"]);
+    let bin_dir = Path::new(BIN).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    // `try-repo` reads .pre-commit-hooks.yaml from this repository as a
+    // consumer's `repo:` would, and runs the hook on the files named.
+    let hook = |file: &str| {
+        Command::new(&python)
+            .args(["-m", "pre_commit", "try-repo"])
+            .arg(repo())
+            .args(["laissez-scan", "--files", file])
+            .current_dir(&project)
+            .env("PATH", &path)
+            .env("PRE_COMMIT_HOME", temp.path().join("cache"))
+            .output()
+            .unwrap()
+    };
+    let clean = hook("notes.md");
+    let clean_out = String::from_utf8_lossy(&clean.stdout);
+    assert!(
+        clean.status.success(),
+        "{clean_out}{}",
+        String::from_utf8_lossy(&clean.stderr)
+    );
+    assert!(clean_out.contains("Passed"), "{clean_out}");
+    let leaky = hook("config.env");
+    let leaky_out = String::from_utf8_lossy(&leaky.stdout);
+    assert_eq!(leaky.status.code(), Some(1), "{leaky_out}");
+    assert!(
+        leaky_out.contains("Failed") && leaky_out.contains("aws-access-key-id"),
+        "{leaky_out}"
+    );
+    assert!(
+        !leaky_out.contains("AKIAZ3MSJV4WWNKWW5XR"),
+        "the report masks the key"
+    );
+}
