@@ -129,6 +129,9 @@ pub fn check<C: CommandFactory>(path: &Path) -> Result<String, ConfigError> {
         let Some((_, sub)) = matches.subcommand() else {
             continue;
         };
+        if !out.is_empty() {
+            out.push('\n');
+        }
         out.push_str(&format!("[{section}]\n"));
         let command = C::command();
         let Some(definition) = command.find_subcommand(section) else {
