@@ -118,7 +118,15 @@ pub struct GateConfig {
     pub require_dpop: bool,
     /// DPoP proofs must carry this gate's nonce (`DPoP-Nonce`).
     pub dpop_nonce: bool,
+    /// The gate is ready only while its revocation feed was read less than
+    /// this long ago; it long-polls the feed at least three times as often.
+    pub feed_max_age: std::time::Duration,
+    /// `Accept: text/markdown` requests whose app answers HTML get Markdown.
+    pub markdown_for_agents: bool,
 }
+
+/// Default of [`GateConfig::feed_max_age`].
+pub const FEED_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(90);
 
 impl GateConfig {
     /// A gate for `app` at `resource` in front of `upstream`, trusting
@@ -141,6 +149,8 @@ impl GateConfig {
             trusted_proxies: Vec::new(),
             require_dpop: false,
             dpop_nonce: false,
+            feed_max_age: FEED_MAX_AGE,
+            markdown_for_agents: false,
         }
     }
 
@@ -208,6 +218,18 @@ impl GateConfig {
             .iter()
             .find(|r| r.tool.as_deref() == Some(tool))
             .map(|r| r.scopes.as_slice())
+    }
+
+    /// The route a request counts under in metrics and the access log: the
+    /// path prefix of the first rule that matches it, or `/*` (the
+    /// default scopes). A bounded set, fixed by the configuration.
+    pub fn route_label(&self, method: &str, path: &str) -> &str {
+        self.rules
+            .iter()
+            .filter(|r| r.tool.is_none())
+            .find(|r| r.matches(method, path))
+            .map(|r| r.path_prefix.as_str())
+            .unwrap_or("/*")
     }
 
     /// Whether any rule is about MCP tools (then JSON-RPC bodies are read).

@@ -138,6 +138,7 @@ pub struct Dlp {
     /// The app's settings.
     pub settings: DlpSettings,
     intake: Option<LeakIntake>,
+    metrics: Option<Arc<laissez_metrics::Metrics>>,
 }
 
 /// Where Laissez tokens found in `report` mode are sent.
@@ -180,7 +181,14 @@ impl Dlp {
                 token,
                 http: reqwest::Client::new(),
             }),
+            metrics: None,
         })
+    }
+
+    /// Counts every action taken (`laissez_dlp_actions_total`) in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<laissez_metrics::Metrics>) -> Dlp {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The action for `direction`.
@@ -245,6 +253,9 @@ impl FindSink {
         for find in &finds {
             let detector = &detectors[find.detector];
             tracing::warn!(app = %self.exchange.app, direction = self.direction.as_str(), rule = %detector.id, action = self.action.as_str(), "credential in a body");
+            if let Some(metrics) = &self.dlp.metrics {
+                metrics.dlp(self.action.as_str());
+            }
             if let Some(audit) = &self.audit {
                 audit.record(json!({
                     "app": self.exchange.app,

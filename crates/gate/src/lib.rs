@@ -18,7 +18,9 @@ pub mod decide;
 pub mod dlp;
 pub mod facts;
 pub mod listen;
+pub mod markdown;
 pub mod metadata;
+pub mod ops;
 pub mod proxy;
 pub mod report;
 pub mod respond;
@@ -52,6 +54,8 @@ pub struct Gate {
     pub dlp: Option<Arc<dlp::Dlp>>,
     /// DPoP proofs seen (replay) and this gate's nonces.
     pub dpop: Arc<laissez_dpop::Guard>,
+    /// This gate's metrics (served by [`ops`]).
+    pub metrics: Arc<laissez_metrics::Metrics>,
 }
 
 /// The public keys of the gate's identity assertions.
@@ -121,10 +125,12 @@ impl Gate {
         } else {
             None
         };
+        let metrics = Arc::new(laissez_metrics::Metrics::new());
         let dlp = if config.dlp.enabled() {
             Some(Arc::new(
                 dlp::Dlp::new(config.dlp, &config.issuer, config.audit_token.clone())
-                    .map_err(GateError::Config)?,
+                    .map_err(GateError::Config)?
+                    .with_metrics(metrics.clone()),
             ))
         } else {
             None
@@ -140,6 +146,7 @@ impl Gate {
             dpop: Arc::new(
                 laissez_dpop::Guard::random().map_err(|e| GateError::Config(e.to_string()))?,
             ),
+            metrics,
         })
     }
 
@@ -155,9 +162,30 @@ impl Gate {
                 get(metadata::document),
             )
             .route("/.well-known/laissez-gate/jwks.json", get(assertion_keys))
+            .route("/.well-known/api-catalog", get(metadata::catalog))
             .route(browser::CALLBACK, get(browser::callback))
             .fallback(proxy::forward)
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                ops::track,
+            ))
             .with_state(self)
+    }
+
+    /// Serves [`ops`] (health, readiness, metrics) on `listener`, apart
+    /// from the public listener, until `shutdown` completes.
+    pub async fn serve_ops(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        listen::serve(
+            listener,
+            ops::router(self),
+            listen::Limits::default(),
+            shutdown,
+        )
+        .await
     }
 
     /// Serves on `listener` until `shutdown` completes.

@@ -1,7 +1,9 @@
 //! RFC 9728 protected resource metadata, at
 //! `/.well-known/oauth-protected-resource` and at the path-inserted form
 //! `/.well-known/oauth-protected-resource/<path>`, whose `resource` is the URL
-//! the client connected to.
+//! the client connected to; and the app's API catalog (RFC 9727) at
+//! `/.well-known/api-catalog`, an RFC 9264 linkset pointing at that
+//! metadata and at the authorization server's own catalog.
 
 use axum::extract::{Path, State};
 use axum::http::header;
@@ -44,6 +46,38 @@ pub async fn document(State(gate): State<Gate>, path: Option<Path<String>>) -> i
     });
     (
         [(header::CACHE_CONTROL, "public, max-age=300")],
+        axum::Json(body),
+    )
+}
+
+/// The media type of the API catalog, with the RFC 9727 profile.
+pub const CATALOG_TYPE: &str =
+    "application/linkset+json; profile=\"https://www.rfc-editor.org/info/rfc9727\"";
+
+/// Serves the app's API catalog: the catalog names the app as its one
+/// `item`; the app's context links its RFC 9728 metadata (`service-meta`,
+/// `describedby`) and the issuer's catalog (`related`).
+pub async fn catalog(State(gate): State<Gate>) -> impl IntoResponse {
+    let resource = resource_for(&gate, None);
+    let metadata = json!([{"href": metadata_url(&gate, ""), "type": "application/json"}]);
+    let issuer = gate.config.issuer.trim_end_matches('/');
+    let body = json!({"linkset": [
+        {
+            "anchor": format!("{resource}/.well-known/api-catalog"),
+            "item": [{"href": resource, "title": gate.config.app}],
+        },
+        {
+            "anchor": resource,
+            "service-meta": metadata,
+            "describedby": metadata,
+            "related": [{"href": format!("{issuer}/.well-known/api-catalog"), "type": "application/linkset+json"}],
+        },
+    ]});
+    (
+        [
+            (header::CONTENT_TYPE, CATALOG_TYPE),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
         axum::Json(body),
     )
 }

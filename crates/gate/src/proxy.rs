@@ -77,25 +77,40 @@ pub async fn forward(State(gate): State<Gate>, request: Request) -> Response {
         verified,
         peer,
     };
+    let principal = match verified {
+        Verified::Valid(claims) | Verified::Unbound(claims, _) => {
+            Some(laissez_metrics::Principal(claims.sub.clone()))
+        }
+        _ => None,
+    };
     let Decision::Allow(allowed) = decision else {
-        return refuse(&audit, &parts.headers, decision);
+        let mut response = refuse(&audit, &parts.headers, decision);
+        if let Some(principal) = principal {
+            response.extensions_mut().insert(principal);
+        }
+        return response;
     };
     audit.record("allow", None);
     if let Err(why) = authorise(&gate, &mut parts, &facts, allowed.claims, peer, now) {
         return bad_gateway(why);
     }
-    send(
+    let mut response = send(
         &gate,
         Request::from_parts(parts, body),
         audit.exchange(allowed.claims),
     )
-    .await
+    .await;
+    if let Some(principal) = principal {
+        response.extensions_mut().insert(principal);
+    }
+    response
 }
 
 /// The answer to a request the gate cannot read (a path it cannot
 /// normalise, a body it cannot parse or decode), recorded like every other
 /// decision, with the raw path (cut short) since there is no normalised one.
 fn unreadable(gate: &Gate, parts: &Parts, peer: Option<IpAddr>, problem: Problem) -> Response {
+    gate.metrics.refused(problem.kind);
     if let Some(reporter) = &gate.reporter {
         let path: String = parts.uri.path().chars().take(MAX_RECORDED_PATH).collect();
         reporter.record(json!({
@@ -137,7 +152,15 @@ async fn verify(
     };
     let claims = match gate.verifier.verify(&token).await {
         Ok(claims) => claims,
-        Err(refusal) => return Some(Err(refusal.to_string())),
+        Err(refusal) => {
+            gate.metrics.verified(match refusal {
+                crate::verify::Refusal::Invalid(_) => "invalid",
+                crate::verify::Refusal::Expired => "expired",
+                crate::verify::Refusal::WrongAudience => "wrong_audience",
+                crate::verify::Refusal::Revoked => "revoked",
+            });
+            return Some(Err(refusal.to_string()));
+        }
     };
     let proof = match scheme {
         Scheme::Dpop => {
@@ -161,6 +184,8 @@ async fn verify(
     // A browser's session token never leaves the gate; DPoP is for agents.
     let require_dpop = gate.config.require_dpop && !session;
     let bound = crate::binding::check(&claims, scheme, &proof, require_dpop, client_ip, thumbprint);
+    gate.metrics
+        .verified(if bound.is_ok() { "valid" } else { "unbound" });
     Some(Ok((claims, bound)))
 }
 
@@ -224,11 +249,13 @@ fn refuse(audit: &Audit<'_>, headers: &HeaderMap, decision: Decision<'_>) -> Res
             None => bad_gateway("browser sign-in is not configured"),
         },
         Decision::Refuse(problem) => {
+            gate.metrics.refused(problem.kind);
             audit.record("refuse", Some(problem.detail.clone()));
             problem.response()
         }
         Decision::Challenge(refusal) => {
             tracing::info!(app = %gate.config.app, reason = %refusal.reason, "refused");
+            gate.metrics.refused(refusal.decision());
             audit.record(refusal.decision(), Some(refusal.reason.clone()));
             let error = refusal.error.as_ref().map(|(c, d)| (*c, d.as_str()));
             let nonce = (refusal.dpop
@@ -319,6 +346,7 @@ fn encoded(headers: &HeaderMap) -> bool {
 /// Sends an authorised request to the app and the answer back, through DLP
 /// in each direction it is on for.
 async fn send(gate: &Gate, mut request: Request, exchange: Exchange) -> Response {
+    let markdown = gate.config.markdown_for_agents && crate::markdown::wanted(request.headers());
     let mut request_blocked = None;
     if let Some(dlp) = gate
         .dlp
@@ -349,8 +377,9 @@ async fn send(gate: &Gate, mut request: Request, exchange: Exchange) -> Response
         .dlp
         .as_ref()
         .filter(|d| d.settings.response != DlpAction::Off);
-    if response_dlp.is_some() {
-        // An answer DLP reads must come as it is, not compressed.
+    if response_dlp.is_some() || markdown {
+        // An answer DLP reads (or the gate converts) must come as it is,
+        // not compressed.
         request
             .headers_mut()
             .insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
@@ -365,12 +394,22 @@ async fn send(gate: &Gate, mut request: Request, exchange: Exchange) -> Response
         Ok(response) => response,
         Err(e) => {
             tracing::warn!(app = %gate.config.app, error = %e, "upstream failed");
+            gate.metrics.upstream_error();
             return bad_gateway("the app behind the gate did not answer");
         }
     };
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
-    let body = Body::new(body);
+    let mut body = Body::new(body);
+    if gate.config.markdown_for_agents {
+        crate::markdown::vary(&mut parts.headers);
+    }
+    if markdown && crate::markdown::convertible(&parts.headers) && !encoded(&parts.headers) {
+        body = match crate::markdown::convert(&mut parts.headers, body).await {
+            Ok(body) => body,
+            Err(response) => return response,
+        };
+    }
     let Some(dlp) = response_dlp else {
         return Response::from_parts(parts, body);
     };

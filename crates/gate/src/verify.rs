@@ -24,7 +24,8 @@ use laissez_oauth::resource::Resource;
 
 use crate::{GateConfig, GateError};
 
-/// How long one poll of the revocation feed waits for a change, seconds.
+/// How long one poll of the revocation feed waits for a change at most,
+/// seconds (less when the gate's freshness bound is short: a third of it).
 const FEED_WAIT: u64 = 25;
 /// The pause before asking again after the feed could not be read.
 const FEED_RETRY: Duration = Duration::from_millis(500);
@@ -137,6 +138,10 @@ pub struct Verifier {
     gate_id: String,
     /// The gate's credential (`laissez-gate` role), for the revocation feed.
     credential: Option<String>,
+    /// How long one long poll of the feed waits, seconds.
+    feed_wait: u64,
+    /// When the feed was last read.
+    last_feed: RwLock<Option<Instant>>,
 }
 
 /// Verified tokens kept (a few MB at most).
@@ -248,6 +253,10 @@ impl Verifier {
                 .feed_token
                 .clone()
                 .or_else(|| config.audit_token.clone()),
+            // Three polls fit in the freshness bound, so a live feed never
+            // looks stale between two answers.
+            feed_wait: (config.feed_max_age.as_secs() / 3).clamp(1, FEED_WAIT),
+            last_feed: RwLock::new(None),
         })
     }
 
@@ -260,7 +269,7 @@ impl Verifier {
                 let Some(verifier) = weak.upgrade() else {
                     return;
                 };
-                let read = verifier.poll_revocations(FEED_WAIT).await;
+                let read = verifier.poll_revocations(verifier.feed_wait).await;
                 drop(verifier);
                 if !read {
                     tokio::time::sleep(FEED_RETRY).await;
@@ -366,6 +375,9 @@ impl Verifier {
                         version,
                     };
                 }
+                if let Ok(mut last) = self.last_feed.write() {
+                    *last = Some(Instant::now());
+                }
                 true
             }
             Err(error) => {
@@ -373,6 +385,16 @@ impl Verifier {
                 false
             }
         }
+    }
+
+    /// How long ago the revocation feed was last read (`None`: never).
+    pub fn feed_age(&self) -> Option<Duration> {
+        self.last_feed.read().ok()?.map(|at| at.elapsed())
+    }
+
+    /// How many of the issuer's signing keys this gate holds.
+    pub fn keys_loaded(&self) -> usize {
+        self.keys.read().map(|keys| keys.0.len()).unwrap_or(0)
     }
 
     async fn key(&self, kid: &str) -> Option<DecodingKey> {

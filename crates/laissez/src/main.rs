@@ -13,6 +13,7 @@ macro_rules! announce {
 }
 
 mod commands;
+mod config;
 mod dpop;
 mod error;
 mod output;
@@ -21,7 +22,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, FromArgMatches, Parser, Subcommand};
 
 use crate::client::Client;
 use crate::error::CliError;
@@ -164,6 +165,13 @@ enum Command {
     /// Tasks waiting for a person: list, show, approve (possibly narrower), deny.
     #[command(subcommand)]
     Approvals(commands::tasks::ApprovalsCommand),
+    /// Configuration files for serve and gate: check one.
+    #[command(subcommand)]
+    Config(commands::package::ConfigCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(commands::package::CompletionsArgs),
+    /// Write man pages, one per command, into a folder.
+    Man(commands::package::ManArgs),
 }
 
 async fn run(cli: Cli) -> Result<(), CliError> {
@@ -188,6 +196,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Leaks(command) => commands::leaks::run(&global, command).await,
         Command::Task(command) => commands::tasks::task(&global, command).await,
         Command::Approvals(command) => commands::tasks::approvals(&global, command).await,
+        Command::Config(command) => commands::package::config(command),
+        Command::Completions(args) => commands::package::completions(args),
+        Command::Man(args) => commands::package::man(args),
         Command::Scan(_) => unreachable!("scan is dispatched by main for its exit status"),
     }
 }
@@ -205,7 +216,20 @@ fn report(error: &CliError, json: bool) {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // With --config (or LAISSEZ_CONFIG), serve and gate read the file's
+    // settings too; a wrong file is one line and exit 1, like any error.
+    let parsed = config::parse_args::<Cli>(std::env::args_os().collect())
+        .map_err(|e| CliError::Local(e.to_string()))
+        .and_then(|matches| {
+            Cli::from_arg_matches(&matches).map_err(|e| CliError::Local(e.to_string()))
+        });
+    let cli = match parsed {
+        Ok(cli) => cli,
+        Err(error) => {
+            report(&error, std::env::args().any(|a| a == "--json"));
+            return ExitCode::FAILURE;
+        }
+    };
     let json = cli.global.json;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -8,7 +8,15 @@
 //! fixed label set: credentials issued by kind, verifications by outcome,
 //! revocations by what was revoked, DLP actions, leak incidents, store
 //! errors, plus the audit write latency and the age of each gate's
-//! revocation view.
+//! revocation view. Gates add their refusals by reason and the upstream
+//! errors they answered 502 for.
+//!
+//! [`track`] (and [`observe`], for a router that names its routes itself)
+//! also writes the access log: one `laissez::access` event per request with
+//! the method, route template, status, latency in milliseconds and, when a
+//! handler put a [`Principal`] in the response's extensions, who called.
+//! Never the raw path, the query string or a header: those carry ids,
+//! tokens and secrets.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -50,6 +58,11 @@ struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct GateLabels {
     gate: String,
 }
@@ -72,7 +85,32 @@ pub struct Metrics {
     store_errors: Counter,
     audit_write: Histogram,
     feed_age: Family<GateLabels, Gauge<f64, AtomicU64>>,
+    refusals: Family<ReasonLabels, Counter>,
+    upstream_errors: Counter,
 }
+
+/// Who made a request, for the access log: a handler that knows puts it in
+/// its response's extensions. Only a principal id, never a credential.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal(pub String);
+
+/// Where an authenticating extractor writes who called, for the access
+/// log: [`track`] puts one in each request's extensions.
+#[derive(Clone, Debug, Default)]
+pub struct PrincipalSlot(Arc<std::sync::OnceLock<String>>);
+
+impl PrincipalSlot {
+    /// The request was made by principal `id` (the first one set stays).
+    pub fn set(&self, id: &str) {
+        let _ = self.0.set(id.to_owned());
+    }
+}
+
+/// The route a request matched, for a router whose routes are not axum
+/// routes (the gate's rules): put in the response's extensions, it takes
+/// the place of [`MatchedPath`] in [`track`]. A template, never a raw path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route(pub String);
 
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -148,8 +186,22 @@ impl Metrics {
             "Seconds since each gate last read the revocation feed",
             feed_age.clone(),
         );
+        let refusals = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "gate_refusals",
+            "Requests a gate refused, by reason (unauthenticated, deny, a problem type)",
+            refusals.clone(),
+        );
+        let upstream_errors = Counter::default();
+        registry.register(
+            "gate_upstream_errors",
+            "Requests a gate answered 502 for because the app did not answer",
+            upstream_errors.clone(),
+        );
         Metrics {
             registry,
+            refusals,
+            upstream_errors,
             requests,
             latency,
             issued,
@@ -235,6 +287,20 @@ impl Metrics {
             .set(seconds);
     }
 
+    /// A gate refused a request, for `reason`.
+    pub fn refused(&self, reason: &'static str) {
+        self.refusals
+            .get_or_create(&ReasonLabels {
+                reason: reason.into(),
+            })
+            .inc();
+    }
+
+    /// A gate's app did not answer.
+    pub fn upstream_error(&self) {
+        self.upstream_errors.inc();
+    }
+
     /// Everything, in the Prometheus text format.
     pub fn render(&self) -> String {
         let mut text = String::new();
@@ -244,24 +310,63 @@ impl Metrics {
     }
 }
 
-/// Axum middleware: counts and times every request by its route template
-/// (`unmatched` for requests no route matched).
-pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+/// Axum middleware: counts, times and logs every request by its route
+/// template ([`Route`] from the response, else [`MatchedPath`], else
+/// `unmatched` for requests no route matched).
+pub async fn track(
+    State(metrics): State<Arc<Metrics>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
+    let slot = PrincipalSlot::default();
+    request.extensions_mut().insert(slot.clone());
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
+        .map(|p| p.as_str().to_owned());
     let method = request.method().as_str().to_owned();
-    let response = next.run(request).await;
-    metrics.http(
-        &route,
-        &method,
-        response.status().as_u16(),
-        started.elapsed().as_secs_f64(),
-    );
+    let mut response = next.run(request).await;
+    if let Some(id) = slot.0.get()
+        && response.extensions().get::<Principal>().is_none()
+    {
+        response.extensions_mut().insert(Principal(id.clone()));
+    }
+    let route = response
+        .extensions()
+        .get::<Route>()
+        .map(|r| r.0.clone())
+        .or(route)
+        .unwrap_or_else(|| "unmatched".to_owned());
+    observe(&metrics, &route, &method, &response, started);
     response
+}
+
+/// Counts and logs one answered request (what [`track`] does once it knows
+/// the route).
+pub fn observe(
+    metrics: &Metrics,
+    route: &str,
+    method: &str,
+    response: &Response,
+    started: Instant,
+) {
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    metrics.http(route, method, status, elapsed.as_secs_f64());
+    let principal = response
+        .extensions()
+        .get::<Principal>()
+        .map(|p| p.0.as_str());
+    tracing::info!(
+        target: "laissez::access",
+        method,
+        route,
+        status,
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        principal,
+        "request"
+    );
 }
 
 #[cfg(test)]
@@ -280,6 +385,8 @@ mod tests {
         m.store_error();
         m.audit_write(0.0004);
         m.feed_age("gate-1", 1.5);
+        m.refused("deny");
+        m.upstream_error();
         let text = m.render();
         for line in [
             "laissez_http_requests_total{route=\"/v1/tokens\",method=\"POST\",status=\"201\"} 1",
@@ -291,6 +398,8 @@ mod tests {
             "laissez_store_errors_total 1",
             "laissez_audit_write_seconds_count 1",
             "laissez_feed_age_seconds{gate=\"gate-1\"} 1.5",
+            "laissez_gate_refusals_total{reason=\"deny\"} 1",
+            "laissez_gate_upstream_errors_total 1",
         ] {
             assert!(text.contains(line), "{line} in\n{text}");
         }

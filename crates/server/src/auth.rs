@@ -331,6 +331,12 @@ impl FromRequestParts<AppState> for Authenticated {
         match authenticate(parts, state, client_ip, certificate).await {
             Ok(caller) => {
                 state.metrics.verified("valid");
+                if let (Some(slot), Some(acting)) = (
+                    parts.extensions.get::<laissez_metrics::PrincipalSlot>(),
+                    caller.chain.last(),
+                ) {
+                    slot.set(&acting.id);
+                }
                 Ok(caller)
             }
             Err(Failure::Store(error)) => {

@@ -22,6 +22,7 @@ use crate::api;
         api::health,
         api::ops::ready,
         api::ops::metrics,
+        api::catalog::catalog,
         api::whoami::whoami,
         api::principals::create, api::principals::list, api::principals::show,
         api::principals::deactivate, api::principals::activate, api::principals::transfer_owner, api::principals::set_password, api::principals::set_email,

@@ -177,3 +177,85 @@ async fn metrics_are_for_auditors_and_parse_as_openmetrics() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_api_catalog_lists_the_server_and_every_protected_resource() {
+    let server = TestServer::start();
+    let (status, body) = server
+        .call(
+            reqwest::Method::PUT,
+            "/v1/resources",
+            &server.admin_token,
+            Some(&json!({
+                "resource": "https://apps.example.com/wiki",
+                "name": "Wiki",
+                "scopes": {"wiki.read": "read the wiki"},
+            })),
+        )
+        .await;
+    assert!(status.is_success(), "{status} {body}");
+
+    // Anonymous: agents read it before they hold anything.
+    let response = server
+        .client()
+        .get(format!("{}/.well-known/api-catalog", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let media_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        media_type.starts_with("application/linkset+json")
+            && media_type.contains("https://www.rfc-editor.org/info/rfc9727"),
+        "{media_type}"
+    );
+    let catalog: Value = response.json().await.unwrap();
+    let linkset = catalog["linkset"].as_array().expect("an RFC 9264 linkset");
+    let base = server.url.trim_end_matches('/');
+    assert_eq!(
+        linkset[0]["anchor"],
+        format!("{base}/.well-known/api-catalog")
+    );
+    let items: Vec<&str> = linkset[0]["item"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["href"].as_str().unwrap())
+        .collect();
+    assert!(
+        items.contains(&"https://apps.example.com/wiki"),
+        "{items:?}"
+    );
+    // Every context's links are arrays of target objects with an href.
+    for context in linkset {
+        assert!(context["anchor"].is_string(), "{context}");
+        for (relation, targets) in context.as_object().unwrap() {
+            if relation == "anchor" {
+                continue;
+            }
+            for target in targets.as_array().unwrap() {
+                assert!(target["href"].is_string(), "{relation}: {target}");
+            }
+        }
+    }
+    let own = linkset
+        .iter()
+        .find(|c| c["anchor"] == format!("{base}/"))
+        .unwrap_or_else(|| panic!("the server's own API: {catalog}"));
+    let openapi = own["service-desc"][0]["href"].as_str().unwrap();
+    let (status, document) = server.get(openapi.strip_prefix(base).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(document["openapi"].is_string());
+    let wiki = linkset
+        .iter()
+        .find(|c| c["anchor"] == "https://apps.example.com/wiki")
+        .unwrap();
+    assert_eq!(
+        wiki["service-meta"][0]["href"],
+        "https://apps.example.com/.well-known/oauth-protected-resource/wiki"
+    );
+    assert_eq!(wiki["describedby"], wiki["service-meta"]);
+}

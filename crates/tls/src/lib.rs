@@ -15,9 +15,15 @@
 //! What a connection presented reaches every request on it as a
 //! [`ClientCertificate`]: the leaf's DER, its `x5t#S256` thumbprint and
 //! whether it chained to the client CA ([`Trust`]).
+//!
+//! The server's certificate and key can be replaced while the listener
+//! runs ([`Tls::reload`], on SIGHUP in the binary): new handshakes get the
+//! new pair, connections already open keep theirs, and a pair that does
+//! not load (a half-written file, a key that does not match) leaves the
+//! old one in place.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use base64::Engine;
@@ -26,8 +32,8 @@ use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
-use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::{
     DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
@@ -63,6 +69,25 @@ pub struct Tls {
     chained: bool,
     /// Whether clients are asked for certificates at all.
     asks_clients: bool,
+    /// The server's certificate and key, replaceable.
+    certified: Arc<Reloadable>,
+}
+
+/// The server's current certificate and key, and where they are read from.
+#[derive(Debug)]
+struct Reloadable {
+    files: TlsFiles,
+    current: RwLock<Arc<CertifiedKey>>,
+}
+
+impl ResolvesServerCert for Reloadable {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        // A poisoned lock still holds a pair that loaded.
+        Some(match self.current.read() {
+            Ok(current) => current.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        })
+    }
 }
 
 impl std::fmt::Debug for Tls {
@@ -76,31 +101,7 @@ impl Tls {
     /// and what is wrong with it, in one line.
     pub fn load(files: &TlsFiles) -> Result<Tls, TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let chain = certificates(&files.cert, "TLS certificate")?;
-        let key_pem = read(&files.key, "TLS key")?;
-        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| TlsError::File {
-            what: "TLS key",
-            path: files.key.clone(),
-            why: format!("holds no PEM private key ({e})"),
-        })?;
-        let bad_key = |why: String| TlsError::File {
-            what: "TLS key",
-            path: files.key.clone(),
-            why,
-        };
-        let signing = provider
-            .key_provider
-            .load_private_key(key.clone_key())
-            .map_err(|e| bad_key(format!("not a usable private key: {e}")))?;
-        CertifiedKey::new(chain.clone(), signing)
-            .keys_match()
-            .map_err(|_| {
-                bad_key(format!(
-                    "does not match the certificate in {}",
-                    files.cert.display()
-                ))
-            })?;
-
+        let certified = certified_key(files, &provider)?;
         let ca = match &files.client_ca {
             Some(path) => {
                 let mut roots = RootCertStore::empty();
@@ -137,19 +138,41 @@ impl Tls {
                     false,
                 ),
             };
-        let mut config = ServerConfig::builder_with_provider(provider)
+        let config = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| TlsError::Config(e.to_string()))?
-            .with_client_cert_verifier(verifier)
-            .with_single_cert(chain, key)
-            .map_err(|e| bad_key(e.to_string()))?;
+            .with_client_cert_verifier(verifier);
+        let certified = Arc::new(Reloadable {
+            files: files.clone(),
+            current: RwLock::new(Arc::new(certified)),
+        });
+        let mut config = config.with_cert_resolver(certified.clone());
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Tls {
             acceptor: TlsAcceptor::from(Arc::new(config)),
             recheck,
             chained,
             asks_clients: files.client_ca.is_some() || files.self_signed_clients,
+            certified,
         })
+    }
+
+    /// Reads the certificate and key files again and serves the new pair
+    /// to every handshake from now on (every clone of this `Tls` shares
+    /// it). On any error the old pair stays and the error says why.
+    pub fn reload(&self) -> Result<(), TlsError> {
+        let provider = rustls::crypto::ring::default_provider();
+        let fresh = Arc::new(certified_key(&self.certified.files, &provider)?);
+        match self.certified.current.write() {
+            Ok(mut current) => *current = fresh,
+            Err(poisoned) => *poisoned.into_inner() = fresh,
+        }
+        Ok(())
+    }
+
+    /// The files this listener's certificate and key are read from.
+    pub fn files(&self) -> &TlsFiles {
+        &self.certified.files
     }
 
     /// Whether clients are asked for a certificate (a client CA, or
@@ -336,6 +359,34 @@ impl ClientCertVerifier for ProvenKey {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algorithms.supported_schemes()
     }
+}
+
+/// The certificate chain and key of `files`, checked to belong together.
+fn certified_key(
+    files: &TlsFiles,
+    provider: &rustls::crypto::CryptoProvider,
+) -> Result<CertifiedKey, TlsError> {
+    let chain = certificates(&files.cert, "TLS certificate")?;
+    let key_pem = read(&files.key, "TLS key")?;
+    let bad_key = |why: String| TlsError::File {
+        what: "TLS key",
+        path: files.key.clone(),
+        why,
+    };
+    let key = PrivateKeyDer::from_pem_slice(&key_pem)
+        .map_err(|e| bad_key(format!("holds no PEM private key ({e})")))?;
+    let signing = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| bad_key(format!("not a usable private key: {e}")))?;
+    let certified = CertifiedKey::new(chain, signing);
+    certified.keys_match().map_err(|_| {
+        bad_key(format!(
+            "does not match the certificate in {}",
+            files.cert.display()
+        ))
+    })?;
+    Ok(certified)
 }
 
 /// Every PEM certificate in `path`; at least one.

@@ -260,3 +260,54 @@ fn the_thumbprint_is_base64url_sha256_without_padding() {
         "47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"
     );
 }
+
+/// The leaf certificate `tls` presents to a client trusting `setup`'s server CA.
+async fn served_leaf(setup: &Setup, tls: &Tls) -> Vec<u8> {
+    let mut roots = RootCertStore::empty();
+    roots
+        .add(setup.server_ca.certificate.der().clone())
+        .unwrap();
+    let config =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+    let connector = TlsConnector::from(Arc::new(config));
+    let name = ServerName::try_from("localhost").unwrap();
+    let (client, server) = tokio::join!(connector.connect(name, client_io), tls.accept(server_io));
+    server.unwrap();
+    let client = client.unwrap();
+    client.get_ref().1.peer_certificates().unwrap()[0]
+        .as_ref()
+        .to_vec()
+}
+
+#[tokio::test]
+async fn reload_serves_the_new_pair_and_keeps_the_old_one_when_the_new_one_is_bad() {
+    let setup = Setup::new();
+    let files = setup.files(false, false);
+    let tls = Tls::load(&files).unwrap();
+    let first = der_of(&std::fs::read_to_string(&files.cert).unwrap());
+    assert_eq!(served_leaf(&setup, &tls).await, first);
+
+    // A renewed certificate: the next handshake, on a clone too, sees it.
+    let (cert, key) = setup
+        .server_ca
+        .issue(&["localhost"], ExtendedKeyUsagePurpose::ServerAuth);
+    std::fs::write(&files.cert, &cert).unwrap();
+    std::fs::write(&files.key, &key).unwrap();
+    let listener_copy = tls.clone();
+    tls.reload().unwrap();
+    assert_eq!(served_leaf(&setup, &listener_copy).await, der_of(&cert));
+
+    // A key that does not match: an error, and the renewed pair stays.
+    let (_, other_key) = self_signed("localhost");
+    std::fs::write(&files.key, &other_key).unwrap();
+    let error = tls.reload().unwrap_err().to_string();
+    assert!(error.contains("does not match"), "{error}");
+    std::fs::write(&files.cert, "half written").unwrap();
+    assert!(tls.reload().is_err());
+    assert_eq!(served_leaf(&setup, &tls).await, der_of(&cert));
+}

@@ -1,5 +1,7 @@
 //! `laissez gate`: the identity-aware proxy in front of one app.
 
+use std::path::PathBuf;
+
 use clap::Args;
 use laissez_gate::{Gate, GateConfig, Rule};
 
@@ -68,6 +70,24 @@ pub struct GateArgs {
     /// DPoP proofs must carry this gate's nonce (served as `DPoP-Nonce`).
     #[arg(long)]
     dpop_nonce: bool,
+    /// Serve /healthz, /readyz and /metrics on this address, apart from the
+    /// app's paths (e.g. 127.0.0.1:9800; keep it off public interfaces).
+    #[arg(long, value_name = "ADDR")]
+    ops_listen: Option<String>,
+    /// The gate is unready (503 at /readyz) when its revocation feed was
+    /// last read longer ago than this (e.g. 90s, the default).
+    #[arg(long, value_name = "DURATION", value_parser = crate::client::parse_timeout)]
+    ready_max_feed_age: Option<std::time::Duration>,
+    /// Convert the app's HTML to Markdown for requests that ask for
+    /// `Accept: text/markdown` (DLP reads the converted text).
+    #[arg(long)]
+    markdown_for_agents: bool,
+    #[command(flatten)]
+    log: super::serve::LogArgs,
+    /// Read settings from this TOML file too ([serve] and [gate] tables,
+    /// keys named like the flags); flags and environment variables win.
+    #[arg(long, env = "LAISSEZ_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 /// An address or CIDR range.
@@ -121,8 +141,12 @@ async fn stored(args: &GateArgs) -> Result<laissez_oauth::protected::ProtectedRe
 
 /// Runs the gate until Ctrl-C or SIGTERM.
 pub async fn run(args: GateArgs) -> Result<(), CliError> {
-    super::serve::init_logging();
+    super::serve::init_logging(&args.log);
+    if let Some(path) = &args.config {
+        tracing::info!(config = %path.display(), "settings read from the configuration file too");
+    }
     let tls = args.tls.load()?;
+    super::serve::reload_on_hangup(tls.clone());
     let Some(upstream_text) = args.upstream.clone() else {
         let resource = stored(&args).await?;
         let mut config =
@@ -132,12 +156,14 @@ pub async fn run(args: GateArgs) -> Result<(), CliError> {
         config.trusted_proxies = args.trusted_proxies.clone();
         config.require_dpop |= args.require_dpop;
         config.dpop_nonce |= args.dpop_nonce;
+        args.operations(&mut config);
         let listen = args
             .listen
             .clone()
             .or_else(|| resource.gate.and_then(|g| g.listen))
             .unwrap_or_else(|| "127.0.0.1:8800".into());
-        return start(config, &listen, tls).await;
+        let ops = args.ops_listener().await?;
+        return start(config, &listen, tls, ops).await;
     };
     let upstream = upstream_text
         .parse()
@@ -155,6 +181,7 @@ pub async fn run(args: GateArgs) -> Result<(), CliError> {
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .map_err(|e| CliError::Local(format!("cannot listen on {listen}: {e}")))?;
+    let ops = args.ops_listener().await?;
     let addr = listener
         .local_addr()
         .map_err(|e| CliError::Local(e.to_string()))?;
@@ -174,6 +201,10 @@ pub async fn run(args: GateArgs) -> Result<(), CliError> {
             })?;
     }
     let mut config = GateConfig::new(&args.app, resource, upstream, &args.issuer);
+    if let Some(age) = args.ready_max_feed_age {
+        config.feed_max_age = age;
+    }
+    config.markdown_for_agents = args.markdown_for_agents;
     config.default_scopes = args.scopes;
     config.rules = rules;
     config.audit_token = args.audit_token;
@@ -189,24 +220,47 @@ pub async fn run(args: GateArgs) -> Result<(), CliError> {
             .map_err(CliError::Local)?,
         ai_api: args.ai_api,
     };
-    serve_gate(config, listener, tls).await
+    serve_gate(config, listener, tls, ops).await
+}
+
+impl GateArgs {
+    /// The operations settings, on either way of configuring the gate.
+    fn operations(&self, config: &mut GateConfig) {
+        if let Some(age) = self.ready_max_feed_age {
+            config.feed_max_age = age;
+        }
+        config.markdown_for_agents |= self.markdown_for_agents;
+    }
+
+    /// The ops listener, bound now so that a wrong address stops the start.
+    async fn ops_listener(&self) -> Result<Option<tokio::net::TcpListener>, CliError> {
+        let Some(addr) = &self.ops_listen else {
+            return Ok(None);
+        };
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .map(Some)
+            .map_err(|e| CliError::Local(format!("cannot listen on --ops-listen {addr}: {e}")))
+    }
 }
 
 async fn start(
     config: GateConfig,
     listen: &str,
     tls: Option<laissez_tls::Tls>,
+    ops: Option<tokio::net::TcpListener>,
 ) -> Result<(), CliError> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| CliError::Local(format!("cannot listen on {listen}: {e}")))?;
-    serve_gate(config, listener, tls).await
+    serve_gate(config, listener, tls, ops).await
 }
 
 async fn serve_gate(
     config: GateConfig,
     listener: tokio::net::TcpListener,
     tls: Option<laissez_tls::Tls>,
+    ops: Option<tokio::net::TcpListener>,
 ) -> Result<(), CliError> {
     let addr = listener
         .local_addr()
@@ -214,6 +268,18 @@ async fn serve_gate(
     let gate = Gate::new(config)
         .await
         .map_err(|e| CliError::Local(e.to_string()))?;
+    if let Some(ops) = ops {
+        let ops_addr = ops
+            .local_addr()
+            .map_err(|e| CliError::Local(e.to_string()))?;
+        announce!("gate operations (healthz, readyz, metrics) on http://{ops_addr}");
+        let gate = gate.clone();
+        tokio::spawn(async move {
+            if let Err(error) = gate.serve_ops(ops, super::serve::shutdown_signal()).await {
+                tracing::error!(%error, "the operations listener stopped");
+            }
+        });
+    }
     let shutdown = super::serve::shutdown_signal();
     let served = match tls {
         None => {

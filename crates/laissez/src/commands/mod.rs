@@ -7,6 +7,7 @@ pub mod fetch;
 pub mod gate;
 pub mod leaks;
 pub mod org;
+pub mod package;
 pub mod policies;
 pub mod principals;
 pub mod resources;

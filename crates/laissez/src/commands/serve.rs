@@ -96,6 +96,22 @@ pub struct ServeArgs {
     /// once.
     #[arg(long)]
     reset_admin_token: bool,
+    #[command(flatten)]
+    log: LogArgs,
+    /// Read settings from this TOML file too ([serve] and [gate] tables,
+    /// keys named like the flags); flags and environment variables win.
+    #[arg(long, env = "LAISSEZ_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+/// How a long-running command (`serve`, `gate`) logs.
+#[derive(Args, Clone, Debug)]
+pub struct LogArgs {
+    /// Log lines on stderr as `text`, or as `json` (one object a line, for
+    /// log shippers). Which lines: LAISSEZ_LOG (an EnvFilter, default info).
+    #[arg(long, env = "LAISSEZ_LOG_FORMAT", default_value = "text",
+        value_parser = ["text", "json"])]
+    log_format: String,
 }
 
 /// Native TLS for a listener (`serve`, `gate`), with optional client
@@ -282,7 +298,10 @@ fn upstream(
 
 /// Runs the server.
 pub async fn run(args: ServeArgs) -> Result<(), CliError> {
-    init_logging();
+    init_logging(&args.log);
+    if let Some(path) = &args.config {
+        tracing::info!(config = %path.display(), "settings read from the configuration file too");
+    }
     if args.reset_admin_token {
         return reset_admin_token(&args.data).await;
     }
@@ -302,6 +321,7 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     }
     let tls = args.tls.load()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
+    reload_on_hangup(tls.clone());
     let upstream = upstream(&args)?;
     if let Some(config) = &upstream {
         // Said now rather than at the first sign-in; the server still starts,
@@ -376,13 +396,57 @@ async fn reset_admin_token(data: &std::path::Path) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Logs to stderr at the level in `LAISSEZ_LOG` (default `info`).
-pub fn init_logging() {
+/// Logs to stderr at the level in `LAISSEZ_LOG` (default `info`), as text
+/// (coloured only when stderr is a terminal) or JSON lines.
+pub fn init_logging(log: &LogArgs) {
+    use std::io::IsTerminal;
     let filter = EnvFilter::try_from_env("LAISSEZ_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    if log.log_format == "json" {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init();
+    } else {
+        builder.with_ansi(std::io::stderr().is_terminal()).init();
+    }
+}
+
+/// On each SIGHUP, reads the listener's certificate and key again (new
+/// handshakes get the new pair); a pair that does not load is logged and
+/// the old one kept. Without TLS a SIGHUP is logged and ignored (it does
+/// not stop the process, so `systemctl reload` is always safe).
+pub fn reload_on_hangup(tls: Option<laissez_tls::Tls>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; the TLS certificate is read at start only");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            let Some(tls) = &tls else {
+                tracing::info!("SIGHUP: no TLS certificate to reload");
+                continue;
+            };
+            match tls.reload() {
+                Ok(()) => tracing::info!(
+                    cert = %tls.files().cert.display(),
+                    "SIGHUP: TLS certificate and key reloaded"
+                ),
+                Err(error) => tracing::error!(
+                    %error,
+                    "SIGHUP: the new TLS certificate or key does not load; still serving the old one"
+                ),
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    drop(tls);
 }
 
 /// Completes on Ctrl-C or SIGTERM.

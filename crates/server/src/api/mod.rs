@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod audit_streams;
+pub mod catalog;
 pub mod clients;
 pub mod connected;
 pub mod digests;
@@ -29,6 +30,7 @@ pub fn routes() -> Router<AppState> {
         .route("/healthz", get(health))
         .route("/readyz", get(ops::ready))
         .route("/metrics", get(ops::metrics))
+        .route("/.well-known/api-catalog", get(catalog::catalog))
         .route("/v1/whoami", get(whoami::whoami))
         .route(
             "/v1/principals",
