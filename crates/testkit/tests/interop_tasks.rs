@@ -8,14 +8,12 @@
 //! proof or a bearer use of the same token is refused.
 
 use std::path::Path;
-use std::process::Command;
 
 use axum::Router;
 use axum::http::{HeaderMap, Uri};
 use laissez_testkit::TestServer;
 use laissez_testkit::gate::front;
 use laissez_testkit::node::interop_dir;
-use laissez_testkit::python::python;
 use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 
@@ -343,6 +341,13 @@ async fn node(script: &str, args: &[&str]) -> Map<String, Value> {
 
 async fn python_script(script: &str, args: &[&str]) -> Map<String, Value> {
     laissez_testkit::python::script_steps(script, args).await
+}
+
+/// The interop folder with its npm packages installed (`npm ci` may run).
+async fn interop_dir_blocking() -> std::path::PathBuf {
+    tokio::task::spawn_blocking(interop_dir)
+        .await
+        .expect("install the npm packages")
 }
 
 async fn run(program: &Path, script: &Path, args: &[&str]) -> Map<String, Value> {
