@@ -67,6 +67,8 @@ pub struct AppState {
     pub intents: Arc<laissez_core::task::IntentRules>,
     /// The audit stream sinks configured (`webhook`, `syslog`).
     pub audit_sinks: Vec<&'static str>,
+    /// The last readiness probe, reused for a second.
+    pub readiness: Arc<api::ops::ReadyProbe>,
 }
 
 impl AppState {
@@ -83,6 +85,7 @@ impl AppState {
             federation: None,
             leaks: Arc::default(),
             audit_sinks: Vec::new(),
+            readiness: Arc::default(),
             auth_failures: Arc::new(std::sync::Mutex::new(
                 laissez_core::audit::FailureTally::new(auth::FAILURE_INTERVAL, auth::FAILURE_KEYS),
             )),

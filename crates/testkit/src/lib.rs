@@ -11,6 +11,7 @@ pub mod node;
 pub mod pki;
 pub mod python;
 pub mod task;
+pub mod webhook;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -116,3 +116,32 @@ pub async fn steps(
     }
     steps
 }
+
+/// Parses an OpenMetrics document with the Prometheus project's own Python
+/// parser (prometheus-client, `tests/interop/parse_metrics.py`); panics
+/// with the parser's words when it refuses the document.
+pub fn parse_metrics(text: &str) -> serde_json::Value {
+    use std::io::Write;
+    use std::process::Stdio;
+    let script = repo_root().join("tests/interop/parse_metrics.py");
+    let mut child = Command::new(python())
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the parser");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write the document");
+    let out = child.wait_with_output().expect("the parser's output");
+    assert!(
+        out.status.success(),
+        "the Prometheus parser refused the document:\n{}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}

@@ -8,63 +8,26 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Child, Command};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use laissez_server::audit_stream::StreamConfig;
 use laissez_testkit::{TestServer, free_port};
 use serde_json::{Value, json};
 
 const SECRET: &str = "audit-stream-secret-0123456789";
 
-/// What the webhook receiver saw: records by seq (and how often each came),
-/// and how many more deliveries it should refuse.
-#[derive(Default)]
-struct Received {
-    records: BTreeMap<i64, (Value, usize)>,
-    refuse: usize,
-    refused: usize,
-}
-
-async fn receiver(seen: Arc<Mutex<Received>>) -> String {
-    let app = axum::Router::new().route(
-        "/audit",
-        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
-            let seen = seen.clone();
-            async move {
-                let signature = headers
-                    .get("laissez-signature")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default();
-                let t: i64 = signature
-                    .split(',')
-                    .find_map(|p| p.strip_prefix("t="))
-                    .and_then(|t| t.parse().ok())
-                    .unwrap_or_default();
-                if laissez_server::leaks::notify::signature(SECRET, t, &body) != signature {
-                    return StatusCode::UNAUTHORIZED;
-                }
-                let mut seen = seen.lock().unwrap();
-                if seen.refuse > 0 {
-                    seen.refuse -= 1;
-                    seen.refused += 1;
-                    return StatusCode::SERVICE_UNAVAILABLE;
-                }
-                let batch: Value = serde_json::from_slice(&body).unwrap();
-                for record in batch["records"].as_array().unwrap() {
-                    let seq = record["seq"].as_i64().unwrap();
-                    let entry = seen.records.entry(seq).or_insert((record.clone(), 0));
-                    entry.1 += 1;
-                }
-                StatusCode::OK
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/audit", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    url
+/// The records a receiver got, by seq, with how often each came.
+fn received(hook: &laissez_testkit::webhook::Receiver) -> BTreeMap<i64, (Value, usize)> {
+    let mut records = BTreeMap::new();
+    for batch in hook.bodies() {
+        for record in batch["records"].as_array().cloned().unwrap_or_default() {
+            let seq = record["seq"].as_i64().unwrap();
+            records.entry(seq).or_insert((record, 0)).1 += 1;
+        }
+    }
+    records
 }
 
 fn options(webhook: Option<&str>, syslog: Option<String>) -> laissez_server::run::Options {
@@ -117,31 +80,26 @@ fn complete_chain(records: &BTreeMap<i64, (Value, usize)>, through: i64) -> bool
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_webhook_gets_every_record_in_order_even_after_failures_and_restarts() {
-    let seen = Arc::new(Mutex::new(Received {
-        refuse: 2,
-        ..Default::default()
-    }));
-    let url = receiver(seen.clone()).await;
+    let hook = laissez_testkit::webhook::receiver(SECRET).await;
+    hook.refuse.store(2, Ordering::SeqCst);
+    let url = hook.url.clone();
     let temp = tempfile::tempdir().unwrap();
     let data = temp.path().join("data");
     let server = TestServer::start_with(&data, options(Some(&url), None));
     add_people(&server, &["ada", "bob", "cy"]).await;
     let through = newest(&server).await;
     eventually("every record, after two refused deliveries", || {
-        complete_chain(&seen.lock().unwrap().records, through)
+        complete_chain(&received(&hook), through)
     })
     .await;
-    assert_eq!(seen.lock().unwrap().refused, 2);
+    assert_eq!(hook.refused.load(Ordering::SeqCst), 2);
     let (_, streams) = server.get("/v1/audit/streams").await;
     assert_eq!(streams[0]["sink"], "webhook", "{streams}");
     assert!(streams[0]["delivered_through"].as_i64().unwrap() >= through);
 
     // A restarted server resumes from its cursor: nothing delivered is sent again.
     server.stop();
-    let before: BTreeMap<i64, usize> = seen
-        .lock()
-        .unwrap()
-        .records
+    let before: BTreeMap<i64, usize> = received(&hook)
         .iter()
         .map(|(seq, (_, n))| (*seq, *n))
         .collect();
@@ -149,14 +107,12 @@ async fn the_webhook_gets_every_record_in_order_even_after_failures_and_restarts
     add_people(&server, &["dee"]).await;
     let through = newest(&server).await;
     eventually("the records after the restart", || {
-        complete_chain(&seen.lock().unwrap().records, through)
+        complete_chain(&received(&hook), through)
     })
     .await;
-    {
-        let seen = seen.lock().unwrap();
-        for (seq, count) in &before {
-            assert_eq!(seen.records[seq].1, *count, "record {seq} was sent again");
-        }
+    let after = received(&hook);
+    for (seq, count) in &before {
+        assert_eq!(after[seq].1, *count, "record {seq} was sent again");
     }
 
     // Replay from a sequence number: those records come again.
@@ -166,17 +122,11 @@ async fn the_webhook_gets_every_record_in_order_even_after_failures_and_restarts
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["delivered_through"], 2);
     eventually("the replayed records", || {
-        seen.lock()
-            .unwrap()
-            .records
-            .get(&3)
-            .is_some_and(|(_, n)| *n >= 2)
+        received(&hook).get(&3).is_some_and(|(_, n)| *n >= 2)
     })
     .await;
     eventually("the replay's own audit record", || {
-        seen.lock()
-            .unwrap()
-            .records
+        received(&hook)
             .values()
             .any(|(r, _)| r["action"] == "audit.stream.replay")
     })

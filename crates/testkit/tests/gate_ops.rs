@@ -5,8 +5,6 @@
 //! refusals, DLP actions, upstream errors and the feed's age. The public
 //! listener keeps every path for the app, `/metrics` included.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use axum::Router;
@@ -14,34 +12,12 @@ use axum::routing::get;
 use laissez_gate::dlp::{DlpAction, DlpSettings};
 use laissez_gate::{Gate, GateConfig, Rule};
 use laissez_testkit::TestServer;
-use laissez_testkit::python::python;
 use reqwest::StatusCode;
 use serde_json::Value;
 
 /// Parses `text` with prometheus-client's OpenMetrics parser.
 fn parse(text: &str) -> Value {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/interop/parse_metrics.py");
-    let mut child = Command::new(python())
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run the parser");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "the Prometheus parser refused the document:\n{}\n{text}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON")
+    laissez_testkit::python::parse_metrics(text)
 }
 
 /// The value of the sample `name` of `family` with `labels`, if any.

@@ -5,47 +5,14 @@
 //! nobody inactive, and refuses bad thresholds, callers without the
 //! settings permission, and servers with nowhere to send.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use laissez_testkit::TestServer;
 use laissez_testkit::task::person_token;
 use serde_json::{Value, json};
 
 const SECRET: &str = "digest-webhook-secret-0123";
-
-async fn receiver(events: Arc<Mutex<Vec<Value>>>) -> String {
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
-            let events = events.clone();
-            async move {
-                let signature = headers
-                    .get("laissez-signature")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default();
-                let t: i64 = signature
-                    .split(',')
-                    .find_map(|p| p.strip_prefix("t="))
-                    .and_then(|t| t.parse().ok())
-                    .unwrap_or_default();
-                if laissez_server::leaks::notify::signature(SECRET, t, &body) != signature {
-                    return StatusCode::UNAUTHORIZED;
-                }
-                events
-                    .lock()
-                    .unwrap()
-                    .push(serde_json::from_slice(&body).unwrap());
-                StatusCode::OK
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    url
-}
 
 async fn create(server: &TestServer, body: Value) -> Value {
     let (status, created) = server.post("/v1/principals", body).await;
@@ -73,10 +40,9 @@ fn told(events: &[Value], owner: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn each_person_hears_of_what_they_answer_for() {
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let url = receiver(events.clone()).await;
+    let hook = laissez_testkit::webhook::receiver(SECRET).await;
     let mut options = laissez_server::run::Options::default();
-    options.notify.webhook = Some((url, SECRET.into()));
+    options.notify.webhook = Some((hook.url.clone(), SECRET.into()));
     let server = TestServer::start_with_options(options);
 
     create(&server, json!({"kind": "user", "name": "alice"})).await;
@@ -115,7 +81,7 @@ async fn each_person_hears_of_what_they_answer_for() {
     );
     let start = Instant::now();
     loop {
-        let seen = events.lock().unwrap().clone();
+        let seen = hook.bodies();
         if seen
             .iter()
             .filter(|e| e["event"] == "hygiene.digest")

@@ -357,3 +357,50 @@ async fn a_client_registered_for_certificate_bound_tokens_binds_both_keys() {
         json!({"jkt": key.thumbprint(), "x5t#S256": laissez_tls::thumbprint(&s.certificate.der)})
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn authlib_over_mutual_tls_gets_a_task_bound_to_its_certificate() {
+    let s = setup().await;
+    let client_id = s.client(false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let ca = write("ca.pem", &s.server.server_ca.certificate.pem());
+    let cert = write("cert.pem", &s.certificate.cert);
+    let key = write("key.pem", &s.certificate.key);
+    let steps = laissez_testkit::python::script_steps(
+        "task_authlib_mtls.py",
+        &[
+            &s.server.url,
+            &client_id,
+            &ca,
+            &cert,
+            &key,
+            "https://notes.example",
+        ],
+    )
+    .await;
+    let metadata = &steps["metadata"];
+    assert_eq!(metadata["bound"], true, "{metadata}");
+    assert!(
+        metadata["methods"]
+            .to_string()
+            .contains("\"tls_client_auth\""),
+        "{metadata}"
+    );
+    let exchange = &steps["exchange"];
+    assert_eq!(exchange["token_type"], "Bearer", "{exchange}");
+    assert_eq!(exchange["issued_token_type"], TASK_TOKEN, "{exchange}");
+    assert_eq!(exchange["prefix"], "lztt_", "{exchange}");
+    let used = &steps["use"];
+    assert_eq!(used["with_certificate"], 200, "{used}");
+    assert_eq!(
+        used["bound_to"]["x5t#S256"],
+        laissez_tls::thumbprint(&s.certificate.der),
+        "{used}"
+    );
+    assert_eq!(used["without_certificate"], 401, "{used}");
+}

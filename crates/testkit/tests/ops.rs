@@ -4,39 +4,13 @@
 //! own parser (prometheus-client, PyPI) reads, with request counts and
 //! latency per route template and the credentials issued and verified.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use laissez_testkit::TestServer;
-use laissez_testkit::python::python;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 /// Parses `text` with prometheus-client's OpenMetrics parser.
 fn parse(text: &str) -> Value {
-    let python = python();
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/interop/parse_metrics.py");
-    let mut child = Command::new(python)
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run the parser");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "the Prometheus parser refused the document:\n{}\n{text}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON")
+    laissez_testkit::python::parse_metrics(text)
 }
 
 fn sample<'a>(
