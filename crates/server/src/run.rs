@@ -219,6 +219,8 @@ pub async fn start(
         (None, Some(_)) => format!("https://{addr}"),
     };
     let mut state = AppState::new(Arc::new(store.clone()), issuer, keys);
+    let metrics = state.metrics.clone();
+    store.observe_writes(move |seconds| metrics.audit_write(seconds));
     state.mutual_tls = options
         .tls
         .as_ref()

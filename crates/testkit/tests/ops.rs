@@ -138,6 +138,15 @@ async fn metrics_are_for_auditors_and_parse_as_openmetrics() {
     )
     .unwrap_or_else(|| panic!("{families}"));
     assert!(issued["value"].as_f64().unwrap() >= 2.0);
+    // Every change committed with its audit record was timed.
+    let audit_writes = sample(
+        &families,
+        "laissez_audit_write_seconds",
+        "laissez_audit_write_seconds_count",
+        &[],
+    )
+    .unwrap_or_else(|| panic!("{families}"));
+    assert!(audit_writes["value"].as_f64().unwrap() >= 2.0, "{audit_writes}");
     for outcome in ["valid", "refused"] {
         assert!(
             sample(

@@ -59,7 +59,12 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     /// The last task sequence number handed out.
     task_seq: AtomicI64,
+    /// Told how long each write took, queueing and commit included.
+    write_observer: std::sync::OnceLock<WriteObserver>,
 }
+
+/// Told each write's latency, in seconds.
+type WriteObserver = Box<dyn Fn(f64) + Send + Sync>;
 
 fn now() -> i64 {
     SystemTime::now()
@@ -115,6 +120,7 @@ impl SqliteStore {
                 writer: Mutex::new(Some(tx)),
                 readers: Mutex::new(Vec::new()),
                 task_seq,
+                write_observer: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -122,6 +128,14 @@ impl SqliteStore {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// Tells `observer` how long each write transaction took, from the
+    /// call to its durable commit (every change commits with its audit
+    /// record, so this is how long audit writes take). Set once; later
+    /// calls are ignored.
+    pub fn observe_writes(&self, observer: impl Fn(f64) + Send + Sync + 'static) {
+        let _ = self.inner.write_observer.set(Box::new(observer));
     }
 
     /// Stops accepting writes; queued writes still commit.
@@ -135,6 +149,7 @@ impl SqliteStore {
         &self,
         job: impl FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, Error> {
+        let started = std::time::Instant::now();
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |conn| {
             let result = match conn {
@@ -159,7 +174,11 @@ impl SqliteStore {
                 .send(job)
                 .map_err(|_| Error::Closed)?;
         }
-        rx.await.map_err(|_| Error::Closed)?
+        let result = rx.await.map_err(|_| Error::Closed)?;
+        if let Some(observe) = self.inner.write_observer.get() {
+            observe(started.elapsed().as_secs_f64());
+        }
+        result
     }
 
     /// A mutation and its audit record, in one transaction.
