@@ -280,8 +280,9 @@ impl Browsers {
         metadata: &Value,
         scope: &str,
         credential: Option<&str>,
+        http: reqwest::ClientBuilder,
     ) -> Result<Browsers, GateError> {
-        let http = reqwest::Client::builder()
+        let http = http
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(10))
             .build()

@@ -123,12 +123,35 @@ pub struct GateConfig {
     pub feed_max_age: std::time::Duration,
     /// `Accept: text/markdown` requests whose app answers HTML get Markdown.
     pub markdown_for_agents: bool,
+    /// CA certificates (PEM) the issuer's https certificate may chain to,
+    /// besides the public roots: an issuer on a private PKI.
+    pub issuer_ca: Option<Vec<u8>>,
 }
 
 /// Default of [`GateConfig::feed_max_age`].
 pub const FEED_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(90);
 
 impl GateConfig {
+    /// A client builder for calls to the issuer: the public roots, and the
+    /// CAs of [`GateConfig::issuer_ca`] when set.
+    pub fn issuer_client(&self) -> Result<reqwest::ClientBuilder, crate::GateError> {
+        let mut builder = reqwest::Client::builder();
+        if let Some(pem) = &self.issuer_ca {
+            let roots = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
+                crate::GateError::Config(format!("the issuer CA file is not PEM certificates: {e}"))
+            })?;
+            if roots.is_empty() {
+                return Err(crate::GateError::Config(
+                    "the issuer CA file holds no certificate".into(),
+                ));
+            }
+            for root in roots {
+                builder = builder.add_root_certificate(root);
+            }
+        }
+        Ok(builder)
+    }
+
     /// A gate for `app` at `resource` in front of `upstream`, trusting
     /// `issuer`: no scopes required, no rules, no audit reporting, no
     /// browser sign-in, any account.
@@ -150,6 +173,7 @@ impl GateConfig {
             require_dpop: false,
             dpop_nonce: false,
             feed_max_age: FEED_MAX_AGE,
+            issuer_ca: None,
             markdown_for_agents: false,
         }
     }

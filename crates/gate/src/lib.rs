@@ -92,17 +92,26 @@ impl Gate {
             ));
         }
         verifier.clone().follow_revocations();
-        let reporter = config
-            .audit_token
-            .clone()
-            .map(|token| Arc::new(report::AuditReporter::start(&config.issuer, token)));
+        let reporter = match config.audit_token.clone() {
+            Some(token) => Some(Arc::new(report::AuditReporter::start(
+                &config.issuer,
+                token,
+                config.issuer_client()?,
+            ))),
+            None => None,
+        };
         let signer = Arc::new(assertion::AssertionSigner::generate().map_err(GateError::Config)?);
         let browsers = if config.browser_login {
             let url = format!(
                 "{}/.well-known/oauth-authorization-server",
                 config.issuer.trim_end_matches('/')
             );
-            let metadata: serde_json::Value = reqwest::get(&url)
+            let metadata: serde_json::Value = config
+                .issuer_client()?
+                .build()
+                .map_err(|e| GateError::Issuer(e.to_string()))?
+                .get(&url)
+                .send()
                 .await
                 .map_err(|e| GateError::Issuer(e.to_string()))?
                 .json()
@@ -119,6 +128,7 @@ impl Gate {
                         .feed_token
                         .as_deref()
                         .or(config.audit_token.as_deref()),
+                    config.issuer_client()?,
                 )
                 .await?,
             ))

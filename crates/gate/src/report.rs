@@ -52,11 +52,12 @@ pub struct AuditReporter {
 }
 
 impl AuditReporter {
-    /// Starts reporting to the server at `issuer` with `token`.
-    pub fn start(issuer: &str, token: String) -> AuditReporter {
+    /// Starts reporting to the server at `issuer` with `token`, over a
+    /// client made from `http`.
+    pub fn start(issuer: &str, token: String, http: reqwest::ClientBuilder) -> AuditReporter {
         let (tx, mut rx) = mpsc::channel::<Value>(BUFFER);
         let url = format!("{}/v1/audit/events", issuer.trim_end_matches('/'));
-        let http = reqwest::Client::builder()
+        let http = http
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap_or_default();

@@ -208,7 +208,8 @@ fn decoding_keys(jwks: serde_json::Value) -> Result<HashMap<String, DecodingKey>
 impl Verifier {
     /// Discovers the issuer's JWKS and loads its keys.
     pub async fn new(config: &GateConfig) -> Result<Verifier, GateError> {
-        let http = reqwest::Client::builder()
+        let http = config
+            .issuer_client()?
             .timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| GateError::Issuer(e.to_string()))?;

@@ -151,4 +151,21 @@ fn bad_tls_flags_are_one_line_and_stop_the_start() {
         &data,
     );
     assert!(gate.contains("does not match"), "{gate:?}");
+    for (ca, expected) in [(&missing, "--issuer-ca"), (&empty, "no certificate")] {
+        let gate = fails(
+            &[
+                "gate",
+                "--app",
+                "notes",
+                "--upstream",
+                "http://127.0.0.1:9",
+                "--listen",
+                "127.0.0.1:0",
+                "--issuer-ca",
+                ca,
+            ],
+            &data,
+        );
+        assert!(gate.contains(expected), "{gate:?}");
+    }
 }

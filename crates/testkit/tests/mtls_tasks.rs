@@ -108,6 +108,8 @@ impl Setup {
             ("resource", "https://notes.example"),
             ("task_description", "read the release notes"),
         ];
+        // A parameter in `extra` replaces the default of the same name.
+        form.retain(|(name, _)| extra.iter().all(|(other, _)| other != name));
         form.extend_from_slice(extra);
         let mut request = self.server.client(certificate).post(&url).form(&form);
         if let Some(key) = key {
@@ -403,4 +405,84 @@ async fn authlib_over_mutual_tls_gets_a_task_bound_to_its_certificate() {
         "{used}"
     );
     assert_eq!(used["without_certificate"], 401, "{used}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gate_over_tls_admits_the_task_jwt_only_with_its_certificate_until_it_completes() {
+    let s = setup().await;
+    let client_id = s.client(false).await;
+    // A gate over TLS in front of a small app, trusting the server's private CA.
+    let dir = tempfile::tempdir().unwrap();
+    let tls =
+        laissez_testkit::pki::listener_tls(dir.path(), &s.server.server_ca, &s.server.client_ca);
+    let app = axum::Router::new().fallback(|| async { "hello from the app" });
+    let app_url = laissez_testkit::gate::serve_app(app).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gate_url = format!("https://{}", listener.local_addr().unwrap());
+    s.server
+        .admin(
+            Method::PUT,
+            "/v1/resources",
+            json!({"resource": gate_url, "name": "notes-gate", "scopes": {"notes.read": "Read notes"}}),
+        )
+        .await;
+    let mut config = laissez_gate::GateConfig::new(
+        "notes-gate",
+        gate_url.parse().unwrap(),
+        app_url.parse().unwrap(),
+        &s.server.url,
+    );
+    config.default_scopes = vec!["notes.read".into()];
+    config.feed_token = Some(s.server.admin.clone());
+    // Without the CA the gate cannot even reach its issuer.
+    assert!(laissez_gate::Gate::new(config.clone()).await.is_err());
+    config.issuer_ca = Some(s.server.server_ca.certificate.pem().into_bytes());
+    let gate = laissez_gate::Gate::new(config).await.unwrap();
+    tokio::spawn(gate.serve_tls(listener, tls, std::future::pending()));
+
+    let (status, body) = s
+        .exchange(
+            &client_id,
+            Some(&s.certificate),
+            None,
+            &[("resource", &gate_url)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let jwt = body["access_token"].as_str().unwrap().to_owned();
+    let task_id = jwt_claims(&jwt)["task"].as_str().unwrap().to_owned();
+    let get = |certificate: Option<&Issued>| {
+        s.server
+            .client(certificate)
+            .get(format!("{gate_url}/notes"))
+            .bearer_auth(&jwt)
+            .send()
+    };
+    let answer = get(Some(&s.certificate)).await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(answer.text().await.unwrap(), "hello from the app");
+    let colleague = s
+        .server
+        .client_ca
+        .client_for("colleague", &["agent.example"]);
+    for (what, certificate) in [
+        ("no certificate", None),
+        ("a colleague's", Some(&colleague)),
+    ] {
+        let answer = get(certificate).await.unwrap();
+        assert_eq!(answer.status(), StatusCode::UNAUTHORIZED, "{what}");
+    }
+    // Completed: refused at the gate on the very next request.
+    let (status, body) = s
+        .call(
+            Method::POST,
+            &format!("/v1/tasks/{task_id}/complete"),
+            &s.server.admin,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let answer = get(Some(&s.certificate)).await.unwrap();
+    assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
 }

@@ -146,7 +146,10 @@ async fn metrics_are_for_auditors_and_parse_as_openmetrics() {
         &[],
     )
     .unwrap_or_else(|| panic!("{families}"));
-    assert!(audit_writes["value"].as_f64().unwrap() >= 2.0, "{audit_writes}");
+    assert!(
+        audit_writes["value"].as_f64().unwrap() >= 2.0,
+        "{audit_writes}"
+    );
     for outcome in ["valid", "refused"] {
         assert!(
             sample(

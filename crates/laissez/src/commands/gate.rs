@@ -82,6 +82,10 @@ pub struct GateArgs {
     /// `Accept: text/markdown` (DLP reads the converted text).
     #[arg(long)]
     markdown_for_agents: bool,
+    /// Trust the CA certificates in this PEM file for the issuer's https
+    /// certificate too (an issuer on a private PKI).
+    #[arg(long, value_name = "FILE")]
+    issuer_ca: Option<PathBuf>,
     #[command(flatten)]
     log: super::serve::LogArgs,
     /// Read settings from this TOML file too ([serve] and [gate] tables,
@@ -156,7 +160,7 @@ pub async fn run(args: GateArgs) -> Result<(), CliError> {
         config.trusted_proxies = args.trusted_proxies.clone();
         config.require_dpop |= args.require_dpop;
         config.dpop_nonce |= args.dpop_nonce;
-        args.operations(&mut config);
+        args.operations(&mut config)?;
         let listen = args
             .listen
             .clone()
@@ -188,6 +192,7 @@ pub async fn run(args: GateArgs) -> Result<(), CliError> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     let resource = args
         .resource
+        .clone()
         .unwrap_or_else(|| format!("{scheme}://{addr}"));
     let resource = resource
         .parse()
@@ -201,10 +206,7 @@ pub async fn run(args: GateArgs) -> Result<(), CliError> {
             })?;
     }
     let mut config = GateConfig::new(&args.app, resource, upstream, &args.issuer);
-    if let Some(age) = args.ready_max_feed_age {
-        config.feed_max_age = age;
-    }
-    config.markdown_for_agents = args.markdown_for_agents;
+    args.operations(&mut config)?;
     config.default_scopes = args.scopes;
     config.rules = rules;
     config.audit_token = args.audit_token;
@@ -225,11 +227,21 @@ pub async fn run(args: GateArgs) -> Result<(), CliError> {
 
 impl GateArgs {
     /// The operations settings, on either way of configuring the gate.
-    fn operations(&self, config: &mut GateConfig) {
+    fn operations(&self, config: &mut GateConfig) -> Result<(), CliError> {
         if let Some(age) = self.ready_max_feed_age {
             config.feed_max_age = age;
         }
         config.markdown_for_agents |= self.markdown_for_agents;
+        if let Some(path) = &self.issuer_ca {
+            let pem = std::fs::read(path)
+                .map_err(|e| CliError::Local(format!("--issuer-ca {}: {e}", path.display())))?;
+            config.issuer_ca = Some(pem);
+            // Checked now, so a wrong file stops the start with one line.
+            let _checked = config
+                .issuer_client()
+                .map_err(|e| CliError::Local(format!("--issuer-ca {}: {e}", path.display())))?;
+        }
+        Ok(())
     }
 
     /// The ops listener, bound now so that a wrong address stops the start.
