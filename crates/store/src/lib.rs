@@ -219,6 +219,11 @@ pub trait Store: Send + Sync + 'static {
     /// it delivered none yet).
     async fn stream_cursor(&self, sink: &str) -> Result<i64, Error>;
 
+    /// Moves the stream `sink`'s cursor from `from` to `to` if it still is at
+    /// `from`; false (and nothing changed) when someone moved it meanwhile,
+    /// such as an operator's replay while a batch was being delivered.
+    async fn advance_stream_cursor(&self, sink: &str, from: i64, to: i64) -> Result<bool, Error>;
+
     /// Records that the stream `sink` delivered every record up to `seq`. An
     /// operator moving it (to replay from a sequence number) passes the
     /// audit record of that change; the stream's own progress passes none.

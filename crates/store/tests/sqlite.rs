@@ -1146,3 +1146,23 @@ async fn dynamic_clients_never_used_expire_and_their_tokens_with_them() {
         "a deleted client's grants are over"
     );
 }
+
+#[tokio::test]
+async fn a_replay_during_a_delivery_is_not_overwritten_by_the_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("laissez.db")).unwrap();
+    assert_eq!(store.stream_cursor("webhook").await.unwrap(), 0);
+    assert!(store.advance_stream_cursor("webhook", 0, 10).await.unwrap());
+    // The worker read 10 and delivers 11..=20; an operator replays from 2.
+    store.set_stream_cursor("webhook", 2, None).await.unwrap();
+    assert!(
+        !store
+            .advance_stream_cursor("webhook", 10, 20)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.stream_cursor("webhook").await.unwrap(), 2);
+    // Sinks are apart.
+    assert!(store.advance_stream_cursor("syslog", 0, 5).await.unwrap());
+    assert_eq!(store.stream_cursor("webhook").await.unwrap(), 2);
+}

@@ -203,8 +203,10 @@ async fn step(name: &str, sink: &mut Sink, store: &dyn Store) -> Result<bool, St
     };
     sink.check().await;
     sink.deliver(&records).await?;
+    // Only from where it was read: a replay asked for meanwhile wins, and
+    // the next step delivers again from there.
     store
-        .set_stream_cursor(name, last, None)
+        .advance_stream_cursor(name, cursor, last)
         .await
         .map_err(|e| e.to_string())?;
     Ok(true)

@@ -565,6 +565,18 @@ impl Store for SqliteStore {
         self.read(move |c| rows::stream_cursor(c, &key)).await
     }
 
+    async fn advance_stream_cursor(&self, sink: &str, from: i64, to: i64) -> Result<bool, Error> {
+        let key = rows::stream_key(sink);
+        self.write(move |c| {
+            if rows::stream_cursor(c, &key)? != from {
+                return Ok(false);
+            }
+            rows::set_stream_cursor(c, &key, to)?;
+            Ok(true)
+        })
+        .await
+    }
+
     async fn set_stream_cursor(
         &self,
         sink: &str,
