@@ -85,18 +85,7 @@ pub async fn create(
                 ))
             })?;
             let owner = lookup_principal(&state, owner).await?;
-            if owner.kind != PrincipalKind::User {
-                return Err(ApiError::BadRequest(format!(
-                    "the owner must be a user, and '{}' is a {}",
-                    owner.name, owner.kind
-                )));
-            }
-            if owner.status != Status::Active {
-                return Err(ApiError::Conflict(format!(
-                    "the owner '{}' is inactive",
-                    owner.name
-                )));
-            }
+            may_own(&owner)?;
             (Some(owner.id.clone()), Some(owner.id))
         }
         PrincipalKind::Task => {
@@ -294,18 +283,7 @@ pub async fn transfer_owner(
             principal.name, principal.kind
         )));
     }
-    if owner.kind != PrincipalKind::User {
-        return Err(ApiError::BadRequest(format!(
-            "the owner must be a user, and '{}' is a {}",
-            owner.name, owner.kind
-        )));
-    }
-    if owner.status != Status::Active {
-        return Err(ApiError::Conflict(format!(
-            "the new owner '{}' is inactive",
-            owner.name
-        )));
-    }
+    may_own(&owner)?;
     if principal.owner_id.as_deref() == Some(owner.id.as_str()) {
         return Err(ApiError::Conflict(format!(
             "{} {} is already owned by {}",
@@ -432,4 +410,21 @@ async fn user_managed_by(
         .await?;
     caller.may_act_on(state, &user, "principal.manage").await?;
     Ok(user)
+}
+
+/// Whether `owner` may own a non-human identity: an active user.
+fn may_own(owner: &Principal) -> Result<(), ApiError> {
+    if owner.kind != PrincipalKind::User {
+        return Err(ApiError::BadRequest(format!(
+            "the owner must be a user, and '{}' is a {}",
+            owner.name, owner.kind
+        )));
+    }
+    if owner.status != Status::Active {
+        return Err(ApiError::Conflict(format!(
+            "the owner '{}' is inactive",
+            owner.name
+        )));
+    }
+    Ok(())
 }

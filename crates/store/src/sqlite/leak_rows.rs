@@ -110,18 +110,7 @@ pub fn record(
             now
         ],
     )?;
-    for channel in notify {
-        // Mail goes only to owners with an address.
-        if channel == "email" && email(conn, incident.owner_id.as_deref().unwrap_or(""))?.is_none()
-        {
-            continue;
-        }
-        conn.execute(
-            "INSERT INTO notifications (id, channel, incident_id, attempts, next_attempt_at, created_at)
-             VALUES (?1, ?2, ?3, 0, ?4, ?4)",
-            params![format!("{incident_id}.{channel}"), channel, incident_id, now],
-        )?;
-    }
+    queue_notifications(conn, incident_id, incident.owner_id.as_deref(), notify, now)?;
     Ok((action, Some(incident)))
 }
 
@@ -388,6 +377,28 @@ pub fn email(conn: &Connection, principal_id: &str) -> Result<Option<String>, Er
         .optional()?)
 }
 
+/// Queues one notification of `subject` (an incident, a digest, an
+/// approval) per channel, due at once; mail only when `owner` has an address.
+pub fn queue_notifications(
+    conn: &Connection,
+    subject: &str,
+    owner: Option<&str>,
+    channels: &[String],
+    at: UnixTime,
+) -> Result<(), Error> {
+    for channel in channels {
+        if channel == "email" && email(conn, owner.unwrap_or(""))?.is_none() {
+            continue;
+        }
+        conn.prepare_cached(
+            "INSERT INTO notifications (id, channel, incident_id, attempts, next_attempt_at, created_at)
+             VALUES (?1, ?2, ?3, 0, ?4, ?4)",
+        )?
+        .execute(params![format!("{subject}.{channel}"), channel, subject, at])?;
+    }
+    Ok(())
+}
+
 /// Disconnect times are milliseconds: everything up to the end of `now`'s second.
 fn end_of_second(now: i64) -> i64 {
     now.saturating_mul(1000).saturating_add(999)
@@ -410,21 +421,7 @@ pub fn queue_digests(
             digest.findings.to_string(),
             digest.created_at
         ])?;
-        for channel in channels {
-            if channel == "email" && email(conn, &digest.owner_id)?.is_none() {
-                continue;
-            }
-            conn.prepare_cached(
-                "INSERT INTO notifications (id, channel, incident_id, attempts, next_attempt_at, created_at)
-                 VALUES (?1, ?2, ?3, 0, ?4, ?4)",
-            )?
-            .execute(params![
-                format!("{}.{channel}", digest.id),
-                channel,
-                digest.id,
-                at
-            ])?;
-        }
+        queue_notifications(conn, &digest.id, Some(&digest.owner_id), channels, at)?;
     }
     conn.prepare_cached(
         "INSERT INTO meta (key, value) VALUES ('hygiene.last_digest', ?1)

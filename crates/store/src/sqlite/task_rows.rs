@@ -213,24 +213,13 @@ pub fn insert(
             )
             .optional()?
             .flatten();
-        for channel in &approval.notify {
-            // Mail goes only to owners with an address.
-            if channel == "email"
-                && super::leak_rows::email(conn, owner.as_deref().unwrap_or(""))?.is_none()
-            {
-                continue;
-            }
-            conn.prepare_cached(
-                "INSERT INTO notifications (id, channel, incident_id, attempts, next_attempt_at, created_at)
-                 VALUES (?1, ?2, ?3, 0, ?4, ?4)",
-            )?
-            .execute(params![
-                format!("{}.{channel}", task.id),
-                channel,
-                task.id,
-                task.issued_at
-            ])?;
-        }
+        super::leak_rows::queue_notifications(
+            conn,
+            &task.id,
+            owner.as_deref(),
+            &approval.notify,
+            task.issued_at,
+        )?;
     }
     Ok(())
 }

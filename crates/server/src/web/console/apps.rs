@@ -16,7 +16,6 @@ use super::tokens::listed;
 use super::{Chrome, Console, render, see_other, when};
 use crate::AppState;
 use crate::api::connected::{ConnectedQuery, Disconnect};
-use crate::api::principals::ListPrincipals;
 use crate::problem::ApiJson;
 
 /// A client as `GET /v1/clients` lists it (the fields shown here).
@@ -67,17 +66,7 @@ struct Page {
 /// `GET /console/apps`.
 pub async fn page(State(state): State<AppState>, console: Console) -> Response {
     let caller = &console.caller;
-    let people: Vec<Principal> = match listed(crate::api::principals::list(
-        State(state.clone()),
-        caller.clone(),
-        Query(ListPrincipals {
-            kind: Some(PrincipalKind::User),
-            limit: Some(1000),
-            cursor: None,
-        }),
-    ))
-    .await
-    {
+    let people: Vec<Principal> = match console.principals(&state, Some(PrincipalKind::User)).await {
         Ok(people) => people,
         Err(e) => return console.refusal(&e),
     };

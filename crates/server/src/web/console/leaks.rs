@@ -3,8 +3,6 @@
 //! reported it, whose it is, and what was done (revoked, flagged, already
 //! inactive).
 
-use std::collections::HashMap;
-
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -15,7 +13,6 @@ use laissez_core::leak::{Incident, LeakAction};
 use super::tokens::listed;
 use super::{Chrome, Console, render, when};
 use crate::AppState;
-use crate::api::principals::ListPrincipals;
 
 struct Row {
     id: String,
@@ -60,21 +57,8 @@ pub async fn page(State(state): State<AppState>, console: Console) -> Response {
         Ok(incidents) => incidents,
         Err(e) => return console.refusal(&e),
     };
-    let people: Vec<Principal> = listed(crate::api::principals::list(
-        State(state.clone()),
-        console.caller.clone(),
-        Query(ListPrincipals {
-            kind: None,
-            limit: Some(1000),
-            cursor: None,
-        }),
-    ))
-    .await
-    .unwrap_or_default();
-    let names: HashMap<&str, &str> = people
-        .iter()
-        .map(|p| (p.id.as_str(), p.name.as_str()))
-        .collect();
+    let people: Vec<Principal> = console.principals(&state, None).await.unwrap_or_default();
+    let names = super::names(&people);
     let name = |id: Option<&str>| {
         id.map(|id| names.get(id).copied().unwrap_or(id).to_owned())
             .unwrap_or_default()

@@ -35,6 +35,17 @@ use crate::auth::Authenticated;
 use crate::problem::ApiError;
 use crate::web::{session, views};
 
+/// Principals one page lists at most.
+pub const LISTED: usize = 1000;
+
+/// Principal names by id, for pages that show what the API names by id.
+pub fn names(principals: &[Principal]) -> std::collections::HashMap<&str, &str> {
+    principals
+        .iter()
+        .map(|p| (p.id.as_str(), p.name.as_str()))
+        .collect()
+}
+
 /// Where the console's script is served (only pages that need it load it).
 pub const SCRIPT_PATH: &str = "/static/console.js";
 
@@ -158,6 +169,25 @@ impl Console {
                 chrome: Some(self.chrome("")),
             },
         )
+    }
+
+    /// The principals the person may list (the first [`LISTED`]), of
+    /// `kind` when given, through `GET /v1/principals`.
+    pub async fn principals(
+        &self,
+        state: &AppState,
+        kind: Option<PrincipalKind>,
+    ) -> Result<Vec<Principal>, ApiError> {
+        tokens::listed(crate::api::principals::list(
+            axum::extract::State(state.clone()),
+            self.caller.clone(),
+            axum::extract::Query(crate::api::principals::ListPrincipals {
+                kind,
+                limit: Some(LISTED),
+                cursor: None,
+            }),
+        ))
+        .await
     }
 
     /// The fields of a posted form, once its CSRF token is checked; a form

@@ -16,7 +16,6 @@ use super::audit::{Row as AuditRow, last_seq, records};
 use super::tokens::{TokenRow, listed};
 use super::{Chrome, Console, Form, render};
 use crate::AppState;
-use crate::api::principals::ListPrincipals;
 use crate::api::settings::HygieneQuery;
 use crate::api::tokens::ListTokens;
 use crate::problem::ApiError;
@@ -81,16 +80,7 @@ async fn gather(
     unused_days: i64,
 ) -> Result<(Vec<Count>, Vec<String>, Vec<AuditRow>), ApiError> {
     let caller = &console.caller;
-    let principals: Vec<Principal> = listed(crate::api::principals::list(
-        State(state.clone()),
-        caller.clone(),
-        Query(ListPrincipals {
-            kind: None,
-            limit: Some(1000),
-            cursor: None,
-        }),
-    ))
-    .await?;
+    let principals: Vec<Principal> = console.principals(state, None).await?;
     let of_kind = |kind| principals.iter().filter(|p| p.kind == kind).count();
     let tokens: Vec<TokenRow> = listed(crate::api::tokens::list(
         State(state.clone()),

@@ -4,8 +4,6 @@
 //! `laissez check` question (`POST /v1/check`): may this principal use this
 //! permission on this resource, along which chain, by which policy.
 
-use std::collections::HashMap;
-
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, RawQuery, State};
@@ -17,7 +15,6 @@ use super::tokens::{Choice, Choices, listed};
 use super::{Chrome, Console, Form, render, see_other, when};
 use crate::AppState;
 use crate::api::policies::{CheckRequest, CreatePolicy, ListPolicies};
-use crate::api::principals::ListPrincipals;
 use crate::problem::ApiJson;
 
 struct Row {
@@ -81,21 +78,8 @@ async fn show(
         Err(e) => return console.refusal(&e),
     };
     // Policies name principals by id; people read names.
-    let principals: Vec<Principal> = listed(crate::api::principals::list(
-        State(state.clone()),
-        console.caller.clone(),
-        Query(ListPrincipals {
-            kind: None,
-            limit: Some(1000),
-            cursor: None,
-        }),
-    ))
-    .await
-    .unwrap_or_default();
-    let names: HashMap<&str, &str> = principals
-        .iter()
-        .map(|p| (p.id.as_str(), p.name.as_str()))
-        .collect();
+    let principals: Vec<Principal> = console.principals(state, None).await.unwrap_or_default();
+    let names = super::names(&principals);
     let rows = policies
         .iter()
         .map(|p| Row {

@@ -3,19 +3,16 @@
 //! (`POST /v1/principals/{id}/owner`), and deactivating or reactivating
 //! any principal (`POST /v1/principals/{id}/deactivate`, `/activate`).
 
-use std::collections::HashMap;
-
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use laissez_core::{Principal, PrincipalKind, Status};
 
-use super::tokens::listed;
 use super::{Chrome, Console, render, see_other, when};
 use crate::AppState;
-use crate::api::principals::{ListPrincipals, TransferOwner};
+use crate::api::principals::TransferOwner;
 use crate::problem::ApiJson;
 
 struct Row {
@@ -39,24 +36,11 @@ struct Page {
 
 /// `GET /console/principals`.
 pub async fn page(State(state): State<AppState>, console: Console) -> Response {
-    let all: Vec<Principal> = match listed(crate::api::principals::list(
-        State(state.clone()),
-        console.caller.clone(),
-        Query(ListPrincipals {
-            kind: None,
-            limit: Some(1000),
-            cursor: None,
-        }),
-    ))
-    .await
-    {
+    let all: Vec<Principal> = match console.principals(&state, None).await {
         Ok(all) => all,
         Err(e) => return console.refusal(&e),
     };
-    let names: HashMap<&str, &str> = all
-        .iter()
-        .map(|p| (p.id.as_str(), p.name.as_str()))
-        .collect();
+    let names = super::names(&all);
     let people: Vec<String> = all
         .iter()
         .filter(|p| p.kind == PrincipalKind::User && p.status == Status::Active)

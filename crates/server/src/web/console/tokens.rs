@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use laissez_core::admin::{POLICIES_READ, PRINCIPALS_READ, RESOURCES_READ, ROLES_READ};
 use laissez_core::credential::{Credential, CredentialState};
-use laissez_core::{Principal, PrincipalRef, Scope};
+use laissez_core::{PrincipalRef, Scope};
 use serde::Deserialize;
 
 use super::{Chrome, Console, Form, decode, render, render_with_script, see_other, when};
@@ -208,16 +208,7 @@ impl Choices {
             label: format!("{} (you)", console.user().name),
         }];
         if may(PRINCIPALS_READ).await
-            && let Ok(all) = listed::<Principal>(crate::api::principals::list(
-                State(state.clone()),
-                caller.clone(),
-                Query(crate::api::principals::ListPrincipals {
-                    kind: None,
-                    limit: Some(1000),
-                    cursor: None,
-                }),
-            ))
-            .await
+            && let Ok(all) = console.principals(state, None).await
         {
             principals.extend(
                 all.into_iter()
