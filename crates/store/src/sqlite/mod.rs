@@ -56,6 +56,9 @@ pub struct SqliteStore {
 struct Inner {
     path: PathBuf,
     writer: Mutex<Option<mpsc::Sender<Job>>>,
+    /// The one write connection: the writer thread's, lent to a caller
+    /// that finds it idle (see [`SqliteStore::write`]).
+    write_conn: Arc<Mutex<Connection>>,
     readers: Mutex<Vec<Connection>>,
     /// The last task sequence number handed out.
     task_seq: AtomicI64,
@@ -110,14 +113,17 @@ impl SqliteStore {
         schema::migrate(&conn)?;
         let task_seq = AtomicI64::new(task_rows::last_seq(&conn)?);
         let (tx, rx) = mpsc::channel::<Job>();
+        let write_conn = Arc::new(Mutex::new(conn));
+        let thread_conn = write_conn.clone();
         std::thread::Builder::new()
             .name("laissez-store-writer".into())
-            .spawn(move || write_loop(conn, rx))
+            .spawn(move || write_loop(&thread_conn, rx))
             .map_err(|e| Error::Unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 path,
                 writer: Mutex::new(Some(tx)),
+                write_conn,
                 readers: Mutex::new(Vec::new()),
                 task_seq,
                 write_observer: std::sync::OnceLock::new(),
@@ -145,9 +151,29 @@ impl SqliteStore {
         }
     }
 
+    /// A write someone waits for: committed on the calling thread when the
+    /// connection is idle, else with the writer thread's next group.
     async fn write<T: Send + 'static>(
         &self,
         job: impl FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        self.submit(job, true).await
+    }
+
+    /// A background write (audit batches from gates, last-use times,
+    /// pruning): always the writer thread's, so it never borrows a thread
+    /// that serves requests.
+    async fn write_queued<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        self.submit(job, false).await
+    }
+
+    async fn submit<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
+        here: bool,
     ) -> Result<T, Error> {
         let started = std::time::Instant::now();
         let (tx, rx) = oneshot::channel();
@@ -166,7 +192,12 @@ impl SqliteStore {
                 }),
             }
         });
-        {
+        let queued = if here {
+            self.commit_here(job)?
+        } else {
+            Some(job)
+        };
+        if let Some(job) = queued {
             let writer = self.inner.writer.lock().map_err(|_| Error::Closed)?;
             writer
                 .as_ref()
@@ -179,6 +210,37 @@ impl SqliteStore {
             observe(started.elapsed().as_secs_f64());
         }
         result
+    }
+
+    /// Commits `job` on the calling thread when the write connection is
+    /// idle and the runtime can lend this thread (multi-threaded tokio:
+    /// `block_in_place` moves the other tasks to another worker while the
+    /// commit waits for the disk). A lone write then costs no hand-off to
+    /// the writer thread and back, which on a small machine is most of its
+    /// latency. Returns the job when it must be queued instead: the
+    /// connection is busy (the writer thread then commits the waiting jobs
+    /// together, as one group) or the runtime is single-threaded.
+    fn commit_here(&self, job: Job) -> Result<Option<Job>, Error> {
+        let lendable = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if !lendable {
+            return Ok(Some(job));
+        }
+        let Ok(conn) = self.inner.write_conn.try_lock() else {
+            return Ok(Some(job));
+        };
+        // Closed means closed, whichever path a write would take.
+        if self
+            .inner
+            .writer
+            .lock()
+            .map_err(|_| Error::Closed)?
+            .is_none()
+        {
+            return Err(Error::Closed);
+        }
+        tokio::task::block_in_place(|| commit_jobs(&conn, &mut vec![job].into_iter()));
+        Ok(None)
     }
 
     /// A mutation and its audit record, in one transaction.
@@ -194,31 +256,45 @@ impl SqliteStore {
         .await
     }
 
+    /// A read on the blocking pool: for lists and scans, whose cost grows
+    /// with the data and must not hold an async worker.
     async fn read<T: Send + 'static>(
         &self,
         query: impl FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, Error> {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let pooled = inner.readers.lock().ok().and_then(|mut r| r.pop());
-            let conn = match pooled {
-                Some(conn) => conn,
-                None => open(&inner.path, OpenFlags::SQLITE_OPEN_READ_ONLY)?,
-            };
-            // Each read is its own snapshot.
-            let result = (|| {
-                let tx = conn.unchecked_transaction()?;
-                let value = query(&tx)?;
-                tx.finish()?;
-                Ok(value)
-            })();
-            if let Some(mut readers) = inner.readers.lock().ok().filter(|r| r.len() < READERS) {
-                readers.push(conn);
-            }
-            result
-        })
-        .await
-        .map_err(|e| Error::Unavailable(format!("read task failed: {e}")))?
+        tokio::task::spawn_blocking(move || inner.snapshot(query))
+            .await
+            .map_err(|e| Error::Unavailable(format!("read task failed: {e}")))?
+    }
+
+    /// A point read by key on the calling thread: an indexed lookup of a
+    /// few rows, cheaper than the two thread hand-offs of [`Self::read`]
+    /// (in WAL mode a reader never waits for the writer).
+    fn lookup<T>(&self, query: impl FnOnce(&Connection) -> Result<T, Error>) -> Result<T, Error> {
+        self.inner.snapshot(query)
+    }
+}
+
+impl Inner {
+    /// Runs `query` in its own read transaction on a pooled connection.
+    fn snapshot<T>(&self, query: impl FnOnce(&Connection) -> Result<T, Error>) -> Result<T, Error> {
+        let pooled = self.readers.lock().ok().and_then(|mut r| r.pop());
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => open(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY)?,
+        };
+        // Each read is its own snapshot.
+        let result = (|| {
+            let tx = conn.unchecked_transaction()?;
+            let value = query(&tx)?;
+            tx.finish()?;
+            Ok(value)
+        })();
+        if let Some(mut readers) = self.readers.lock().ok().filter(|r| r.len() < READERS) {
+            readers.push(conn);
+        }
+        result
     }
 }
 
@@ -255,8 +331,13 @@ fn restrict_files(path: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-fn write_loop(conn: Connection, jobs: mpsc::Receiver<Job>) {
+fn write_loop(conn: &Mutex<Connection>, jobs: mpsc::Receiver<Job>) {
     while let Ok(first) = jobs.recv() {
+        // A poisoned lock only means a job panicked; the connection is
+        // still consistent (its transaction was rolled back or committed).
+        let conn = conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
             match jobs.try_recv() {
@@ -277,6 +358,11 @@ fn write_loop(conn: Connection, jobs: mpsc::Receiver<Job>) {
 /// the queue is empty or a failure rolls back the whole transaction (SQLite
 /// does that on disk full and I/O errors); then commits and answers each job.
 fn commit_jobs(conn: &Connection, queue: &mut std::vec::IntoIter<Job>) {
+    // A job that panicked (a bug) left its transaction open: end it, so the
+    // next group does not fail to begin.
+    if !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let error = Error::from(e);
         for job in queue {
@@ -366,7 +452,7 @@ impl Store for SqliteStore {
 
     async fn principal(&self, id_or_name: &str) -> Result<Option<Principal>, Error> {
         let key = id_or_name.to_owned();
-        self.read(move |c| rows::principal(c, &key)).await
+        self.lookup(move |c| rows::principal(c, &key))
     }
 
     async fn principals(&self) -> Result<Vec<Principal>, Error> {
@@ -397,7 +483,7 @@ impl Store for SqliteStore {
 
     async fn chain(&self, id: &str) -> Result<Vec<Principal>, Error> {
         let id = id.to_owned();
-        self.read(move |c| rows::chain(c, &id)).await
+        self.lookup(move |c| rows::chain(c, &id))
     }
 
     async fn create_credential(
@@ -414,17 +500,17 @@ impl Store for SqliteStore {
 
     async fn caller(&self, secret_hash: &[u8; 32]) -> Result<Option<Caller>, Error> {
         let hash = *secret_hash;
-        self.read(move |c| rows::caller(c, &hash)).await
+        self.lookup(move |c| rows::caller(c, &hash))
     }
 
     async fn credential(&self, id: &str) -> Result<Option<Credential>, Error> {
         let id = id.to_owned();
-        self.read(move |c| rows::credential(c, &id)).await
+        self.lookup(move |c| rows::credential(c, &id))
     }
 
     async fn stored_credential(&self, id: &str) -> Result<Option<crate::StoredCredential>, Error> {
         let id = id.to_owned();
-        self.read(move |c| rows::stored_credential(c, &id)).await
+        self.lookup(move |c| rows::stored_credential(c, &id))
     }
 
     async fn credentials(&self, principal_id: Option<&str>) -> Result<Vec<Credential>, Error> {
@@ -452,7 +538,7 @@ impl Store for SqliteStore {
 
     async fn touch_credential(&self, id: &str, at: i64) -> Result<(), Error> {
         let id = id.to_owned();
-        self.write(move |c| rows::touch_credential(c, &id, at))
+        self.write_queued(move |c| rows::touch_credential(c, &id, at))
             .await
     }
 
@@ -467,7 +553,7 @@ impl Store for SqliteStore {
 
     async fn role(&self, name: &Name) -> Result<Option<Role>, Error> {
         let name = name.as_str().to_owned();
-        self.read(move |c| rows::role(c, &name)).await
+        self.lookup(move |c| rows::role(c, &name))
     }
 
     async fn create_policy(&self, policy: Policy, audit: AuditEvent) -> Result<(), Error> {
@@ -488,7 +574,7 @@ impl Store for SqliteStore {
 
     async fn policy_set(&self, principal_ids: &[String]) -> Result<PolicySet, Error> {
         let ids = principal_ids.to_vec();
-        self.read(move |c| rows::policy_set(c, &ids)).await
+        self.lookup(move |c| rows::policy_set(c, &ids))
     }
 
     async fn settings(&self) -> Result<Settings, Error> {
@@ -510,7 +596,7 @@ impl Store for SqliteStore {
     }
 
     async fn append_audit_batch(&self, events: Vec<AuditEvent>) -> Result<(), Error> {
-        self.write(move |c| {
+        self.write_queued(move |c| {
             let at = now();
             events
                 .into_iter()
@@ -551,18 +637,17 @@ impl Store for SqliteStore {
     }
 
     async fn audit_last_seq(&self) -> Result<i64, Error> {
-        self.read(|c| {
+        self.lookup(|c| {
             Ok(
                 c.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM audit_log")?
                     .query_row([], |r| r.get(0))?,
             )
         })
-        .await
     }
 
     async fn stream_cursor(&self, sink: &str) -> Result<i64, Error> {
         let key = rows::stream_key(sink);
-        self.read(move |c| rows::stream_cursor(c, &key)).await
+        self.lookup(move |c| rows::stream_cursor(c, &key))
     }
 
     async fn advance_stream_cursor(&self, sink: &str, from: i64, to: i64) -> Result<bool, Error> {
@@ -613,7 +698,7 @@ impl Store for SqliteStore {
 
     async fn registration_token(&self, client_id: &str) -> Result<Option<[u8; 32]>, Error> {
         let id = client_id.to_owned();
-        self.read(move |c| rows::registration(c, &id)).await
+        self.lookup(move |c| rows::registration(c, &id))
     }
 
     async fn update_client(
@@ -641,7 +726,7 @@ impl Store for SqliteStore {
     }
 
     async fn resources(&self) -> Result<Vec<laissez_oauth::protected::ProtectedResource>, Error> {
-        self.read(rows::resources).await
+        self.lookup(rows::resources)
     }
 
     async fn clients(&self) -> Result<Vec<laissez_oauth::client::Client>, Error> {
@@ -659,7 +744,7 @@ impl Store for SqliteStore {
 
     async fn client(&self, client_id: &str) -> Result<Option<rows::ClientRow>, Error> {
         let id = client_id.to_owned();
-        self.read(move |c| rows::client(c, &id)).await
+        self.lookup(move |c| rows::client(c, &id))
     }
 
     async fn revoke_access_token(
@@ -681,8 +766,7 @@ impl Store for SqliteStore {
 
     async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, Error> {
         let jti = jti.to_owned();
-        self.read(move |c| rows::is_access_token_revoked(c, &jti))
-            .await
+        self.lookup(move |c| rows::is_access_token_revoked(c, &jti))
     }
 
     async fn set_password(
@@ -700,7 +784,7 @@ impl Store for SqliteStore {
 
     async fn password(&self, user_id: &str) -> Result<Option<String>, Error> {
         let id = user_id.to_owned();
-        self.read(move |c| oauth_rows::password(c, &id)).await
+        self.lookup(move |c| oauth_rows::password(c, &id))
     }
 
     async fn create_session(
@@ -746,8 +830,7 @@ impl Store for SqliteStore {
 
     async fn federated_user(&self, issuer: &str, subject: &str) -> Result<Option<String>, Error> {
         let (issuer, subject) = (issuer.to_owned(), subject.to_owned());
-        self.read(move |c| oauth_rows::federated_user(c, &issuer, &subject))
-            .await
+        self.lookup(move |c| oauth_rows::federated_user(c, &issuer, &subject))
     }
 
     async fn link_federated(
@@ -782,7 +865,7 @@ impl Store for SqliteStore {
     }
 
     async fn session(&self, id_hash: [u8; 32]) -> Result<Option<(String, i64)>, Error> {
-        self.read(move |c| oauth_rows::session(c, &id_hash)).await
+        self.lookup(move |c| oauth_rows::session(c, &id_hash))
     }
 
     async fn create_code(
@@ -886,8 +969,7 @@ impl Store for SqliteStore {
         &self,
         code_hash: [u8; 32],
     ) -> Result<Option<(laissez_oauth::grant::AuthorizationCode, bool)>, Error> {
-        self.read(move |c| oauth_rows::peek_code(c, &code_hash))
-            .await
+        self.lookup(move |c| oauth_rows::peek_code(c, &code_hash))
     }
 
     async fn redeem_code(
@@ -918,8 +1000,7 @@ impl Store for SqliteStore {
         &self,
         token_hash: [u8; 32],
     ) -> Result<laissez_oauth::grant::RefreshUse, Error> {
-        self.read(move |c| oauth_rows::peek_refresh(c, &token_hash, now()))
-            .await
+        self.lookup(move |c| oauth_rows::peek_refresh(c, &token_hash, now()))
     }
 
     async fn rotate_refresh(
@@ -1081,12 +1162,12 @@ impl Store for SqliteStore {
 
     async fn email(&self, principal_id: &str) -> Result<Option<String>, Error> {
         let id = principal_id.to_owned();
-        self.read(move |c| leak_rows::email(c, &id)).await
+        self.lookup(move |c| leak_rows::email(c, &id))
     }
 
     async fn setting(&self, key: &str) -> Result<Option<String>, Error> {
         let key = format!("x.{key}");
-        self.read(move |c| {
+        self.lookup(move |c| {
             Ok(
                 c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
                     r.get(0)
@@ -1094,7 +1175,6 @@ impl Store for SqliteStore {
                 .optional()?,
             )
         })
-        .await
     }
 
     async fn set_setting(&self, key: &str, value: String, audit: AuditEvent) -> Result<(), Error> {
@@ -1128,7 +1208,7 @@ impl Store for SqliteStore {
 
     async fn task(&self, id: &str) -> Result<Option<TaskRecord>, Error> {
         let id = id.to_owned();
-        self.read(move |c| task_rows::by_id(c, &id)).await
+        self.lookup(move |c| task_rows::by_id(c, &id))
     }
 
     async fn task_by_token(
@@ -1136,23 +1216,21 @@ impl Store for SqliteStore {
         token_hash: [u8; 32],
         now: i64,
     ) -> Result<Option<(TaskRecord, bool)>, Error> {
-        self.read(move |c| {
+        self.lookup(move |c| {
             let Some(task) = task_rows::by_token(c, &token_hash)? else {
                 return Ok(None);
             };
             let live = task_rows::lineage_live(c, &task, now)?;
             Ok(Some((task, live)))
         })
-        .await
     }
 
     async fn task_live(&self, id: &str, now: i64) -> Result<bool, Error> {
         let id = id.to_owned();
-        self.read(move |c| match task_rows::by_id(c, &id)? {
+        self.lookup(move |c| match task_rows::by_id(c, &id)? {
             Some(task) => task_rows::lineage_live(c, &task, now),
             None => Ok(false),
         })
-        .await
     }
 
     async fn end_task(
@@ -1198,12 +1276,13 @@ impl Store for SqliteStore {
     }
 
     async fn prune_tasks(&self, before: i64) -> Result<usize, Error> {
-        self.write(move |c| task_rows::prune(c, before)).await
+        self.write_queued(move |c| task_rows::prune(c, before))
+            .await
     }
 
     async fn approval(&self, id: &str) -> Result<Option<(TaskRecord, ApprovalRecord)>, Error> {
         let id = id.to_owned();
-        self.read(move |c| task_rows::approval(c, &id)).await
+        self.lookup(move |c| task_rows::approval(c, &id))
     }
 
     async fn approvals(
