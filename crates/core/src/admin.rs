@@ -300,11 +300,11 @@ impl SelfService {
         if !own {
             return SelfService::NotOwn;
         }
-        let narrowed = restriction.is_some_and(|r| r.role.is_some() || r.scope.is_some());
+        let narrowed = restriction.is_some_and(Restriction::narrows);
         if !narrowed && !ip_bound {
             return SelfService::Full;
         }
-        let explicit = restriction.is_some_and(|r| r.role.is_some())
+        let explicit = restriction.is_some_and(Restriction::limits_permissions)
             && policies
                 .evaluate(
                     caller,
@@ -412,6 +412,7 @@ mod tests {
         let narrow = Restriction {
             role: None,
             scope: Some(Scope::parse("acme").unwrap()),
+            permissions: None,
         };
         assert!(
             !authorize(
@@ -498,6 +499,7 @@ mod tests {
         let narrow = Restriction {
             role: Some(Name::parse(OPERATOR_ROLE, "role").unwrap()),
             scope: None,
+            permissions: None,
         };
         assert!(!standing(&set, &root, Some(&narrow), "root").covers());
         assert!(standing(&set, &root, Some(&narrow), "op").covers());
@@ -567,19 +569,35 @@ mod tests {
         let scoped = Restriction {
             role: None,
             scope: Some(Scope::parse("acme").unwrap()),
+            permissions: None,
         };
         let roled = Restriction {
             role: Some(Name::parse(AUDITOR_ROLE, "role").unwrap()),
             scope: None,
+            permissions: None,
         };
         let explicit = Restriction {
             role: Some(Name::parse("self", "role").unwrap()),
             scope: None,
+            permissions: None,
         };
         let empty = Restriction {
             role: None,
             scope: None,
+            permissions: None,
         };
+        // Listing permissions narrows like a role does; listing this one is explicit.
+        let listed = |names: &[&str]| Restriction {
+            permissions: Some(
+                names
+                    .iter()
+                    .map(|p| Permission::parse(p).unwrap())
+                    .collect(),
+            ),
+            ..Restriction::default()
+        };
+        let listed_other = listed(&[TOKENS_READ]);
+        let listed_self = listed(&[SELF_MANAGE]);
         let table: &[(&[PrincipalRef], Option<&Restriction>, bool, SelfService)] = &[
             (&alice, None, false, SelfService::Full),
             (&alice, Some(&empty), false, SelfService::Full),
@@ -589,6 +607,8 @@ mod tests {
             (&alice, Some(&roled), true, SelfService::AddressBound),
             (&alice, Some(&explicit), false, SelfService::Explicit),
             (&alice, Some(&explicit), true, SelfService::Explicit),
+            (&alice, Some(&listed_other), false, SelfService::Narrowed),
+            (&alice, Some(&listed_self), false, SelfService::Explicit),
             (&bob, None, false, SelfService::NotOwn),
             (&alice_bot, None, false, SelfService::NotOwn),
         ];
@@ -671,6 +691,7 @@ mod tests {
                 let restriction = Restriction {
                     role: role.map(|r| Name::parse(ROLES[r], "role").unwrap()),
                     scope: scope.map(|s| Scope::parse(SCOPES[s]).unwrap()),
+                    permissions: None,
                 };
                 let target = if other { "bob" } else { "alice" };
                 let decided = SelfService::decide(&set, &chain, Some(&restriction), ip_bound, target);

@@ -92,6 +92,7 @@ impl Credential {
             restriction: Restriction {
                 role: None,
                 scope: None,
+                permissions: None,
             },
             allowed_ips: Vec::new(),
             description: description.to_owned(),
@@ -422,6 +423,7 @@ mod tests {
             restriction: Restriction {
                 role: None,
                 scope: None,
+                permissions: None,
             },
             allowed_ips: Vec::new(),
             description: String::new(),

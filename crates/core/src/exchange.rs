@@ -296,6 +296,7 @@ mod tests {
         let restriction = Restriction {
             role: Some(Name::parse("tickets", "role").unwrap()),
             scope: None,
+            permissions: None,
         };
         let narrowed = ExchangeBounds {
             restriction: Some(&restriction),

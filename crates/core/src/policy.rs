@@ -47,14 +47,32 @@ pub struct Policy {
     pub created_at: UnixTime,
 }
 
-/// A credential's own narrowing: it may use at most `role` on `scope`, and never
-/// more than its principal holds.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// A credential's own narrowing: it may use at most `role`, and at most
+/// `permissions`, on `scope`, and never more than its principal holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Restriction {
     /// The role the credential is limited to, if any.
     pub role: Option<Name>,
     /// The scope the credential is limited to, if any.
     pub scope: Option<Scope>,
+    /// The individual permissions the credential is limited to, if any
+    /// (with a role too, only those of them the role has).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub permissions: Option<BTreeSet<Permission>>,
+}
+
+impl Restriction {
+    /// Whether it narrows anything at all.
+    pub fn narrows(&self) -> bool {
+        self.role.is_some() || self.scope.is_some() || self.permissions.is_some()
+    }
+
+    /// Whether it limits what may be done (a role or permissions), not
+    /// only where.
+    pub fn limits_permissions(&self) -> bool {
+        self.role.is_some() || self.permissions.is_some()
+    }
 }
 
 /// What allowed one link of a chain.
@@ -161,6 +179,13 @@ impl PolicySet {
         self.roles.get(name)
     }
 
+    /// Whether any role grants `permission` (a name no role has is a typo).
+    pub fn knows(&self, permission: &Permission) -> bool {
+        self.roles
+            .values()
+            .any(|role| role.permissions.contains(permission))
+    }
+
     /// Every policy of one principal.
     pub fn policies_of<'a>(&'a self, principal_id: &'a str) -> impl Iterator<Item = &'a Policy> {
         self.index
@@ -240,11 +265,15 @@ impl PolicySet {
             Some(role) => self.role_grants(role, permission),
             None => true,
         };
+        let permission_ok = restriction
+            .permissions
+            .as_ref()
+            .is_none_or(|listed| listed.contains(permission));
         let scope_ok = match &restriction.scope {
             Some(scope) => scope.covers(resource),
             None => true,
         };
-        role_ok && scope_ok
+        role_ok && permission_ok && scope_ok
     }
 
     /// The permissions of `role` that the chain (with its restriction) does not
@@ -405,6 +434,7 @@ mod tests {
         let restriction = Restriction {
             role: Some(name("wiki-reader")),
             scope: Some(scope("acme/apps/wiki/pages")),
+            permissions: None,
         };
         let r = Some(&restriction);
         assert!(
@@ -434,6 +464,55 @@ mod tests {
             )
             .is_allow()
         );
+    }
+
+    #[test]
+    fn a_permission_list_narrows_alone_and_within_a_role() {
+        let set = set();
+        let alice = [who("alice", PrincipalKind::User)];
+        let page = scope("acme/apps/wiki/pages/1");
+        let listed = |role: Option<&str>, permissions: &[&str]| Restriction {
+            role: role.map(name),
+            scope: None,
+            permissions: Some(permissions.iter().map(|p| perm(p)).collect()),
+        };
+        // (restriction, permission, allowed)
+        let table = [
+            (listed(None, &["wiki.pages.read"]), "wiki.pages.read", true),
+            (
+                listed(None, &["wiki.pages.read"]),
+                "wiki.pages.write",
+                false,
+            ),
+            // Listing a permission the principal lacks grants nothing.
+            (listed(None, &["wiki.admin"]), "wiki.admin", false),
+            // With a role, only what both admit.
+            (
+                listed(Some("wiki-reader"), &["wiki.pages.write"]),
+                "wiki.pages.write",
+                false,
+            ),
+            (
+                listed(Some("wiki-editor"), &["wiki.pages.write"]),
+                "wiki.pages.write",
+                true,
+            ),
+            (
+                listed(Some("wiki-editor"), &["wiki.pages.write"]),
+                "wiki.pages.read",
+                false,
+            ),
+            // An empty list allows nothing.
+            (listed(None, &[]), "wiki.pages.read", false),
+        ];
+        for (restriction, permission, allowed) in table {
+            assert_eq!(
+                set.evaluate(&alice, Some(&restriction), &perm(permission), &page)
+                    .is_allow(),
+                allowed,
+                "{restriction:?} {permission}"
+            );
+        }
     }
 
     #[test]

@@ -82,10 +82,12 @@ fn restriction_strategy() -> impl Strategy<Value = Restriction> {
     (
         prop::option::of(0usize..4),
         prop::option::of(scope_strategy()),
+        prop::option::of(prop::collection::btree_set(permission_strategy(), 0..3)),
     )
-        .prop_map(|(role, scope)| Restriction {
+        .prop_map(|(role, scope, permissions)| Restriction {
             role: role.map(|r| Name::parse(&format!("role{r}"), "role").unwrap()),
             scope,
+            permissions,
         })
 }
 
@@ -139,6 +141,9 @@ proptest! {
         let restricted = set.evaluate(&chain, Some(&restriction), &permission, &resource);
         if restricted.is_allow() {
             prop_assert!(short.is_allow());
+            // Within every part of it: the listed permissions, the role, the scope.
+            prop_assert!(restriction.permissions.as_ref().is_none_or(|listed| listed.contains(&permission)));
+            prop_assert!(restriction.scope.as_ref().is_none_or(|scope| scope.covers(&resource)));
         }
         // An allow names, per link, a real policy of that link that grants it here.
         if let Decision::Allow { grants } = &short {

@@ -102,11 +102,24 @@ pub fn chain(value: &Value) -> String {
 
 /// A credential restriction as `role on scope`.
 pub fn restriction(value: &Value) -> String {
-    match (value["role"].as_str(), value["scope"].as_str()) {
+    let listed = value["permissions"].as_array().map(|listed| {
+        listed
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(",")
+    });
+    let what = match (value["role"].as_str(), listed) {
+        (None, None) => None,
+        (Some(role), None) => Some(format!("role {role}")),
+        (None, Some(listed)) => Some(listed),
+        (Some(role), Some(listed)) => Some(format!("role {role}: only {listed}")),
+    };
+    match (what, value["scope"].as_str()) {
         (None, None) => "(principal's policies)".into(),
-        (Some(role), None) => format!("role {role}"),
+        (Some(what), None) => what,
         (None, Some(scope)) => format!("scope {scope}"),
-        (Some(role), Some(scope)) => format!("{role} on {scope}"),
+        (Some(what), Some(scope)) => format!("{what} on {scope}"),
     }
 }
 

@@ -269,6 +269,55 @@ fn token_revoke_takes_the_secret_and_never_shows_it() {
 }
 
 #[test]
+fn a_token_can_be_limited_to_named_permissions() {
+    let server = Server::start();
+    let secret = server
+        .ok(&[
+            "token",
+            "create",
+            "--principal",
+            "admin",
+            "--permission",
+            "laissez.principals.read",
+            "--permission",
+            "laissez.audit.read",
+        ])
+        .stdout;
+    let secret = secret.trim();
+    let listed = server.ok(&["token", "list", "--principal", "admin"]).stdout;
+    assert!(
+        listed.contains("laissez.audit.read,laissez.principals.read"),
+        "{listed}"
+    );
+    let env = [("LAISSEZ_TOKEN", secret)];
+    let allowed = laissez(&server.url, &server.data, &["service", "list"], &env);
+    assert_eq!(allowed.code, 0, "{}", allowed.stderr);
+    let refused = laissez(
+        &server.url,
+        &server.data,
+        &["service", "add", "x", "--owner", "admin"],
+        &env,
+    );
+    assert_eq!(refused.code, 1, "{}", refused.stdout);
+    assert!(
+        refused.stderr.contains("laissez.principals.write"),
+        "{}",
+        refused.stderr
+    );
+    // A permission no role has is a clear one-line error.
+    let typo = server.cli(&[
+        "token",
+        "create",
+        "--principal",
+        "admin",
+        "--permission",
+        "laissez.principals.raed",
+    ]);
+    assert_eq!(typo.code, 1);
+    assert!(typo.stderr.contains("no role grants"), "{}", typo.stderr);
+}
+
+#[test]
 fn errors_are_json_on_stderr_with_json() {
     let server = Server::start();
     let out = server.cli(&["--json", "token", "show", "tok_nope"]);

@@ -102,7 +102,7 @@ impl Authenticated {
     /// The credential's restriction, if it narrows anything.
     pub fn restriction(&self) -> Option<&Restriction> {
         let r = &self.credential.restriction;
-        (r.role.is_some() || r.scope.is_some()).then_some(r)
+        r.narrows().then_some(r)
     }
 
     /// The chain as audit records name it: with the task and the tasks
@@ -611,6 +611,7 @@ async fn authenticate_task(
         restriction: laissez_core::Restriction {
             role: None,
             scope: None,
+            permissions: None,
         },
         allowed_ips: allowed,
         description: String::new(),

@@ -74,6 +74,7 @@ fn credential(id: &str, principal_id: &str) -> Credential {
         restriction: Restriction {
             role: None,
             scope: None,
+            permissions: None,
         },
         allowed_ips: Vec::new(),
         description: String::new(),
@@ -598,6 +599,7 @@ async fn revocation_is_seen_by_callers_and_survives_a_restart() {
         restriction: Restriction {
             role: Some(name(AUDITOR_ROLE)),
             scope: Some(Scope::parse("acme/apps").unwrap()),
+            permissions: None,
         },
         allowed_ips: vec![
             parse_ip_range("10.0.0.0/8").unwrap(),
@@ -1045,7 +1047,7 @@ async fn a_version_4_data_folder_is_upgraded_and_keeps_its_grants() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(version, "9");
+    assert_eq!(version, "10");
     // Version 8's outbox tells of tasks too: no longer tied to incidents.
     let foreign: i64 = conn
         .query_row(
@@ -1165,4 +1167,56 @@ async fn a_replay_during_a_delivery_is_not_overwritten_by_the_stream() {
     // Sinks are apart.
     assert!(store.advance_stream_cursor("syslog", 0, 5).await.unwrap());
     assert_eq!(store.stream_cursor("webhook").await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn a_credential_keeps_its_permission_list_and_a_version_9_folder_gains_the_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("laissez.db");
+    let store = SqliteStore::open(&path).unwrap();
+    store
+        .create_principal(user("usr_a", "alice"), event("principal.create", "usr_a"))
+        .await
+        .unwrap();
+    let listed = Credential {
+        restriction: Restriction {
+            permissions: Some(
+                ["wiki.pages.read", "tickets.read"]
+                    .iter()
+                    .map(|p| laissez_core::Permission::parse(p).unwrap())
+                    .collect(),
+            ),
+            ..Restriction::default()
+        },
+        ..credential("tok_listed", "usr_a")
+    };
+    store
+        .create_credential(listed.clone(), [7; 32], event("token.create", "tok_listed"))
+        .await
+        .unwrap();
+    let read = store.credential("tok_listed").await.unwrap().unwrap();
+    assert_eq!(read.restriction, listed.restriction);
+    store.close();
+    drop(store);
+    // What version 9 wrote: credentials without a permission list.
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "ALTER TABLE credentials DROP COLUMN permissions;
+             UPDATE meta SET value = '9' WHERE key = 'schema_version';",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let old = store.credential("tok_listed").await.unwrap().unwrap();
+    assert_eq!(old.restriction.permissions, None);
+    // A corrupt list is named, not read as "no limit".
+    store.close();
+    drop(store);
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("UPDATE credentials SET permissions = 'not json' WHERE id = 'tok_listed';")
+        .unwrap();
+    let store = SqliteStore::open(&path).unwrap();
+    assert!(store.credential("tok_listed").await.is_err());
 }

@@ -318,6 +318,134 @@ async fn tokens_narrow_and_never_widen_their_principal() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_token_limited_to_individual_permissions_does_only_those() {
+    let server = TestServer::start();
+    add(&server, "user", "carol", None).await;
+    server
+        .post(
+            "/v1/policies",
+            json!({"principal": "carol", "role": "laissez-admin", "scope": "/"}),
+        )
+        .await;
+    // Only reading principals, out of everything an admin holds.
+    let (reader, issued) = token(
+        &server,
+        json!({"principal": "carol", "permissions": ["laissez.principals.read"]}),
+    )
+    .await;
+    assert_eq!(
+        issued["restriction"]["permissions"],
+        json!(["laissez.principals.read"])
+    );
+    let (status, _) = server
+        .call(Method::GET, "/v1/principals", &reader, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for (method, path, body) in [
+        (Method::GET, "/v1/tokens", None),
+        (Method::GET, "/v1/policies", None),
+        (
+            Method::POST,
+            "/v1/principals",
+            Some(json!({"kind": "user", "name": "mallory"})),
+        ),
+    ] {
+        let (status, value) = server.call(method, path, &reader, body.as_ref()).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {value}");
+        is_problem(&value, status);
+    }
+    // It cannot mint a wider token for its own principal either.
+    let (status, _) = server
+        .call(
+            Method::POST,
+            "/v1/tokens",
+            &reader,
+            Some(&json!({"principal": "carol"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // The listing shows the limit; the audit record names it.
+    let (_, listed) = server.get("/v1/tokens?principal=carol").await;
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["restriction"]["permissions"] == json!(["laissez.principals.read"])),
+        "{listed}"
+    );
+    let (_, records) = server.get("/v1/audit?limit=1000").await;
+    assert!(
+        records
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["action"] == "token.create"
+                && r["detail"]["permissions"] == json!(["laissez.principals.read"]))
+    );
+
+    // Never wider than the principal, and each refusal changes nothing.
+    add(&server, "user", "dave", None).await;
+    server
+        .post(
+            "/v1/policies",
+            json!({"principal": "dave", "role": "laissez-auditor", "scope": "/"}),
+        )
+        .await;
+    let before = counts(&server).await;
+    for (body, says) in [
+        // dave does not hold it.
+        (
+            json!({"principal": "dave", "permissions": ["laissez.principals.write"]}),
+            "laissez.principals.write",
+        ),
+        // No role grants it: a typo.
+        (
+            json!({"principal": "dave", "permissions": ["laissez.principals.raed"]}),
+            "no role grants",
+        ),
+        // Not the role's own.
+        (
+            json!({"principal": "dave", "role": "laissez-auditor", "permissions": ["laissez.principals.write"]}),
+            "does not have the permission",
+        ),
+        // Not a permission name at all.
+        (
+            json!({"principal": "dave", "permissions": ["Principals Read!"]}),
+            "permission",
+        ),
+        // Not a list of names.
+        (
+            json!({"principal": "dave", "permissions": "laissez.principals.read"}),
+            "permissions",
+        ),
+    ] {
+        let (status, value) = server.post("/v1/tokens", body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {value}");
+        is_problem(&value, status);
+        assert!(
+            value["detail"].as_str().unwrap().contains(says),
+            "{body}: {value}"
+        );
+    }
+    assert_eq!(counts(&server).await, before);
+    // Within the role: allowed, and only the listed ones work.
+    let (narrow, _) = token(
+        &server,
+        json!({"principal": "dave", "role": "laissez-auditor", "permissions": ["laissez.audit.read"]}),
+    )
+    .await;
+    let (status, _) = server
+        .call(Method::GET, "/v1/audit?limit=1", &narrow, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = server
+        .call(Method::GET, "/v1/principals", &narrow, None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_admin_api_authorizes_through_policies() {
     let server = TestServer::start();
     add(&server, "user", "carol", None).await;

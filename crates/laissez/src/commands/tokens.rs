@@ -22,6 +22,10 @@ pub enum TokenCommand {
         /// Narrow the token to this scope.
         #[arg(long)]
         scope: Option<String>,
+        /// Narrow the token to this permission; repeat for several (with
+        /// --role, each must be the role's).
+        #[arg(long = "permission")]
+        permission: Vec<String>,
         /// Lifetime, e.g. 30m, 12h, 7d (default: the organization default).
         #[arg(long, allow_hyphen_values = true)]
         ttl: Option<String>,
@@ -73,13 +77,14 @@ pub async fn run(global: &Global, command: TokenCommand) -> Result<(), CliError>
             principal,
             role,
             scope,
+            permission,
             ttl,
             allow_ip,
             description,
         } => {
             let body = json!({
                 "principal": principal, "role": role, "scope": scope, "ttl": ttl,
-                "allowed_ips": allow_ip, "description": description,
+                "permissions": permission, "allowed_ips": allow_ip, "description": description,
             });
             let issued = global.client()?.post("/v1/tokens", body).await?;
             issued_token(global, &issued, "created");

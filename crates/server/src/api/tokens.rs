@@ -7,7 +7,11 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use laissez_core::admin::{TOKENS_READ, TOKENS_WRITE};
 use laissez_core::credential::{Credential, CredentialState, hash_secret, parse_ip_range};
-use laissez_core::{Name, Principal, PrincipalKind, PrincipalRef, Restriction, Scope, Status, Ttl};
+use std::collections::BTreeSet;
+
+use laissez_core::{
+    Name, Permission, Principal, PrincipalKind, PrincipalRef, Restriction, Scope, Status, Ttl,
+};
 use laissez_token::{Kind, Token};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -28,6 +32,10 @@ pub struct CreateToken {
     pub role: Option<String>,
     /// Narrow the token to this scope.
     pub scope: Option<String>,
+    /// Narrow the token to these permissions (each held by the principal;
+    /// with `role`, each also the role's).
+    #[serde(default)]
+    pub permissions: Vec<String>,
     /// Lifetime such as `30m`, `12h`, `7d`; the organization default when absent.
     pub ttl: Option<String>,
     /// Client IP ranges (CIDR or single addresses) it may be used from.
@@ -108,39 +116,40 @@ async fn view(state: &AppState, credential: Credential) -> Result<TokenView, Api
     })
 }
 
-/// Checks that a restriction is no wider than what the principal's chain holds.
+/// Checks that a restriction is no wider than what the principal's chain
+/// holds: every permission it admits (its role's, its listed ones, or those
+/// of both) must be held by every link on its scope (anywhere, without one).
 async fn check_narrowing(
     state: &AppState,
     chain: &[Principal],
     restriction: &Restriction,
 ) -> Result<(), ApiError> {
-    let Some(role) = &restriction.role else {
+    if !restriction.limits_permissions() {
         // A scope alone only ever narrows: evaluation intersects it with the policies.
         return Ok(());
-    };
+    }
     let ids: Vec<String> = chain.iter().map(|p| p.id.clone()).collect();
     let refs: Vec<PrincipalRef> = chain.iter().map(Principal::reference).collect();
     let policies = state.store.policy_set(&ids).await?;
     let target = chain.last().map(|p| p.name.to_string()).unwrap_or_default();
-    let missing = match &restriction.scope {
-        Some(scope) => policies
-            .missing_for(&refs, None, role, scope)
-            .map_err(|_| unknown_role(role))?,
+    let admitted = admitted_permissions(&policies, restriction)?;
+    let missing: Vec<&Permission> = match &restriction.scope {
+        Some(scope) => admitted
+            .iter()
+            .filter(|p| !policies.evaluate(&refs, None, p, scope).is_allow())
+            .collect(),
         None => {
-            let role_def = policies.role(role).ok_or_else(|| unknown_role(role))?;
             let held: Vec<_> = ids.iter().map(|id| policies.permissions_of(id)).collect();
-            role_def
-                .permissions
+            admitted
                 .iter()
                 .filter(|p| !held.iter().all(|h| h.contains(*p)))
-                .cloned()
                 .collect()
         }
     };
     if !missing.is_empty() {
         let names: Vec<&str> = missing.iter().map(|p| p.as_str()).collect();
         return Err(ApiError::BadRequest(format!(
-            "a token can only narrow its principal's access, and {target} does not hold {} {}; grant a policy first or pick a narrower role",
+            "a token can only narrow its principal's access, and {target} does not hold {} {}; grant a policy first or pick fewer permissions",
             names.join(", "),
             match &restriction.scope {
                 Some(s) => format!("on '{s}'"),
@@ -150,6 +159,61 @@ async fn check_narrowing(
     }
     Ok(())
 }
+
+/// The permissions a restriction admits: its role's, its listed ones (each
+/// known to some role and, with a role, that role's), or both.
+fn admitted_permissions(
+    policies: &laissez_core::PolicySet,
+    restriction: &Restriction,
+) -> Result<BTreeSet<Permission>, ApiError> {
+    let of_role = match &restriction.role {
+        Some(role) => Some(
+            policies
+                .role(role)
+                .ok_or_else(|| unknown_role(role))?
+                .permissions
+                .clone(),
+        ),
+        None => None,
+    };
+    let Some(listed) = &restriction.permissions else {
+        return Ok(of_role.unwrap_or_default());
+    };
+    if let Some(unknown) = listed.iter().find(|p| !policies.knows(p)) {
+        return Err(ApiError::BadRequest(format!(
+            "no role grants the permission '{unknown}'; see the permissions each role holds with `laissez role list`"
+        )));
+    }
+    if let (Some(role), Some(of_role)) = (&restriction.role, &of_role)
+        && let Some(outside) = listed.iter().find(|p| !of_role.contains(*p))
+    {
+        return Err(ApiError::BadRequest(format!(
+            "the role '{role}' does not have the permission '{outside}'; drop it, or drop the role and list permissions alone"
+        )));
+    }
+    Ok(listed.clone())
+}
+
+/// Parses the permissions a token is limited to: `None` when none are
+/// listed; a listed set is never empty (it would allow nothing).
+fn listed_permissions(names: &[String]) -> Result<Option<BTreeSet<Permission>>, ApiError> {
+    if names.is_empty() {
+        return Ok(None);
+    }
+    if names.len() > MAX_LISTED_PERMISSIONS {
+        return Err(ApiError::BadRequest(format!(
+            "at most {MAX_LISTED_PERMISSIONS} permissions; pick a role instead"
+        )));
+    }
+    names
+        .iter()
+        .map(|name| Permission::parse(name).map_err(ApiError::from))
+        .collect::<Result<BTreeSet<_>, _>>()
+        .map(Some)
+}
+
+/// Most individual permissions one token may list.
+const MAX_LISTED_PERMISSIONS: usize = 64;
 
 fn unknown_role(role: &Name) -> ApiError {
     ApiError::BadRequest(format!(
@@ -172,6 +236,7 @@ pub async fn create(
             .map(|r| Name::parse(r, "role"))
             .transpose()?,
         scope: body.scope.as_deref().map(Scope::parse).transpose()?,
+        permissions: listed_permissions(&body.permissions)?,
     };
     let ttl = parse_ttl(body.ttl.as_deref())?;
     if body.allowed_ips.len() > 64 {
@@ -230,6 +295,7 @@ pub async fn create(
             "last4": credential.last4,
             "role": credential.restriction.role,
             "scope": credential.restriction.scope,
+            "permissions": credential.restriction.permissions,
             "expires_at": credential.expires_at,
             "allowed_ips": credential.allowed_ips,
         }));
@@ -276,6 +342,11 @@ pub async fn list(
             if caller.may(&state, TOKENS_READ, &Scope::root()).await? {
                 state.store.credentials(None).await?
             } else if me.kind == PrincipalKind::User && caller.chain.len() == 1 {
+                // Their own and their principals' tokens, as far as the
+                // credential's own restriction admits reading tokens.
+                caller
+                    .authorize(&state, TOKENS_READ, &Scope::root(), Some((&me.id, None)))
+                    .await?;
                 let owned: Vec<String> = state
                     .store
                     .principals()

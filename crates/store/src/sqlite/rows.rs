@@ -148,13 +148,14 @@ pub fn set_status(conn: &Connection, id: &str, status: Status) -> Result<(), Err
 }
 
 const CREDENTIAL_COLUMNS: &str = "id, secret_hash, kind, prefix, last4, principal_id, role, scope, allowed_ips, \
-     description, created_at, expires_at, last_used_at, revoked_at";
+     description, created_at, expires_at, last_used_at, revoked_at, permissions";
 
 fn credential_row(row: &Row<'_>) -> rusqlite::Result<Result<StoredCredential, Error>> {
     let hash: String = row.get(1)?;
     let role: Option<String> = row.get(6)?;
     let scope: Option<String> = row.get(7)?;
     let ips: String = row.get(8)?;
+    let permissions: Option<String> = row.get(14)?;
     let build = || -> Result<StoredCredential, Error> {
         let mut secret_hash = [0u8; 32];
         hex::decode_to_slice(&hash, &mut secret_hash).map_err(|e| corrupt("credential hash", e))?;
@@ -175,6 +176,9 @@ fn credential_row(row: &Row<'_>) -> rusqlite::Result<Result<StoredCredential, Er
                         .map(|s| Scope::parse(&s))
                         .transpose()
                         .map_err(|e| corrupt("credential scope", e))?,
+                    permissions: permissions
+                        .map(|text| listed_permissions(&text))
+                        .transpose()?,
                 },
                 allowed_ips: serde_json::from_str(&ips)
                     .map_err(|e| corrupt("credential allowed_ips", e))?,
@@ -189,6 +193,16 @@ fn credential_row(row: &Row<'_>) -> rusqlite::Result<Result<StoredCredential, Er
     Ok(build())
 }
 
+/// The permissions a credential is limited to, as stored: a JSON array of names.
+fn listed_permissions(text: &str) -> Result<BTreeSet<Permission>, Error> {
+    let names: Vec<String> =
+        serde_json::from_str(text).map_err(|e| corrupt("credential permissions", e))?;
+    names
+        .iter()
+        .map(|name| Permission::parse(name).map_err(|e| corrupt("credential permissions", e)))
+        .collect()
+}
+
 pub fn insert_credential(
     conn: &Connection,
     c: &Credential,
@@ -196,7 +210,7 @@ pub fn insert_credential(
 ) -> Result<(), Error> {
     conn.execute(
         &format!(
-            "INSERT INTO credentials ({CREDENTIAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+            "INSERT INTO credentials ({CREDENTIAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
         ),
         params![
             c.id,
@@ -212,7 +226,11 @@ pub fn insert_credential(
             c.created_at,
             c.expires_at,
             c.last_used_at,
-            c.revoked_at
+            c.revoked_at,
+            c.restriction.permissions.as_ref().map(|listed| {
+                serde_json::to_string(&listed.iter().map(Permission::as_str).collect::<Vec<_>>())
+                    .unwrap_or_else(|_| "[]".into())
+            })
         ],
     )?;
     Ok(())

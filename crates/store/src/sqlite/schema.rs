@@ -6,7 +6,7 @@ use rusqlite::Connection;
 use crate::Error;
 
 /// The schema version this build writes.
-pub const VERSION: i64 = 9;
+pub const VERSION: i64 = 10;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (
@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS credentials (
     created_at BIGINT NOT NULL,
     expires_at BIGINT,
     last_used_at BIGINT,
-    revoked_at BIGINT
+    revoked_at BIGINT,
+    permissions TEXT
 );
 CREATE INDEX IF NOT EXISTS credentials_principal ON credentials(principal_id);
 CREATE TABLE IF NOT EXISTS roles (
@@ -321,6 +322,10 @@ pub fn migrate(conn: &Connection) -> Result<(), Error> {
             if v < 9 && !has_column(&tx, "tasks", "certificate_thumbprint")? {
                 // Tasks may be bound to a TLS client certificate (RFC 8705).
                 tx.execute_batch("ALTER TABLE tasks ADD COLUMN certificate_thumbprint BYTEA;")?;
+            }
+            if v < 10 && !has_column(&tx, "credentials", "permissions")? {
+                // Credentials may be limited to individual permissions.
+                tx.execute_batch("ALTER TABLE credentials ADD COLUMN permissions TEXT;")?;
             }
             tx.execute(
                 "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",

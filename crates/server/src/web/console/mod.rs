@@ -218,6 +218,7 @@ fn session_credential(user: &Principal, secret: &str) -> Credential {
         restriction: Restriction {
             role: None,
             scope: None,
+            permissions: None,
         },
         allowed_ips: Vec::new(),
         description: "console session".into(),
@@ -274,6 +275,15 @@ impl Form {
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.trim())
             .unwrap_or_default()
+    }
+
+    /// Every non-empty value of a repeated field (checkboxes), in order.
+    pub fn all(&self, key: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, v)| k == key && !v.trim().is_empty())
+            .map(|(_, v)| v.trim().to_owned())
+            .collect()
     }
 
     /// A field's value, or `None` when absent or empty.

@@ -59,6 +59,7 @@ struct Page {
     chrome: Chrome,
     principals: Vec<Choice>,
     roles: Vec<Choice>,
+    permissions: Vec<String>,
     scopes: Vec<String>,
     rows: Vec<Row>,
     owners: Vec<String>,
@@ -140,12 +141,7 @@ pub async fn page(
             principal: t.principal.name,
             kind: t.principal.kind.to_string(),
             owner: t.owner.map(|o| o.name).unwrap_or_default(),
-            role: t
-                .credential
-                .restriction
-                .role
-                .map(|r| r.to_string())
-                .unwrap_or_else(|| "(all of its policies)".into()),
+            role: limits(&t.credential.restriction),
             scope: t
                 .credential
                 .restriction
@@ -179,6 +175,7 @@ pub async fn page(
         chrome: console.chrome("tokens"),
         principals: choices.principals,
         roles: choices.roles,
+        permissions: choices.permissions,
         scopes: choices.scopes,
         rows,
         owners,
@@ -190,12 +187,32 @@ pub async fn page(
     render(StatusCode::OK, &page)
 }
 
+/// What a token may do, as the list shows it: its role, its listed
+/// permissions, or all of its principal's policies.
+fn limits(restriction: &laissez_core::Restriction) -> String {
+    let listed = restriction.permissions.as_ref().map(|listed| {
+        listed
+            .iter()
+            .map(|p| p.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
+    match (&restriction.role, listed) {
+        (Some(role), Some(listed)) => format!("{role}: only {listed}"),
+        (Some(role), None) => role.to_string(),
+        (None, Some(listed)) => listed,
+        (None, None) => "(all of its policies)".into(),
+    }
+}
+
 /// What the creation form offers: principals, roles and known scopes, each
 /// as far as the person may read them (quietly: offering fewer choices is
 /// not a refusal).
 pub(super) struct Choices {
     pub principals: Vec<Choice>,
     pub roles: Vec<Choice>,
+    /// Every permission some role grants, for narrowing a token to a few.
+    pub permissions: Vec<String>,
     pub scopes: Vec<String>,
 }
 
@@ -221,10 +238,15 @@ impl Choices {
             );
         }
         let mut roles = Vec::new();
+        let mut permissions = std::collections::BTreeSet::new();
         if may(ROLES_READ).await
             && let Ok(axum::Json(all)) =
                 crate::api::policies::list_roles(State(state.clone()), caller.clone()).await
         {
+            permissions = all
+                .iter()
+                .flat_map(|r| r.permissions.iter().map(|p| p.as_str().to_owned()))
+                .collect();
             roles = all
                 .into_iter()
                 .map(|r| {
@@ -262,6 +284,7 @@ impl Choices {
         Choices {
             principals,
             roles,
+            permissions: permissions.into_iter().collect(),
             scopes,
         }
     }
@@ -304,6 +327,7 @@ pub async fn create(State(state): State<AppState>, console: Console, body: Bytes
         principal: form.get("principal").to_owned(),
         role: form.optional("role"),
         scope: form.optional("scope"),
+        permissions: form.all("permissions"),
         ttl: form.optional("ttl"),
         allowed_ips,
         description: form.get("description").to_owned(),
