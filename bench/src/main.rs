@@ -61,6 +61,7 @@ async fn fill(store: &laissez_store::SqliteStore, principal: &str, n: usize) {
                 restriction: Restriction {
                     role: None,
                     scope: None,
+                    permissions: None,
                 },
                 allowed_ips: Vec::new(),
                 description: String::new(),

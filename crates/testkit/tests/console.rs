@@ -48,6 +48,13 @@ async fn the_console_in_a_real_browser() {
     run(
         c,
         f,
+        "tokens: limited to chosen permissions",
+        token_permissions(c),
+    )
+    .await;
+    run(
+        c,
+        f,
         "principals: transfer, deactivate, activate",
         principals(c),
     )
@@ -464,6 +471,65 @@ async fn tokens(chrome: &Chromium) {
     assert_eq!(
         count(chrome, &format!("{row} button[name=revoke]")).await,
         0
+    );
+}
+
+async fn token_permissions(chrome: &Chromium) {
+    let server = server().await;
+    sign_in(chrome, &server, "/console/tokens", "admin", ADMIN_PASSWORD).await;
+    let read = "input[name=permissions][value='laissez.principals.read']";
+    // A permission the principal does not hold: refused, nothing created.
+    let before = server
+        .get("/v1/tokens")
+        .await
+        .1
+        .as_array()
+        .map_or(0, Vec::len);
+    pick(chrome, "#principal", "ci-bot").await;
+    click(chrome, read).await;
+    click(chrome, "#create-token button[type=submit]").await;
+    let refused = chrome.text().await;
+    assert!(
+        refused.contains("400") && refused.contains("does not hold laissez.principals.read"),
+        "{refused}"
+    );
+    assert_eq!(
+        server
+            .get("/v1/tokens")
+            .await
+            .1
+            .as_array()
+            .map_or(0, Vec::len),
+        before
+    );
+    // The admin's own token, limited to reading principals: it reads them
+    // and nothing else.
+    chrome.open(&format!("{}/console/tokens", server.url)).await;
+    pick(chrome, "#principal", "admin").await;
+    click(chrome, read).await;
+    click(chrome, "#create-token button[type=submit]").await;
+    let secret = text_of(chrome, "#secret").await;
+    let (status, me) = whoami(&server, &secret).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(
+        me["credential"]["restriction"]["permissions"],
+        json!(["laissez.principals.read"])
+    );
+    let (status, _) = server
+        .call(Method::GET, "/v1/principals", &secret, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = server
+        .call(Method::GET, "/v1/policies", &secret, None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // The list says what it is limited to.
+    let id = me["credential"]["id"].as_str().expect("id");
+    chrome.open(&format!("{}/console/tokens", server.url)).await;
+    assert!(
+        text_of(chrome, &format!("tr[data-token='{id}']"))
+            .await
+            .contains("laissez.principals.read")
     );
 }
 
