@@ -5,7 +5,9 @@
 //! reactivated; policies are granted, explained and removed; a connected
 //! application is disconnected; the audit log is filtered and verified;
 //! leak incidents and sessions are shown, a session is ended and the person
-//! signs out. A person without admin permissions is refused what the API
+//! signs out; an agent's task waiting for approval is approved narrower (and
+//! the agent collects only what was approved) or denied by its owner, and
+//! nobody else can decide it. A person without admin permissions is refused what the API
 //! refuses them, and a form without its CSRF token changes nothing. Every
 //! page is photographed at 1280 and 390 pixels wide, and at 390 neither the
 //! navigation nor the tables make the page wider than the screen.
@@ -20,9 +22,11 @@ use std::time::{Duration, Instant};
 
 use fantoccini::Locator;
 use futures_util::FutureExt;
+use laissez_dpop::ProofKey;
 use laissez_testkit::TestServer;
 use laissez_testkit::browser::Browser;
 use laissez_testkit::chromium::Chromium;
+use laissez_testkit::task::{Agent, agent_of, answer, ask_task, audit_records, send_signed};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -70,6 +74,20 @@ async fn the_console_in_a_real_browser() {
     )
     .await;
     run(c, f, "sessions: end one, sign out", sessions(c)).await;
+    run(
+        c,
+        f,
+        "approvals: approve narrower, deny, the agent's poll",
+        approvals(c),
+    )
+    .await;
+    run(
+        c,
+        f,
+        "approvals: nobody else decides, no form without CSRF",
+        approvals_refused(c),
+    )
+    .await;
     run(
         c,
         f,
@@ -1090,6 +1108,286 @@ async fn csrf(_chrome: &Chromium) {
     );
 }
 
+/// Asks, as `agent`, for a two-hour task on `acme` (above the one-hour
+/// approval threshold) with notes.read and notes.write; returns its id.
+async fn ask_for_approval(
+    server: &TestServer,
+    agent: &Agent,
+    key: &ProofKey,
+    what: &str,
+) -> String {
+    let (status, body) = ask_task(
+        server,
+        &agent.token,
+        key,
+        &json!({"description": what, "permissions": ["notes.read", "notes.write"],
+            "resources": ["acme"], "ttl": "2h"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    body["approval_id"]
+        .as_str()
+        .expect("approval id")
+        .to_owned()
+}
+
+/// The agent's poll of its task `id` (`POST /v1/tasks/{id}/token`).
+async fn poll(server: &TestServer, agent: &Agent, key: &ProofKey, id: &str) -> (StatusCode, Value) {
+    let path = format!("/v1/tasks/{id}/token");
+    answer(send_signed(server, Method::POST, &path, &agent.token, key, None).await).await
+}
+
+/// Alice, who holds notes.read and notes.write, and her agent `bot`, which
+/// holds them too.
+async fn alice_and_her_agent(server: &TestServer) -> Agent {
+    server
+        .grant_app_role("alice", &["notes.read", "notes.write"], "/")
+        .await;
+    agent_of(server, "alice", "bot", &["notes.read", "notes.write"]).await
+}
+
+async fn approvals(chrome: &Chromium) {
+    let server = server().await;
+    let bot = alice_and_her_agent(&server).await;
+    let key = ProofKey::generate().expect("a key");
+    let first = ask_for_approval(&server, &bot, &key, "nightly cleanup").await;
+    let second = ask_for_approval(&server, &bot, &key, "weekly report").await;
+    sign_in(
+        chrome,
+        &server,
+        "/console/approvals",
+        "alice",
+        ALICE_PASSWORD,
+    )
+    .await;
+    assert_eq!(path_of(chrome).await, "/console/approvals");
+    let row = format!("#approvals tr[data-approval='{first}']");
+    let shown = text_of(chrome, &row).await;
+    for part in [
+        "bot",
+        "alice",
+        "nightly cleanup",
+        "notes.read@acme",
+        "notes.write@acme",
+        "lifetime",
+        "2h",
+    ] {
+        assert!(shown.contains(part), "{part} in {shown}");
+    }
+    assert_eq!(count(chrome, "#approvals tbody tr").await, 2);
+    for (width, height) in [(1280, 900), (390, 844)] {
+        chrome.set_width(width, height).await;
+        chrome
+            .open(&format!("{}/console/approvals", server.url))
+            .await;
+        photograph(chrome, "approvals-pending", width).await;
+    }
+    chrome.set_width(1280, 900).await;
+    chrome
+        .open(&format!("{}/console/approvals", server.url))
+        .await;
+
+    // Nothing checked is an error that changes nothing.
+    let checkbox = |grant: &str| format!("{row} input[name=grant][value='{grant}']");
+    for grant in ["notes.read@acme", "notes.write@acme"] {
+        chrome
+            .client()
+            .find(Locator::Css(&checkbox(grant)))
+            .await
+            .expect("a checkbox")
+            .click()
+            .await
+            .expect("uncheck");
+    }
+    click(chrome, &format!("{row} button[name=approve]")).await;
+    let refused = chrome.text().await;
+    assert!(
+        refused.contains("400") && refused.contains("at least one grant"),
+        "{refused}"
+    );
+    chrome
+        .open(&format!("{}/console/approvals", server.url))
+        .await;
+    assert_eq!(count(chrome, "#approvals tbody tr").await, 2);
+
+    // Approve only notes.read: the agent collects just that.
+    chrome
+        .client()
+        .find(Locator::Css(&checkbox("notes.write@acme")))
+        .await
+        .expect("a checkbox")
+        .click()
+        .await
+        .expect("uncheck");
+    click(chrome, &format!("{row} button[name=approve]")).await;
+    assert_eq!(path_of(chrome).await, "/console/approvals");
+    let decided = text_of(chrome, &format!("#decided tr[data-approval='{first}']")).await;
+    assert!(
+        decided.contains("approved") && decided.contains("alice"),
+        "{decided}"
+    );
+    let (status, task) = poll(&server, &bot, &key, &first).await;
+    assert_eq!(status, StatusCode::OK, "{task}");
+    assert_eq!(task["granted"], json!(["notes.read@acme"]), "{task}");
+
+    // Deny the second: the agent's poll is access_denied.
+    click(
+        chrome,
+        &format!("#approvals tr[data-approval='{second}'] button[name=deny]"),
+    )
+    .await;
+    let decided = text_of(chrome, &format!("#decided tr[data-approval='{second}']")).await;
+    assert!(decided.contains("denied"), "{decided}");
+    assert_eq!(count(chrome, "#approvals tbody tr").await, 0);
+    let (status, polled) = poll(&server, &bot, &key, &second).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{polled}");
+    assert_eq!(polled["error"], "access_denied");
+    for width in [1280, 390] {
+        chrome.set_width(width, 844).await;
+        chrome
+            .open(&format!("{}/console/approvals", server.url))
+            .await;
+        photograph(chrome, "approvals-decided", width).await;
+    }
+
+    // Audited as the API audits them, with the person's chain.
+    let approved = audit_records(&server, "task.approve", |r| r["target"] == first.as_str()).await;
+    assert_eq!(approved.len(), 1, "{approved:?}");
+    assert_eq!(approved[0]["chain"][0]["name"], "alice");
+    assert_eq!(approved[0]["detail"]["grants"], json!(["notes.read@acme"]));
+    let denied = audit_records(&server, "task.deny", |r| r["target"] == second.as_str()).await;
+    assert_eq!(denied.len(), 1, "{denied:?}");
+    assert_eq!(denied[0]["chain"][0]["name"], "alice");
+}
+
+/// Signs `user` in with an HTTP client at `/console/approvals`; returns the
+/// session cookie and the page.
+async fn console_session(server: &TestServer, user: &str, password: &str) -> (String, String) {
+    let mut http = Browser::new("");
+    let login = http
+        .open(&format!("{}/console/approvals", server.url))
+        .await;
+    let page = http
+        .submit(&login, &[("username", user), ("password", password)])
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let session = http.cookie("laissez_session").expect("session").to_owned();
+    (format!("laissez_session={session}"), page.body)
+}
+
+/// The first CSRF token on a page.
+fn csrf_of(page: &str) -> String {
+    page.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|v| v.split('"').next())
+        .expect("a CSRF token")
+        .to_owned()
+}
+
+/// Posts a console form with the session `cookie`.
+async fn post_form(
+    server: &TestServer,
+    cookie: &str,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> (StatusCode, String) {
+    let response = reqwest::Client::new()
+        .post(format!("{}{path}", server.url))
+        .header("cookie", cookie)
+        .form(fields)
+        .send()
+        .await
+        .expect("post");
+    (response.status(), response.text().await.expect("page"))
+}
+
+async fn approvals_refused(_chrome: &Chromium) {
+    let server = server().await;
+    let bot = alice_and_her_agent(&server).await;
+    let key = ProofKey::generate().expect("a key");
+    let id = ask_for_approval(&server, &bot, &key, "nightly cleanup").await;
+
+    // Bob may not decide for alice's agent: it is not listed, and a forged
+    // form (with his own valid CSRF token) is refused.
+    let (bob, page) = console_session(&server, "bob", "bob's long password here").await;
+    assert!(!page.contains(&id), "{page}");
+    assert!(
+        page.contains("Nothing is waiting for your decision"),
+        "{page}"
+    );
+    let csrf = csrf_of(&page);
+    for (path, fields) in [
+        (
+            "/console/approvals/approve",
+            vec![
+                ("csrf", csrf.as_str()),
+                ("id", id.as_str()),
+                ("grant", "notes.read@acme"),
+            ],
+        ),
+        (
+            "/console/approvals/deny",
+            vec![("csrf", csrf.as_str()), ("id", id.as_str())],
+        ),
+    ] {
+        let (status, body) = post_form(&server, &bob, path, &fields).await;
+        assert!(
+            status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND,
+            "{path}: {status} {body}"
+        );
+        assert!(body.contains("class=\"problem\""), "{path}: {body}");
+    }
+
+    // Alice's forms without the right CSRF token are refused.
+    let (alice, page) = console_session(&server, "alice", ALICE_PASSWORD).await;
+    assert!(page.contains(&id), "{page}");
+    for path in ["/console/approvals/approve", "/console/approvals/deny"] {
+        for fields in [
+            vec![("id", id.as_str()), ("grant", "notes.read@acme")],
+            vec![
+                ("id", id.as_str()),
+                ("csrf", "0123456789abcdef0123456789abcdef"),
+            ],
+            vec![("id", id.as_str()), ("csrf", "")],
+        ] {
+            let (status, _) = post_form(&server, &alice, path, &fields).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{path} {fields:?}");
+        }
+    }
+    // A choice wider than what was asked is the API's 400, and so is none.
+    let csrf = csrf_of(&page);
+    for (grants, why) in [
+        (
+            vec!["notes.read@acme", "billing.read@acme"],
+            "was not asked for",
+        ),
+        (vec!["notes.read@globex"], "was not asked for"),
+        (vec![], "at least one grant"),
+    ] {
+        let mut fields = vec![("csrf", csrf.as_str()), ("id", id.as_str())];
+        fields.extend(grants.iter().map(|g| ("grant", *g)));
+        let (status, body) =
+            post_form(&server, &alice, "/console/approvals/approve", &fields).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{grants:?}: {body}");
+        assert!(body.contains(why), "{grants:?}: {body}");
+    }
+
+    // Nothing changed: still pending, nothing decided or audited as decided.
+    let (status, approval) = server.get(&format!("/v1/approvals/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{approval}");
+    assert_eq!(approval["decided_by"], Value::Null, "{approval}");
+    let (_, polled) = poll(&server, &bot, &key, &id).await;
+    assert_eq!(polled["error"], "authorization_pending", "{polled}");
+    let (_, log) = server.get("/v1/audit?limit=1000").await;
+    assert!(
+        !log.as_array()
+            .expect("records")
+            .iter()
+            .any(|r| r["action"] == "task.approve" || r["action"] == "task.deny"),
+        "{log}"
+    );
+}
+
 async fn every_page_fits(chrome: &Chromium) {
     let server = server().await;
     // Something in every list.
@@ -1102,6 +1400,18 @@ async fn every_page_fits(chrome: &Chromium) {
         .await;
     laissez_testkit::browser::connect_public_client(&server.url, "alice", ALICE_PASSWORD, None)
         .await;
+    server
+        .grant_app_role("admin", &["notes.read", "notes.write"], "/")
+        .await;
+    let helper = agent_of(
+        &server,
+        "admin",
+        "helper-bot",
+        &["notes.read", "notes.write"],
+    )
+    .await;
+    let key = ProofKey::generate().expect("a key");
+    ask_for_approval(&server, &helper, &key, "nightly cleanup of the whole wiki").await;
     sign_in(chrome, &server, "/console", "admin", ADMIN_PASSWORD).await;
     let pages = [
         ("overview", "/console"),
@@ -1112,6 +1422,7 @@ async fn every_page_fits(chrome: &Chromium) {
         ("audit", "/console/audit"),
         ("leaks", "/console/leaks"),
         ("sessions", "/console/sessions"),
+        ("approvals", "/console/approvals"),
     ];
     for (width, height) in [(1280, 900), (390, 844)] {
         chrome.set_width(width, height).await;
@@ -1146,7 +1457,7 @@ async fn photograph(chrome: &Chromium, name: &str, width: u32) {
         .find_all(Locator::Css("nav a"))
         .await
         .expect("links");
-    assert_eq!(links.len(), 8, "{name}");
+    assert_eq!(links.len(), 9, "{name}");
     for link in links {
         assert!(
             link.is_displayed().await.expect("shown"),

@@ -3,8 +3,9 @@
 //! wrote: people of several accounts sign in through it and go on to consent,
 //! the answer is bound to the browser and single use, unknown people are
 //! refused, and once the organization requires the provider no password opens
-//! a session for anyone. The provider keeps profile claims out of its ID
-//! tokens, so the user name comes from its userinfo endpoint.
+//! a session for anyone. A sign-in started from a console page returns
+//! there, and only to a console page. The provider keeps profile claims out
+//! of its ID tokens, so the user name comes from its userinfo endpoint.
 
 use laissez_oauth::pkce::challenge_for;
 use laissez_server::run::Options;
@@ -100,6 +101,12 @@ impl Org {
         assert_eq!(page.status, StatusCode::OK);
         assert!(page.body.contains("Sign in with Acme SSO"), "{}", page.body);
         let page = browser.click(&page, "/oauth/federate?").await;
+        self.at_the_provider(browser, page, login).await
+    }
+
+    /// Signs in at the provider as `login` on its sign-in `page` and
+    /// consents; returns the page the provider's answer leads to.
+    async fn at_the_provider(&self, browser: &mut Browser, page: Landed, login: &str) -> Landed {
         assert!(
             page.url.contains("/interaction/"),
             "the provider's sign-in: {page:?}"
@@ -198,6 +205,64 @@ async fn people_of_every_account_sign_in_through_the_organization_provider() {
         .filter(|r| r["action"] == "user.link_federated")
         .count();
     assert_eq!(links, 2, "one link per person, made once");
+}
+
+/// Follows the provider's answer at Laissez's callback (`answer`, where
+/// `browser` stopped) without leaving Laissez; returns where it landed.
+async fn after_the_callback(org: &Org, browser: &mut Browser, answer: &Landed) -> Landed {
+    let callback = format!("{}/oauth/federate/callback", org.server.url);
+    assert!(answer.url.starts_with(&callback), "{answer:?}");
+    browser.stop_at = String::new();
+    browser.stay_within = Some(org.server.url.clone());
+    browser.open(&answer.url).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sign_in_from_a_console_page_returns_there_and_only_to_the_console() {
+    let org = org().await;
+    let callback = format!("{}/oauth/federate/callback", org.server.url);
+
+    // From the tokens page, through the sign-in page's provider button.
+    let mut browser = Browser::new(&callback);
+    let page = browser
+        .open(&format!("{}/console/tokens", org.server.url))
+        .await;
+    assert!(page.body.contains("Sign in with Acme SSO"), "{}", page.body);
+    assert!(
+        page.body.contains("return_to=%2Fconsole%2Ftokens"),
+        "{}",
+        page.body
+    );
+    let page = browser.click(&page, "/oauth/federate?").await;
+    let answer = org.at_the_provider(&mut browser, page, "alice").await;
+    let landed = after_the_callback(&org, &mut browser, &answer).await;
+    assert_eq!(landed.url, format!("{}/console/tokens", org.server.url));
+    assert_eq!(landed.status, StatusCode::OK, "{}", landed.body);
+    assert!(browser.cookie("laissez_session").is_some());
+
+    // A return target that is not a console page goes to the default page.
+    for hostile in [
+        "//evil.example",
+        "https://evil.example",
+        "/console/../x",
+        "/consolex",
+    ] {
+        let mut browser = Browser::new(&callback);
+        let start: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("return_to", hostile)
+            .finish();
+        let page = browser
+            .open(&format!("{}/oauth/federate?{start}", org.server.url))
+            .await;
+        let answer = org.at_the_provider(&mut browser, page, "alice").await;
+        let landed = after_the_callback(&org, &mut browser, &answer).await;
+        assert_eq!(
+            landed.url,
+            format!("{}/account", org.server.url),
+            "{hostile} led to {landed:?}"
+        );
+        assert!(browser.cookie("laissez_session").is_some(), "{hostile}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -32,6 +32,7 @@ use tokio::sync::Mutex;
 use url::Url;
 
 use crate::oauth::authorize::{AuthorizeParams, error_page};
+use crate::web::console::return_to::console_target;
 use crate::web::session;
 use crate::{AppState, now};
 
@@ -157,6 +158,12 @@ struct Pending {
     nonce: String,
     /// The authorization request to resume, empty for the account pages.
     resume: Vec<(String, String)>,
+    /// The console page to return to when no authorization request is
+    /// resumed, already validated by
+    /// [`console_target`](crate::web::console::return_to::console_target)
+    /// (and validated again before use).
+    #[serde(default)]
+    return_to: Option<String>,
 }
 
 impl Federation {
@@ -458,7 +465,8 @@ fn callback_uri(state: &AppState) -> String {
 }
 
 /// `GET /oauth/federate`: sends the browser to the upstream provider,
-/// remembering the authorization request (its query) to resume afterwards.
+/// remembering the authorization request (its query) to resume afterwards,
+/// or the console page (`return_to`, only if it is one) to return to.
 pub async fn start(
     State(state): State<AppState>,
     Query(resume): Query<Vec<(String, String)>>,
@@ -483,6 +491,10 @@ pub async fn start(
             "cannot generate a sign-in state",
         );
     };
+    let return_to = resume
+        .iter()
+        .find(|(k, _)| k == "return_to")
+        .and_then(|(_, v)| console_target(v));
     let resume: Vec<(String, String)> = resume
         .into_iter()
         .filter(|(k, _)| AuthorizeParams::KEYS.contains(&k.as_str()))
@@ -492,6 +504,7 @@ pub async fn start(
         verifier: verifier.clone(),
         nonce: nonce.clone(),
         resume,
+        return_to,
     };
     let data = serde_json::to_string(&pending).unwrap_or_default();
     if let Err(e) = state
@@ -544,7 +557,9 @@ pub struct CallbackParams {
 }
 
 /// `GET /oauth/federate/callback`: verifies the provider's answer, signs the
-/// person in and resumes the authorization request.
+/// person in and resumes the authorization request (or returns to the
+/// console page kept with the sign-in's state; nothing in the answer names
+/// where to go).
 pub async fn callback(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -609,7 +624,12 @@ pub async fn callback(
         Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, &e),
     };
     let target = if pending.resume.is_empty() {
-        "/account".to_owned()
+        // Back to the console page the sign-in started from, if it is one.
+        pending
+            .return_to
+            .as_deref()
+            .and_then(console_target)
+            .unwrap_or_else(|| "/account".to_owned())
     } else {
         let query: String = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(&pending.resume)

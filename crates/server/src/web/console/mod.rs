@@ -7,6 +7,7 @@
 //! is the API's refusal rendered as a page. Every change is a POST carrying
 //! the session's CSRF token; every page works without JavaScript.
 
+pub mod approvals;
 pub mod apps;
 pub mod audit;
 pub mod leaks;
@@ -65,6 +66,9 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/console/policies/remove", post(policies::remove))
         .route("/console/policies/explain", get(policies::explain))
+        .route("/console/approvals", get(approvals::page))
+        .route("/console/approvals/approve", post(approvals::approve))
+        .route("/console/approvals/deny", post(approvals::deny))
         .route("/console/apps", get(apps::page))
         .route("/console/apps/disconnect", post(apps::disconnect))
         .route("/console/audit", get(audit::page))
@@ -277,12 +281,14 @@ impl Form {
             .unwrap_or_default()
     }
 
-    /// Every non-empty value of a repeated field (checkboxes), in order.
-    pub fn all(&self, key: &str) -> Vec<String> {
+    /// Every value of a field given several times (checkboxes), trimmed,
+    /// empty ones left out.
+    pub fn all(&self, key: &str) -> Vec<&str> {
         self.0
             .iter()
-            .filter(|(k, v)| k == key && !v.trim().is_empty())
-            .map(|(_, v)| v.trim().to_owned())
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
             .collect()
     }
 

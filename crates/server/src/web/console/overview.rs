@@ -149,7 +149,7 @@ async fn gather(
         Count {
             label: "Pending approvals",
             value: pending,
-            href: "/console",
+            href: "/console/approvals",
         },
     ];
     let axum::Json(report) = crate::api::settings::hygiene(

@@ -327,7 +327,11 @@ pub async fn create(State(state): State<AppState>, console: Console, body: Bytes
         principal: form.get("principal").to_owned(),
         role: form.optional("role"),
         scope: form.optional("scope"),
-        permissions: form.all("permissions"),
+        permissions: form
+            .all("permissions")
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
         ttl: form.optional("ttl"),
         allowed_ips,
         description: form.get("description").to_owned(),
