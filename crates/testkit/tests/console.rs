@@ -194,6 +194,18 @@ async fn sign_in(chrome: &Chromium, server: &TestServer, path: &str, user: &str,
     click(chrome, "form[action='/oauth/login'] button[type=submit]").await;
 }
 
+/// Clicks the checkbox `css` (no page follows).
+async fn toggle(chrome: &Chromium, css: &str) {
+    chrome
+        .client()
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css} on the page: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
 /// Clicks the element `css` and waits for the page it leads to.
 async fn click(chrome: &Chromium, css: &str) {
     let c = chrome.client();
@@ -367,12 +379,7 @@ async fn tokens(chrome: &Chromium) {
     sign_in(chrome, &server, "/console/tokens", "admin", ADMIN_PASSWORD).await;
 
     // Bad input is refused with a clear page and creates nothing.
-    let before = server
-        .get("/v1/tokens")
-        .await
-        .1
-        .as_array()
-        .map_or(0, Vec::len);
+    let before = token_count(&server).await;
     pick(chrome, "#principal", "ci-bot").await;
     fill(chrome, "#ttl", "forever").await;
     click(chrome, "#create-token button[type=submit]").await;
@@ -381,15 +388,7 @@ async fn tokens(chrome: &Chromium) {
         refused.contains("400") && refused.contains("forever"),
         "{refused}"
     );
-    assert_eq!(
-        server
-            .get("/v1/tokens")
-            .await
-            .1
-            .as_array()
-            .map_or(0, Vec::len),
-        before
-    );
+    assert_eq!(token_count(&server).await, before);
 
     // Created through the form, shown once, and it works against the API.
     chrome.open(&format!("{}/console/tokens", server.url)).await;
@@ -492,39 +491,36 @@ async fn tokens(chrome: &Chromium) {
     );
 }
 
+/// How many tokens the server lists.
+async fn token_count(server: &TestServer) -> usize {
+    server
+        .get("/v1/tokens")
+        .await
+        .1
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
 async fn token_permissions(chrome: &Chromium) {
     let server = server().await;
     sign_in(chrome, &server, "/console/tokens", "admin", ADMIN_PASSWORD).await;
     let read = "input[name=permissions][value='laissez.principals.read']";
     // A permission the principal does not hold: refused, nothing created.
-    let before = server
-        .get("/v1/tokens")
-        .await
-        .1
-        .as_array()
-        .map_or(0, Vec::len);
+    let before = token_count(&server).await;
     pick(chrome, "#principal", "ci-bot").await;
-    click(chrome, read).await;
+    toggle(chrome, read).await;
     click(chrome, "#create-token button[type=submit]").await;
     let refused = chrome.text().await;
     assert!(
         refused.contains("400") && refused.contains("does not hold laissez.principals.read"),
         "{refused}"
     );
-    assert_eq!(
-        server
-            .get("/v1/tokens")
-            .await
-            .1
-            .as_array()
-            .map_or(0, Vec::len),
-        before
-    );
+    assert_eq!(token_count(&server).await, before);
     // The admin's own token, limited to reading principals: it reads them
     // and nothing else.
     chrome.open(&format!("{}/console/tokens", server.url)).await;
     pick(chrome, "#principal", "admin").await;
-    click(chrome, read).await;
+    toggle(chrome, read).await;
     click(chrome, "#create-token button[type=submit]").await;
     let secret = text_of(chrome, "#secret").await;
     let (status, me) = whoami(&server, &secret).await;
@@ -1190,14 +1186,7 @@ async fn approvals(chrome: &Chromium) {
     // Nothing checked is an error that changes nothing.
     let checkbox = |grant: &str| format!("{row} input[name=grant][value='{grant}']");
     for grant in ["notes.read@acme", "notes.write@acme"] {
-        chrome
-            .client()
-            .find(Locator::Css(&checkbox(grant)))
-            .await
-            .expect("a checkbox")
-            .click()
-            .await
-            .expect("uncheck");
+        toggle(chrome, &checkbox(grant)).await;
     }
     click(chrome, &format!("{row} button[name=approve]")).await;
     let refused = chrome.text().await;
@@ -1211,14 +1200,7 @@ async fn approvals(chrome: &Chromium) {
     assert_eq!(count(chrome, "#approvals tbody tr").await, 2);
 
     // Approve only notes.read: the agent collects just that.
-    chrome
-        .client()
-        .find(Locator::Css(&checkbox("notes.write@acme")))
-        .await
-        .expect("a checkbox")
-        .click()
-        .await
-        .expect("uncheck");
+    toggle(chrome, &checkbox("notes.write@acme")).await;
     click(chrome, &format!("{row} button[name=approve]")).await;
     assert_eq!(path_of(chrome).await, "/console/approvals");
     let decided = text_of(chrome, &format!("#decided tr[data-approval='{first}']")).await;

@@ -150,40 +150,46 @@ pub async fn page(State(state): State<AppState>, console: Console) -> Response {
 /// field each) through `POST /v1/approvals/{id}/approve`, which refuses an
 /// empty choice or one wider than what was asked, and changes nothing then.
 pub async fn approve(State(state): State<AppState>, console: Console, body: Bytes) -> Response {
-    let form = match console.form(&body) {
-        Ok(form) => form,
-        Err(refused) => return *refused,
-    };
-    let decision = json!({"grants": form.all("grant"), "reason": form.get("reason")});
-    let answer = crate::tasks::approvals::approve(
-        State(state),
-        console.caller.clone(),
-        Path(form.get("id").to_owned()),
-        Bytes::from(decision.to_string()),
-    )
-    .await;
-    match answer {
-        Ok(_) => see_other("/console/approvals"),
-        Err(e) => console.refusal(&e),
-    }
+    decide(state, console, body, Verdict::Approve).await
 }
 
 /// `POST /console/approvals/deny`: through `POST /v1/approvals/{id}/deny`.
 pub async fn deny(State(state): State<AppState>, console: Console, body: Bytes) -> Response {
+    decide(state, console, body, Verdict::Deny).await
+}
+
+/// Which of the API's two decisions a form asks for.
+enum Verdict {
+    Approve,
+    Deny,
+}
+
+/// Hands a decision form to the API's own handler, which authorizes,
+/// validates and audits it, and goes back to the list (or shows the refusal).
+async fn decide(state: AppState, console: Console, body: Bytes, verdict: Verdict) -> Response {
     let form = match console.form(&body) {
         Ok(form) => form,
         Err(refused) => return *refused,
     };
-    let decision = json!({"reason": form.get("reason")});
-    let answer = crate::tasks::approvals::deny(
-        State(state),
-        console.caller.clone(),
-        Path(form.get("id").to_owned()),
-        Bytes::from(decision.to_string()),
-    )
-    .await;
+    let id = Path(form.get("id").to_owned());
+    let caller = console.caller.clone();
+    let answer = match verdict {
+        Verdict::Approve => {
+            let decision = json!({"grants": form.all("grant"), "reason": form.get("reason")});
+            let body = Bytes::from(decision.to_string());
+            crate::tasks::approvals::approve(State(state), caller, id, body)
+                .await
+                .map(drop)
+        }
+        Verdict::Deny => {
+            let body = Bytes::from(json!({"reason": form.get("reason")}).to_string());
+            crate::tasks::approvals::deny(State(state), caller, id, body)
+                .await
+                .map(drop)
+        }
+    };
     match answer {
-        Ok(_) => see_other("/console/approvals"),
+        Ok(()) => see_other("/console/approvals"),
         Err(e) => console.refusal(&e),
     }
 }
