@@ -73,6 +73,14 @@ async fn setup() -> Setup {
 }
 
 impl Setup {
+    /// A certificate from the same CA for the same name, held by someone
+    /// else: what must not pass for the agent's.
+    fn colleague(&self) -> Issued {
+        self.server
+            .client_ca
+            .client_for("colleague", &["agent.example"])
+    }
+
     /// A `tls_client_auth` client for the agent; `bound` asks for
     /// certificate-bound tokens.
     async fn client(&self, bound: bool) -> String {
@@ -206,10 +214,7 @@ async fn an_exchange_without_a_proof_binds_the_task_to_the_clients_certificate()
     assert_eq!(status, StatusCode::OK, "{me}");
     assert_eq!(me["task"]["bound_to"]["x5t#S256"], thumbprint, "{me}");
 
-    let colleague = s
-        .server
-        .client_ca
-        .client_for("colleague", &["agent.example"]);
+    let colleague = s.colleague();
     for (what, certificate) in [
         ("no certificate", None),
         ("a colleague's", Some(&colleague)),
@@ -284,10 +289,7 @@ async fn the_rest_face_binds_to_the_connections_certificate_and_sub_tasks_need_i
     assert_eq!(jwt_claims(jwt)["cnf"]["x5t#S256"], thumbprint);
 
     // Narrowing the task needs its certificate: a colleague's is refused.
-    let colleague = s
-        .server
-        .client_ca
-        .client_for("colleague", &["agent.example"]);
+    let colleague = s.colleague();
     let (status, body) = s
         .call(
             Method::POST,
@@ -461,10 +463,7 @@ async fn a_gate_over_tls_admits_the_task_jwt_only_with_its_certificate_until_it_
     let answer = get(Some(&s.certificate)).await.unwrap();
     assert_eq!(answer.status(), StatusCode::OK);
     assert_eq!(answer.text().await.unwrap(), "hello from the app");
-    let colleague = s
-        .server
-        .client_ca
-        .client_for("colleague", &["agent.example"]);
+    let colleague = s.colleague();
     for (what, certificate) in [
         ("no certificate", None),
         ("a colleague's", Some(&colleague)),
