@@ -82,6 +82,8 @@ pub async fn run(global: &Global, command: TokenCommand) -> Result<(), CliError>
             allow_ip,
             description,
         } => {
+            // Without --permission, no limit by permission (an empty list is refused).
+            let permission = (!permission.is_empty()).then_some(permission);
             let body = json!({
                 "principal": principal, "role": role, "scope": scope, "ttl": ttl,
                 "permissions": permission, "allowed_ips": allow_ip, "description": description,

@@ -33,9 +33,10 @@ pub struct CreateToken {
     /// Narrow the token to this scope.
     pub scope: Option<String>,
     /// Narrow the token to these permissions (each held by the principal;
-    /// with `role`, each also the role's).
+    /// with `role`, each also the role's). Leave it out (or `null`) for no
+    /// such limit; an empty list is refused, since it would allow nothing.
     #[serde(default)]
-    pub permissions: Vec<String>,
+    pub permissions: Option<Vec<String>>,
     /// Lifetime such as `30m`, `12h`, `7d`; the organization default when absent.
     pub ttl: Option<String>,
     /// Client IP ranges (CIDR or single addresses) it may be used from.
@@ -194,11 +195,13 @@ fn admitted_permissions(
     Ok(listed.clone())
 }
 
-/// Parses the permissions a token is limited to: `None` when none are
-/// listed; a listed set is never empty (it would allow nothing).
-fn listed_permissions(names: &[String]) -> Result<Option<BTreeSet<Permission>>, ApiError> {
+/// Parses the permissions a token is limited to; an empty list is refused
+/// rather than read as "no limit" (fail closed on a list computed empty).
+fn listed_permissions(names: &[String]) -> Result<BTreeSet<Permission>, ApiError> {
     if names.is_empty() {
-        return Ok(None);
+        return Err(ApiError::BadRequest(
+            "permissions is empty, which would allow nothing; list at least one, or leave it out for all the principal's (or the role's) permissions".into(),
+        ));
     }
     if names.len() > MAX_LISTED_PERMISSIONS {
         return Err(ApiError::BadRequest(format!(
@@ -208,8 +211,7 @@ fn listed_permissions(names: &[String]) -> Result<Option<BTreeSet<Permission>>, 
     names
         .iter()
         .map(|name| Permission::parse(name).map_err(ApiError::from))
-        .collect::<Result<BTreeSet<_>, _>>()
-        .map(Some)
+        .collect()
 }
 
 /// Most individual permissions one token may list.
@@ -236,7 +238,11 @@ pub async fn create(
             .map(|r| Name::parse(r, "role"))
             .transpose()?,
         scope: body.scope.as_deref().map(Scope::parse).transpose()?,
-        permissions: listed_permissions(&body.permissions)?,
+        permissions: body
+            .permissions
+            .as_deref()
+            .map(listed_permissions)
+            .transpose()?,
     };
     let ttl = parse_ttl(body.ttl.as_deref())?;
     if body.allowed_ips.len() > 64 {

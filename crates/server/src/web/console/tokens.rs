@@ -327,11 +327,10 @@ pub async fn create(State(state): State<AppState>, console: Console, body: Bytes
         principal: form.get("principal").to_owned(),
         role: form.optional("role"),
         scope: form.optional("scope"),
-        permissions: form
-            .all("permissions")
-            .into_iter()
-            .map(str::to_owned)
-            .collect(),
+        // No box ticked: no limit by permission (the API refuses an empty list).
+        permissions: Some(form.all("permissions"))
+            .filter(|ticked| !ticked.is_empty())
+            .map(|ticked| ticked.into_iter().map(str::to_owned).collect()),
         ttl: form.optional("ttl"),
         allowed_ips,
         description: form.get("description").to_owned(),
