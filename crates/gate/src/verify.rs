@@ -171,6 +171,60 @@ struct Revoked {
 }
 
 impl Revoked {
+    /// The whole state a feed answer states.
+    fn from_feed(feed: &serde_json::Value) -> Revoked {
+        let disconnected = feed["disconnected"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|g| {
+                        let key = (
+                            g["sub"].as_str()?.to_owned(),
+                            g["client_id"].as_str()?.to_owned(),
+                        );
+                        // Milliseconds; a feed without them counts to the end of the second.
+                        let before = g["issued_before_ms"].as_i64().or_else(|| {
+                            Some(
+                                g["issued_before"]
+                                    .as_i64()?
+                                    .saturating_mul(1000)
+                                    .saturating_add(999),
+                            )
+                        })?;
+                        Some((key, before))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Revoked {
+            jtis: strings(&feed["revoked"]).collect(),
+            disconnected,
+            deactivated: strings(&feed["deactivated"]).collect(),
+            deleted_clients: strings(&feed["deleted_clients"]).collect(),
+            ended_tasks: strings(&feed["ended_tasks"]).collect(),
+            version: feed["version"].as_str().map(str::to_owned),
+        }
+    }
+
+    /// Applies a feed answer: additions to the version held (`delta`, with
+    /// the version they follow), else the whole state. Additions that
+    /// follow another version are not applied and the version is dropped,
+    /// so the next poll asks for the whole state; what is held stays (a
+    /// gate never forgets a revocation because an answer was odd).
+    fn apply(&mut self, feed: &serde_json::Value) {
+        if feed["delta"] != serde_json::Value::Bool(true) {
+            *self = Revoked::from_feed(feed);
+            return;
+        }
+        if feed["since"].as_str() != self.version.as_deref() || self.version.is_none() {
+            self.version = None;
+            return;
+        }
+        self.jtis.extend(strings(&feed["revoked"]));
+        self.ended_tasks.extend(strings(&feed["ended_tasks"]));
+        self.version = feed["version"].as_str().map(str::to_owned);
+    }
+
     /// Whether the feed's state refuses a token.
     fn refuses(&self, claims: &AccessTokenClaims) -> bool {
         self.jtis.contains(&claims.jti)
@@ -182,6 +236,15 @@ impl Revoked {
                 .get(&(claims.sub.clone(), claims.client_id.clone()))
                 .is_some_and(|&before| claims.issued_ms() <= before)
     }
+}
+
+/// The strings of a JSON array (nothing, for anything else).
+fn strings(value: &serde_json::Value) -> impl Iterator<Item = String> + '_ {
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_owned))
 }
 
 async fn fetch_json(http: &reqwest::Client, url: &str) -> Result<serde_json::Value, String> {
@@ -288,7 +351,10 @@ impl Verifier {
             .ok()
             .and_then(|r| r.version.clone())
             .unwrap_or_default();
-        let mut url = format!("{}?gate={}&wait={wait}", self.revoked_uri, self.gate_id);
+        let mut url = format!(
+            "{}?gate={}&wait={wait}&delta=1",
+            self.revoked_uri, self.gate_id
+        );
         if !held.is_empty() {
             url.push_str(&format!("&after={held}"));
         }
@@ -310,71 +376,8 @@ impl Verifier {
         };
         match fetched {
             Ok(feed) => {
-                let jtis: HashSet<String> = feed["revoked"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|j| j.as_str().map(str::to_owned))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let disconnected = feed["disconnected"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|g| {
-                                let key = (
-                                    g["sub"].as_str()?.to_owned(),
-                                    g["client_id"].as_str()?.to_owned(),
-                                );
-                                // Milliseconds; a feed without them counts to the end of the second.
-                                let before = g["issued_before_ms"].as_i64().or_else(|| {
-                                    Some(
-                                        g["issued_before"]
-                                            .as_i64()?
-                                            .saturating_mul(1000)
-                                            .saturating_add(999),
-                                    )
-                                })?;
-                                Some((key, before))
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let deactivated = feed["deactivated"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|u| u.as_str().map(str::to_owned))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let deleted_clients = feed["deleted_clients"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|c| c.as_str().map(str::to_owned))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let ended_tasks = feed["ended_tasks"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|t| t.as_str().map(str::to_owned))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let version = feed["version"].as_str().map(str::to_owned);
                 if let Ok(mut revoked) = self.revoked.write() {
-                    *revoked = Revoked {
-                        jtis,
-                        disconnected,
-                        deactivated,
-                        deleted_clients,
-                        ended_tasks,
-                        version,
-                    };
+                    revoked.apply(&feed);
                 }
                 if let Ok(mut last) = self.last_feed.write() {
                     *last = Some(Instant::now());
@@ -599,5 +602,52 @@ mod tests {
         revoked.deleted_clients.clear();
         revoked.deactivated.insert("usr_abc".into());
         assert!(revoked.refuses(&token), "suspended subject");
+    }
+
+    /// A full answer replaces what is held; additions extend it only when
+    /// they follow the version held; odd answers never unrevoke anything.
+    #[test]
+    fn feed_answers_apply_as_whole_states_or_additions() {
+        use serde_json::json;
+        let mut held = Revoked::default();
+        held.apply(
+            &json!({"version": "b-1", "revoked": ["at_1"], "deactivated": ["usr_x"],
+            "ended_tasks": ["tsk_1"], "disconnected": [], "deleted_clients": []}),
+        );
+        assert_eq!(held.version.as_deref(), Some("b-1"));
+        held.apply(&json!({"version": "b-3", "delta": true, "since": "b-1",
+            "revoked": ["at_2"], "ended_tasks": ["tsk_2"]}));
+        assert_eq!(held.version.as_deref(), Some("b-3"));
+        assert_eq!(held.jtis, HashSet::from(["at_1".into(), "at_2".into()]));
+        assert_eq!(
+            held.ended_tasks,
+            HashSet::from(["tsk_1".into(), "tsk_2".into()])
+        );
+        assert!(
+            held.deactivated.contains("usr_x"),
+            "additions keep the rest"
+        );
+
+        // Additions to a version this gate does not hold: nothing is
+        // dropped, and the next poll asks for the whole state.
+        held.apply(&json!({"version": "b-9", "delta": true, "since": "b-7",
+            "revoked": ["at_9"], "ended_tasks": []}));
+        assert_eq!(held.version, None);
+        assert!(!held.jtis.contains("at_9"));
+        assert!(held.jtis.contains("at_2"));
+        held.apply(&json!({"version": "b-9", "delta": true, "since": null,
+            "revoked": ["at_9"], "ended_tasks": []}));
+        assert_eq!(held.version, None, "additions to nothing held");
+
+        // A whole state replaces: what expired or was reactivated goes.
+        held.apply(
+            &json!({"version": "b-9", "revoked": ["at_9"], "deactivated": [],
+            "ended_tasks": [], "disconnected": [], "deleted_clients": []}),
+        );
+        assert_eq!(held.jtis, HashSet::from(["at_9".into()]));
+        assert!(held.deactivated.is_empty() && held.ended_tasks.is_empty());
+        // `delta` must be exactly true to add.
+        held.apply(&json!({"version": "b-10", "delta": "true", "since": "b-9", "revoked": []}));
+        assert!(held.jtis.is_empty(), "read as a whole state");
     }
 }

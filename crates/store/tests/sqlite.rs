@@ -1047,7 +1047,7 @@ async fn a_version_4_data_folder_is_upgraded_and_keeps_its_grants() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(version, "10");
+    assert_eq!(version, "11");
     // Version 8's outbox tells of tasks too: no longer tied to incidents.
     let foreign: i64 = conn
         .query_row(
@@ -1219,4 +1219,139 @@ async fn a_credential_keeps_its_permission_list_and_a_version_9_folder_gains_the
         .unwrap();
     let store = SqliteStore::open(&path).unwrap();
     assert!(store.credential("tok_listed").await.is_err());
+}
+
+/// Roles and policies, resources and settings are kept in memory between
+/// their changes: every change is seen by the next read, whoever made it
+/// (this store, or another process writing the same file, even with a
+/// whole-table delete), and a folder of version 10 gets the triggers that
+/// tell the store so.
+#[tokio::test]
+async fn cached_configuration_follows_every_change() {
+    let (dir, store) = temp_store();
+    let path = dir.path().join("laissez.db");
+    let behind_its_back = |sql: &str| {
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap();
+    };
+    store
+        .create_principal(user("usr_a", "alice"), event("principal.create", "usr_a"))
+        .await
+        .unwrap();
+    let ids = ["usr_a".to_owned()];
+    let policies = async |store: &SqliteStore| {
+        let set = store.policy_set(&ids).await.unwrap();
+        set.policies_of("usr_a")
+            .map(|p| p.id.clone())
+            .collect::<Vec<_>>()
+    };
+    assert!(policies(&store).await.is_empty());
+    store
+        .create_policy(
+            policy("pol_1", "usr_a", ADMIN_ROLE, "/"),
+            event("policy.create", "pol_1"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(policies(&store).await, ["pol_1"], "the store's own change");
+    assert_eq!(policies(&store).await, ["pol_1"], "read again, from memory");
+    behind_its_back("DELETE FROM policies");
+    assert!(
+        policies(&store).await.is_empty(),
+        "a whole-table delete by another process"
+    );
+
+    // A role changed elsewhere is the role evaluated here.
+    let reader = Role {
+        name: name("wiki-reader"),
+        permissions: [Permission::parse("wiki.pages.read").unwrap()].into(),
+        builtin: false,
+        description: String::new(),
+    };
+    store
+        .create_role(reader, event("role.create", "wiki-reader"))
+        .await
+        .unwrap();
+    let permissions = async |store: &SqliteStore| {
+        let set = store.policy_set(&ids).await.unwrap();
+        let role = set.role(&name("wiki-reader")).unwrap();
+        role.permissions
+            .iter()
+            .map(|p| p.as_str().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(permissions(&store).await, ["wiki.pages.read"]);
+    behind_its_back(
+        "UPDATE roles SET permissions = '[\"wiki.pages.write\"]' WHERE name = 'wiki-reader'",
+    );
+    assert_eq!(permissions(&store).await, ["wiki.pages.write"]);
+
+    // Protected resources.
+    let wiki = laissez_oauth::protected::ProtectedResource {
+        resource: "https://wiki.example".into(),
+        name: "Wiki".into(),
+        scopes: Default::default(),
+        default_scopes: Vec::new(),
+        gate: None,
+    };
+    store
+        .put_resource(wiki, event("resource.put", "wiki"))
+        .await
+        .unwrap();
+    let names = async |store: &SqliteStore| {
+        let resources = store.resources().await.unwrap();
+        resources.into_iter().map(|r| r.name).collect::<Vec<_>>()
+    };
+    assert_eq!(names(&store).await, ["Wiki"]);
+    behind_its_back(
+        "UPDATE protected_resources SET definition = json_set(definition, '$.name', 'Renamed')",
+    );
+    assert_eq!(names(&store).await, ["Renamed"]);
+
+    // Settings, and the extension settings beside them.
+    let short = Settings {
+        default_ttl: Ttl::parse("1h").unwrap(),
+        ..store.settings().await.unwrap()
+    };
+    store
+        .set_settings(short, event("settings.update", "settings"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.settings().await.unwrap().default_ttl.to_string(),
+        "1h"
+    );
+    behind_its_back("UPDATE settings SET value = '2h' WHERE key = 'default_ttl'");
+    assert_eq!(
+        store.settings().await.unwrap().default_ttl.to_string(),
+        "2h"
+    );
+    store
+        .set_setting("task_rules", "{}".into(), event("settings.update", "x"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.setting("task_rules").await.unwrap().as_deref(),
+        Some("{}")
+    );
+    behind_its_back("DELETE FROM settings WHERE key = 'x.task_rules'");
+    assert_eq!(store.setting("task_rules").await.unwrap(), None);
+
+    // What version 10 wrote: no version, no triggers. Opening adds them.
+    store.close();
+    drop(store);
+    behind_its_back(
+        "DROP TABLE config_version;
+         DROP TRIGGER policies_inserted; DROP TRIGGER policies_updated; DROP TRIGGER policies_deleted;
+         UPDATE meta SET value = '10' WHERE key = 'schema_version';",
+    );
+    let store = SqliteStore::open(&path).unwrap();
+    assert!(policies(&store).await.is_empty());
+    behind_its_back(&format!(
+        "INSERT INTO policies (id, principal_id, role, scope, created_at)
+         VALUES ('pol_2', 'usr_a', '{ADMIN_ROLE}', '/', 0)"
+    ));
+    assert_eq!(policies(&store).await, ["pol_2"], "upgraded folder");
 }

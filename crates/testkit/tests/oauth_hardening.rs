@@ -1197,3 +1197,104 @@ async fn a_code_yields_only_what_the_person_still_holds_when_it_is_exchanged() {
         "notes.write offline_access"
     );
 }
+
+/// A gate following changes (`delta=1`) is sent only what was added when
+/// only tokens were revoked since the version it holds (no store read),
+/// and the whole state after any other change; a revocation still waits
+/// for its acknowledgement, and a poll that is no gate's gets everything.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_feed_sends_a_following_gate_additions_and_else_the_whole_state() {
+    let (server, gate) = setup().await;
+    let (_, gate_token) = gate_credential(&server).await;
+    let poll = async |query: String| -> Value {
+        let (status, body) = server
+            .call(
+                reqwest::Method::GET,
+                &format!("/oauth/revoked?{query}"),
+                &gate_token,
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    };
+    let follow = |after: &Value, wait: u8| {
+        format!(
+            "gate=probe&delta=1&wait={wait}&after={}",
+            after.as_str().unwrap()
+        )
+    };
+    let whole = poll("gate=probe&delta=1&wait=0".into()).await;
+    assert!(whole.get("delta").is_none(), "{whole}");
+    assert!(whole["deactivated"].is_array(), "{whole}");
+    let held = whole["version"].clone();
+
+    let (client_id, _) = public_client(&server).await;
+    let code = code_for(&server, &client_id, &gate).await;
+    let (_, tokens) = exchange(&server, &client_id, &code, &gate).await;
+    let token = tokens["access_token"].as_str().unwrap().to_owned();
+    let jti = laissez_testkit::jwt_claims(&token)["jti"].clone();
+    // The revocation answers once the probe, as a gate, acknowledged it.
+    let revoke = async {
+        let (status, body) = form(
+            &server,
+            "/oauth/revoke",
+            &[("token", &token), ("client_id", &client_id)],
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    };
+    let added = async {
+        let added = poll(follow(&held, 5)).await;
+        // Acknowledged with the next poll, as a gate does.
+        poll(follow(&added["version"], 0)).await;
+        added
+    };
+    let ((), added) = tokio::join!(revoke, added);
+    assert_eq!(added["delta"], true, "{added}");
+    assert_eq!(added["since"], held, "{added}");
+    assert_eq!(added["revoked"], json!([jti]), "{added}");
+    assert_eq!(added["ended_tasks"], json!([]), "{added}");
+    assert!(added.get("deactivated").is_none(), "{added}");
+
+    // A disconnection is no mere addition: the whole state follows.
+    let disconnect = async {
+        let (status, body) = server
+            .post(
+                "/v1/connected-apps/disconnect",
+                json!({"client_id": client_id, "user": "alice"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    };
+    let next = async {
+        let next = poll(follow(&added["version"], 5)).await;
+        poll(follow(&next["version"], 0)).await;
+        next
+    };
+    let ((), next) = tokio::join!(disconnect, next);
+    assert!(next.get("delta").is_none(), "{next}");
+    assert!(
+        next["disconnected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["client_id"] == client_id.as_str()),
+        "{next}"
+    );
+    assert!(next["revoked"].as_array().unwrap().contains(&jti), "{next}");
+    // Nothing changed since (the wait ran out): the whole state again.
+    let idle = poll(follow(&next["version"], 0)).await;
+    assert!(idle.get("delta").is_none(), "{idle}");
+    // No `gate`, or no `delta=1`: always the whole state.
+    for query in [
+        format!("delta=1&wait=0&after={}", next["version"].as_str().unwrap()),
+        format!(
+            "gate=probe&wait=0&after={}",
+            next["version"].as_str().unwrap()
+        ),
+    ] {
+        let answer = poll(query).await;
+        assert!(answer.get("delta").is_none(), "{answer}");
+    }
+}

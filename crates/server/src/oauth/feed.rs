@@ -16,8 +16,16 @@
 //! only after every gate seen in the last minute has acknowledged the new
 //! version (or two seconds passed), so the gate refuses a revoked token on
 //! the very next request.
+//!
+//! A gate that asks for changes (`delta=1`) gets only what was added since
+//! the version it holds when every change since then was an ended task or a
+//! revoked access token (the common, additive ones) still kept in memory;
+//! anything else (a principal deactivated or reactivated, a grant or client
+//! gone, a restart, a gap, or a minute since its last full answer, which is
+//! also how entries that expired leave the gate) gets the whole state read
+//! from the store, as every gate did before.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -38,13 +46,60 @@ const MAX_WAIT: Duration = Duration::from_secs(30);
 const GATE_FORGOTTEN: Duration = Duration::from_secs(60);
 /// The longest a revoking request waits for gates to apply it.
 const APPLY_TIMEOUT: Duration = Duration::from_secs(2);
+/// Changes kept in memory for gates that ask for changes only.
+const CHANGES_KEPT: usize = 1024;
+/// A gate following changes gets the whole state at least this often.
+const FULL_EVERY: Duration = Duration::from_secs(60);
+
+/// What one revocation added, when it only added (see the module doc).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Added {
+    /// Tasks that ended.
+    pub ended_tasks: Vec<String>,
+    /// Access tokens revoked (their `jti`).
+    pub revoked: Vec<String>,
+}
+
+/// What gates need since some version: the additions, or the whole state.
+#[derive(Debug, PartialEq, Eq)]
+enum Since {
+    Added(BTreeSet<String>, BTreeSet<String>),
+    Everything,
+}
+
+/// What was added between `held` and `current`, from the kept `changes`
+/// (counter, additions or `None` for a change that needs the whole state).
+fn since(changes: &VecDeque<(u64, Option<Added>)>, held: u64, current: u64) -> Since {
+    // Nothing changed (the wait ran out): the whole state, which also drops what expired.
+    if held >= current {
+        return Since::Everything;
+    }
+    let mut ended = BTreeSet::new();
+    let mut revoked = BTreeSet::new();
+    let mut next = held + 1;
+    for (counter, added) in changes.iter().filter(|(c, _)| *c > held && *c <= current) {
+        // A gap (changes no longer kept) or a change that does not only add.
+        let Some(added) = added.as_ref().filter(|_| *counter == next) else {
+            return Since::Everything;
+        };
+        ended.extend(added.ended_tasks.iter().cloned());
+        revoked.extend(added.revoked.iter().cloned());
+        next += 1;
+    }
+    if next != current + 1 {
+        return Since::Everything;
+    }
+    Since::Added(ended, revoked)
+}
 
 /// The feed's version and the gates following it.
 pub struct RevocationFeed {
     boot: String,
     counter: watch::Sender<u64>,
-    /// Gate id → (the counter it acknowledged, when it last asked).
-    gates: Mutex<HashMap<String, (u64, Instant)>>,
+    /// Gate id → what it acknowledged and when.
+    gates: Mutex<HashMap<String, Follower>>,
+    /// The latest changes, oldest first (see [`since`]).
+    changes: Mutex<VecDeque<(u64, Option<Added>)>>,
     acknowledged: Notify,
     closing: watch::Sender<bool>,
 }
@@ -55,10 +110,22 @@ impl Default for RevocationFeed {
             boot: laissez_token::random_base62(12).unwrap_or_else(|_| "boot".into()),
             counter: watch::Sender::new(0),
             gates: Mutex::new(HashMap::new()),
+            changes: Mutex::new(VecDeque::new()),
             acknowledged: Notify::new(),
             closing: watch::Sender::new(false),
         }
     }
+}
+
+/// A gate following the feed.
+#[derive(Clone, Copy, Debug)]
+struct Follower {
+    /// The counter it acknowledged.
+    acked: u64,
+    /// When it last asked.
+    seen: Instant,
+    /// When it last got the whole state.
+    full_at: Option<Instant>,
 }
 
 impl RevocationFeed {
@@ -77,9 +144,17 @@ impl RevocationFeed {
         let acked = version.and_then(|v| self.counter_of(v)).unwrap_or(0);
         if let Ok(mut gates) = self.gates.lock() {
             if gates.len() > 1000 {
-                gates.retain(|_, (_, seen)| seen.elapsed() < GATE_FORGOTTEN);
+                gates.retain(|_, f| f.seen.elapsed() < GATE_FORGOTTEN);
             }
-            gates.insert(gate.to_owned(), (acked, Instant::now()));
+            let full_at = gates.get(gate).and_then(|f| f.full_at);
+            gates.insert(
+                gate.to_owned(),
+                Follower {
+                    acked,
+                    seen: Instant::now(),
+                    full_at,
+                },
+            );
         }
         self.acknowledged.notify_waiters();
     }
@@ -88,17 +163,55 @@ impl RevocationFeed {
         self.gates.lock().map_or(true, |gates| {
             gates
                 .values()
-                .all(|(acked, seen)| *acked >= counter || seen.elapsed() >= GATE_FORGOTTEN)
+                .all(|f| f.acked >= counter || f.seen.elapsed() >= GATE_FORGOTTEN)
         })
     }
 
-    /// Announces a committed revocation and waits (at most two seconds)
-    /// until every following gate has applied it.
+    /// What `gate` (following changes) needs after the version it holds:
+    /// the additions, or `None` for the whole state, which it is then
+    /// noted to have got.
+    fn added_for(&self, gate: Option<&str>, held: Option<&str>, current: u64) -> Option<Since> {
+        let gate = gate?;
+        let held = held.and_then(|v| self.counter_of(v));
+        let mut gates = self.gates.lock().ok()?;
+        let follower = gates.get_mut(gate)?;
+        let fresh = follower.full_at.is_some_and(|at| at.elapsed() < FULL_EVERY);
+        let since = match (held, fresh) {
+            (Some(held), true) => since(&*self.changes.lock().ok()?, held, current),
+            _ => Since::Everything,
+        };
+        if since == Since::Everything {
+            follower.full_at = Some(Instant::now());
+        }
+        Some(since)
+    }
+
+    /// Announces a committed revocation that may do more than add (a
+    /// principal's status, a grant, a client), and waits (at most two
+    /// seconds) until every following gate has applied it.
     pub async fn published(&self) {
+        self.publish(None).await;
+    }
+
+    /// Announces committed revocations that only add (ended tasks, revoked
+    /// access tokens), and waits as [`Self::published`] does.
+    pub async fn published_added(&self, added: Added) {
+        self.publish(Some(added)).await;
+    }
+
+    async fn publish(&self, added: Option<Added>) {
         let mut counter = 0;
+        // The change is kept before the counter names it, so a poll that
+        // sees the counter finds it.
         self.counter.send_modify(|c| {
             *c += 1;
             counter = *c;
+            if let Ok(mut changes) = self.changes.lock() {
+                if changes.len() >= CHANGES_KEPT {
+                    changes.pop_front();
+                }
+                changes.push_back((counter, added));
+            }
         });
         let _ = tokio::time::timeout(APPLY_TIMEOUT, async {
             loop {
@@ -118,8 +231,8 @@ impl RevocationFeed {
     }
 
     /// Waits until the feed is past `version`, `wait` passes or the server
-    /// shuts down; returns the current version.
-    async fn changed_since(&self, version: Option<&str>, wait: Duration) -> String {
+    /// shuts down; returns the current counter.
+    async fn changed_since(&self, version: Option<&str>, wait: Duration) -> u64 {
         let mut receiver = self.counter.subscribe();
         let mut closing = self.closing.subscribe();
         let held = version.and_then(|v| self.counter_of(v));
@@ -132,8 +245,7 @@ impl RevocationFeed {
             })
             .await;
         }
-        let counter = *receiver.borrow();
-        self.version(counter)
+        *receiver.borrow()
     }
 }
 
@@ -146,6 +258,8 @@ pub struct FeedQuery {
     wait: Option<u64>,
     /// The asking gate's id, to wait for its acknowledgement of revocations.
     gate: Option<String>,
+    /// `1`: the gate applies additions to what it holds (see the module doc).
+    delta: Option<u8>,
 }
 
 /// `GET /oauth/revoked`: what gates must refuse, and the feed's version.
@@ -159,19 +273,30 @@ pub async fn revoked(
         .authorize(&state, AUDIT_WRITE, &Scope::root(), None)
         .await?;
     let feed = &state.feed;
-    if let Some(gate) = query
+    // Keyed by the credential too: a gate is one credential's follower.
+    let gate = query
         .gate
         .as_deref()
         .filter(|g| !g.is_empty() && g.len() <= 64)
-    {
-        // Keyed by the credential too: a gate is one credential's follower.
-        feed.acknowledge(
-            &format!("{}/{gate}", caller.credential.id),
-            query.after.as_deref(),
-        );
+        .map(|gate| format!("{}/{gate}", caller.credential.id));
+    if let Some(gate) = &gate {
+        feed.acknowledge(gate, query.after.as_deref());
     }
     let wait = Duration::from_secs(query.wait.unwrap_or(0)).min(MAX_WAIT);
-    let version = feed.changed_since(query.after.as_deref(), wait).await;
+    let counter = feed.changed_since(query.after.as_deref(), wait).await;
+    let version = feed.version(counter);
+    let follows = gate.as_deref().filter(|_| query.delta == Some(1));
+    if let Some(Since::Added(ended, revoked)) =
+        feed.added_for(follows, query.after.as_deref(), counter)
+    {
+        return Ok(no_store(serde_json::json!({
+            "version": version,
+            "delta": true,
+            "since": query.after,
+            "revoked": revoked,
+            "ended_tasks": ended,
+        })));
+    }
     // One snapshot, read after `version`: nothing revoked by then is missing.
     let revocations = state.store.revocations().await?;
     let grants: Vec<serde_json::Value> = revocations
@@ -182,15 +307,99 @@ pub async fn revoked(
             "issued_before_ms": before_ms, "issued_before": before_ms.div_euclid(1000)})
         })
         .collect();
-    Ok((
-        [(header::CACHE_CONTROL, "no-store")],
-        axum::Json(serde_json::json!({
-            "version": version,
-            "revoked": revocations.access_tokens,
-            "disconnected": grants,
-            "deactivated": revocations.inactive_principals,
-            "deleted_clients": revocations.deleted_clients,
-            "ended_tasks": revocations.ended_tasks,
-        })),
-    ))
+    Ok(no_store(serde_json::json!({
+        "version": version,
+        "revoked": revocations.access_tokens,
+        "disconnected": grants,
+        "deactivated": revocations.inactive_principals,
+        "deleted_clients": revocations.deleted_clients,
+        "ended_tasks": revocations.ended_tasks,
+    })))
+}
+
+fn no_store(body: serde_json::Value) -> axum::response::Response {
+    ([(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn adds(tasks: &[&str]) -> Option<Added> {
+        Some(Added {
+            ended_tasks: tasks.iter().map(|t| (*t).to_owned()).collect(),
+            revoked: Vec::new(),
+        })
+    }
+
+    fn names(list: &[&str]) -> BTreeSet<String> {
+        list.iter().map(|t| (*t).to_owned()).collect()
+    }
+
+    #[test]
+    fn gates_get_additions_only_when_every_change_since_is_one_kept() {
+        let kept: VecDeque<_> = [
+            (3, adds(&["t3"])),
+            (4, adds(&["t4"])),
+            (5, None),
+            (6, adds(&["t6"])),
+            (7, adds(&["t7"])),
+        ]
+        .into();
+        let everything = Since::Everything;
+        for (held, current, expected) in [
+            (3, 4, Since::Added(names(&["t4"]), BTreeSet::new())),
+            (6, 7, Since::Added(names(&["t7"]), BTreeSet::new())),
+            (2, 4, Since::Added(names(&["t3", "t4"]), BTreeSet::new())),
+            // Nothing changed: the whole state (what expired leaves).
+            (7, 7, Since::Everything),
+            (9, 7, Since::Everything),
+            // A change that does not only add lies in between.
+            (4, 5, Since::Everything),
+            (3, 7, Since::Everything),
+            // Older than what is kept, or past it.
+            (1, 4, Since::Everything),
+            (7, 8, Since::Everything),
+        ] {
+            assert_eq!(since(&kept, held, current), expected, "{held}..{current}");
+        }
+        assert_eq!(since(&VecDeque::new(), 0, 1), everything);
+    }
+
+    proptest! {
+        /// Additions are exactly the union of the changes after `held` up to
+        /// `current`, and only when each of them is kept and only adds.
+        #[test]
+        fn additions_are_never_short_of_what_changed(
+            changes in proptest::collection::vec(proptest::option::weighted(0.9, 0u8..4), 0..12),
+            first in 1u64..4,
+            held in 0u64..16,
+            current in 0u64..16,
+        ) {
+            let kept: VecDeque<(u64, Option<Added>)> = changes
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (first + i as u64, c.map(|n| Added {
+                    ended_tasks: vec![format!("t{n}")],
+                    revoked: vec![format!("j{}", first + i as u64)],
+                })))
+                .collect();
+            match since(&kept, held, current) {
+                Since::Added(ended, revoked) => {
+                    prop_assert!(held < current && held + 1 >= first);
+                    for counter in held + 1..=current {
+                        let entry = kept.iter().find(|(c, _)| *c == counter);
+                        let added = entry.and_then(|(_, a)| a.as_ref());
+                        prop_assert!(added.is_some(), "change {counter} missing");
+                        let added = added.unwrap();
+                        prop_assert!(added.ended_tasks.iter().all(|t| ended.contains(t)));
+                        prop_assert!(added.revoked.iter().all(|j| revoked.contains(j)));
+                    }
+                    prop_assert_eq!(revoked.len() as u64, current - held);
+                }
+                Since::Everything => {}
+            }
+        }
+    }
 }

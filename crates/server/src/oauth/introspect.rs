@@ -275,7 +275,11 @@ pub async fn revoke(
             .store
             .revoke_access_token(&claims.jti, claims.exp, audit)
             .await?;
-        state.feed.published().await;
+        let added = super::feed::Added {
+            ended_tasks: Vec::new(),
+            revoked: vec![claims.jti],
+        };
+        state.feed.published_added(added).await;
     }
     Ok(no_store(StatusCode::OK, &json!({})))
 }
@@ -303,7 +307,11 @@ async fn end_task_of_client(
         .end_task(&task.id, laissez_store::task::TaskState::Revoked, audit)
         .await?;
     if !ended.is_empty() {
-        state.feed.published().await;
+        let added = super::feed::Added {
+            ended_tasks: ended,
+            revoked: Vec::new(),
+        };
+        state.feed.published_added(added).await;
     }
     Ok(())
 }

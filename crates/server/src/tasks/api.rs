@@ -442,7 +442,11 @@ pub async fn end(
     let (_, now) = tokio::join!(
         async {
             if !ended.is_empty() {
-                state.feed.published().await;
+                let added = crate::oauth::feed::Added {
+                    ended_tasks: ended.clone(),
+                    revoked: Vec::new(),
+                };
+                state.feed.published_added(added).await;
             }
         },
         state.store.task(&task.id)

@@ -8,6 +8,7 @@
 //! concurrent token creations finish quickly. Reads run on a small pool of
 //! read-only connections (WAL lets them proceed while the writer commits).
 
+mod cache;
 mod leak_rows;
 mod oauth_rows;
 mod rows;
@@ -62,6 +63,8 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     /// The last task sequence number handed out.
     task_seq: AtomicI64,
+    /// Roles and policies, resources and settings between their changes.
+    config: cache::ConfigCache,
     /// Told how long each write took, queueing and commit included.
     write_observer: std::sync::OnceLock<WriteObserver>,
 }
@@ -126,6 +129,7 @@ impl SqliteStore {
                 write_conn,
                 readers: Mutex::new(Vec::new()),
                 task_seq,
+                config: cache::ConfigCache::default(),
                 write_observer: std::sync::OnceLock::new(),
             }),
         })
@@ -573,12 +577,15 @@ impl Store for SqliteStore {
     }
 
     async fn policy_set(&self, principal_ids: &[String]) -> Result<PolicySet, Error> {
-        let ids = principal_ids.to_vec();
-        self.lookup(move |c| rows::policy_set(c, &ids))
+        self.lookup(|c| {
+            self.inner
+                .config
+                .policy_set(c, principal_ids, |c| rows::policy_set(c, principal_ids))
+        })
     }
 
     async fn settings(&self) -> Result<Settings, Error> {
-        self.read(rows::settings).await
+        self.lookup(|c| self.inner.config.settings(c, rows::settings))
     }
 
     async fn check_writable(&self) -> Result<(), Error> {
@@ -726,7 +733,7 @@ impl Store for SqliteStore {
     }
 
     async fn resources(&self) -> Result<Vec<laissez_oauth::protected::ProtectedResource>, Error> {
-        self.lookup(rows::resources)
+        self.lookup(|c| self.inner.config.resources(c, rows::resources))
     }
 
     async fn clients(&self) -> Result<Vec<laissez_oauth::client::Client>, Error> {
@@ -1167,13 +1174,11 @@ impl Store for SqliteStore {
 
     async fn setting(&self, key: &str) -> Result<Option<String>, Error> {
         let key = format!("x.{key}");
-        self.lookup(move |c| {
-            Ok(
-                c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
-                    r.get(0)
-                })
-                .optional()?,
-            )
+        self.lookup(|c| {
+            self.inner.config.setting(c, &key, |c| {
+                let mut stmt = c.prepare_cached("SELECT value FROM settings WHERE key = ?1")?;
+                Ok(stmt.query_row([&key], |r| r.get(0)).optional()?)
+            })
         })
     }
 

@@ -6,7 +6,7 @@ use rusqlite::Connection;
 use crate::Error;
 
 /// The schema version this build writes.
-pub const VERSION: i64 = 10;
+pub const VERSION: i64 = 11;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (
@@ -254,6 +254,7 @@ fn has_column(conn: &Connection, table: &str, column: &str) -> Result<bool, Erro
 pub fn migrate(conn: &Connection) -> Result<(), Error> {
     let tx = conn.unchecked_transaction()?;
     tx.execute_batch(SCHEMA)?;
+    tx.execute_batch(super::cache::TRIGGERS)?;
     let stored: Option<String> = tx
         .query_row(
             "SELECT value FROM meta WHERE key = 'schema_version'",
@@ -269,8 +270,8 @@ pub fn migrate(conn: &Connection) -> Result<(), Error> {
             )?;
         }
         Some(Ok(v)) if v == VERSION => {}
-        // Versions 2 to 4 and 6 only added tables, which the batch above
-        // created; version 5 added the accounts of a grant; version 7 the
+        // Versions 2 to 4, 6 and 11 only added tables (and 11 the triggers
+        // that version the configuration), which the batches above created; version 5 added the accounts of a grant; version 7 the
         // principal behind a client-credentials client, a client's last
         // use, and disconnect times in milliseconds.
         Some(Ok(v)) if v < VERSION => {
