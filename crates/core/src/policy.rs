@@ -12,6 +12,7 @@
 //! policies exist.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -141,13 +142,14 @@ impl std::fmt::Display for DenyReason {
     }
 }
 
-/// Roles and policies, indexed for evaluation.
+/// Roles and policies, indexed for evaluation. Immutable once built, so a
+/// clone shares it (stores keep one between changes and hand out clones).
 #[derive(Clone, Debug, Default)]
 pub struct PolicySet {
-    roles: HashMap<Name, Role>,
-    policies: Vec<Policy>,
+    roles: Arc<HashMap<Name, Role>>,
+    policies: Arc<Vec<Policy>>,
     // principal id -> scope key -> indices into `policies`.
-    index: HashMap<String, HashMap<String, Vec<usize>>>,
+    index: Arc<HashMap<String, HashMap<String, Vec<usize>>>>,
 }
 
 impl PolicySet {
@@ -168,9 +170,9 @@ impl PolicySet {
                 .push(i);
         }
         PolicySet {
-            roles,
-            policies,
-            index,
+            roles: Arc::new(roles),
+            policies: Arc::new(policies),
+            index: Arc::new(index),
         }
     }
 
