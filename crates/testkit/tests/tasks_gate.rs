@@ -153,6 +153,58 @@ async fn a_completed_task_is_refused_at_the_very_next_request() {
     assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
 }
 
+/// Gates are told while the completion's commit runs: with the store's
+/// write lock held elsewhere (a slow disk), the gate already refuses the
+/// task and a whole-state feed answer names it, but the completion answers
+/// only once its commit went through.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_completing_task_is_refused_at_the_gate_while_its_commit_waits() {
+    let s = setup(|_| {}).await;
+    let (id, jwt, _) = s.task().await;
+    let before = gate_call(&s.url(), "DPoP", &jwt, Some(&s.key), None).await;
+    assert_eq!(before.status(), StatusCode::OK);
+    let feed_reader = gate_identity(&s.server, "feed-reader").await;
+    let disk = rusqlite::Connection::open(s.server.store.path()).unwrap();
+    disk.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let answered = std::sync::atomic::AtomicBool::new(false);
+    let complete = async {
+        let done = s.complete(&id).await;
+        answered.store(true, std::sync::atomic::Ordering::SeqCst);
+        done
+    };
+    let meanwhile = async {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        loop {
+            let response = gate_call(&s.url(), "DPoP", &jwt, Some(&s.key), None).await;
+            if response.status() == StatusCode::UNAUTHORIZED {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "never refused");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let (status, whole) = s
+            .server
+            .call(Method::GET, "/oauth/revoked", &feed_reader, None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{whole}");
+        assert!(
+            whole["ended_tasks"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(id)),
+            "{whole}"
+        );
+        let waiting = !answered.load(std::sync::atomic::Ordering::SeqCst);
+        disk.execute_batch("ROLLBACK").unwrap();
+        waiting
+    };
+    let (done, waited) = tokio::join!(complete, meanwhile);
+    assert!(waited, "the completion answered before its commit");
+    assert_eq!(done["task"]["status"], "completed", "{done}");
+    let after = gate_call(&s.url(), "DPoP", &jwt, Some(&s.key), None).await;
+    assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn completing_a_parent_refuses_the_childs_jwt_at_once() {
     let s = setup(|_| {}).await;

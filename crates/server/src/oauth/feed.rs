@@ -24,9 +24,18 @@
 //! gone, a restart, a gap, or a minute since its last full answer, which is
 //! also how entries that expired leave the gate) gets the whole state read
 //! from the store, as every gate did before.
+//!
+//! Additions are announced while their commit runs rather than after it
+//! ([`RevocationFeed::added_while`]): gates refuse an ending task during the
+//! fsync instead of after it. Refusing early fails closed (the caller was
+//! already allowed to end it), and a whole-state answer includes additions
+//! whose commit has not finished, so no gate acknowledges a version without
+//! what it named. The revoking request is still answered only once its
+//! commit is durable and every gate has applied it.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::sync::Mutex;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Query, State};
@@ -100,6 +109,8 @@ pub struct RevocationFeed {
     gates: Mutex<HashMap<String, Follower>>,
     /// The latest changes, oldest first (see [`since`]).
     changes: Mutex<VecDeque<(u64, Option<Added>)>>,
+    /// Additions announced whose commit has not finished (counter, additions).
+    pending: Mutex<Vec<(u64, Added)>>,
     acknowledged: Notify,
     closing: watch::Sender<bool>,
 }
@@ -111,6 +122,7 @@ impl Default for RevocationFeed {
             counter: watch::Sender::new(0),
             gates: Mutex::new(HashMap::new()),
             changes: Mutex::new(VecDeque::new()),
+            pending: Mutex::new(Vec::new()),
             acknowledged: Notify::new(),
             closing: watch::Sender::new(false),
         }
@@ -190,29 +202,94 @@ impl RevocationFeed {
     /// principal's status, a grant, a client), and waits (at most two
     /// seconds) until every following gate has applied it.
     pub async fn published(&self) {
-        self.publish(None).await;
+        let counter = self.announce(None);
+        self.applied(counter).await;
     }
 
-    /// Announces committed revocations that only add (ended tasks, revoked
-    /// access tokens), and waits as [`Self::published`] does.
-    pub async fn published_added(&self, added: Added) {
-        self.publish(Some(added)).await;
+    /// Announces additions that `commit` is about to make durable, so gates
+    /// refuse them while it runs, and answers with its result once it has
+    /// finished and every following gate applied them (at most two seconds).
+    /// The additions count as pending until the commit ends, whatever its
+    /// outcome; it runs to its end even when the caller goes away.
+    pub async fn added_while<T: Send + 'static>(
+        self: &Arc<Self>,
+        added: Added,
+        commit: impl Future<Output = Result<T, laissez_store::Error>> + Send + 'static,
+    ) -> Result<T, laissez_store::Error> {
+        let counter = self.announce_pending(added);
+        let feed = Arc::clone(self);
+        let committed = tokio::spawn(async move {
+            let result = commit.await;
+            feed.settle(counter);
+            result
+        });
+        let (committed, ()) = tokio::join!(committed, self.applied(counter));
+        match committed {
+            Ok(result) => result,
+            Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+            Err(_) => Err(laissez_store::Error::Closed),
+        }
     }
 
-    async fn publish(&self, added: Option<Added>) {
+    /// Additions whose commit has not finished, for a whole-state answer.
+    /// Read after the counter and before the store: an addition the counter
+    /// names is either still here or already committed (it leaves only then).
+    fn pending(&self) -> Added {
+        let mut all = Added::default();
+        if let Ok(pending) = self.pending.lock() {
+            for (_, added) in pending.iter() {
+                all.ended_tasks.extend(added.ended_tasks.iter().cloned());
+                all.revoked.extend(added.revoked.iter().cloned());
+            }
+        }
+        all
+    }
+
+    /// Records additions as pending, then announces them.
+    fn announce_pending(&self, added: Added) -> u64 {
+        let mut counter = 0;
+        self.counter.send_modify(|c| {
+            *c += 1;
+            counter = *c;
+            if let Ok(mut pending) = self.pending.lock() {
+                pending.push((counter, added.clone()));
+            }
+            self.keep(counter, Some(added));
+        });
+        counter
+    }
+
+    /// The commit behind the pending additions of `counter` has ended.
+    fn settle(&self, counter: u64) {
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.retain(|(c, _)| *c != counter);
+        }
+    }
+
+    /// Moves the feed to a new counter and returns it.
+    fn announce(&self, added: Option<Added>) -> u64 {
         let mut counter = 0;
         // The change is kept before the counter names it, so a poll that
         // sees the counter finds it.
         self.counter.send_modify(|c| {
             *c += 1;
             counter = *c;
-            if let Ok(mut changes) = self.changes.lock() {
-                if changes.len() >= CHANGES_KEPT {
-                    changes.pop_front();
-                }
-                changes.push_back((counter, added));
-            }
+            self.keep(counter, added);
         });
+        counter
+    }
+
+    fn keep(&self, counter: u64, added: Option<Added>) {
+        if let Ok(mut changes) = self.changes.lock() {
+            if changes.len() >= CHANGES_KEPT {
+                changes.pop_front();
+            }
+            changes.push_back((counter, added));
+        }
+    }
+
+    /// Waits (at most two seconds) until every following gate has applied `counter`.
+    async fn applied(&self, counter: u64) {
         let _ = tokio::time::timeout(APPLY_TIMEOUT, async {
             loop {
                 let notified = self.acknowledged.notified();
@@ -297,8 +374,12 @@ pub async fn revoked(
             "ended_tasks": ended,
         })));
     }
-    // One snapshot, read after `version`: nothing revoked by then is missing.
-    let revocations = state.store.revocations().await?;
+    // Pending additions, then one snapshot, both read after `version`:
+    // nothing revoked by then is missing.
+    let pending = feed.pending();
+    let mut revocations = state.store.revocations().await?;
+    merge(&mut revocations.access_tokens, pending.revoked);
+    merge(&mut revocations.ended_tasks, pending.ended_tasks);
     let grants: Vec<serde_json::Value> = revocations
         .grants
         .into_iter()
@@ -315,6 +396,15 @@ pub async fn revoked(
         "deleted_clients": revocations.deleted_clients,
         "ended_tasks": revocations.ended_tasks,
     })))
+}
+
+/// Adds to `held` what `more` holds and it does not.
+fn merge(held: &mut Vec<String>, more: Vec<String>) {
+    for item in more {
+        if !held.contains(&item) {
+            held.push(item);
+        }
+    }
 }
 
 fn no_store(body: serde_json::Value) -> axum::response::Response {
@@ -365,6 +455,75 @@ mod tests {
             assert_eq!(since(&kept, held, current), expected, "{held}..{current}");
         }
         assert_eq!(since(&VecDeque::new(), 0, 1), everything);
+    }
+
+    /// A commit that ends only when told to.
+    fn held_commit() -> (
+        tokio::sync::oneshot::Sender<Result<u8, laissez_store::Error>>,
+        impl Future<Output = Result<u8, laissez_store::Error>> + Send + 'static,
+    ) {
+        let (release, held) = tokio::sync::oneshot::channel();
+        (release, async move {
+            held.await.unwrap_or(Err(laissez_store::Error::Closed))
+        })
+    }
+
+    #[tokio::test]
+    async fn additions_are_announced_and_pending_while_their_commit_runs() {
+        let feed = Arc::new(RevocationFeed::default());
+        for outcome in [Ok(7), Err(laissez_store::Error::Unavailable("disk".into()))] {
+            let (release, commit) = held_commit();
+            let before = *feed.counter.borrow();
+            let ending = tokio::spawn({
+                let feed = Arc::clone(&feed);
+                async move { feed.added_while(adds(&["t1"]).unwrap(), commit).await }
+            });
+            tokio::task::yield_now().await;
+            while *feed.counter.borrow() == before {
+                tokio::task::yield_now().await;
+            }
+            // Announced, and in every whole state, before the commit ends.
+            assert_eq!(feed.pending().ended_tasks, vec!["t1".to_owned()]);
+            let counter = *feed.counter.borrow();
+            assert!(matches!(
+                since(&feed.changes.lock().unwrap(), before, counter),
+                Since::Added(ended, _) if ended == names(&["t1"])
+            ));
+            assert!(!ending.is_finished(), "answered before the commit");
+            let expected = outcome.as_ref().map_err(ToString::to_string).copied();
+            release.send(outcome).unwrap();
+            let result = ending.await.unwrap().map_err(|e| e.to_string());
+            assert_eq!(result, expected);
+            assert_eq!(feed.pending(), Added::default(), "settled either way");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_commit_runs_to_its_end_and_settles_when_the_caller_goes_away() {
+        let feed = Arc::new(RevocationFeed::default());
+        let (release, commit) = held_commit();
+        let ending = tokio::spawn({
+            let feed = Arc::clone(&feed);
+            async move { feed.added_while(adds(&["t2"]).unwrap(), commit).await }
+        });
+        while feed.pending() == Added::default() {
+            tokio::task::yield_now().await;
+        }
+        ending.abort();
+        let _ = ending.await;
+        // The commit still pending: the whole state still names it.
+        assert_eq!(feed.pending().ended_tasks, vec!["t2".to_owned()]);
+        release.send(Ok(1)).unwrap();
+        while feed.pending() != Added::default() {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[test]
+    fn merging_adds_only_what_is_missing() {
+        let mut held = vec!["a".to_owned(), "b".to_owned()];
+        merge(&mut held, vec!["b".to_owned(), "c".to_owned()]);
+        assert_eq!(held, ["a", "b", "c"]);
     }
 
     proptest! {

@@ -271,15 +271,14 @@ pub async fn revoke(
         }
         let audit = AuditEvent::success(&[], "oauth.token.revoke", claims.jti.clone())
             .with_detail(json!({"client_id": client.client_id, "sub": claims.sub}));
-        state
-            .store
-            .revoke_access_token(&claims.jti, claims.exp, audit)
-            .await?;
+        let store = state.store.clone();
+        let (jti, exp) = (claims.jti.clone(), claims.exp);
+        let commit = async move { store.revoke_access_token(&jti, exp, audit).await };
         let added = super::feed::Added {
             ended_tasks: Vec::new(),
             revoked: vec![claims.jti],
         };
-        state.feed.published_added(added).await;
+        state.feed.added_while(added, commit).await?;
     }
     Ok(no_store(StatusCode::OK, &json!({})))
 }
@@ -302,16 +301,7 @@ async fn end_task_of_client(
     let audit = AuditEvent::success(&[chain], "task.revoke", task.id.clone()).with_detail(
         json!({"task": task.id, "client_id": client.client_id, "ancestors": task.ancestors}),
     );
-    let (_, ended) = state
-        .store
-        .end_task(&task.id, laissez_store::task::TaskState::Revoked, audit)
-        .await?;
-    if !ended.is_empty() {
-        let added = super::feed::Added {
-            ended_tasks: ended,
-            revoked: Vec::new(),
-        };
-        state.feed.published_added(added).await;
-    }
+    let revoked = laissez_store::task::TaskState::Revoked;
+    crate::tasks::api::end_task(state, task, revoked, audit).await?;
     Ok(())
 }

@@ -431,25 +431,39 @@ pub async fn complete(
 }
 
 /// Ends a task and what derives from it, and waits until gates applied it;
-/// meanwhile reads the task again, as it is now.
+/// then reads the task again, as it is now.
 pub async fn end(
     state: &AppState,
     task: TaskRecord,
     how: TaskState,
     event: laissez_core::audit::AuditEvent,
 ) -> Result<(bool, Vec<String>, TaskRecord), ApiError> {
-    let (already, ended) = state.store.end_task(&task.id, how, event).await?;
-    let (_, now) = tokio::join!(
-        async {
-            if !ended.is_empty() {
-                let added = crate::oauth::feed::Added {
-                    ended_tasks: ended.clone(),
-                    revoked: Vec::new(),
-                };
-                state.feed.published_added(added).await;
-            }
-        },
-        state.store.task(&task.id)
-    );
-    Ok((already, ended, now?.unwrap_or(task)))
+    let (already, ended) = end_task(state, &task, how, event).await?;
+    Ok((
+        already,
+        ended,
+        state.store.task(&task.id).await?.unwrap_or(task),
+    ))
+}
+
+/// Ends `task` and what derives from it in the store. Gates are told while
+/// the commit runs (the task's own id is enough: a derived token names its
+/// whole chain), unless it had already ended.
+pub async fn end_task(
+    state: &AppState,
+    task: &TaskRecord,
+    how: TaskState,
+    event: laissez_core::audit::AuditEvent,
+) -> Result<(bool, Vec<String>), laissez_store::Error> {
+    let store = state.store.clone();
+    let id = task.id.clone();
+    let commit = async move { store.end_task(&id, how, event).await };
+    if task.state.has_ended() {
+        return commit.await;
+    }
+    let added = crate::oauth::feed::Added {
+        ended_tasks: vec![task.id.clone()],
+        revoked: Vec::new(),
+    };
+    state.feed.added_while(added, commit).await
 }
