@@ -3,7 +3,9 @@
 //! its audit record), the gate's overhead with DPoP verification next to
 //! the app reached directly and to an unbound bearer token (interleaved
 //! rounds, the same request), how long after a task is completed the gate
-//! refuses it, and what a task costs in the store at 100,000 tasks.
+//! refuses it (on the next request, and as a prober on another connection
+//! sees it while the completion runs), and what a task costs in the store
+//! at 100,000 tasks.
 //!
 //! Proofs are made before each request's clock starts: the client's signing
 //! is not counted as the server's or the gate's time.
@@ -156,7 +158,7 @@ pub async fn run(server: &TestServer, n: usize, stored: usize) {
         .expect("task JWT")
         .to_owned();
     gate_overhead(&app_url, &gate_url, &resource, &server.url, &jwt, &key, n).await;
-    revocation(server, &gate_url, &agent_token, &resource, 50).await;
+    revocation(server, &gate_url, &agent_token, &resource, 80).await;
     storage(server, stored).await;
 }
 
@@ -285,13 +287,15 @@ async fn revocation(
     let gate_addr = gate_url.trim_start_matches("http://").to_owned();
     let server_addr = server.url.trim_start_matches("http://").to_owned();
     let mut gate = connect(&gate_addr).await;
+    let mut probe = connect(&gate_addr).await;
     let mut api = connect(&server_addr).await;
     let key = ProofKey::generate().expect("key");
     let ask = json!({"description": "bench", "permissions": ["bench.read"], "resources": [resource], "ttl": "10m"}).to_string();
     let mut answered = Vec::with_capacity(rounds);
     let mut refused = Vec::with_capacity(rounds);
+    let mut effective = Vec::with_capacity(rounds);
     let start = Instant::now();
-    for _ in 0..rounds {
+    for round in 0..rounds {
         let proof = key
             .proof(
                 "POST",
@@ -359,6 +363,28 @@ async fn revocation(
             .expect("proof");
         let headers = [("authorization", format!("DPoP {token}")), ("dpop", proof)];
         let next = at_gate(&jwt);
+        if round % 2 == 1 {
+            // Odd rounds: another connection probes the gate while the
+            // completion runs; the first refusal it sees is when it took
+            // effect. Its proofs are made before the clock starts.
+            let probes: Vec<_> = (0..256).map(|_| at_gate(&jwt)).collect();
+            let asked = Instant::now();
+            let completing = send(&mut api, &server_addr, Method::POST, &path, &headers, None);
+            let probing = async {
+                for headers in &probes {
+                    let (status, _) =
+                        send(&mut probe, &gate_addr, Method::GET, "/hello", headers, None).await;
+                    if status == StatusCode::UNAUTHORIZED {
+                        return Some(asked.elapsed());
+                    }
+                }
+                None
+            };
+            let ((status, body), seen) = tokio::join!(completing, probing);
+            assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+            effective.push(seen.expect("the gate refused the completed task"));
+            continue;
+        }
         let asked = Instant::now();
         let (status, body) =
             send(&mut api, &server_addr, Method::POST, &path, &headers, None).await;
@@ -380,6 +406,10 @@ async fn revocation(
     row(
         "complete a task → its JWT refused at the gate (the next request)",
         &Samples::new(refused, wall),
+    );
+    row(
+        "complete a task → first refusal seen by a concurrent prober (effective at the gate)",
+        &Samples::new(effective, wall),
     );
 }
 
