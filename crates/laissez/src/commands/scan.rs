@@ -165,13 +165,18 @@ pub async fn run(global: &Global, command: ScanCommand) -> Result<bool, CliError
             .find(|(hash, _)| *hash == token_hash(&find.secret))
             .map(|(_, status)| status.clone())
     };
-    let mut out: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(
-            std::fs::File::create(path)
-                .map_err(|e| CliError::Local(format!("cannot write {}: {e}", path.display())))?,
-        ),
-        None => Box::new(std::io::stdout().lock()),
-    };
+    // Buffered: a report is many small writes (one per field), not one
+    // system call each.
+    let mut out: std::io::BufWriter<Box<dyn Write>> =
+        std::io::BufWriter::with_capacity(
+            1 << 16,
+            match &args.output {
+                Some(path) => Box::new(std::fs::File::create(path).map_err(|e| {
+                    CliError::Local(format!("cannot write {}: {e}", path.display()))
+                })?),
+                None => Box::new(std::io::stdout().lock()),
+            },
+        );
     report::write(
         &mut out,
         format,
