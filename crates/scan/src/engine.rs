@@ -8,7 +8,7 @@
 //! keyword (or a bounded window after it for multi-line rules). A text without
 //! any literal costs one prefilter pass and nothing else.
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, Input, MatchKind};
 use laissez_token::{BODY_LEN, CHECKSUM_LEN, Kind, Namespace};
 
 use crate::Error;
@@ -82,8 +82,8 @@ impl Literals {
             return Ok(None);
         }
         // Leftmost-first keeps the SIMD (Teddy) prefilter, which the standard
-        // overlapping semantics lose; keywords that overlap each other
-        // belong to the same rule, so nothing is missed by it.
+        // overlapping semantics lose; the scan restarts one byte after each
+        // match's start, so keywords inside others are still found.
         let automaton = AhoCorasick::builder()
             .match_kind(MatchKind::LeftmostFirst)
             .ascii_case_insensitive(ignore_case)
@@ -98,8 +98,10 @@ impl Literals {
 pub struct Engine {
     detectors: Vec<Detector>,
     rules: Vec<Rule>,
-    /// Laissez prefixes and case-sensitive keywords: one SIMD-prefiltered pass.
-    exact: Literals,
+    /// Laissez prefixes and case-sensitive keywords, in groups small enough
+    /// for the SIMD (Teddy) prefilter: one fast pass each beats one pass
+    /// without it.
+    exact: Vec<Literals>,
     /// Keywords matched in any case, if any rule has them.
     folded: Option<Literals>,
     /// Longest whole match a rule can produce, for streaming.
@@ -147,18 +149,21 @@ impl Engine {
             }
             rules.push(rule);
         }
-        let mut patterns: Vec<String> = Vec::new();
-        let mut literals = Vec::new();
+        // Case-sensitive literals, in groups; a rule's keywords all go in one
+        // group, so each rule still sees its keywords in order.
+        let mut groups: Vec<(Vec<String>, Vec<Literal>)> = vec![(Vec::new(), Vec::new())];
         let mut folded_patterns: Vec<String> = Vec::new();
         let mut folded_literals = Vec::new();
         for namespace in namespaces {
             for (detector, kind) in Kind::ALL.into_iter().enumerate() {
-                patterns.push(format!("{}{}_", namespace.as_str(), kind.code()));
-                literals.push(Literal::Laissez { detector });
+                groups[0]
+                    .0
+                    .push(format!("{}{}_", namespace.as_str(), kind.code()));
+                groups[0].1.push(Literal::Laissez { detector });
             }
         }
         let mut checksummed_prefixes: Vec<Vec<u8>> =
-            patterns.iter().map(|p| p.as_bytes().to_vec()).collect();
+            groups[0].0.iter().map(|p| p.as_bytes().to_vec()).collect();
         for (index, rule) in rules.iter().enumerate() {
             detectors.push(Detector {
                 id: rule.id.clone(),
@@ -168,30 +173,18 @@ impl Engine {
             let (patterns, literals) = if rule.ignore_case {
                 (&mut folded_patterns, &mut folded_literals)
             } else {
-                (&mut patterns, &mut literals)
-            };
-            for keyword in &rule.keywords {
-                let keyword = if rule.ignore_case {
-                    keyword.to_ascii_lowercase()
-                } else {
-                    keyword.clone()
-                };
-                let existing = patterns
-                    .iter()
-                    .position(|p| *p == keyword)
-                    .filter(|&i| matches!(literals[i], Literal::Keyword(_)));
-                match existing {
-                    Some(i) => {
-                        if let Literal::Keyword(owners) = &mut literals[i] {
-                            owners.push(index);
-                        }
-                    }
-                    None => {
-                        patterns.push(keyword);
-                        literals.push(Literal::Keyword(vec![index]));
-                    }
+                let full = groups
+                    .last()
+                    .is_some_and(|(p, _)| p.len() + rule.keywords.len() > GROUP_PATTERNS);
+                if full {
+                    groups.push((Vec::new(), Vec::new()));
                 }
-            }
+                let Some((patterns, literals)) = groups.last_mut() else {
+                    unreachable!("groups starts with one group")
+                };
+                (patterns, literals)
+            };
+            add_keywords(rule, index, patterns, literals);
         }
         // Any kind code, known or not: `<namespace>??_` is Laissez's shape.
         checksummed_prefixes.extend(
@@ -206,8 +199,13 @@ impl Engine {
                     .map(|k| k.to_ascii_lowercase().into_bytes()),
             );
         }
-        let exact = Literals::build(&patterns, literals, false)?
-            .ok_or_else(|| Error::Config("no literals to match".into()))?;
+        let mut exact = Vec::with_capacity(groups.len());
+        for (patterns, literals) in groups {
+            exact.extend(Literals::build(&patterns, literals, false)?);
+        }
+        if exact.is_empty() {
+            return Err(Error::Config("no literals to match".into()));
+        }
         let folded = Literals::build(&folded_patterns, folded_literals, true)?;
         let max_match_len = if rules.is_empty() {
             namespaces
@@ -278,7 +276,7 @@ impl Engine {
         let mut evaluated_until = vec![0usize; self.rules.len()];
         // Each rule's keywords are in one of the two automata, so each rule
         // still sees its keywords in order.
-        for literals in std::iter::once(&self.exact).chain(&self.folded) {
+        for literals in self.exact.iter().chain(&self.folded) {
             self.scan_literals(literals, text, &mut evaluated_until, &mut hits);
         }
         settle(&self.rules, &self.detectors, hits)
@@ -291,7 +289,14 @@ impl Engine {
         evaluated_until: &mut [usize],
         hits: &mut Vec<Hit>,
     ) {
-        for found in literals.automaton.find_iter(text) {
+        // Each search starts one byte after the last keyword's start, not
+        // after its end: a keyword of one rule inside another rule's (`eyJ`
+        // in `sk.eyJ`) is still seen. Keywords never start one another
+        // across rules (a test holds the built-in rules to it), so one match
+        // per position misses none.
+        let mut at = 0;
+        while let Some(found) = literals.automaton.find(Input::new(text).range(at..)) {
+            at = found.start() + 1;
             match &literals.meaning[found.pattern().as_usize()] {
                 Literal::Laissez { detector } => {
                     if let Some(hit) =
@@ -435,8 +440,45 @@ fn window(text: &[u8], at: usize, multiline: bool) -> (usize, usize) {
     (from, to)
 }
 
-/// Orders hits, removes duplicates of one span, and drops generic hits that
-/// overlap a specific one.
+/// Case-sensitive literals in one automaton at most: above this Teddy, the
+/// SIMD prefilter, is not used (aho-corasick's packed searcher takes fewer
+/// than 128, and verifies fewer false candidates with fewer).
+const GROUP_PATTERNS: usize = 48;
+
+/// Adds `rule`'s keywords to one automaton's literals; a keyword already
+/// there as another rule's gains this rule as an owner.
+fn add_keywords(
+    rule: &Rule,
+    index: usize,
+    patterns: &mut Vec<String>,
+    literals: &mut Vec<Literal>,
+) {
+    for keyword in &rule.keywords {
+        let keyword = if rule.ignore_case {
+            keyword.to_ascii_lowercase()
+        } else {
+            keyword.clone()
+        };
+        let existing = patterns
+            .iter()
+            .position(|p| *p == keyword)
+            .filter(|&i| matches!(literals[i], Literal::Keyword(_)));
+        match existing {
+            Some(i) => {
+                if let Literal::Keyword(owners) = &mut literals[i] {
+                    owners.push(index);
+                }
+            }
+            None => {
+                patterns.push(keyword);
+                literals.push(Literal::Keyword(vec![index]));
+            }
+        }
+    }
+}
+
+/// Orders hits, removes duplicates of one span (keeping a specific rule's),
+/// and drops generic hits that overlap a specific one.
 fn settle(rules: &[Rule], detectors: &[Detector], mut hits: Vec<Hit>) -> Vec<Hit> {
     if hits.len() < 2 {
         return hits;
@@ -444,7 +486,9 @@ fn settle(rules: &[Rule], detectors: &[Detector], mut hits: Vec<Hit>) -> Vec<Hit
     let is_generic = |hit: &Hit| {
         detectors[hit.detector].kind.is_none() && rules[hit.detector - Kind::ALL.len()].generic
     };
-    hits.sort_by_key(|h| (h.start, h.detector));
+    // Of hits on one span, a specific rule's is kept whatever the rules'
+    // order: rules added after the generic one must not lose to it.
+    hits.sort_by_key(|h| (h.start, is_generic(h), h.detector));
     hits.dedup_by(|later, earlier| later.start == earlier.start && later.end == earlier.end);
     let specific: Vec<(usize, usize)> = hits
         .iter()

@@ -59,6 +59,64 @@ fn the_scanner_agrees_with_every_normative_token_vector() {
     }
 }
 
+/// Keywords of different rules may overlap (`:AA` of Telegram bot tokens
+/// and the run of `A`s that opens a Twitter bearer token, `sk.eyJ` of Mapbox
+/// and `eyJ` of JWTs): one keyword's occurrence must not hide the other's.
+#[test]
+fn a_keyword_inside_another_rules_keyword_is_still_seen() {
+    let scanner = scanner(RuleSet::All, false);
+    let twitter = format!(
+        "{}{}",
+        "A".repeat(21),
+        "q7Rk2mXvB9tZ4pLwN8sH3dF6gJ1cY5eU0aVoIiKxTrWbQzMnE4lPuSjDhG7fC2yR9kX3vB6tZ8pLwN5s"
+    );
+    let text = format!("bearer:{twitter}\n");
+    let finds = scanner.scan_text(text.as_bytes(), "x", None);
+    assert!(
+        finds
+            .iter()
+            .any(|f| f.rule == "twitter-bearer-token" && f.secret == twitter),
+        "{finds:?}"
+    );
+    let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+    let text = format!("sk.{jwt}\n");
+    let finds = scanner.scan_text(text.as_bytes(), "x", None);
+    assert!(
+        finds.iter().any(|f| f.rule == "jwt" && f.secret == jwt),
+        "{finds:?}"
+    );
+}
+
+/// No two rules have keywords where one starts the other: at one position
+/// the literal matcher reports only the first, and the other rule would not
+/// run there.
+#[test]
+fn no_rules_keyword_is_a_prefix_of_another_rules() {
+    let builtin = rules::parse(rules::BUILTIN_RULES, "built-in").unwrap();
+    for a in &builtin {
+        for b in builtin
+            .iter()
+            .filter(|b| b.id != a.id && b.ignore_case == a.ignore_case)
+        {
+            for ka in &a.keywords {
+                for kb in &b.keywords {
+                    let (ka, kb) = if a.ignore_case {
+                        (ka.to_ascii_lowercase(), kb.to_ascii_lowercase())
+                    } else {
+                        (ka.clone(), kb.clone())
+                    };
+                    assert!(
+                        !kb.starts_with(&ka),
+                        "{} ({ka}) starts {} ({kb})",
+                        a.id,
+                        b.id
+                    );
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn every_builtin_rule_finds_its_valid_vectors_and_nothing_in_its_invalid_ones() {
     let scanner = scanner(RuleSet::All, false);
