@@ -201,7 +201,7 @@ impl Rule {
     /// Whether a candidate secret passes this rule's filters (placeholders,
     /// entropy); the checksum is judged separately.
     pub fn accepts(&self, secret: &[u8]) -> bool {
-        if self.generic && is_laissez_identifier(secret) {
+        if self.generic && (is_laissez_identifier(secret) || is_identifier_like(secret)) {
             return false;
         }
         if !self.exclude.is_empty() {
@@ -219,6 +219,30 @@ impl Rule {
             None => true,
         }
     }
+}
+
+/// Whether `value` reads as a name rather than a secret: words of one case
+/// (or capitalised) and short numbers joined by `_` or `.`, such as
+/// `SERVER_HANDSHAKE_TRAFFIC_SECRET`, `client_secret_basic` or
+/// `laissez.audit.write`. Random secrets mix cases and digits inside their
+/// parts, so a generic rule's value that reads as a name is not reported.
+/// Words joined by `-` are still reported: passphrases are written so.
+pub fn is_identifier_like(value: &[u8]) -> bool {
+    let parts: Vec<&[u8]> = value.split(|b| matches!(b, b'_' | b'.')).collect();
+    let word = |part: &&[u8]| match part {
+        [] => true,
+        [first, rest @ ..] => {
+            let lower = rest.iter().all(u8::is_ascii_lowercase);
+            (first.is_ascii_alphabetic() && lower)
+                || part.iter().all(u8::is_ascii_uppercase)
+                || (part.len() <= 4 && part.iter().all(u8::is_ascii_digit))
+        }
+    };
+    parts.len() >= 2
+        && parts.iter().all(word)
+        && parts
+            .iter()
+            .any(|p| p.len() >= 3 && p.iter().all(u8::is_ascii_alphabetic))
 }
 
 /// Whether `value` is a Laissez identifier (`tok_`, `usr_`, `pol_`… and 20
@@ -260,6 +284,31 @@ fn base62_crc32(bytes: &[u8]) -> [u8; 6] {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn names_are_identifier_like_and_random_values_are_not() {
+        for name in [
+            "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+            "CLIENT_TRAFFIC_SECRET_0",
+            "client_secret_basic",
+            "laissez.audit.write",
+            "Max_Age_Seconds",
+        ] {
+            assert!(is_identifier_like(name.as_bytes()), "{name}");
+        }
+        for value in [
+            "Zm9vYmFyYmF6cXV4cXV1eA",
+            "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+            "9f86d081884c7d65-9a2feaa0c55ad015",
+            "aB3dE5_gH7jK9mN1pQ",
+            "abcdefghijklmnopqrst",
+            "xK2_9pQ",
+            "a1b2c3d4.e5f6g7h8.i9j0",
+            "correct-horse-battery-staple",
+        ] {
+            assert!(!is_identifier_like(value.as_bytes()), "{value}");
+        }
+    }
     use super::*;
 
     #[test]

@@ -72,3 +72,21 @@ proptest! {
         prop_assert!(!redacted.contains(token.expose()));
     }
 }
+
+proptest! {
+    /// Random secrets are never mistaken for names, whatever separators they
+    /// hold: every part of a name is one word or a short number.
+    #[test]
+    fn random_secrets_are_not_identifier_like(
+        parts in proptest::collection::vec("[0-9A-Za-z]{6,20}", 1..4),
+        separator in "[_.]",
+    ) {
+        let value = parts.join(&separator);
+        let mixed = parts.iter().all(|p| {
+            p.bytes().any(|b| b.is_ascii_digit()) && p.bytes().any(|b| b.is_ascii_alphabetic())
+                || p.bytes().skip(1).any(|b| b.is_ascii_uppercase()) && p.bytes().any(|b| b.is_ascii_lowercase())
+        });
+        prop_assume!(mixed);
+        prop_assert!(!rules::is_identifier_like(value.as_bytes()), "{}", value);
+    }
+}
