@@ -110,7 +110,6 @@ pub async fn run(server: &TestServer, n: usize) {
         &samples,
     );
     refresh_grant(server, n / 4).await;
-    oidc_provider(n).await;
 }
 
 /// Refresh grants, one connection: each answer's refresh token is the next request's.
@@ -167,32 +166,4 @@ async fn refresh_grant(server: &TestServer, n: usize) {
         "Laissez token endpoint, refresh grant (rotation, durable), 1 connection",
         &samples,
     );
-}
-
-/// The same load against oidc-provider (npm) on this machine.
-async fn oidc_provider(n: usize) {
-    let port = laissez_testkit::free_port();
-    let secret = "bench-secret-bench-secret-bench-secret";
-    let provider = laissez_testkit::node::NodeScript::start(
-        "oidc_provider_server.mjs",
-        &[port.to_string().as_str(), "bench", secret],
-    );
-    use base64::Engine;
-    let cc = Call {
-        method: Method::POST,
-        path: "/token".into(),
-        token: None,
-        body: Some("grant_type=client_credentials&scope=bench.read".into()),
-        expect: StatusCode::OK,
-        basic: Some(base64::engine::general_purpose::STANDARD.encode(format!("bench:{secret}"))),
-        form: true,
-    };
-    let addr = format!("127.0.0.1:{port}");
-    load::run(&addr, &cc, 4, 200).await;
-    let samples = load::run(&addr, &cc, 4, n / 2).await;
-    row(
-        "oidc-provider 9.13 (Node 22) token endpoint, client credentials (ES256 JWT), 4 connections",
-        &samples,
-    );
-    drop(provider);
 }

@@ -7,13 +7,16 @@
 //!
 //! Run with `cargo run --release -p laissez-bench` (`-- --quick` for a short run,
 //! `-- --tasks-only` for the task-credential rows alone, `-- --leaks-only`
-//! for the leak rows alone).
+//! for the leak rows alone, `-- --store-only` for the store bytes per issued
+//! API token). The comparisons with other tools (nginx, oidc-provider, the
+//! secret scanners) are `bench/run`'s, which runs this too.
 
 mod gate;
 mod inproc;
 mod leaks;
 mod load;
 mod stats;
+mod store;
 mod tasks;
 
 use std::sync::Arc;
@@ -105,13 +108,18 @@ async fn verification(server: &TestServer, addr: &str, token: &str, n: usize, la
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    let big: usize = if quick { 100_000 } else { 1_000_000 };
     let n = if quick { 5_000 } else { 20_000 };
     if std::env::args().any(|a| a == "--leaks-only") {
         let server = TestServer::start();
         println!("| run | p50 | p99 | throughput | requests |\n| --- | --- | --- | --- | --- |");
         leaks::dlp_overhead(&server, n).await;
         leaks::report_to_refusal(&server, 20).await;
+        return;
+    }
+
+    if std::env::args().any(|a| a == "--store-only") {
+        let server = TestServer::start();
+        store::run(&server, if quick { 20_000 } else { 100_000 }).await;
         return;
     }
 
@@ -205,21 +213,109 @@ async fn main() {
     leaks::dlp_overhead(&server, n).await;
     leaks::report_to_refusal(&server, if quick { 20 } else { 100 }).await;
 
-    let t = Instant::now();
-    let have = server
-        .store
-        .credentials(Some(&alice_id))
-        .await
-        .expect("list")
-        .len();
-    fill(&server.store, &alice_id, big.saturating_sub(have)).await;
-    eprintln!("stored {big} tokens in {:.1} s", t.elapsed().as_secs_f64());
-    let label = if quick { "100,000" } else { "1,000,000" };
-    verification(&server, &addr, &token, n, label).await;
+    growth(quick, n).await;
 
     println!(
         "\nAuthenticated-call overhead (whoami p50 − baseline p50, 1,000 tokens): {}",
         ms(overhead)
     );
     let _ = Scope::root();
+}
+
+/// Cost as the store grows: one server per size (1,000, 100,000 and in the
+/// full run 1,000,000 stored tokens), measured in interleaved rounds (the
+/// order alternating) so that this machine's drifts fall on every size
+/// alike. Index lookups only, so verification and issuance should stay flat.
+async fn growth(quick: bool, n: usize) {
+    let sizes: &[usize] = if quick {
+        &[1_000, 100_000]
+    } else {
+        &[1_000, 100_000, 1_000_000]
+    };
+    let mut servers = Vec::new();
+    for &size in sizes {
+        let server = TestServer::start();
+        let (_, user) = server
+            .post("/v1/principals", json!({"kind": "user", "name": "grower"}))
+            .await;
+        let id = user["id"].as_str().expect("id").to_owned();
+        let (_, issued) = server
+            .post("/v1/tokens", json!({"principal": "grower", "ttl": "1d"}))
+            .await;
+        let token = issued["token"].as_str().expect("token").to_owned();
+        let t = Instant::now();
+        fill(&server.store, &id, size - 1).await;
+        eprintln!("stored {size} tokens in {:.1} s", t.elapsed().as_secs_f64());
+        servers.push((size, server, token));
+    }
+    let rounds = 20;
+    let mut verify: Vec<Vec<Samples>> = sizes.iter().map(|_| Vec::new()).collect();
+    let mut issue: Vec<Vec<Samples>> = sizes.iter().map(|_| Vec::new()).collect();
+    for round in 0..rounds {
+        let mut order: Vec<usize> = (0..servers.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for i in order {
+            let (_, server, token) = &servers[i];
+            let addr = server.url.trim_start_matches("http://").to_owned();
+            let whoami = Call {
+                method: Method::GET,
+                path: "/v1/whoami".into(),
+                token: Some(token.clone()),
+                body: None,
+                expect: StatusCode::OK,
+                basic: None,
+                form: false,
+            };
+            let create = Call {
+                method: Method::POST,
+                path: "/v1/tokens".into(),
+                token: Some(server.admin_token.clone()),
+                body: Some(json!({"principal": "grower"}).to_string()),
+                expect: StatusCode::CREATED,
+                basic: None,
+                form: false,
+            };
+            if round == 0 {
+                load::run(&addr, &whoami, 1, 1_000).await; // warm up
+            }
+            verify[i].push(load::run(&addr, &whoami, 1, n / rounds).await);
+            issue[i].push(load::run(&addr, &create, 1, n / 4 / rounds).await);
+        }
+    }
+    println!(
+        "\n## As stored credentials grow ({rounds} interleaved rounds, one server per size; p50 per round: median [min – max]; ratio: per round to the 1,000-token server, then the median)\n"
+    );
+    println!(
+        "| run | p50 | ratio to 1,000 stored | p99 (all rounds) | requests |\n| --- | --- | --- | --- | --- |"
+    );
+    for (what, runs) in [
+        ("verify (whoami)", &verify),
+        ("issue token (POST /v1/tokens)", &issue),
+    ] {
+        let p50s = |i: usize| -> Vec<f64> {
+            runs[i]
+                .iter()
+                .map(|r| r.percentile(50.0).as_secs_f64() * 1000.0)
+                .collect()
+        };
+        let base = p50s(0);
+        for (i, size) in sizes.iter().enumerate() {
+            let mine = p50s(i);
+            let ratios: Vec<f64> = mine.iter().zip(&base).map(|(a, b)| a / b).collect();
+            let all = Samples::merge(runs[i].iter().map(Samples::copy).collect());
+            let label = rate(*size as f64);
+            println!(
+                "| {what}, 1 connection, {} stored tokens | {:.3} ms [{:.3} – {:.3}] | {:.2}x | {} | {} |",
+                label.trim_end_matches("/s"),
+                stats::median(&mine),
+                mine.iter().cloned().fold(f64::INFINITY, f64::min),
+                mine.iter().cloned().fold(0.0, f64::max),
+                stats::median(&ratios),
+                ms(all.percentile(99.0)),
+                all.len()
+            );
+        }
+    }
 }

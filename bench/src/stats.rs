@@ -36,9 +36,28 @@ impl Samples {
         self.latencies.len() as f64 / self.wall.as_secs_f64()
     }
 
+    /// A copy of these samples.
+    pub fn copy(&self) -> Samples {
+        Samples {
+            latencies: self.latencies.clone(),
+            wall: self.wall,
+        }
+    }
+
     /// How many samples.
     pub fn len(&self) -> usize {
         self.latencies.len()
+    }
+}
+
+/// The median of `values` (0 when empty).
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
     }
 }
 

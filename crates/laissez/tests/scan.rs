@@ -359,3 +359,67 @@ fn a_baseline_does_not_hide_the_same_secret_in_another_file() {
     let both = scan(dir.path(), &[".", "--json", "--format", "sarif"]);
     assert_eq!(both.status.code(), Some(2));
 }
+
+#[test]
+fn min_confidence_drops_a_generic_find_but_keeps_a_github_token() {
+    let dir = tempfile::tempdir().unwrap();
+    // A synthetic GitHub token with a valid checksum, and a heuristic find.
+    std::fs::write(
+        dir.path().join("config.py"),
+        "GITHUB_TOKEN = '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'\n\
+         client_secret = \"Zq8Lm2Xw7Kt4Rv9Nb3Hd6Jf1\"\n",
+    )
+    .unwrap();
+    let rules_of = |output: &Output| -> Vec<(String, String)> {
+        json(output)["finds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["rule"].as_str().unwrap().to_owned(),
+                    f["confidence"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let github = ("github-token".to_owned(), "high".to_owned());
+    let generic = ("generic-secret-assignment".to_owned(), "low".to_owned());
+    let everything = scan(dir.path(), &["--format", "json", "."]);
+    assert_eq!(everything.status.code(), Some(1));
+    assert_eq!(rules_of(&everything), [github.clone(), generic]);
+    let high = scan(
+        dir.path(),
+        &["--format", "json", "--min-confidence", "high", "."],
+    );
+    assert_eq!(high.status.code(), Some(1));
+    assert_eq!(rules_of(&high), [github]);
+
+    // Text and SARIF say it too.
+    let text = scan(dir.path(), &["--min-confidence", "medium", "."]);
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        stdout.contains("[github-token, high confidence]") && !stdout.contains("generic"),
+        "{stdout}"
+    );
+    let sarif = json(&scan(dir.path(), &["--format", "sarif", "."]));
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results[0]["properties"]["confidence"], "high");
+    assert_eq!(results[1]["properties"]["confidence"], "low");
+    let rules = sarif["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap();
+    assert!(rules.iter().all(|r| {
+        ["high", "medium", "low"].contains(&r["properties"]["precision"].as_str().unwrap())
+    }));
+
+    // An unknown level is refused before anything is scanned.
+    let wrong = scan(dir.path(), &["--min-confidence", "certain", "."]);
+    assert_eq!(wrong.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(
+        stderr.contains("invalid value 'certain' for '--min-confidence <LEVEL>'"),
+        "{stderr}"
+    );
+    assert!(wrong.stdout.is_empty());
+}

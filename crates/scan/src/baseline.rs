@@ -124,6 +124,7 @@ mod tests {
                 column: 1,
             },
             valid: true,
+            confidence: crate::Confidence::High,
             secret: secret.into(),
             kind: None,
         }

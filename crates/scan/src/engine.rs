@@ -12,7 +12,7 @@ use aho_corasick::{AhoCorasick, Input, MatchKind};
 use laissez_token::{BODY_LEN, CHECKSUM_LEN, Kind, Namespace};
 
 use crate::Error;
-use crate::rules::{self, Rule};
+use crate::rules::{self, Confidence, Rule};
 
 /// Which rules an engine runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +35,9 @@ pub struct Detector {
     pub description: String,
     /// The Laissez token kind, for Laissez detectors.
     pub kind: Option<Kind>,
+    /// How sure its finds are: [`Confidence::High`] for Laissez tokens
+    /// (checksummed), the rule's own for rules.
+    pub confidence: Confidence,
 }
 
 /// One candidate secret in a scanned text.
@@ -130,12 +133,13 @@ impl Engine {
                 id: laissez_detector_id(kind).to_owned(),
                 description: format!("Laissez {}", kind.describe()),
                 kind: Some(kind),
+                confidence: Confidence::High,
             })
             .collect();
         let mut rules = match set {
             RuleSet::Laissez => Vec::new(),
-            RuleSet::All => rules::parse(rules::BUILTIN_RULES, "built-in rules")?,
-            RuleSet::Traffic => rules::parse(rules::BUILTIN_RULES, "built-in rules")?
+            RuleSet::All => rules::builtin()?,
+            RuleSet::Traffic => rules::builtin()?
                 .into_iter()
                 .filter(|r| r.traffic)
                 .collect(),
@@ -169,6 +173,7 @@ impl Engine {
                 id: rule.id.clone(),
                 description: rule.description.clone(),
                 kind: None,
+                confidence: rule.confidence,
             });
             let (patterns, literals) = if rule.ignore_case {
                 (&mut folded_patterns, &mut folded_literals)
@@ -360,7 +365,8 @@ impl Engine {
             {
                 continue;
             }
-            if !rule.accepts(secret.as_bytes()) {
+            let name = &window[whole.start()..secret.start()];
+            if !rule.accepts(name, secret.as_bytes()) {
                 continue;
             }
             let valid = rule

@@ -8,7 +8,10 @@
 //! can extend. The [`engine`] does the matching; [`walk`] and [`git`] feed it
 //! files and blobs in parallel; [`report`] writes text, JSON and SARIF 2.1.0;
 //! [`baseline`] suppresses accepted finds; [`stream`] scans bodies chunk by
-//! chunk with bounded memory for the gate's DLP.
+//! chunk with bounded memory for the gate's DLP. Every detector has a
+//! [`Confidence`] (Laissez tokens and checksummed or rigid formats high,
+//! heuristics low) that each find carries; a [`Scanner`] may report only
+//! finds at or above a minimum.
 
 pub mod baseline;
 pub mod engine;
@@ -25,6 +28,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 pub use engine::{Detector, Engine, Hit, RuleSet};
+pub use rules::Confidence;
 
 /// Why a scan could not run.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +73,7 @@ pub const ALLOW_MARKER: &[u8] = b"laissez:allow";
 pub struct Scanner {
     engine: Engine,
     include_invalid: bool,
+    min_confidence: Confidence,
 }
 
 /// Where a find is.
@@ -97,6 +102,8 @@ pub struct Find {
     /// False when the text has a credential's shape but fails its checksum
     /// (listed only with `--include-invalid`).
     pub valid: bool,
+    /// How sure the detector is that this is a credential.
+    pub confidence: Confidence,
     /// The secret. Never printed: reports show [`Find::masked`].
     #[serde(skip)]
     pub secret: String,
@@ -112,6 +119,7 @@ impl fmt::Debug for Find {
             .field("secret", &self.masked())
             .field("location", &self.location)
             .field("valid", &self.valid)
+            .field("confidence", &self.confidence)
             .finish()
     }
 }
@@ -168,12 +176,23 @@ pub fn mask_parts(start: &str, last4: &str) -> String {
 }
 
 impl Scanner {
-    /// A scanner over `engine`; `include_invalid` also lists strings that
-    /// fail their checksum.
+    /// A scanner over `engine` that reports finds of every confidence;
+    /// `include_invalid` also lists strings that fail their checksum.
     pub fn new(engine: Engine, include_invalid: bool) -> Scanner {
         Scanner {
             engine,
             include_invalid,
+            min_confidence: Confidence::Low,
+        }
+    }
+
+    /// The same scanner reporting only finds of at least `minimum`
+    /// confidence (`--min-confidence`), on every path that scans through it:
+    /// files, standard input, git history and staged changes.
+    pub fn with_min_confidence(self, minimum: Confidence) -> Scanner {
+        Scanner {
+            min_confidence: minimum,
+            ..self
         }
     }
 
@@ -184,11 +203,11 @@ impl Scanner {
 
     /// Checks that each of `rules` finds every one of its valid test
     /// vectors and none of its invalid ones, with everything else this
-    /// scanner runs alongside it.
+    /// scanner runs alongside it, whatever confidence the scan asks for.
     pub fn check_vectors(&self, rules: &[rules::Rule]) -> Result<(), Error> {
         for rule in rules {
             let finds = |text: &str| {
-                self.scan_text(text.as_bytes(), "", None)
+                self.scan_text_from(text.as_bytes(), "", None, Confidence::Low)
                     .iter()
                     .any(|f| f.rule == rule.id)
             };
@@ -207,14 +226,28 @@ impl Scanner {
     }
 
     /// Scans one text whose finds are located at `path` (and `commit`).
-    /// Lines holding [`ALLOW_MARKER`] are skipped.
+    /// Lines holding [`ALLOW_MARKER`] are skipped, and so are finds below
+    /// the scanner's minimum confidence.
     pub fn scan_text(&self, text: &[u8], path: &str, commit: Option<&str>) -> Vec<Find> {
+        self.scan_text_from(text, path, commit, self.min_confidence)
+    }
+
+    /// [`Scanner::scan_text`] with its own minimum confidence.
+    fn scan_text_from(
+        &self,
+        text: &[u8],
+        path: &str,
+        commit: Option<&str>,
+        min_confidence: Confidence,
+    ) -> Vec<Find> {
         let hits = self.engine.scan(text);
+        let detectors = self.engine.detectors();
         let mut finds = Vec::new();
         let mut line = 1;
         let mut counted_to = 0;
         for hit in hits {
-            if !hit.valid && !self.include_invalid {
+            let detector = &detectors[hit.detector];
+            if (!hit.valid && !self.include_invalid) || !detector.confidence.meets(min_confidence) {
                 continue;
             }
             line += memchr::memchr_iter(b'\n', &text[counted_to..hit.start]).count();
@@ -229,7 +262,6 @@ impl Scanner {
                 .iter()
                 .filter(|&&b| (b & 0xC0) != 0x80)
                 .count();
-            let detector = &self.engine.detectors()[hit.detector];
             finds.push(Find {
                 rule: detector.id.clone(),
                 description: detector.description.clone(),
@@ -240,6 +272,7 @@ impl Scanner {
                     column,
                 },
                 valid: hit.valid,
+                confidence: detector.confidence,
                 secret: String::from_utf8_lossy(&text[hit.start..hit.end]).into_owned(),
                 kind: detector.kind,
             });

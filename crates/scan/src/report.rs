@@ -1,6 +1,11 @@
 //! Writing finds as human text, JSON, or SARIF 2.1.0 (read by GitHub code
 //! scanning and IDEs). Secrets are always masked: the first and last four
-//! characters only.
+//! characters only. Every find carries its detector's confidence: in text
+//! after the rule id, in JSON as `confidence`, in SARIF as the result's
+//! `properties.confidence` and the rule's `properties.precision` (the
+//! property GitHub code scanning reads for how often a rule is right).
+//! SARIF's `level` stays the severity of a leak, which does not depend on
+//! how sure the detector is.
 
 use std::io::Write;
 
@@ -66,9 +71,10 @@ fn text(out: &mut dyn Write, finds: &[Find], status: Status<'_>) -> std::io::Res
         };
         writeln!(
             out,
-            "{place}: {} [{}] {}{validity}",
+            "{place}: {} [{}, {} confidence] {}{validity}",
             find.description,
             find.rule,
+            find.confidence,
             find.masked()
         )?;
         if let Some(status) = status(find) {
@@ -90,6 +96,7 @@ fn json_find(find: &Find, status: Status<'_>) -> Value {
         "secret_masked": find.masked(),
         "fingerprint": find.fingerprint(),
         "valid_checksum": find.valid,
+        "confidence": find.confidence,
         "location": find.location,
     });
     if let Some(status) = status(find) {
@@ -108,7 +115,10 @@ fn sarif(finds: &[Find], detectors: &[Detector], status: Status<'_>) -> Value {
                 "shortDescription": { "text": d.description },
                 "fullDescription": { "text": format!("{} found in the scanned content. Revoke it and remove it from history.", d.description) },
                 "defaultConfiguration": { "level": "error" },
-                "properties": { "tags": ["security", "secret"] }
+                "properties": {
+                    "tags": ["security", "secret"],
+                    "precision": d.confidence.as_str(),
+                }
             })
         })
         .collect();
@@ -138,12 +148,13 @@ fn sarif(finds: &[Find], detectors: &[Detector], status: Status<'_>) -> Value {
                     }
                 }],
                 "partialFingerprints": { "laissezSecret/v2": find.fingerprint() },
+                "properties": { "confidence": find.confidence },
             });
             if let Some(index) = rule_index {
                 result["ruleIndex"] = json!(index);
             }
             if let Some(commit) = &find.location.commit {
-                result["properties"] = json!({ "commit": commit });
+                result["properties"]["commit"] = json!(commit);
             }
             result
         })

@@ -34,6 +34,10 @@ pub struct Rule {
     pub min_entropy: Option<f64>,
     /// Lowercase substrings that mark a placeholder rather than a secret.
     pub exclude: Vec<String>,
+    /// Lowercase substrings of the text before the secret (the name it is
+    /// assigned to) that mark something other than a secret, such as
+    /// `token_type`.
+    pub exclude_names: Vec<String>,
     /// Whether a match may span lines.
     pub multiline: bool,
     /// Whether this is a heuristic, dropped where a specific rule matched.
@@ -42,8 +46,64 @@ pub struct Rule {
     pub ignore_case: bool,
     /// Whether the gate's DLP runs this rule on traffic.
     pub traffic: bool,
+    /// How sure a find of this rule is to be a credential.
+    pub confidence: Confidence,
     /// Strings this rule must find and must not find.
     pub tests: Vectors,
+}
+
+/// How sure a detector's find is to be a credential rather than something
+/// shaped like one. Ordered: `Low < Medium < High`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Confidence {
+    /// A heuristic (a keyword next to a high-entropy value): often
+    /// something else.
+    Low,
+    /// A distinctive prefix with a loose body, or a keyword-anchored shape.
+    Medium,
+    /// A distinctive prefix with a checksum or a rigid structure, and
+    /// Laissez's own checksummed tokens.
+    High,
+}
+
+impl Confidence {
+    /// Every level, lowest first.
+    pub const ALL: [Confidence; 3] = [Confidence::Low, Confidence::Medium, Confidence::High];
+
+    /// The level's name: `low`, `medium` or `high`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confidence::Low => "low",
+            Confidence::Medium => "medium",
+            Confidence::High => "high",
+        }
+    }
+
+    /// Whether a find of this confidence is kept when the scan asks for at
+    /// least `minimum` (`--min-confidence`).
+    pub fn meets(self, minimum: Confidence) -> bool {
+        self >= minimum
+    }
+}
+
+impl std::str::FromStr for Confidence {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Confidence, String> {
+        Confidence::ALL
+            .into_iter()
+            .find(|level| level.as_str() == text)
+            .ok_or_else(|| {
+                format!("confidence {text:?} is not one of \"high\", \"medium\", \"low\"")
+            })
+    }
+}
+
+impl std::fmt::Display for Confidence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// An offline checksum scheme.
@@ -109,6 +169,8 @@ struct RuleSpec {
     #[serde(default)]
     exclude: Vec<String>,
     #[serde(default)]
+    exclude_names: Vec<String>,
+    #[serde(default)]
     multiline: bool,
     #[serde(default)]
     generic: bool,
@@ -116,6 +178,8 @@ struct RuleSpec {
     ignore_case: bool,
     #[serde(default = "yes")]
     traffic: bool,
+    /// Read as text, so an unknown level is refused naming the rule.
+    confidence: Option<String>,
     #[serde(default)]
     tests: Vectors,
 }
@@ -124,20 +188,37 @@ fn yes() -> bool {
     true
 }
 
-/// Parses a rules file (`origin` names it in errors) and compiles its rules.
+/// Parses a user's rules file (`origin` names it in errors) and compiles its
+/// rules; a rule without `confidence` is [`Confidence::Medium`].
 pub fn parse(text: &str, origin: &str) -> Result<Vec<Rule>, Error> {
+    parse_with(text, origin, Some(Confidence::Medium))
+}
+
+/// Parses and compiles the built-in rules, each of which must state its
+/// confidence.
+pub fn builtin() -> Result<Vec<Rule>, Error> {
+    parse_with(BUILTIN_RULES, "built-in rules", None)
+}
+
+/// Parses a rules file; `default_confidence` is the level of a rule that
+/// states none (`None`: every rule must state one).
+fn parse_with(
+    text: &str,
+    origin: &str,
+    default_confidence: Option<Confidence>,
+) -> Result<Vec<Rule>, Error> {
     let file: RulesFile = toml::from_str(text).map_err(|e| Error::Rules {
         origin: origin.to_owned(),
         message: e.message().to_owned(),
     })?;
     file.rule
         .into_iter()
-        .map(|spec| spec.compile(origin))
+        .map(|spec| spec.compile(origin, default_confidence))
         .collect()
 }
 
 impl RuleSpec {
-    fn compile(self, origin: &str) -> Result<Rule, Error> {
+    fn compile(self, origin: &str, default_confidence: Option<Confidence>) -> Result<Rule, Error> {
         let fail = |message: String| Error::Rules {
             origin: origin.to_owned(),
             message: format!("rule '{}': {message}", self.id),
@@ -167,6 +248,15 @@ impl RuleSpec {
                 "give at least one test vector in tests.valid that the rule must find".into(),
             ));
         }
+        let confidence = match (&self.confidence, default_confidence) {
+            (Some(text), _) => text.parse().map_err(fail)?,
+            (None, Some(default)) => default,
+            (None, None) => {
+                return Err(fail(
+                    "give its confidence: \"high\", \"medium\" or \"low\"".into(),
+                ));
+            }
+        };
         let regex = Regex::new(&self.regex).map_err(|e| fail(format!("bad regex: {e}")))?;
         if self.secret_group >= regex.captures_len() {
             return Err(fail(format!(
@@ -186,10 +276,16 @@ impl RuleSpec {
                 .iter()
                 .map(|e| e.to_ascii_lowercase())
                 .collect(),
+            exclude_names: self
+                .exclude_names
+                .iter()
+                .map(|e| e.to_ascii_lowercase())
+                .collect(),
             multiline: self.multiline,
             generic: self.generic,
             ignore_case: self.ignore_case,
             traffic: self.traffic,
+            confidence,
             tests: self.tests,
             description: self.description,
             id: self.id,
@@ -199,26 +295,31 @@ impl RuleSpec {
 
 impl Rule {
     /// Whether a candidate secret passes this rule's filters (placeholders,
-    /// entropy); the checksum is judged separately.
-    pub fn accepts(&self, secret: &[u8]) -> bool {
+    /// names that are not secrets', entropy); `name` is the matched text
+    /// before the secret. The checksum is judged separately.
+    pub fn accepts(&self, name: &[u8], secret: &[u8]) -> bool {
         if self.generic && (is_laissez_identifier(secret) || is_identifier_like(secret)) {
             return false;
         }
-        if !self.exclude.is_empty() {
-            let lower = secret.to_ascii_lowercase();
-            if self
-                .exclude
-                .iter()
-                .any(|e| memchr::memmem::find(&lower, e.as_bytes()).is_some())
-            {
-                return false;
-            }
+        if contains_any(secret, &self.exclude) || contains_any(name, &self.exclude_names) {
+            return false;
         }
         match self.min_entropy {
             Some(min) => shannon_entropy(secret) >= min,
             None => true,
         }
     }
+}
+
+/// Whether `text`, lowercased, contains one of `needles` (lowercase).
+fn contains_any(text: &[u8], needles: &[String]) -> bool {
+    if needles.is_empty() {
+        return false;
+    }
+    let lower = text.to_ascii_lowercase();
+    needles
+        .iter()
+        .any(|n| memchr::memmem::find(&lower, n.as_bytes()).is_some())
 }
 
 /// Whether `value` reads as a name rather than a secret: words of one case
@@ -343,6 +444,108 @@ mod tests {
     fn entropy_ranks_random_above_repetitive() {
         assert_eq!(shannon_entropy(b"aaaa"), 0.0);
         assert!(shannon_entropy(b"Zq8Lm2Xw7Kt4Rv9Nb3Hd6Jf1") > 4.0);
+    }
+
+    /// One rule with `confidence` set to `level` (or left out).
+    fn rule_with_confidence(level: Option<&str>) -> String {
+        let confidence = level.map_or(String::new(), |l| format!("confidence = \"{l}\"\n"));
+        format!(
+            "[[rule]]\nid = \"x-key\"\ndescription = \"x\"\n{confidence}\
+             keywords = [\"xkey\"]\nregex = 'xkey_[a-z]{{8}}'\ntests.valid = [\"xkey_abcdefgh\"]\n"
+        )
+    }
+
+    #[test]
+    fn confidence_is_parsed_defaults_to_medium_for_users_and_is_required_built_in() {
+        for (level, expected) in [
+            (Some("high"), Confidence::High),
+            (Some("medium"), Confidence::Medium),
+            (Some("low"), Confidence::Low),
+            (None, Confidence::Medium),
+        ] {
+            let rules = parse(&rule_with_confidence(level), "extra.toml").unwrap();
+            assert_eq!(rules[0].confidence, expected, "{level:?}");
+        }
+        // Built-in rules must say it.
+        let error = parse_with(&rule_with_confidence(None), "built-in rules", None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("rule 'x-key'") && error.contains("confidence"),
+            "{error}"
+        );
+        // An unknown level is refused, naming the rule and the levels.
+        for wrong in ["High", "certain", ""] {
+            let error = parse(&rule_with_confidence(Some(wrong)), "extra.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.starts_with("extra.toml: rule 'x-key': confidence")
+                    && error.contains("\"high\", \"medium\", \"low\""),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_builtin_rule_states_its_confidence() {
+        let rules = builtin().unwrap();
+        assert_eq!(
+            rules.len(),
+            BUILTIN_RULES.matches("\n[[rule]]").count(),
+            "every rule compiled"
+        );
+        assert_eq!(
+            BUILTIN_RULES.matches("\nconfidence = ").count(),
+            rules.len(),
+            "one confidence line per rule"
+        );
+        // Heuristics are never more than low.
+        assert!(
+            rules
+                .iter()
+                .filter(|r| r.generic)
+                .all(|r| r.confidence == Confidence::Low)
+        );
+    }
+
+    #[test]
+    fn a_find_meets_a_minimum_at_or_below_its_confidence() {
+        use Confidence::{High, Low, Medium};
+        let table = [
+            (Low, Low, true),
+            (Low, Medium, false),
+            (Low, High, false),
+            (Medium, Low, true),
+            (Medium, Medium, true),
+            (Medium, High, false),
+            (High, Low, true),
+            (High, Medium, true),
+            (High, High, true),
+        ];
+        for (find, minimum, kept) in table {
+            assert_eq!(
+                find.meets(minimum),
+                kept,
+                "{find} at --min-confidence {minimum}"
+            );
+        }
+        for level in Confidence::ALL {
+            assert_eq!(level.as_str().parse::<Confidence>(), Ok(level));
+        }
+    }
+
+    #[test]
+    fn an_excluded_name_drops_the_value_assigned_to_it() {
+        let rules = builtin().unwrap();
+        let generic = rules
+            .iter()
+            .find(|r| r.id == "generic-secret-assignment")
+            .unwrap();
+        let secret = b"Zq8Lm2Xw7Kt4Rv9Nb3Hd6Jf1";
+        assert!(generic.accepts(b"client_secret = \"", secret));
+        assert!(!generic.accepts(b"token_type = \"", secret));
+        assert!(!generic.accepts(b"secretType: \"", secret));
     }
 
     #[test]

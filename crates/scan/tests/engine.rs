@@ -1,7 +1,7 @@
 //! The engine against the normative token vectors, every rule's own test
 //! vectors, and random text with planted tokens (recall and false positives).
 
-use laissez_scan::{Engine, RuleSet, Scanner, rules};
+use laissez_scan::{Confidence, Engine, RuleSet, Scanner, rules};
 use laissez_token::{Kind, Namespace, Token};
 
 fn namespaces(names: &[&str]) -> Vec<Namespace> {
@@ -92,7 +92,7 @@ fn a_keyword_inside_another_rules_keyword_is_still_seen() {
 /// run there.
 #[test]
 fn no_rules_keyword_is_a_prefix_of_another_rules() {
-    let builtin = rules::parse(rules::BUILTIN_RULES, "built-in").unwrap();
+    let builtin = rules::builtin().unwrap();
     for a in &builtin {
         for b in builtin
             .iter()
@@ -120,7 +120,7 @@ fn no_rules_keyword_is_a_prefix_of_another_rules() {
 #[test]
 fn every_builtin_rule_finds_its_valid_vectors_and_nothing_in_its_invalid_ones() {
     let scanner = scanner(RuleSet::All, false);
-    let builtin = rules::parse(rules::BUILTIN_RULES, "built-in").unwrap();
+    let builtin = rules::builtin().unwrap();
     assert!(builtin.len() >= 12);
     scanner.check_vectors(&builtin).unwrap();
     // The check has teeth: a rule claiming a vector it cannot find fails.
@@ -260,4 +260,51 @@ fn credential_ids_in_audit_exports_are_not_secrets() {
     let secret = br#"{"credential":"Zq8Lm2Xw7Kt4Rv9Nb3Hd6Jf1"}"#;
     let finds = scanner(RuleSet::All, false).scan_text(secret, "audit.jsonl", None);
     assert_eq!(finds.len(), 1, "{finds:?}");
+}
+
+#[test]
+fn a_minimum_confidence_drops_lower_finds_and_keeps_the_rest() {
+    let text = "GITHUB_TOKEN=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\n\
+                client_secret = \"Zq8Lm2Xw7Kt4Rv9Nb3Hd6Jf1\"\n\
+                huggingface = 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\n";
+    let rules_of = |minimum: Confidence| {
+        let scanner = scanner(RuleSet::All, false).with_min_confidence(minimum);
+        let finds = scanner.scan_text(text.as_bytes(), "x", None);
+        finds
+            .iter()
+            .map(|f| (f.rule.clone(), f.confidence))
+            .collect::<Vec<_>>()
+    };
+    let github = ("github-token".to_owned(), Confidence::High);
+    let huggingface = ("huggingface-token".to_owned(), Confidence::Medium);
+    let generic = ("generic-secret-assignment".to_owned(), Confidence::Low);
+    assert_eq!(
+        rules_of(Confidence::Low),
+        [github.clone(), generic, huggingface.clone()]
+    );
+    assert_eq!(rules_of(Confidence::Medium), [github.clone(), huggingface]);
+    assert_eq!(rules_of(Confidence::High), [github]);
+
+    // A user's rule below the minimum still has its vectors checked.
+    let extra = rules::parse(
+        r#"
+        [[rule]]
+        id = "acme-hint"
+        description = "ACME hint"
+        confidence = "low"
+        keywords = ["acmehint-"]
+        regex = '(acmehint-[0-9a-f]{16})'
+        tests.valid = ["acmehint-0123456789abcdef"]
+        "#,
+        "extra.toml",
+    )
+    .unwrap();
+    let engine = Engine::new(&namespaces(&["lz"]), RuleSet::All, extra.clone()).unwrap();
+    let strict = Scanner::new(engine, false).with_min_confidence(Confidence::High);
+    strict.check_vectors(&extra).unwrap();
+    assert!(
+        strict
+            .scan_text(b"acmehint-0123456789abcdef", "x", None)
+            .is_empty()
+    );
 }

@@ -11,7 +11,9 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand, ValueEnum};
 use laissez_scan::report::{self, Format};
 use laissez_scan::walk::Outcome;
-use laissez_scan::{Engine, Find, RuleSet, Scanner, baseline::Baseline, git, rules, walk};
+use laissez_scan::{
+    Confidence, Engine, Find, RuleSet, Scanner, baseline::Baseline, git, rules, walk,
+};
 use laissez_token::Namespace;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -82,6 +84,11 @@ pub struct ScanArgs {
     /// Also list strings shaped like a token whose checksum fails.
     #[arg(long)]
     include_invalid: bool,
+    /// Report only finds at least this sure to be credentials: high
+    /// (checksums, rigid formats), medium (distinctive prefixes), low
+    /// (heuristics; the default: everything).
+    #[arg(long, value_enum, value_name = "LEVEL", default_value = "low")]
+    min_confidence: MinConfidence,
     /// Suppress finds accepted in this baseline file.
     #[arg(long)]
     baseline: Option<PathBuf>,
@@ -112,6 +119,24 @@ enum OutputFormat {
     Text,
     Json,
     Sarif,
+}
+
+/// `--min-confidence`, as clap parses it.
+#[derive(Clone, Copy, ValueEnum)]
+enum MinConfidence {
+    Low,
+    Medium,
+    High,
+}
+
+impl From<MinConfidence> for Confidence {
+    fn from(level: MinConfidence) -> Confidence {
+        match level {
+            MinConfidence::Low => Confidence::Low,
+            MinConfidence::Medium => Confidence::Medium,
+            MinConfidence::High => Confidence::High,
+        }
+    }
 }
 
 /// Runs the command; returns whether anything was found.
@@ -228,8 +253,10 @@ fn build_scanner(args: &ScanArgs) -> Result<Scanner, CliError> {
     };
     let checked = extra.clone();
     let engine = Engine::new(&namespaces, set, extra).map_err(local)?;
-    let scanner = Scanner::new(engine, args.include_invalid);
-    // Added rules must find their own test vectors, and only those.
+    let scanner =
+        Scanner::new(engine, args.include_invalid).with_min_confidence(args.min_confidence.into());
+    // Added rules must find their own test vectors, and only those (whatever
+    // --min-confidence asks for).
     scanner.check_vectors(&checked).map_err(local)?;
     Ok(scanner)
 }
