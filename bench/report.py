@@ -187,6 +187,49 @@ def plot_scanner(tools, size, path):
     return True
 
 
+def summary(http, scanner, store_text):
+    """The headline table: each comparison's paired ratios next to issue #14's asks."""
+    def ratio(name, key):
+        sides = http["comparisons"][name]
+        ours = next(runs for label, runs in sides.items() if label in LAISSEZ)
+        peer = next(runs for label, runs in sides.items() if label not in LAISSEZ)
+        return statistics.median(ratios(ours, peer, key))
+
+    store = json.loads(re.search(r"^STORE (.*)$", store_text, re.M).group(1))
+    scan = scanner["ratios"]
+    memory = http["memory"]
+    gate1, gate16 = "gate, 1 connection", "gate, 16 connections"
+    token = "token endpoint, client credentials, 8 connections"
+    rows = [
+        ("gate in front of a static app, 1 connection", "nginx",
+         f"p50 {ratio(gate1, 'p50'):.2f}x, requests/s {ratio(gate1, 'rps'):.2f}x", "p50 ≤ 1.1x"),
+        ("gate, 16 connections", "nginx",
+         f"p50 {ratio(gate16, 'p50'):.2f}x, p99 {ratio(gate16, 'p99'):.2f}x, requests/s {ratio(gate16, 'rps'):.2f}x",
+         "p50 ≤ 1.2x, requests/s ≥ 0.85x"),
+        ("token endpoint, client credentials, ES256 JWT, 8 connections", "oidc-provider on Node 22, warmed up",
+         f"requests/s {ratio(token, 'rps'):.2f}x, p50 {ratio(token, 'p50'):.2f}x, p99 {ratio(token, 'p99'):.2f}x",
+         "requests/s ≥ 2x, p99 ≤ 0.5x"),
+        ("scanner, all rules, real code (CPU-seconds)", "kingfisher, betterleaks, gitleaks",
+         f"{scan['kingfisher / laissez']['median']:.1f}x less CPU than kingfisher, "
+         f"{scan['betterleaks / laissez']['median']:.1f}x betterleaks, {scan['gitleaks / laissez']['median']:.1f}x gitleaks",
+         "≥ 5x kingfisher"),
+        ("scanner, `--laissez-only` (CPU-seconds)", "ripgrep, same literal prefixes",
+         f"{1 / scan['ripgrep / laissez --laissez-only']['median']:.2f}x ripgrep's CPU", "≤ 1.3x"),
+        ("store bytes per issued API token", "—",
+         f"{store['total']:.0f} B ({store['audit']:.0f} B of it audit)", "≤ 350 B"),
+        ("memory, resident (idle / peak under load)", "oidc-provider "
+         f"{memory['idle']['oidc-provider']['VmRSS']:.0f} / {memory['after']['oidc-provider']['VmHWM']:.0f} MiB",
+         f"serve {memory['idle']['serve']['VmRSS']:.0f} / {memory['after']['serve']['VmHWM']:.0f} MiB, "
+         f"gate {memory['idle']['gate']['VmRSS']:.0f} / {memory['after']['gate']['VmHWM']:.0f} MiB", "keep"),
+    ]
+    lines = ["## Summary", "",
+             "Medians of paired per-round ratios, Laissez / peer (latency: lower is better; "
+             "requests/s: higher is better).", "",
+             "| what | peer | Laissez | ask (issue #14) |", "| --- | --- | --- | --- |"]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    return lines + [""]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--raw", required=True)
@@ -204,8 +247,10 @@ def main():
         "share the machine's cores.",
         "",
     ]
-    lines += http_section(json.loads(read("http.json")), args.out, charts)
-    lines += scanner_section(read("scanner.md"), json.loads(read("scanner.json")), args.out, charts)
+    http, scanner = json.loads(read("http.json")), json.loads(read("scanner.json"))
+    lines += summary(http, scanner, read("store.md"))
+    lines += http_section(http, args.out, charts)
+    lines += scanner_section(read("scanner.md"), scanner, args.out, charts)
     lines += ["### Scan time as the tree grows", "",
               "`bench/scanner/growth.py`: the first quarter, half and all of the crate folders, "
               "interleaved rounds; the fixed start-up cost shows at the smallest size.", ""]

@@ -18,12 +18,6 @@ mod dpop;
 mod error;
 mod output;
 
-/// mimalloc instead of glibc's malloc: under load the gate and the server
-/// allocate per request from several threads, where glibc's arenas spent
-/// about an eighth of the gate's CPU (perf).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
