@@ -8,7 +8,6 @@ Laissez's own rows, with the machine and the commit they were measured on.
 """
 
 import argparse
-import datetime
 import json
 import os
 import platform
@@ -52,11 +51,12 @@ def machine():
     return f"{os.cpu_count()} cores ({model}), {mem_kib / 1024 / 1024:.0f} GiB, Linux {platform.release()}"
 
 
-def commit():
-    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                           capture_output=True, text=True).stdout.strip()
-    return rev + (" (with uncommitted changes)" if dirty else "")
+def commit(raw):
+    """The commit bench/run measured (recorded when it started), and any
+    tracked files that differed from it."""
+    with open(os.path.join(raw, "commit.txt")) as f:
+        rev, *changed = f.read().split()
+    return rev + (f" (with uncommitted changes to {', '.join(changed)})" if changed else "")
 
 
 def http_section(http, out_dir, charts):
@@ -235,6 +235,7 @@ def main():
     parser.add_argument("--raw", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--started", required=True, help="when bench/run started, UTC")
     args = parser.parse_args()
     read = lambda name: open(os.path.join(args.raw, name)).read()
     charts = []
@@ -242,7 +243,7 @@ def main():
         "# Benchmark results",
         "",
         f"Written by `bench/run{' --quick' if args.quick else ''}` on "
-        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC at commit {commit()}, "
+        f"{args.started} at commit {commit(args.raw)}, "
         f"on {machine()}. Every figure below comes from that one run; client, servers and peers "
         "share the machine's cores.",
         "",

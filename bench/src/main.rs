@@ -210,6 +210,8 @@ async fn main() {
 
     gate::run(&server, n).await;
     tasks::run(&server, n, if quick { 20_000 } else { 100_000 }).await;
+    // The task rows end with a paragraph: the leak rows start a table again.
+    println!("\n| run | p50 | p99 | throughput | requests |\n| --- | --- | --- | --- | --- |");
     leaks::dlp_overhead(&server, n).await;
     leaks::report_to_refusal(&server, if quick { 20 } else { 100 }).await;
 
