@@ -110,9 +110,21 @@ impl std::fmt::Display for Confidence {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Checksum {
-    /// GitHub's token format: the last six characters are the base62 CRC-32
-    /// of the thirty random characters between the `_` and them.
+    /// GitHub's token format, which npm's tokens share: the last six
+    /// characters are the base62 CRC-32 of the thirty random characters
+    /// between the `_` and them.
     Github,
+    /// Grafana's service account tokens: `glsa_`, 32 characters, `_`, then
+    /// the CRC-32 of everything before that last `_`, as the hex of its four
+    /// bytes in little-endian order.
+    Grafana,
+    /// Atlassian's API tokens (`ATATT3…`): everything up to and including
+    /// the last `=`, then its CRC-32 as eight hex digits.
+    Atlassian,
+    /// Bech32 (BIP 173), as age's secret keys are written: a
+    /// human-readable part, `1`, then data ending in a six-character
+    /// checksum.
+    Bech32,
 }
 
 impl Checksum {
@@ -130,8 +142,77 @@ impl Checksum {
                 let (random, check) = tail.split_at(30);
                 base62_crc32(random) == check
             }
+            Checksum::Grafana => {
+                let Some(separator) = secret.iter().rposition(|&b| b == b'_') else {
+                    return false;
+                };
+                let (covered, check) = (&secret[..separator], &secret[separator + 1..]);
+                let crc = crc32fast::hash(covered).to_le_bytes();
+                check.eq_ignore_ascii_case(hex::encode(crc).as_bytes())
+            }
+            Checksum::Atlassian => {
+                let Some(separator) = secret.iter().rposition(|&b| b == b'=') else {
+                    return false;
+                };
+                let (covered, check) = (&secret[..=separator], &secret[separator + 1..]);
+                let crc = crc32fast::hash(covered).to_be_bytes();
+                check.eq_ignore_ascii_case(hex::encode(crc).as_bytes())
+            }
+            Checksum::Bech32 => bech32_valid(secret),
         }
     }
+}
+
+/// Whether `text` is a bech32 string whose checksum holds (BIP 173: one
+/// case throughout, the last `1` separating the human-readable part from
+/// data in the 32-character alphabet, of which the last six are the
+/// checksum).
+fn bech32_valid(text: &[u8]) -> bool {
+    const ALPHABET: &[u8; 32] = b"qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+    if text.iter().any(u8::is_ascii_uppercase) && text.iter().any(u8::is_ascii_lowercase) {
+        return false;
+    }
+    let lower = text.to_ascii_lowercase();
+    let Some(separator) = lower.iter().rposition(|&b| b == b'1') else {
+        return false;
+    };
+    let (hrp, data) = (&lower[..separator], &lower[separator + 1..]);
+    if hrp.is_empty() || data.len() < 6 || !hrp.iter().all(|b| (33..=126).contains(b)) {
+        return false;
+    }
+    let mut values = Vec::with_capacity(hrp.len() * 2 + 1 + data.len());
+    values.extend(hrp.iter().map(|b| b >> 5));
+    values.push(0);
+    values.extend(hrp.iter().map(|b| b & 31));
+    for c in data {
+        match ALPHABET.iter().position(|a| a == c) {
+            // A position in a 32-entry table always fits in a u8.
+            Some(v) => values.push(v as u8),
+            None => return false,
+        }
+    }
+    bech32_polymod(&values) == 1
+}
+
+/// BIP 173's checksum polynomial over 5-bit values.
+fn bech32_polymod(values: &[u8]) -> u32 {
+    const GENERATOR: [u32; 5] = [
+        0x3b6a_57b2,
+        0x2650_8e6d,
+        0x1ea1_19fa,
+        0x3d42_33dd,
+        0x2a14_62b3,
+    ];
+    values.iter().fold(1u32, |check, &value| {
+        let top = check >> 25;
+        let mut next = ((check & 0x01ff_ffff) << 5) ^ u32::from(value);
+        for (i, generator) in GENERATOR.iter().enumerate() {
+            if (top >> i) & 1 == 1 {
+                next ^= generator;
+            }
+        }
+        next
+    })
 }
 
 /// Test vectors of one rule.
@@ -417,6 +498,40 @@ mod tests {
         assert!(Checksum::Github.verify(b"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"));
         assert!(!Checksum::Github.verify(b"ghp_Ky9Pf34qY6Nb3wWD25RQ4F5ZR3qa7y3gm1IM"));
         assert!(!Checksum::Github.verify(b"ghp_short"));
+    }
+
+    /// Synthetic tokens made by each scheme (which was checked against
+    /// tokens published in public repositories), then with one character
+    /// changed, and shapes with no checksum at all.
+    #[test]
+    fn grafana_and_atlassian_checksums_accept_only_matching_tokens() {
+        let grafana = "glsa_4ic5ltrtfI5xi2fOIB6CSVRjVBtlJrJC_e5ca1646";
+        assert!(Checksum::Grafana.verify(grafana.as_bytes()));
+        assert!(Checksum::Grafana.verify(grafana.replace("e5ca", "E5CA").as_bytes()));
+        assert!(!Checksum::Grafana.verify(grafana.replace("4ic5", "4ic6").as_bytes()));
+        assert!(!Checksum::Grafana.verify(b"glsa_nochecksum"));
+        assert!(!Checksum::Grafana.verify(b"glsa_4ic5ltrtfI5xi2fOIB6CSVRjVBtlJrJC_"));
+        let atlassian = "ATATT3xFfGF0GsRZOyWYKOtTKWIpiF_BaxmtQSWYgLLwhVjTwQ_2AzeKjxuVPQD4xy_TymlGCscHFaveEA-52B43cirmXbsG8DEmcQBvvsTBQLY1PtSFu5lbb7IGb2ztzHC-fCmc6sFtfqCIQpghLfl41qrccyCKv--vA4_xFgp1Grkhbl4LDSF=5E46C8D5";
+        assert!(Checksum::Atlassian.verify(atlassian.as_bytes()));
+        assert!(Checksum::Atlassian.verify(atlassian.replace("C8D5", "c8d5").as_bytes()));
+        assert!(!Checksum::Atlassian.verify(atlassian.replace("GsRZ", "GsRY").as_bytes()));
+        assert!(!Checksum::Atlassian.verify(b"ATATT3xFfGF0nochecksum"));
+        assert!(!Checksum::Atlassian.verify(b"ATATT3xFfGF0="));
+    }
+
+    /// Synthetic age keys made by BIP 173's checksum (the implementation
+    /// was checked against age's published fixture keys), one character
+    /// changed, mixed case, and characters outside the alphabet.
+    #[test]
+    fn bech32_checksum_accepts_only_matching_keys() {
+        let key = "AGE-SECRET-KEY-15FERYXHRDZ9M6Y09MR8WRERWZGJ6F8NTXVHXYRDLM5AAHN0T09NLEAJUME";
+        assert!(Checksum::Bech32.verify(key.as_bytes()));
+        assert!(Checksum::Bech32.verify(key.to_ascii_lowercase().as_bytes()));
+        assert!(!Checksum::Bech32.verify(key.replace("5FER", "5FES").as_bytes()));
+        assert!(!Checksum::Bech32.verify(key.replace("AJUME", "AJUMe").as_bytes()));
+        assert!(!Checksum::Bech32.verify(key.replace("5FER", "5FEB").as_bytes()));
+        assert!(!Checksum::Bech32.verify(b"AGE-SECRET-KEY-1"));
+        assert!(!Checksum::Bech32.verify(b"no separator"));
     }
 
     #[test]

@@ -90,3 +90,38 @@ proptest! {
         prop_assert!(!rules::is_identifier_like(value.as_bytes()), "{}", value);
     }
 }
+
+proptest! {
+    /// Every checksum scheme answers for any bytes, never panics, and
+    /// refuses a valid token with any one character it covers changed (each
+    /// is a CRC or BCH code, which catches every single-character error;
+    /// GitHub's scheme covers the characters after the prefix only, which
+    /// the rules' patterns pin).
+    #[test]
+    fn checksums_refuse_any_one_character_changed(
+        bytes in proptest::collection::vec(any::<u8>(), 0..300),
+        position in any::<proptest::sample::Index>(),
+        replacement in "[02-9A-Za-z]",
+    ) {
+        use rules::Checksum;
+        for scheme in [Checksum::Github, Checksum::Grafana, Checksum::Atlassian, Checksum::Bech32] {
+            let _ = scheme.verify(&bytes);
+        }
+        for (scheme, valid, covered_from) in [
+            (Checksum::Github, "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", 4),
+            (Checksum::Grafana, "glsa_4ic5ltrtfI5xi2fOIB6CSVRjVBtlJrJC_e5ca1646", 0),
+            (Checksum::Atlassian, "ATATT3xFfGF0GsRZOyWYKOtTKWIpiF_BaxmtQSWYgLLwhVjTwQ_2AzeKjxuVPQD4xy_TymlGCscHFaveEA-52B43cirmXbsG8DEmcQBvvsTBQLY1PtSFu5lbb7IGb2ztzHC-fCmc6sFtfqCIQpghLfl41qrccyCKv--vA4_xFgp1Grkhbl4LDSF=5E46C8D5", 0),
+            (Checksum::Bech32, "AGE-SECRET-KEY-15FERYXHRDZ9M6Y09MR8WRERWZGJ6F8NTXVHXYRDLM5AAHN0T09NLEAJUME", 0),
+        ] {
+            prop_assert!(scheme.verify(valid.as_bytes()));
+            let mut changed = valid.as_bytes().to_vec();
+            let at = covered_from + position.index(changed.len() - covered_from);
+            let new = replacement.as_bytes()[0];
+            // Only a real change counts; a case change of a hex or bech32
+            // character is the same token.
+            prop_assume!(!changed[at].eq_ignore_ascii_case(&new));
+            changed[at] = new;
+            prop_assert!(!scheme.verify(&changed), "{:?} {}", scheme, String::from_utf8_lossy(&changed));
+        }
+    }
+}
