@@ -86,8 +86,9 @@ async fn fill(store: &laissez_store::SqliteStore, principal: &str, n: usize) {
     }
 }
 
-async fn verification(server: &TestServer, addr: &str, token: &str, n: usize, label: &str) {
-    let call = Call {
+/// `GET /v1/whoami` with `token`: one authenticated call.
+fn whoami_call(token: &str) -> Call {
+    Call {
         method: Method::GET,
         path: "/v1/whoami".into(),
         token: Some(token.to_owned()),
@@ -95,7 +96,38 @@ async fn verification(server: &TestServer, addr: &str, token: &str, n: usize, la
         expect: StatusCode::OK,
         basic: None,
         form: false,
-    };
+    }
+}
+
+/// `POST /v1/tokens` for `principal`, as the server's administrator.
+fn issue_call(server: &TestServer, principal: &str) -> Call {
+    Call {
+        method: Method::POST,
+        path: "/v1/tokens".into(),
+        token: Some(server.admin_token.clone()),
+        body: Some(json!({"principal": principal}).to_string()),
+        expect: StatusCode::CREATED,
+        basic: None,
+        form: false,
+    }
+}
+
+/// A user named `name` on `server` and a day-long token for it: (id, token).
+async fn user_with_token(server: &TestServer, name: &str) -> (String, String) {
+    let (_, user) = server
+        .post("/v1/principals", json!({"kind": "user", "name": name}))
+        .await;
+    let (_, issued) = server
+        .post("/v1/tokens", json!({"principal": name, "ttl": "1d"}))
+        .await;
+    (
+        user["id"].as_str().expect("id").to_owned(),
+        issued["token"].as_str().expect("token").to_owned(),
+    )
+}
+
+async fn verification(server: &TestServer, addr: &str, token: &str, n: usize, label: &str) {
+    let call = whoami_call(token);
     load::run(addr, &call, 1, 2_000).await; // warm up
     let samples = load::run(addr, &call, 1, n).await;
     row(
@@ -147,14 +179,7 @@ async fn main() {
 
     let server = Arc::new(TestServer::start());
     let addr = server.url.trim_start_matches("http://").to_owned();
-    let (_, alice) = server
-        .post("/v1/principals", json!({"kind": "user", "name": "alice"}))
-        .await;
-    let alice_id = alice["id"].as_str().expect("id").to_owned();
-    let (_, issued) = server
-        .post("/v1/tokens", json!({"principal": "alice", "ttl": "1d"}))
-        .await;
-    let token = issued["token"].as_str().expect("token").to_owned();
+    let (alice_id, token) = user_with_token(&server, "alice").await;
     fill(&server.store, &alice_id, 1_000 - 2).await;
 
     println!("\n## Over loopback HTTP/1.1, keep-alive (server: 2 worker threads, same machine)\n");
@@ -172,15 +197,7 @@ async fn main() {
     let baseline = load::run(&addr, &plain, 1, n).await;
     row("round trip, no auth (baseline)", &baseline);
     verification(&server, &addr, &token, n, "1,000").await;
-    let whoami = Call {
-        method: Method::GET,
-        path: "/v1/whoami".into(),
-        token: Some(token.clone()),
-        body: None,
-        expect: StatusCode::OK,
-        basic: None,
-        form: false,
-    };
+    let whoami = whoami_call(&token);
     let auth = load::run(&addr, &whoami, 1, n).await;
     let overhead = auth
         .percentile(50.0)
@@ -190,15 +207,7 @@ async fn main() {
         "verify (whoami), 8 connections",
         &load::run(&addr, &whoami, 8, n * 2).await,
     );
-    let issue = Call {
-        method: Method::POST,
-        path: "/v1/tokens".into(),
-        token: Some(server.admin_token.clone()),
-        body: Some(json!({"principal": "alice"}).to_string()),
-        expect: StatusCode::CREATED,
-        basic: None,
-        form: false,
-    };
+    let issue = issue_call(&server, "alice");
     row(
         "issue token (POST /v1/tokens), 1 connection",
         &load::run(&addr, &issue, 1, n / 4).await,
@@ -237,14 +246,7 @@ async fn growth(quick: bool, n: usize) {
     let mut servers = Vec::new();
     for &size in sizes {
         let server = TestServer::start();
-        let (_, user) = server
-            .post("/v1/principals", json!({"kind": "user", "name": "grower"}))
-            .await;
-        let id = user["id"].as_str().expect("id").to_owned();
-        let (_, issued) = server
-            .post("/v1/tokens", json!({"principal": "grower", "ttl": "1d"}))
-            .await;
-        let token = issued["token"].as_str().expect("token").to_owned();
+        let (id, token) = user_with_token(&server, "grower").await;
         let t = Instant::now();
         fill(&server.store, &id, size - 1).await;
         eprintln!("stored {size} tokens in {:.1} s", t.elapsed().as_secs_f64());
@@ -261,24 +263,7 @@ async fn growth(quick: bool, n: usize) {
         for i in order {
             let (_, server, token) = &servers[i];
             let addr = server.url.trim_start_matches("http://").to_owned();
-            let whoami = Call {
-                method: Method::GET,
-                path: "/v1/whoami".into(),
-                token: Some(token.clone()),
-                body: None,
-                expect: StatusCode::OK,
-                basic: None,
-                form: false,
-            };
-            let create = Call {
-                method: Method::POST,
-                path: "/v1/tokens".into(),
-                token: Some(server.admin_token.clone()),
-                body: Some(json!({"principal": "grower"}).to_string()),
-                expect: StatusCode::CREATED,
-                basic: None,
-                form: false,
-            };
+            let (whoami, create) = (whoami_call(token), issue_call(server, "grower"));
             if round == 0 {
                 load::run(&addr, &whoami, 1, 1_000).await; // warm up
             }
