@@ -119,7 +119,8 @@ pub enum Checksum {
     /// bytes in little-endian order.
     Grafana,
     /// Atlassian's API tokens (`ATATT3…`): everything up to and including
-    /// the last `=`, then its CRC-32 as eight hex digits.
+    /// the last `=` (or its percent-encoding, `%3D`), then the CRC-32 of
+    /// the token up to that `=` as eight hex digits.
     Atlassian,
     /// Bech32 (BIP 173), as age's secret keys are written: a
     /// human-readable part, `1`, then data ending in a six-character
@@ -151,12 +152,23 @@ impl Checksum {
                 check.eq_ignore_ascii_case(hex::encode(crc).as_bytes())
             }
             Checksum::Atlassian => {
-                let Some(separator) = secret.iter().rposition(|&b| b == b'=') else {
+                // The checksum covers the '=' itself, which a URL carries
+                // percent-encoded: the token is the same either way.
+                let split = secret.len().checked_sub(8).and_then(|at| {
+                    let (head, check) = secret.split_at(at);
+                    let body = head
+                        .strip_suffix(b"=")
+                        .or_else(|| head.strip_suffix(b"%3D"))
+                        .or_else(|| head.strip_suffix(b"%3d"))?;
+                    Some((body, check))
+                });
+                let Some((body, check)) = split else {
                     return false;
                 };
-                let (covered, check) = (&secret[..=separator], &secret[separator + 1..]);
-                let crc = crc32fast::hash(covered).to_be_bytes();
-                check.eq_ignore_ascii_case(hex::encode(crc).as_bytes())
+                let mut crc = crc32fast::Hasher::new();
+                crc.update(body);
+                crc.update(b"=");
+                check.eq_ignore_ascii_case(hex::encode(crc.finalize().to_be_bytes()).as_bytes())
             }
             Checksum::Bech32 => bech32_valid(secret),
         }
@@ -517,6 +529,12 @@ mod tests {
         assert!(!Checksum::Atlassian.verify(atlassian.replace("GsRZ", "GsRY").as_bytes()));
         assert!(!Checksum::Atlassian.verify(b"ATATT3xFfGF0nochecksum"));
         assert!(!Checksum::Atlassian.verify(b"ATATT3xFfGF0="));
+        // In a URL the '=' is percent-encoded; the token is the same.
+        let encoded = atlassian.replace("=5E46", "%3D5E46");
+        assert!(Checksum::Atlassian.verify(encoded.as_bytes()));
+        assert!(Checksum::Atlassian.verify(encoded.replace("%3D", "%3d").as_bytes()));
+        assert!(!Checksum::Atlassian.verify(encoded.replace("GsRZ", "GsRY").as_bytes()));
+        assert!(!Checksum::Atlassian.verify(atlassian.replace("=5E46", "%3E5E46").as_bytes()));
     }
 
     /// Synthetic age keys made by BIP 173's checksum (the implementation
