@@ -13,11 +13,12 @@ Standard library only. Prints a Markdown table.
 import argparse
 import json
 import os
-import resource
+import shutil
 import statistics
-import subprocess
 import sys
-import time
+import tempfile
+
+import peers
 
 
 def fail(message):
@@ -36,17 +37,12 @@ def tree_bytes(paths):
     return total, files
 
 
-def scan(laissez, paths):
-    """One scan; (wall seconds, CPU seconds of the scanner)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    done = subprocess.run([laissez, "scan", "--no-ignore", "--format", "json", "-o", os.devnull, *paths],
-                          capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode not in (0, 1):
-        fail(f"laissez scan failed ({done.returncode}): {done.stderr[-1500:]}")
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+def scan(laissez, paths, work):
+    """One scan; (wall seconds, CPU seconds of the scanner), timed as
+    peers.py times every tool."""
+    wall, cpu, _ = peers.run("laissez scan", [laissez, "scan", "--no-ignore", "--format", "json",
+                                              "-o", os.devnull, *paths], work)
+    return wall, cpu
 
 
 def main():
@@ -59,6 +55,7 @@ def main():
     args = parser.parse_args()
     if args.quick:
         args.rounds = 3
+    laissez = os.path.abspath(args.laissez)
     # The crate folders, sorted, so each size is a prefix of the next.
     crates = sorted(
         os.path.join(args.corpus, registry, name)
@@ -73,12 +70,13 @@ def main():
         paths = crates[: max(1, round(len(crates) * share))]
         total, files = tree_bytes(paths)
         sizes[share] = {"paths": paths, "bytes": total, "files": files, "wall": [], "cpu": []}
+    work = tempfile.mkdtemp(prefix="laissez-scan-growth-")
     for share in sizes:  # warm the page cache
-        scan(args.laissez, sizes[share]["paths"])
+        scan(laissez, sizes[share]["paths"], work)
     for r in range(args.rounds):
         order = list(sizes) if r % 2 == 0 else list(reversed(sizes))
         for share in order:
-            wall, cpu = scan(args.laissez, sizes[share]["paths"])
+            wall, cpu = scan(laissez, sizes[share]["paths"], work)
             sizes[share]["wall"].append(wall)
             sizes[share]["cpu"].append(cpu)
     whole = sizes[1.0]
@@ -94,6 +92,7 @@ def main():
     with open(args.json_out, "w") as f:
         json.dump({str(k): {key: v for key, v in s.items() if key != "paths"} for k, s in sizes.items()}, f,
                   indent=1)
+    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
