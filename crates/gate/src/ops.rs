@@ -72,6 +72,12 @@ impl Gate {
         if let Some(age) = self.verifier.feed_age() {
             self.metrics.feed_age(&self.config.app, age.as_secs_f64());
         }
+        if let Some(at) = self.verifier.feed_changed_at()
+            && let Ok(since_epoch) = at.duration_since(std::time::UNIX_EPOCH)
+        {
+            self.metrics
+                .feed_changed(&self.config.app, since_epoch.as_secs_f64());
+        }
     }
 }
 

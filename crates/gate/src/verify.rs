@@ -15,7 +15,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -142,6 +142,8 @@ pub struct Verifier {
     feed_wait: u64,
     /// When the feed was last read.
     last_feed: RwLock<Option<Instant>>,
+    /// When the feed last moved this gate's view to a new version.
+    last_change: RwLock<Option<SystemTime>>,
 }
 
 /// Verified tokens kept (a few MB at most).
@@ -321,6 +323,7 @@ impl Verifier {
             // looks stale between two answers.
             feed_wait: (config.feed_max_age.as_secs() / 3).clamp(1, FEED_WAIT),
             last_feed: RwLock::new(None),
+            last_change: RwLock::new(None),
         })
     }
 
@@ -376,8 +379,13 @@ impl Verifier {
         };
         match fetched {
             Ok(feed) => {
-                if let Ok(mut revoked) = self.revoked.write() {
+                let changed = self.revoked.write().is_ok_and(|mut revoked| {
+                    let before = revoked.version.clone();
                     revoked.apply(&feed);
+                    revoked.version.is_some() && revoked.version != before
+                });
+                if changed && let Ok(mut last) = self.last_change.write() {
+                    *last = Some(SystemTime::now());
                 }
                 if let Ok(mut last) = self.last_feed.write() {
                     *last = Some(Instant::now());
@@ -394,6 +402,13 @@ impl Verifier {
     /// How long ago the revocation feed was last read (`None`: never).
     pub fn feed_age(&self) -> Option<Duration> {
         self.last_feed.read().ok()?.map(|at| at.elapsed())
+    }
+
+    /// When the revocation feed last moved this gate's view to a new
+    /// version (`None`: not since it started): from then on the gate refuses
+    /// what that version revoked.
+    pub fn feed_changed_at(&self) -> Option<SystemTime> {
+        *self.last_change.read().ok()?
     }
 
     /// How many of the issuer's signing keys this gate holds.

@@ -85,6 +85,7 @@ pub struct Metrics {
     store_errors: Counter,
     audit_write: Histogram,
     feed_age: Family<GateLabels, Gauge<f64, AtomicU64>>,
+    feed_changed: Family<GateLabels, Gauge<f64, AtomicU64>>,
     refusals: Family<ReasonLabels, Counter>,
     upstream_errors: Counter,
 }
@@ -186,6 +187,12 @@ impl Metrics {
             "Seconds since each gate last read the revocation feed",
             feed_age.clone(),
         );
+        let feed_changed = Family::<GateLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "feed_changed_timestamp_seconds",
+            "When each gate's revocation view last moved to a new version (Unix time)",
+            feed_changed.clone(),
+        );
         let refusals = Family::<ReasonLabels, Counter>::default();
         registry.register(
             "gate_refusals",
@@ -212,6 +219,7 @@ impl Metrics {
             store_errors,
             audit_write,
             feed_age,
+            feed_changed,
         }
     }
 
@@ -285,6 +293,15 @@ impl Metrics {
                 gate: gate.to_owned(),
             })
             .set(seconds);
+    }
+
+    /// `gate`'s revocation view last moved to a new version at `unix_seconds`.
+    pub fn feed_changed(&self, gate: &str, unix_seconds: f64) {
+        self.feed_changed
+            .get_or_create(&GateLabels {
+                gate: gate.to_owned(),
+            })
+            .set(unix_seconds);
     }
 
     /// A gate refused a request, for `reason`.
@@ -385,6 +402,7 @@ mod tests {
         m.store_error();
         m.audit_write(0.0004);
         m.feed_age("gate-1", 1.5);
+        m.feed_changed("gate-1", 1_700_000_000.25);
         m.refused("deny");
         m.upstream_error();
         let text = m.render();
@@ -398,6 +416,7 @@ mod tests {
             "laissez_store_errors_total 1",
             "laissez_audit_write_seconds_count 1",
             "laissez_feed_age_seconds{gate=\"gate-1\"} 1.5",
+            "laissez_feed_changed_timestamp_seconds{gate=\"gate-1\"} 1700000000.25",
             "laissez_gate_refusals_total{reason=\"deny\"} 1",
             "laissez_gate_upstream_errors_total 1",
         ] {

@@ -469,6 +469,58 @@ async fn failures_inside_a_group_commit_leave_no_trace_and_spare_the_others() {
     assert_intact(&store.verify_audit().await.unwrap(), 44);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_alone_that_fails_half_way_leaves_no_trace() {
+    let (_dir, store) = temp_store();
+    let mut ci = user("svc_ci", "ci");
+    ci.kind = PrincipalKind::Service;
+    store
+        .create_principal(ci, event("principal.create", "svc_ci"))
+        .await
+        .unwrap();
+    let taken = hash_secret("taken");
+    store
+        .create_credential(
+            credential("tok_taken", "svc_ci"),
+            taken,
+            event("token.create", "tok_taken"),
+        )
+        .await
+        .unwrap();
+    // Nothing else is queued: the writer runs this job in a transaction of
+    // its own. The admin and its policy insert; the credential then clashes.
+    let bootstrapped = store
+        .bootstrap(
+            user("usr_admin", "admin"),
+            policy("pol_admin", "usr_admin", ADMIN_ROLE, "/"),
+            credential("tok_admin", "usr_admin"),
+            taken,
+            event("bootstrap", "usr_admin"),
+        )
+        .await;
+    assert!(
+        matches!(bootstrapped, Err(Error::Conflict(_))),
+        "{bootstrapped:?}"
+    );
+    assert!(!store.is_bootstrapped().await.unwrap());
+    assert_eq!(store.principal("usr_admin").await.unwrap(), None);
+    assert_eq!(store.policies(None).await.unwrap(), Vec::new());
+    // The transaction was ended: the next write commits, and the chain holds
+    // exactly the writes that succeeded.
+    store
+        .create_credential(
+            credential("tok_next", "svc_ci"),
+            hash_secret("next"),
+            event("token.create", "tok_next"),
+        )
+        .await
+        .unwrap();
+    let records = all_records(&store).await;
+    assert!(records.iter().all(|r| r.action != "bootstrap"));
+    assert_eq!(records.len(), 3);
+    assert_intact(&store.verify_audit().await.unwrap(), 3);
+}
+
 /// Spawns a store write once it is queued, so that writes queue in call order.
 /// (The store queues a write when first polled, then waits for its commit.)
 fn spawn_queued<T: Send + 'static>(

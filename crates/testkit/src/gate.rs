@@ -12,6 +12,15 @@ pub async fn start_gate(
     issuer: &str,
     configure: impl FnOnce(&mut GateConfig),
 ) -> String {
+    start_gate_with_handle(upstream, issuer, configure).await.0
+}
+
+/// As [`start_gate`], with the running gate itself as well.
+pub async fn start_gate_with_handle(
+    upstream: &str,
+    issuer: &str,
+    configure: impl FnOnce(&mut GateConfig),
+) -> (String, Gate) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind the gate");
@@ -30,8 +39,8 @@ pub async fn start_gate(
         config.feed_token = crate::admin_token_of(issuer);
     }
     let gate = Gate::new(config).await.expect("start the gate");
-    tokio::spawn(gate.serve(listener, std::future::pending()));
-    gate_url
+    tokio::spawn(gate.clone().serve(listener, std::future::pending()));
+    (gate_url, gate)
 }
 
 /// Serves `app` on a free port; returns its URL.
@@ -50,9 +59,19 @@ pub async fn front(
     issuer: &str,
     configure: impl FnOnce(&mut GateConfig),
 ) -> (String, String) {
-    let app_url = serve_app(app).await;
-    let gate_url = start_gate(&app_url, issuer, configure).await;
+    let (app_url, gate_url, _) = front_with_handle(app, issuer, configure).await;
     (app_url, gate_url)
+}
+
+/// As [`front`], with the running gate itself as well (to read its state).
+pub async fn front_with_handle(
+    app: axum::Router,
+    issuer: &str,
+    configure: impl FnOnce(&mut GateConfig),
+) -> (String, String, Gate) {
+    let app_url = serve_app(app).await;
+    let (gate_url, gate) = start_gate_with_handle(&app_url, issuer, configure).await;
+    (app_url, gate_url, gate)
 }
 
 /// A client-credentials access token for `resource` with `scope`, from a

@@ -439,3 +439,83 @@ async fn each_gate_publishes_an_api_catalog_for_its_app() {
     assert_eq!(metadata["resource"], public.as_str());
     assert_eq!(metadata["authorization_servers"][0], server.url.as_str());
 }
+
+/// The metrics' timestamp of the last change to the gate's revocation view.
+async fn feed_changed(http: &reqwest::Client, ops: &str) -> Option<f64> {
+    let text = http
+        .get(format!("{ops}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    value(
+        &parse(&text),
+        "laissez_feed_changed_timestamp_seconds",
+        "laissez_feed_changed_timestamp_seconds",
+        &[("gate", "notes")],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_metrics_say_when_a_revocation_reached_the_gates_view() {
+    let server = TestServer::start();
+    let app_url = laissez_testkit::gate::serve_app(app()).await;
+    let (public, ops) = gate(&server, &app_url, |_| {}).await;
+    let client = laissez_testkit::gate::service_client(&server.url, "notes.read", &public).await;
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(format!("{}/oauth/token", server.url))
+        .basic_auth(&client.client_id, Some(&client.secret))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "notes.read"),
+            ("resource", public.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap().to_owned();
+    let notes = || {
+        http.get(format!("{public}/notes"))
+            .bearer_auth(&token)
+            .send()
+    };
+    assert_eq!(notes().await.unwrap().status(), StatusCode::OK);
+    let first = feed_changed(&http, &ops)
+        .await
+        .expect("the gate's first read of the feed is a change");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let asked = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let revoked = http
+        .post(format!("{}/oauth/revoke", server.url))
+        .basic_auth(&client.client_id, Some(&client.secret))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::OK);
+    let answered = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    // The revocation is answered once every gate applied it: the view moved
+    // between the request and its answer, and the token is refused.
+    let changed = feed_changed(&http, &ops).await.unwrap();
+    assert!(changed > first, "{changed} after {first}");
+    assert!(
+        (asked..=answered).contains(&changed),
+        "{changed} between {asked} and {answered}"
+    );
+    assert_eq!(notes().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    // A poll that brings nothing new leaves it where it was.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(feed_changed(&http, &ops).await, Some(changed));
+}

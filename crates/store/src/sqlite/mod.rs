@@ -358,16 +358,28 @@ fn write_loop(conn: &Mutex<Connection>, jobs: mpsc::Receiver<Job>) {
     }
 }
 
+/// Runs one transaction-control statement, parsed once per connection.
+fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 /// Runs jobs from `queue` in one transaction, each in its own savepoint, until
 /// the queue is empty or a failure rolls back the whole transaction (SQLite
 /// does that on disk full and I/O errors); then commits and answers each job.
+/// A job alone needs no savepoint: when it fails, the whole transaction is
+/// rolled back instead.
 fn commit_jobs(conn: &Connection, queue: &mut std::vec::IntoIter<Job>) {
     // A job that panicked (a bug) left its transaction open: end it, so the
     // next group does not fail to begin.
     if !conn.is_autocommit() {
-        let _ = conn.execute_batch("ROLLBACK");
+        let _ = control(conn, "ROLLBACK");
     }
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if queue.len() == 1
+        && let Some(job) = queue.next()
+    {
+        return commit_alone(conn, job);
+    }
+    if let Err(e) = control(conn, "BEGIN IMMEDIATE") {
         let error = Error::from(e);
         for job in queue {
             (job(None).send)(Some(error.clone()));
@@ -377,19 +389,19 @@ fn commit_jobs(conn: &Connection, queue: &mut std::vec::IntoIter<Job>) {
     let mut replies = Vec::new();
     let mut rolled_back = false;
     for job in queue.by_ref() {
-        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+        if let Err(e) = control(conn, "SAVEPOINT job") {
             replies.push((job(None), Some(Error::from(e))));
             continue;
         }
         let reply = job(Some(conn));
         // Outside a transaction the savepoint is gone with it.
         if !conn.is_autocommit() {
-            let end = if reply.ok {
-                "RELEASE job"
+            let undone = if reply.ok {
+                Ok(())
             } else {
-                "ROLLBACK TO job; RELEASE job"
+                control(conn, "ROLLBACK TO job")
             };
-            if let Err(e) = conn.execute_batch(end) {
+            if let Err(e) = undone.and_then(|()| control(conn, "RELEASE job")) {
                 tracing::error!(error = %e, "savepoint failed");
             }
         }
@@ -405,10 +417,10 @@ fn commit_jobs(conn: &Connection, queue: &mut std::vec::IntoIter<Job>) {
             "another write in the same group commit failed and rolled back the transaction; nothing was changed".into(),
         ))
     } else {
-        conn.execute_batch("COMMIT").err().map(Error::from)
+        control(conn, "COMMIT").err().map(Error::from)
     };
     if commit_error.is_some() && !conn.is_autocommit() {
-        let _ = conn.execute_batch("ROLLBACK");
+        let _ = control(conn, "ROLLBACK");
     }
     for (reply, savepoint_error) in replies {
         // A job that failed on its own keeps its own error.
@@ -419,6 +431,35 @@ fn commit_jobs(conn: &Connection, queue: &mut std::vec::IntoIter<Job>) {
         };
         (reply.send)(error);
     }
+}
+
+/// One job in a transaction of its own: committed when it succeeded, rolled
+/// back when it failed (it answers with its own error then), as a job of a
+/// group would be by its savepoint.
+fn commit_alone(conn: &Connection, job: Job) {
+    if let Err(e) = control(conn, "BEGIN IMMEDIATE") {
+        (job(None).send)(Some(Error::from(e)));
+        return;
+    }
+    let reply = job(Some(conn));
+    let error = if !reply.ok {
+        if !conn.is_autocommit() {
+            let _ = control(conn, "ROLLBACK");
+        }
+        None
+    } else if conn.is_autocommit() {
+        // SQLite rolled the transaction back itself (disk full, I/O error).
+        Some(Error::Unavailable(
+            "SQLite rolled the write's transaction back; nothing was changed".into(),
+        ))
+    } else {
+        let committed = control(conn, "COMMIT").err().map(Error::from);
+        if committed.is_some() && !conn.is_autocommit() {
+            let _ = control(conn, "ROLLBACK");
+        }
+        committed
+    };
+    (reply.send)(error);
 }
 
 #[async_trait]
