@@ -165,6 +165,12 @@ enum Command {
     /// Tasks waiting for a person: list, show, approve (possibly narrower), deny.
     #[command(subcommand)]
     Approvals(commands::tasks::ApprovalsCommand),
+    /// Copy an embedded deployment's data folder (database as of one commit,
+    /// checked; signing keys; admin token) into a new folder, while its
+    /// server runs.
+    Backup(commands::backup::BackupArgs),
+    /// Make a new data folder from a backup (then `laissez serve --data` it).
+    Restore(commands::backup::RestoreArgs),
     /// Configuration files for serve and gate: check one.
     #[command(subcommand)]
     Config(commands::package::ConfigCommand),
@@ -196,6 +202,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Leaks(command) => commands::leaks::run(&global, command).await,
         Command::Task(command) => commands::tasks::task(&global, command).await,
         Command::Approvals(command) => commands::tasks::approvals(&global, command).await,
+        Command::Backup(args) => commands::backup::backup(args, global.json),
+        Command::Restore(args) => commands::backup::restore(args, global.json),
         Command::Config(command) => commands::package::config(command),
         Command::Completions(args) => commands::package::completions(args),
         Command::Man(args) => commands::package::man(args),

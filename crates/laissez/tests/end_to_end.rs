@@ -780,3 +780,161 @@ Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{fo
     );
     drop(temp);
 }
+
+/// The permission bits of `path`.
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn a_backup_taken_while_serving_restores_into_a_deployment_that_knows_its_tokens() {
+    let (temp, server) = setup();
+    let token = ok(&server, &["token", "create", "--principal", "bot"])
+        .stdout
+        .trim()
+        .to_owned();
+    // Writes go on while the backup runs; it copies the database as of one
+    // commit, so whatever it holds verifies.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (url, data, stop) = (server.url.clone(), server.data.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let out = run(&url, &data, &["user", "add", &format!("busy{n}")]);
+                assert_eq!(out.code, 0, "{}", out.stderr);
+                n += 1;
+            }
+            n
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let out = temp.path().join("backup");
+    let backup = Command::new(BIN)
+        .args(["backup"])
+        .arg(&server.data)
+        .arg(&out)
+        .output()
+        .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let written = writer.join().unwrap();
+    assert!(written > 0, "writes ran during the backup");
+    let said = String::from_utf8_lossy(&backup.stdout);
+    assert!(
+        backup.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&backup.stderr)
+    );
+    assert!(said.contains("chain intact"), "{said}");
+    #[cfg(unix)]
+    {
+        assert_eq!(mode(&out), 0o700);
+        for name in ["laissez.db", "signing-keys.json", "admin-token"] {
+            assert_eq!(mode(&out.join(name)), 0o600, "{name}");
+        }
+    }
+    drop(server);
+
+    let data = temp.path().join("restored");
+    let restore = Command::new(BIN)
+        .args(["restore", "--json"])
+        .arg(&out)
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        restore.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restore.stderr)
+    );
+    let restored: Value = serde_json::from_slice(&restore.stdout).unwrap();
+    assert_eq!(restored["chain"], "intact");
+    assert!(
+        restored["audit_records"].as_i64().unwrap() >= 4,
+        "{restored}"
+    );
+    let again = serve(&data);
+    // The token issued before the backup, the admin token and the audit
+    // chain all came along; so did what was written before the copy.
+    let me = ok(&again, &["whoami", "--token", &token]);
+    assert!(me.stdout.contains("agent:bot"), "{}", me.stdout);
+    assert!(ok(&again, &["audit", "verify"]).stdout.contains("intact"));
+    let users = ok(&again, &["user", "list", "--json"]).json();
+    let names: Vec<&str> = users
+        .as_array()
+        .unwrap_or_else(|| panic!("{users}"))
+        .iter()
+        .filter_map(|u| u["name"].as_str())
+        .collect();
+    assert!(names.contains(&"alice"), "{names:?}");
+    // One commit's state: the users written before it, in order, none after.
+    let busy = names.iter().filter(|n| n.starts_with("busy")).count();
+    for n in 0..busy {
+        assert!(
+            names.contains(&format!("busy{n}").as_str()),
+            "busy{n} in {names:?}"
+        );
+    }
+}
+
+#[test]
+fn backup_and_restore_never_write_into_a_folder_that_holds_anything() {
+    let (temp, server) = setup();
+    let laissez = |args: &[&std::ffi::OsStr]| {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let taken = temp.path().join("taken");
+    std::fs::create_dir(&taken).unwrap();
+    std::fs::write(taken.join("keep.txt"), "mine").unwrap();
+    let (code, stderr) = laissez(&[
+        "backup".as_ref(),
+        server.data.as_os_str(),
+        taken.as_os_str(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains("is not empty"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_dir(&taken).unwrap().count(), 1);
+    // Restoring over the live deployment is refused and changes nothing.
+    let out = temp.path().join("backup");
+    let (code, stderr) = laissez(&["backup".as_ref(), server.data.as_os_str(), out.as_os_str()]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, stderr) = laissez(&["restore".as_ref(), out.as_os_str(), server.data.as_os_str()]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("is not empty"), "{stderr}");
+    ok(&server, &["audit", "verify"]);
+    // A folder without a database is named as such.
+    let empty = temp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let (code, stderr) = laissez(&[
+        "restore".as_ref(),
+        empty.as_os_str(),
+        temp.path().join("x").as_os_str(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("holds no Laissez database"), "{stderr}");
+    assert!(!temp.path().join("x").exists());
+    // A backup whose audit chain was tampered with is not restored, and
+    // nothing is left behind.
+    let db = rusqlite::Connection::open(out.join("laissez.db")).unwrap();
+    db.execute("UPDATE audit_log SET action = 'edited' WHERE seq = 2", [])
+        .unwrap();
+    drop(db);
+    let target = temp.path().join("from-tampered");
+    let (code, stderr) = laissez(&["restore".as_ref(), out.as_os_str(), target.as_os_str()]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("audit chain") && stderr.contains("record 2"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(!target.exists(), "the half-made folder is removed");
+}

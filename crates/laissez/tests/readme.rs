@@ -244,6 +244,8 @@ fn the_walk_through_runs_as_written() {
         "reported laissez-account-token: flagged",
         "reported laissez-account-token: revoked",
         "Installed",
+        "chain intact), signing-keys.json, admin-token",
+        "restored laissez-backup into laissez-data-copy",
     ] {
         assert!(
             transcript.contains(expected),

@@ -3,6 +3,7 @@
 
 pub mod apps;
 pub mod audit;
+pub mod backup;
 pub mod fetch;
 pub mod gate;
 pub mod leaks;

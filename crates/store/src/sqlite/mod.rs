@@ -8,6 +8,7 @@
 //! concurrent token creations finish quickly. Reads run on a small pool of
 //! read-only connections (WAL lets them proceed while the writer commits).
 
+pub mod backup;
 mod cache;
 mod leak_rows;
 mod oauth_rows;
