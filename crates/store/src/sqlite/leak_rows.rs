@@ -7,6 +7,8 @@ use laissez_core::leak::{Incident, LeakAction, LeakReport};
 use laissez_oauth::grant::RefreshGrant;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::exec;
+
 use crate::{Error, Notification, TokenStatus};
 
 /// A reported token found in the store.
@@ -60,14 +62,16 @@ pub fn record(
                 user_id,
                 client_id,
             } => {
-                conn.execute(
+                exec(
+                    conn,
                     "UPDATE oauth_refresh_tokens SET revoked_at = COALESCE(revoked_at, ?2) WHERE family_id = ?1",
                     params![family_id, now],
                 )?;
                 super::oauth_rows::disconnect(conn, user_id, client_id, end_of_second(now))?;
             }
             Revoke::ClientSecret(client_id) => {
-                conn.execute(
+                exec(
+                    conn,
                     "UPDATE oauth_clients SET secret_hash = NULL WHERE client_id = ?1",
                     [client_id],
                 )?;
@@ -91,7 +95,8 @@ pub fn record(
         action,
         reported_at: now,
     };
-    conn.execute(
+    exec(
+        conn,
         "INSERT INTO leak_incidents (id, token_hash, kind, token_hint, credential_id, principal_id, owner_id, reporter, source, url, public, action, reported_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         params![
@@ -120,7 +125,8 @@ pub fn remember_signature(
     hash: &[u8; 32],
     now: UnixTime,
 ) -> Result<bool, Error> {
-    let inserted = conn.execute(
+    let inserted = exec(
+        conn,
         "INSERT INTO leak_signatures (signature_hash, received_at) VALUES (?1, ?2) ON CONFLICT (signature_hash) DO NOTHING",
         params![hex::encode(hash), now],
     )?;
@@ -335,11 +341,13 @@ pub fn finish_notification(
     now: UnixTime,
 ) -> Result<(), Error> {
     match error {
-        None => conn.execute(
+        None => exec(
+            conn,
             "UPDATE notifications SET delivered_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
             params![id, now],
         )?,
-        Some(error) => conn.execute(
+        Some(error) => exec(
+            conn,
             "UPDATE notifications SET attempts = attempts + 1, last_error = ?2,
                  next_attempt_at = ?3 + MIN(3600, 1 << MIN(attempts, 12)),
                  abandoned_at = CASE WHEN attempts + 1 >= ?4 THEN ?3 ELSE NULL END
@@ -353,12 +361,14 @@ pub fn finish_notification(
 /// Sets or clears a principal's email address.
 pub fn set_email(conn: &Connection, principal_id: &str, email: Option<&str>) -> Result<(), Error> {
     match email {
-        Some(email) => conn.execute(
+        Some(email) => exec(
+            conn,
             "INSERT INTO principal_emails (principal_id, email) VALUES (?1, ?2)
              ON CONFLICT (principal_id) DO UPDATE SET email = excluded.email",
             params![principal_id, email],
         )?,
-        None => conn.execute(
+        None => exec(
+            conn,
             "DELETE FROM principal_emails WHERE principal_id = ?1",
             [principal_id],
         )?,

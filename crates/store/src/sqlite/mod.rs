@@ -359,9 +359,15 @@ fn write_loop(conn: &Mutex<Connection>, jobs: mpsc::Receiver<Job>) {
     }
 }
 
-/// Runs one transaction-control statement, parsed once per connection.
+/// Runs one statement, parsed once per connection (from its cache of
+/// prepared statements); returns the rows it changed.
+fn exec(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
+}
+
+/// Runs one transaction-control statement.
 fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+    exec(conn, sql, []).map(drop)
 }
 
 /// Runs jobs from `queue` in one transaction, each in its own savepoint, until
@@ -1227,7 +1233,8 @@ impl Store for SqliteStore {
     async fn set_setting(&self, key: &str, value: String, audit: AuditEvent) -> Result<(), Error> {
         let key = format!("x.{key}");
         self.mutate(audit, move |c| {
-            c.execute(
+            exec(
+                c,
                 "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 rusqlite::params![key, value],
             )?;

@@ -12,6 +12,8 @@
 use laissez_oauth::grant::{AuthorizationCode, ConnectedApp, RefreshGrant, RefreshUse};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::exec;
+
 use crate::Error;
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
@@ -19,7 +21,8 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
 }
 
 pub fn set_password(conn: &Connection, user_id: &str, phc: &str, at: i64) -> Result<(), Error> {
-    conn.execute(
+    exec(
+        conn,
         "INSERT INTO user_passwords (user_id, phc, updated_at) VALUES (?1, ?2, ?3)
          ON CONFLICT (user_id) DO UPDATE SET phc = excluded.phc, updated_at = excluded.updated_at",
         params![user_id, phc, at],
@@ -43,7 +46,8 @@ pub fn create_session(
     user_id: &str,
     expires_at: i64,
 ) -> Result<(), Error> {
-    conn.execute(
+    exec(
+        conn,
         "INSERT INTO web_sessions (id_hash, user_id, expires_at) VALUES (?1, ?2, ?3)",
         params![hex::encode(id_hash), user_id, expires_at],
     )?;
@@ -65,7 +69,8 @@ pub fn create_code(
     code_hash: &[u8; 32],
     code: &AuthorizationCode,
 ) -> Result<(), Error> {
-    conn.execute(
+    exec(
+        conn,
         "INSERT INTO oauth_codes (code_hash, grant_json, expires_at) VALUES (?1, ?2, ?3)",
         params![
             hex::encode(code_hash),
@@ -93,7 +98,8 @@ pub fn take_code(
         return Ok(None);
     };
     if used_at.is_none() {
-        conn.execute(
+        exec(
+            conn,
             "UPDATE oauth_codes SET used_at = ?2 WHERE code_hash = ?1",
             params![key, now],
         )?;
@@ -123,7 +129,8 @@ pub fn peek_code(
 
 /// Spends a code if no one has: returns whether this call spent it.
 pub fn redeem_code(conn: &Connection, code_hash: &[u8; 32], now: i64) -> Result<bool, Error> {
-    let changed = conn.execute(
+    let changed = exec(
+        conn,
         "UPDATE oauth_codes SET used_at = ?2 WHERE code_hash = ?1 AND used_at IS NULL",
         params![hex::encode(code_hash), now],
     )?;
@@ -170,7 +177,8 @@ pub fn rotate_refresh(
     next: &RefreshGrant,
     now: i64,
 ) -> Result<bool, Error> {
-    let changed = conn.execute(
+    let changed = exec(
+        conn,
         "UPDATE oauth_refresh_tokens SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL AND revoked_at IS NULL",
         params![hex::encode(old_hash), now],
     )?;
@@ -186,7 +194,8 @@ pub fn create_refresh(
     token_hash: &[u8; 32],
     grant: &RefreshGrant,
 ) -> Result<(), Error> {
-    conn.execute(
+    exec(
+        conn,
         "INSERT INTO oauth_refresh_tokens (token_hash, family_id, grant_json, expires_at) VALUES (?1, ?2, ?3, ?4)",
         params![
             hex::encode(token_hash),
@@ -219,7 +228,8 @@ pub fn use_refresh(
     let grant: RefreshGrant =
         serde_json::from_str(&json).map_err(|e| corrupt("refresh token", e))?;
     if used_at.is_some() {
-        conn.execute(
+        exec(
+            conn,
             "UPDATE oauth_refresh_tokens SET revoked_at = COALESCE(revoked_at, ?2) WHERE family_id = ?1",
             params![grant.family_id, now],
         )?;
@@ -231,7 +241,8 @@ pub fn use_refresh(
     {
         return Ok(RefreshUse::Invalid);
     }
-    conn.execute(
+    exec(
+        conn,
         "UPDATE oauth_refresh_tokens SET used_at = ?2 WHERE token_hash = ?1",
         params![key, now],
     )?;
@@ -277,7 +288,8 @@ pub fn deleted_clients(conn: &Connection, since: i64) -> Result<Vec<String>, Err
 
 /// Records a client's deletion, for the revocation feed.
 pub fn remember_deleted_client(conn: &Connection, client_id: &str, at: i64) -> Result<(), Error> {
-    conn.execute(
+    exec(
+        conn,
         "INSERT INTO deleted_clients (client_id, deleted_at) VALUES (?1, ?2) ON CONFLICT (client_id) DO NOTHING",
         params![client_id, at],
     )?;
@@ -286,7 +298,8 @@ pub fn remember_deleted_client(conn: &Connection, client_id: &str, at: i64) -> R
 
 /// Notes that a client obtained a token.
 pub fn touch_client(conn: &Connection, client_id: &str, at: i64) -> Result<(), Error> {
-    conn.execute(
+    exec(
+        conn,
         "UPDATE oauth_clients SET last_used_at = ?2 WHERE client_id = ?1",
         params![client_id, at],
     )?;
@@ -331,7 +344,8 @@ pub fn record_grant(
     accounts: &[String],
     at: i64,
 ) -> Result<(), Error> {
-    conn.execute(
+    exec(
+        conn,
         "INSERT INTO oauth_grants (user_id, client_id, scope, resource, accounts, granted_at) VALUES (?1, ?2, ?3, ?4, ?6, ?5)
          ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, resource = excluded.resource, accounts = excluded.accounts,
              granted_at = CASE WHEN oauth_grants.revoked_at IS NULL THEN oauth_grants.granted_at ELSE excluded.granted_at END,
@@ -348,7 +362,8 @@ pub fn touch_grant(
     client_id: &str,
     at: i64,
 ) -> Result<(), Error> {
-    conn.execute(
+    exec(
+        conn,
         "UPDATE oauth_grants SET last_used_at = ?3 WHERE user_id = ?1 AND client_id = ?2",
         params![user_id, client_id, at],
     )?;
@@ -396,11 +411,13 @@ pub fn disconnect(
     client_id: &str,
     at_ms: i64,
 ) -> Result<bool, Error> {
-    let changed = conn.execute(
+    let changed = exec(
+        conn,
         "UPDATE oauth_grants SET revoked_at = ?3 WHERE user_id = ?1 AND client_id = ?2 AND revoked_at IS NULL",
         params![user_id, client_id, at_ms.div_euclid(1000)],
     )?;
-    conn.execute(
+    exec(
+        conn,
         "INSERT INTO revoked_grants (user_id, client_id, revoked_at) VALUES (?1, ?2, ?3)
          ON CONFLICT (user_id, client_id) DO UPDATE SET revoked_at = excluded.revoked_at",
         params![user_id, client_id, at_ms],
@@ -421,7 +438,8 @@ pub fn disconnect_alone(conn: &Connection, client_id: &str, at_ms: i64) -> Resul
         .optional()?
         .flatten();
     for subject in std::iter::once(client_id.to_owned()).chain(principal) {
-        conn.execute(
+        exec(
+            conn,
             "INSERT INTO revoked_grants (user_id, client_id, revoked_at) VALUES (?1, ?2, ?3)
              ON CONFLICT (user_id, client_id) DO UPDATE SET revoked_at = excluded.revoked_at",
             params![subject, client_id, at_ms],
@@ -460,7 +478,8 @@ pub fn revoke_refresh(
     if grant.client_id != client_id {
         return Ok(false);
     }
-    conn.execute(
+    exec(
+        conn,
         "UPDATE oauth_refresh_tokens SET revoked_at = COALESCE(revoked_at, ?2) WHERE family_id = ?1",
         params![grant.family_id, now],
     )?;
@@ -488,7 +507,8 @@ pub fn link_federated(
     user_id: &str,
     at: i64,
 ) -> Result<(), Error> {
-    conn.execute(
+    exec(
+        conn,
         "INSERT INTO federated_identities (issuer, subject, user_id, linked_at) VALUES (?1, ?2, ?3, ?4)",
         params![issuer, subject, user_id, at],
     )?;
@@ -503,8 +523,13 @@ pub fn create_login_state(
     now: i64,
 ) -> Result<(), Error> {
     // Abandoned sign-ins are swept as new ones start.
-    conn.execute("DELETE FROM login_states WHERE expires_at <= ?1", [now])?;
-    conn.execute(
+    exec(
+        conn,
+        "DELETE FROM login_states WHERE expires_at <= ?1",
+        [now],
+    )?;
+    exec(
+        conn,
         "INSERT INTO login_states (state_hash, data, expires_at) VALUES (?1, ?2, ?3)",
         params![hex::encode(state_hash), data, expires_at],
     )?;
@@ -524,7 +549,11 @@ pub fn take_login_state(
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
-    conn.execute("DELETE FROM login_states WHERE state_hash = ?1", [&key])?;
+    exec(
+        conn,
+        "DELETE FROM login_states WHERE state_hash = ?1",
+        [&key],
+    )?;
     Ok(row
         .filter(|(_, expires_at)| *expires_at > now)
         .map(|(data, _)| data))

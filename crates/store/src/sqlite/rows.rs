@@ -12,6 +12,8 @@ use laissez_core::{
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::exec;
+
 use crate::{Caller, Error, StoredCredential};
 
 fn corrupt(what: &str, detail: impl std::fmt::Display) -> Error {
@@ -41,7 +43,8 @@ fn principal_row(row: &Row<'_>) -> rusqlite::Result<Result<Principal, Error>> {
 }
 
 pub fn insert_principal(conn: &Connection, p: &Principal) -> Result<(), Error> {
-    conn.execute(
+    exec(
+        conn,
         &format!(
             "INSERT INTO principals ({PRINCIPAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
         ),
@@ -115,7 +118,8 @@ pub fn chain(conn: &Connection, id: &str) -> Result<Vec<Principal>, Error> {
 
 /// Moves a service or agent (and the tasks it runs) to a new owner.
 pub fn set_owner(conn: &Connection, id: &str, owner_id: &str) -> Result<(), Error> {
-    let n = conn.execute(
+    let n = exec(
+        conn,
         "UPDATE principals SET owner_id = ?2, parent_id = ?2 \
          WHERE id = ?1 AND kind IN ('service', 'agent')",
         params![id, owner_id],
@@ -126,7 +130,8 @@ pub fn set_owner(conn: &Connection, id: &str, owner_id: &str) -> Result<(), Erro
             key: id.to_owned(),
         });
     }
-    conn.execute(
+    exec(
+        conn,
         "UPDATE principals SET owner_id = ?2 WHERE parent_id = ?1 AND kind = 'task'",
         params![id, owner_id],
     )?;
@@ -134,7 +139,8 @@ pub fn set_owner(conn: &Connection, id: &str, owner_id: &str) -> Result<(), Erro
 }
 
 pub fn set_status(conn: &Connection, id: &str, status: Status) -> Result<(), Error> {
-    let n = conn.execute(
+    let n = exec(
+        conn,
         "UPDATE principals SET status = ?2 WHERE id = ?1",
         params![id, status.as_str()],
     )?;
@@ -208,7 +214,8 @@ pub fn insert_credential(
     c: &Credential,
     secret_hash: &[u8; 32],
 ) -> Result<(), Error> {
-    conn.execute(
+    exec(
+        conn,
         &format!(
             "INSERT INTO credentials ({CREDENTIAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
         ),
@@ -300,7 +307,8 @@ pub fn roll_credential(conn: &Connection, id: &str, rolled: &crate::Rolled) -> R
     }
     // Compare and swap: only the secret the caller saw is replaced, so of
     // concurrent rolls exactly one wins (the writer runs them one by one).
-    let n = conn.execute(
+    let n = exec(
+        conn,
         "UPDATE credentials SET secret_hash = ?2, last4 = ?3, created_at = ?4, expires_at = ?5, last_used_at = NULL
          WHERE id = ?1 AND revoked_at IS NULL AND secret_hash = ?6",
         params![
@@ -321,7 +329,8 @@ pub fn roll_credential(conn: &Connection, id: &str, rolled: &crate::Rolled) -> R
 }
 
 pub fn revoke_credential(conn: &Connection, id: &str, at: i64) -> Result<(), Error> {
-    let n = conn.execute(
+    let n = exec(
+        conn,
         "UPDATE credentials SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
         params![id, at],
     )?;
@@ -329,7 +338,8 @@ pub fn revoke_credential(conn: &Connection, id: &str, at: i64) -> Result<(), Err
 }
 
 pub fn touch_credential(conn: &Connection, id: &str, at: i64) -> Result<(), Error> {
-    conn.execute(
+    exec(
+        conn,
         "UPDATE credentials SET last_used_at = ?2 WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)",
         params![id, at],
     )?;
@@ -361,7 +371,8 @@ fn role_row(row: &Row<'_>) -> rusqlite::Result<Result<Role, Error>> {
 
 pub fn insert_role(conn: &Connection, role: &Role) -> Result<(), Error> {
     let permissions: Vec<&str> = role.permissions.iter().map(|p| p.as_str()).collect();
-    conn.execute(
+    exec(
+        conn,
         "INSERT INTO roles (name, permissions, builtin, description) VALUES (?1, ?2, 0, ?3)",
         params![
             role.name.as_str(),
@@ -409,7 +420,8 @@ fn policy_row(row: &Row<'_>) -> rusqlite::Result<Result<Policy, Error>> {
 }
 
 pub fn insert_policy(conn: &Connection, p: &Policy) -> Result<(), Error> {
-    conn.execute(
+    exec(
+        conn,
         "INSERT INTO policies (id, principal_id, role, scope, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![p.id, p.principal_id, p.role.as_str(), p.scope.to_string(), p.created_at],
     )
@@ -424,7 +436,7 @@ pub fn insert_policy(conn: &Connection, p: &Policy) -> Result<(), Error> {
 }
 
 pub fn delete_policy(conn: &Connection, id: &str) -> Result<(), Error> {
-    let n = conn.execute("DELETE FROM policies WHERE id = ?1", [id])?;
+    let n = exec(conn, "DELETE FROM policies WHERE id = ?1", [id])?;
     if n == 0 {
         return Err(Error::NotFound {
             what: "policy",
@@ -482,7 +494,8 @@ pub fn set_settings(conn: &Connection, settings: &Settings) -> Result<(), Error>
             settings.revoke_private_leaks.to_string(),
         ),
     ] {
-        conn.execute(
+        exec(
+            conn,
             "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             params![key, value],
         )?;
@@ -619,7 +632,8 @@ pub fn insert_client(
     client: &laissez_oauth::client::Client,
     secret_hash: Option<&[u8; 32]>,
 ) -> Result<(), Error> {
-    conn.execute(
+    exec(
+        conn,
         "INSERT INTO oauth_clients (client_id, kind, metadata, secret_hash, owner_id, created_at, principal_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
@@ -679,13 +693,15 @@ pub fn revoke_access_token(
     expires_at: i64,
     at: i64,
 ) -> Result<(), Error> {
-    conn.execute(
+    exec(
+        conn,
         "INSERT INTO revoked_access_tokens (jti, expires_at, revoked_at) VALUES (?1, ?2, ?3)
          ON CONFLICT (jti) DO NOTHING",
         params![jti, expires_at, at],
     )?;
     // Entries past their token's expiry protect nothing; drop them as we go.
-    conn.execute(
+    exec(
+        conn,
         "DELETE FROM revoked_access_tokens WHERE expires_at < ?1",
         [at - 3600],
     )?;
@@ -754,7 +770,8 @@ pub fn put_resource(
     resource: &laissez_oauth::protected::ProtectedResource,
     at: i64,
 ) -> Result<(), Error> {
-    conn.execute(
+    exec(
+        conn,
         "INSERT INTO protected_resources (resource, definition, created_at) VALUES (?1, ?2, ?3)
          ON CONFLICT (resource) DO UPDATE SET definition = excluded.definition",
         params![
@@ -781,7 +798,8 @@ pub fn set_registration(
     client_id: &str,
     token_hash: &[u8; 32],
 ) -> Result<(), Error> {
-    conn.execute(
+    exec(
+        conn,
         "INSERT INTO client_registrations (client_id, token_hash) VALUES (?1, ?2)",
         params![client_id, hex::encode(token_hash)],
     )?;
@@ -804,7 +822,8 @@ pub fn update_client(
     conn: &Connection,
     client: &laissez_oauth::client::Client,
 ) -> Result<(), Error> {
-    let n = conn.execute(
+    let n = exec(
+        conn,
         "UPDATE oauth_clients SET metadata = ?2 WHERE client_id = ?1",
         params![
             client.client_id,
@@ -823,22 +842,26 @@ pub fn update_client(
 pub fn delete_client(conn: &Connection, client_id: &str, now: i64) -> Result<(), Error> {
     // Disconnect times are milliseconds; the deletion itself ends every
     // token the client minted, whoever it spoke for.
-    conn.execute(
+    exec(
+        conn,
         "INSERT INTO revoked_grants (user_id, client_id, revoked_at)
          SELECT user_id, client_id, ?2 FROM oauth_grants WHERE client_id = ?1
          ON CONFLICT (user_id, client_id) DO UPDATE SET revoked_at = excluded.revoked_at",
         params![client_id, now.saturating_mul(1000).saturating_add(999)],
     )?;
     super::oauth_rows::remember_deleted_client(conn, client_id, now)?;
-    conn.execute(
+    exec(
+        conn,
         "UPDATE oauth_grants SET revoked_at = ?2 WHERE client_id = ?1 AND revoked_at IS NULL",
         params![client_id, now],
     )?;
-    conn.execute(
+    exec(
+        conn,
         "DELETE FROM client_registrations WHERE client_id = ?1",
         [client_id],
     )?;
-    let n = conn.execute(
+    let n = exec(
+        conn,
         "DELETE FROM oauth_clients WHERE client_id = ?1",
         [client_id],
     )?;
@@ -861,12 +884,14 @@ pub fn cap_sessions(
     keep: usize,
     now: i64,
 ) -> Result<usize, Error> {
-    let expired = conn.execute(
+    let expired = exec(
+        conn,
         "DELETE FROM web_sessions WHERE user_id = ?1 AND expires_at <= ?2",
         params![user_id, now],
     )?;
     let keep = i64::try_from(keep).unwrap_or(i64::MAX);
-    let evicted = conn.execute(
+    let evicted = exec(
+        conn,
         "DELETE FROM web_sessions WHERE user_id = ?1 AND id_hash IN (
              SELECT id_hash FROM web_sessions WHERE user_id = ?1
              ORDER BY expires_at DESC, rowid DESC LIMIT -1 OFFSET ?2)",
@@ -891,7 +916,8 @@ pub fn end_session(conn: &Connection, user_id: &str, handle: &str) -> Result<boo
     if handle.len() != 16 || !handle.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok(false);
     }
-    let n = conn.execute(
+    let n = exec(
+        conn,
         "DELETE FROM web_sessions WHERE user_id = ?1 AND substr(id_hash, 1, 16) = ?2",
         params![user_id, handle.to_ascii_lowercase()],
     )?;

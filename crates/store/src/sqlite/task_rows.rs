@@ -4,6 +4,8 @@
 use laissez_core::KeyBinding;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::exec;
+
 use crate::Error;
 use crate::task::{
     ApprovalRecord, Decision, Poll, TaskFilter, TaskRecord, TaskState, parse_task_id, task_id,
@@ -346,18 +348,21 @@ pub fn list(conn: &Connection, filter: &TaskFilter) -> Result<Vec<TaskRecord>, E
 /// their approvals, and shapes no task uses any more. Returns how many.
 pub fn prune(conn: &Connection, before: i64) -> Result<usize, Error> {
     let high = last_seq(conn)?;
-    conn.execute(
+    exec(
+        conn,
         "INSERT INTO meta (key, value) VALUES ('task_seq', ?1)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         [high.to_string()],
     )?;
-    conn.execute(
+    exec(
+        conn,
         "DELETE FROM task_approvals WHERE task_seq IN (SELECT seq FROM tasks WHERE expires_at < ?1)",
         [before],
     )?;
-    let removed = conn.execute("DELETE FROM tasks WHERE expires_at < ?1", [before])?;
+    let removed = exec(conn, "DELETE FROM tasks WHERE expires_at < ?1", [before])?;
     if removed > 0 {
-        conn.execute(
+        exec(
+            conn,
             "DELETE FROM task_shapes WHERE id NOT IN (SELECT DISTINCT shape FROM tasks)",
             [],
         )?;
