@@ -9,8 +9,7 @@ use std::net::IpAddr;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::DecodingKey;
-use laissez_gate::verify::{access_token_key_id, verify_signed};
+use laissez_gate::verify::{IssuerKey, access_token_key_id, verify_signed};
 use laissez_oauth::address::is_public;
 use laissez_oauth::client::{ClientKind, GrantType, RegistrationRequest};
 use laissez_oauth::redirect;
@@ -431,8 +430,8 @@ pub fn escapes(data: &[u8]) {
 const ISSUER: &str = "https://issuer.example";
 
 /// A fixed signing key and its public half.
-fn jws_keys() -> &'static (SigningKey, DecodingKey) {
-    static KEYS: OnceLock<(SigningKey, DecodingKey)> = OnceLock::new();
+fn jws_keys() -> &'static (SigningKey, IssuerKey) {
+    static KEYS: OnceLock<(SigningKey, IssuerKey)> = OnceLock::new();
     KEYS.get_or_init(|| {
         let key = SigningKey::from_bytes(&[7u8; 32].into())
             .unwrap_or_else(|e| panic!("a fixed P-256 scalar: {e}"));
@@ -440,9 +439,10 @@ fn jws_keys() -> &'static (SigningKey, DecodingKey) {
         let coordinate = |c: Option<&p256::FieldBytes>| {
             URL_SAFE_NO_PAD.encode(c.map(|c| c.as_slice()).unwrap_or_default())
         };
+        let jwk = serde_json::json!({"kty": "EC", "crv": "P-256",
+            "x": coordinate(point.x()), "y": coordinate(point.y())});
         let decoding =
-            DecodingKey::from_ec_components(&coordinate(point.x()), &coordinate(point.y()))
-                .unwrap_or_else(|e| panic!("the fixed public key: {e}"));
+            IssuerKey::from_jwk(&jwk).unwrap_or_else(|e| panic!("the fixed public key: {e}"));
         (key, decoding)
     })
 }
