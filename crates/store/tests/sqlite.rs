@@ -307,11 +307,9 @@ async fn concurrent_credential_creations_all_commit_with_one_record_each() {
     assert_intact(&store.verify_audit().await.unwrap(), 201);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn failures_inside_a_group_commit_leave_no_trace_and_spare_the_others() {
-    let (dir, store) = temp_store();
-    // A service with no human yet, so that a bootstrap can still be attempted
-    // (and made to fail half-way) inside the same group.
+/// The service `svc_ci` (no human yet, so a bootstrap can still be tried)
+/// with the token `tok_taken`; returns that token's secret hash.
+async fn service_with_a_token(store: &SqliteStore) -> [u8; 32] {
     let mut ci = user("svc_ci", "ci");
     ci.kind = PrincipalKind::Service;
     store
@@ -327,6 +325,15 @@ async fn failures_inside_a_group_commit_leave_no_trace_and_spare_the_others() {
         )
         .await
         .unwrap();
+    taken
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failures_inside_a_group_commit_leave_no_trace_and_spare_the_others() {
+    let (dir, store) = temp_store();
+    // A service with no human yet, so that a bootstrap can still be attempted
+    // (and made to fail half-way) inside the same group.
+    let taken = service_with_a_token(&store).await;
 
     // Hold the database's write lock from outside so that every job below
     // queues up and the writer commits them as one group once it is released.
@@ -472,21 +479,7 @@ async fn failures_inside_a_group_commit_leave_no_trace_and_spare_the_others() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_write_alone_that_fails_half_way_leaves_no_trace() {
     let (_dir, store) = temp_store();
-    let mut ci = user("svc_ci", "ci");
-    ci.kind = PrincipalKind::Service;
-    store
-        .create_principal(ci, event("principal.create", "svc_ci"))
-        .await
-        .unwrap();
-    let taken = hash_secret("taken");
-    store
-        .create_credential(
-            credential("tok_taken", "svc_ci"),
-            taken,
-            event("token.create", "tok_taken"),
-        )
-        .await
-        .unwrap();
+    let taken = service_with_a_token(&store).await;
     // Nothing else is queued: the writer runs this job in a transaction of
     // its own. The admin and its policy insert; the credential then clashes.
     let bootstrapped = store

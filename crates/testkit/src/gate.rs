@@ -78,26 +78,35 @@ pub async fn front_with_handle(
 /// client an administrator registered for it at `server_url` (a test
 /// server of this process): see [`service_client`].
 pub async fn client_credentials_token(server_url: &str, scope: &str, resource: &str) -> String {
-    let client = service_client(server_url, scope, resource).await;
-    let http = reqwest::Client::new();
-    let token: serde_json::Value = http
-        .post(format!("{server_url}/oauth/token"))
-        .basic_auth(&client.client_id, Some(&client.secret))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", scope),
-            ("resource", resource),
-        ])
-        .send()
+    service_client(server_url, scope, resource)
         .await
-        .expect("token")
-        .json()
+        .access_token(server_url, scope, resource)
         .await
-        .expect("token answer");
-    token["access_token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no access_token: {token}"))
-        .to_owned()
+}
+
+impl ServiceClient {
+    /// A client-credentials access token of this client for `resource`
+    /// with `scope`, from the server at `server_url`.
+    pub async fn access_token(&self, server_url: &str, scope: &str, resource: &str) -> String {
+        let token: serde_json::Value = reqwest::Client::new()
+            .post(format!("{server_url}/oauth/token"))
+            .basic_auth(&self.client_id, Some(&self.secret))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("scope", scope),
+                ("resource", resource),
+            ])
+            .send()
+            .await
+            .expect("token")
+            .json()
+            .await
+            .expect("token answer");
+        token["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no access_token: {token}"))
+            .to_owned()
+    }
 }
 
 /// A pre-registered client acting as a service.

@@ -226,15 +226,7 @@ async fn an_app_that_does_not_answer_is_a_502_counted_as_an_upstream_error() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
-    let text = http
-        .get(format!("{ops}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let families = parse(&text);
+    let families = metrics(&http, &ops).await;
     assert_eq!(
         value(
             &families,
@@ -440,8 +432,8 @@ async fn each_gate_publishes_an_api_catalog_for_its_app() {
     assert_eq!(metadata["authorization_servers"][0], server.url.as_str());
 }
 
-/// The metrics' timestamp of the last change to the gate's revocation view.
-async fn feed_changed(http: &reqwest::Client, ops: &str) -> Option<f64> {
+/// The gate's metrics, parsed.
+async fn metrics(http: &reqwest::Client, ops: &str) -> Value {
     let text = http
         .get(format!("{ops}/metrics"))
         .send()
@@ -450,8 +442,13 @@ async fn feed_changed(http: &reqwest::Client, ops: &str) -> Option<f64> {
         .text()
         .await
         .unwrap();
+    parse(&text)
+}
+
+/// The metrics' timestamp of the last change to the gate's revocation view.
+async fn feed_changed(http: &reqwest::Client, ops: &str) -> Option<f64> {
     value(
-        &parse(&text),
+        &metrics(http, ops).await,
         "laissez_feed_changed_timestamp_seconds",
         "laissez_feed_changed_timestamp_seconds",
         &[("gate", "notes")],
@@ -465,21 +462,9 @@ async fn the_metrics_say_when_a_revocation_reached_the_gates_view() {
     let (public, ops) = gate(&server, &app_url, |_| {}).await;
     let client = laissez_testkit::gate::service_client(&server.url, "notes.read", &public).await;
     let http = reqwest::Client::new();
-    let token: Value = http
-        .post(format!("{}/oauth/token", server.url))
-        .basic_auth(&client.client_id, Some(&client.secret))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", "notes.read"),
-            ("resource", public.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["access_token"].as_str().unwrap().to_owned();
+    let token = client
+        .access_token(&server.url, "notes.read", &public)
+        .await;
     let notes = || {
         http.get(format!("{public}/notes"))
             .bearer_auth(&token)

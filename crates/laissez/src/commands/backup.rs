@@ -15,7 +15,7 @@ use clap::Args;
 use laissez_server::bootstrap::ADMIN_TOKEN_FILE;
 use laissez_server::oauth::keys::KEY_FILE;
 use laissez_server::run::DATABASE_FILE;
-use laissez_store::sqlite::backup::{Checked, copy_database};
+use laissez_store::sqlite::backup::{Checked, copy_database, create_private};
 use serde_json::json;
 
 use crate::error::CliError;
@@ -182,16 +182,8 @@ fn create_empty_folder(path: &Path) -> Result<bool, CliError> {
 fn copy_private(from: &Path, to: &Path) -> Result<(), CliError> {
     let bytes = std::fs::read(from)
         .map_err(|e| CliError::Local(format!("cannot read {}: {e}", from.display())))?;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
     use std::io::Write as _;
-    options
-        .open(to)
+    create_private(to)
         .and_then(|mut file| file.write_all(&bytes).and_then(|()| file.sync_all()))
         .map_err(|e| CliError::Local(format!("cannot write {}: {e}", to.display())))
 }

@@ -79,7 +79,7 @@ pub fn copy_database(source: &Path, target: &Path) -> Result<Checked, BackupErro
     let partial = partial_name(target);
     let _ = std::fs::remove_file(&partial);
     let written = (|| {
-        create_private(&partial)?;
+        create_private(&partial).map_err(|e| target_error(&partial, e))?;
         let mut to = Connection::open(&partial).map_err(|e| target_error(&partial, e))?;
         copy_all(&from, &mut to).map_err(|e| target_error(&partial, e))?;
         drop(to);
@@ -165,8 +165,9 @@ fn partial_name(target: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Creates the empty file `path`, readable by its owner only.
-fn create_private(path: &Path) -> Result<(), BackupError> {
+/// Creates the new file `path` for writing, readable by its owner only
+/// from the start (never for a moment by others); fails if it exists.
+pub fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -174,10 +175,7 @@ fn create_private(path: &Path) -> Result<(), BackupError> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    options
-        .open(path)
-        .map(drop)
-        .map_err(|e| target_error(path, e))
+    options.open(path)
 }
 
 fn target_error(path: &Path, error: impl std::fmt::Display) -> BackupError {
