@@ -1400,3 +1400,57 @@ async fn cached_configuration_follows_every_change() {
     ));
     assert_eq!(policies(&store).await, ["pol_2"], "upgraded folder");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_copy_is_checked_before_it_takes_its_name() {
+    use laissez_store::sqlite::backup::{BackupError, check_database, copy_database};
+    let (dir, store) = temp_store();
+    service_with_a_token(&store).await;
+    let source = dir.path().join("laissez.db");
+    // Copied while the store is open (its writer holds the only write
+    // connection): the copy holds both records, and verifies.
+    let copy = dir.path().join("copy.db");
+    let checked = copy_database(&source, &copy).unwrap();
+    assert_eq!(checked.audit_records, 2);
+    assert!(!dir.path().join("copy.db.partial").exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&copy).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // A copy never replaces a file.
+    assert!(matches!(
+        copy_database(&source, &copy),
+        Err(BackupError::Exists(_))
+    ));
+    // An edited record is named; a copy of such a database is refused and
+    // leaves nothing behind.
+    let conn = rusqlite::Connection::open(&copy).unwrap();
+    conn.execute("UPDATE audit_log SET target = 'other' WHERE seq = 1", [])
+        .unwrap();
+    drop(conn);
+    match check_database(&copy) {
+        Err(BackupError::ChainBroken { seq: 1, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    let again = dir.path().join("again.db");
+    assert!(matches!(
+        copy_database(&copy, &again),
+        Err(BackupError::ChainBroken { .. })
+    ));
+    assert!(!again.exists() && !dir.path().join("again.db.partial").exists());
+    // Bytes that are no database, and a missing file, are refused as sources.
+    let garbage = dir.path().join("garbage.db");
+    std::fs::write(&garbage, vec![0x5a; 8192]).unwrap();
+    assert!(matches!(
+        check_database(&garbage),
+        Err(BackupError::Source { .. })
+    ));
+    assert!(matches!(
+        check_database(&dir.path().join("missing.db")),
+        Err(BackupError::Source { .. })
+    ));
+    // The source is untouched and still verifies.
+    assert_intact(&store.verify_audit().await.unwrap(), 2);
+}
