@@ -50,11 +50,10 @@ pub fn backup(args: BackupArgs, json: bool) -> Result<(), CliError> {
         json,
         &copied,
         &format!(
-            "backed up {} into {}: the database ({} audit records, chain intact), {}; it holds the signing keys and the admin token, so keep it as secret as the data folder",
+            "backed up {} into {}: {}; it holds the signing keys and the admin token, so keep it as secret as the data folder",
             args.data_dir.display(),
             args.out.display(),
-            copied.checked.audit_records,
-            copied.files_text(),
+            copied.summary(),
         ),
     );
     Ok(())
@@ -67,11 +66,10 @@ pub fn restore(args: RestoreArgs, json: bool) -> Result<(), CliError> {
         json,
         &copied,
         &format!(
-            "restored {} into {}: the database ({} audit records, chain intact), {}; start it with `laissez serve --data {}`",
+            "restored {} into {}: {}; start it with `laissez serve --data {}`",
             args.backup.display(),
             args.data_dir.display(),
-            copied.checked.audit_records,
-            copied.files_text(),
+            copied.summary(),
             args.data_dir.display(),
         ),
     );
@@ -85,12 +83,17 @@ struct Copied {
 }
 
 impl Copied {
-    fn files_text(&self) -> String {
-        if self.files.is_empty() {
-            "no other files".into()
+    /// The database and the files beside it, in words.
+    fn summary(&self) -> String {
+        let files = if self.files.is_empty() {
+            "no other files".to_owned()
         } else {
             self.files.join(", ")
-        }
+        };
+        format!(
+            "the database ({} audit records, chain intact), {files}",
+            self.checked.audit_records
+        )
     }
 }
 
@@ -117,11 +120,13 @@ fn copy_folder(from: &Path, to: &Path) -> Result<Copied, CliError> {
         )));
     }
     let created = create_empty_folder(to)?;
-    let copied = copy_into(from, &database, to);
+    let mut written = Vec::new();
+    let copied = copy_into(from, &database, to, &mut written);
     if copied.is_err() {
-        // Leave the folder as it was found, so the command can be run again.
-        for name in [DATABASE_FILE, KEY_FILE, ADMIN_TOKEN_FILE, GITIGNORE] {
-            let _ = std::fs::remove_file(to.join(name));
+        // Undo this run's own files only (never another's that raced into
+        // the same folder), so the command can be run again.
+        for path in &written {
+            let _ = std::fs::remove_file(path);
         }
         if created {
             let _ = std::fs::remove_dir(to);
@@ -130,22 +135,31 @@ fn copy_folder(from: &Path, to: &Path) -> Result<Copied, CliError> {
     copied
 }
 
-fn copy_into(from: &Path, database: &Path, to: &Path) -> Result<Copied, CliError> {
-    let checked = copy_database(database, &to.join(DATABASE_FILE))
-        .map_err(|e| CliError::Local(e.to_string()))?;
+/// Copies into `to`, adding each file it creates to `written`.
+fn copy_into(
+    from: &Path,
+    database: &Path,
+    to: &Path,
+    written: &mut Vec<PathBuf>,
+) -> Result<Copied, CliError> {
+    let target = to.join(DATABASE_FILE);
+    let checked = copy_database(database, &target).map_err(|e| CliError::Local(e.to_string()))?;
+    written.push(target);
     let mut files = Vec::new();
     for name in KEPT_FILES {
         let source = from.join(name);
         if source.is_file() {
-            copy_private(&source, &to.join(name))?;
+            let bytes = std::fs::read(&source)
+                .map_err(|e| CliError::Local(format!("cannot read {}: {e}", source.display())))?;
+            write_new(&to.join(name), &bytes, written)?;
             files.push(name);
         }
     }
-    std::fs::write(
-        to.join(GITIGNORE),
-        "# A Laissez data folder or backup: the database, signing keys and the admin token. Never commit it.\n*\n",
-    )
-    .map_err(|e| CliError::Local(format!("cannot write into {}: {e}", to.display())))?;
+    write_new(
+        &to.join(GITIGNORE),
+        b"# A Laissez data folder or backup: the database, signing keys and the admin token. Never commit it.\n*\n",
+        written,
+    )?;
     Ok(Copied { checked, files })
 }
 
@@ -178,12 +192,14 @@ fn create_empty_folder(path: &Path) -> Result<bool, CliError> {
     }
 }
 
-/// Copies the file `from` to the new file `to`, readable by its owner only.
-fn copy_private(from: &Path, to: &Path) -> Result<(), CliError> {
-    let bytes = std::fs::read(from)
-        .map_err(|e| CliError::Local(format!("cannot read {}: {e}", from.display())))?;
+/// Writes `bytes` to the new file `path` (never an existing one), readable
+/// by its owner only, and records it in `written`.
+fn write_new(path: &Path, bytes: &[u8], written: &mut Vec<PathBuf>) -> Result<(), CliError> {
     use std::io::Write as _;
-    create_private(to)
-        .and_then(|mut file| file.write_all(&bytes).and_then(|()| file.sync_all()))
-        .map_err(|e| CliError::Local(format!("cannot write {}: {e}", to.display())))
+    let mut file = create_private(path)
+        .map_err(|e| CliError::Local(format!("cannot create {}: {e}", path.display())))?;
+    written.push(path.to_owned());
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| CliError::Local(format!("cannot write {}: {e}", path.display())))
 }

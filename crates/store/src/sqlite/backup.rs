@@ -6,8 +6,9 @@
 //! database as of one commit even while a server goes on writing (in WAL
 //! mode a reader never blocks the writer). The copy is written beside its
 //! final name, checked ([`check_database`]: SQLite's integrity check and the
-//! audit chain) and only then renamed into place, so a failed or interrupted
-//! copy never looks like a good one. Nothing is ever written to the source.
+//! audit chain) and only then linked into place, so a failed or interrupted
+//! copy never looks like a good one, and no file is ever replaced. Nothing is
+//! ever written to the source.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -77,20 +78,34 @@ pub fn copy_database(source: &Path, target: &Path) -> Result<Checked, BackupErro
     }
     let from = open_existing(source)?;
     let partial = partial_name(target);
-    let _ = std::fs::remove_file(&partial);
+    // Created exclusively: a copy running at the same time into the same
+    // name fails here instead of sharing (or deleting) the other's file.
+    create_private(&partial).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => BackupError::Exists(partial.clone()),
+        _ => target_error(&partial, e),
+    })?;
     let written = (|| {
-        create_private(&partial).map_err(|e| target_error(&partial, e))?;
         let mut to = Connection::open(&partial).map_err(|e| target_error(&partial, e))?;
         copy_all(&from, &mut to).map_err(|e| target_error(&partial, e))?;
         drop(to);
         let checked = check_database(&partial)?;
-        std::fs::rename(&partial, target).map_err(|e| target_error(target, e))?;
+        place(&partial, target)?;
         Ok(checked)
     })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&partial);
-    }
+    // Ours alone (created exclusively): gone whether the copy failed or was
+    // given its name, which is then a second link to the same file.
+    let _ = std::fs::remove_file(&partial);
     written
+}
+
+/// Gives the checked copy at `partial` the name `target` without ever
+/// replacing a file: unlike a rename, a hard link fails when the name exists
+/// (say, made by another copy since the first check).
+fn place(partial: &Path, target: &Path) -> Result<(), BackupError> {
+    std::fs::hard_link(partial, target).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => BackupError::Exists(target.to_owned()),
+        _ => target_error(target, e),
+    })
 }
 
 /// Checks the database at `path` without changing it: SQLite's integrity
@@ -182,5 +197,51 @@ fn target_error(path: &Path, error: impl std::fmt::Display) -> BackupError {
     BackupError::Target {
         path: path.to_owned(),
         why: error.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placing_a_copy_never_replaces_a_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (partial, target) = (dir.path().join("a.partial"), dir.path().join("a"));
+        std::fs::write(&partial, "copy").expect("write");
+        std::fs::write(&target, "someone else's").expect("write");
+        assert!(matches!(
+            place(&partial, &target),
+            Err(BackupError::Exists(_))
+        ));
+        assert_eq!(
+            std::fs::read_to_string(&target).expect("read"),
+            "someone else's"
+        );
+        std::fs::remove_file(&target).expect("remove");
+        place(&partial, &target).expect("placed");
+        assert_eq!(std::fs::read_to_string(&target).expect("read"), "copy");
+    }
+
+    #[test]
+    fn a_copy_under_way_into_the_same_name_is_left_alone() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let source = dir.path().join("source.db");
+        Connection::open(&source)
+            .and_then(|c| c.execute_batch("CREATE TABLE t (x)"))
+            .expect("a database");
+        let target = dir.path().join("copy.db");
+        // Another copy is writing its partial file: this one stops, and
+        // neither deletes nor writes that file.
+        std::fs::write(partial_name(&target), "the other copy").expect("write");
+        assert!(matches!(
+            copy_database(&source, &target),
+            Err(BackupError::Exists(_))
+        ));
+        assert_eq!(
+            std::fs::read_to_string(partial_name(&target)).expect("read"),
+            "the other copy"
+        );
+        assert!(!target.exists());
     }
 }
