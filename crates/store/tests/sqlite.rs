@@ -307,6 +307,20 @@ async fn concurrent_credential_creations_all_commit_with_one_record_each() {
     assert_intact(&store.verify_audit().await.unwrap(), 201);
 }
 
+/// A bootstrap that fails half-way: the admin and its policy insert, then
+/// its credential clashes with the secret hash `taken`.
+async fn bootstrap_clashing_with(store: &SqliteStore, taken: [u8; 32]) -> Result<bool, Error> {
+    store
+        .bootstrap(
+            user("usr_admin", "admin"),
+            policy("pol_admin", "usr_admin", ADMIN_ROLE, "/"),
+            credential("tok_admin", "usr_admin"),
+            taken,
+            event("bootstrap", "usr_admin"),
+        )
+        .await
+}
+
 /// The service `svc_ci` (no human yet, so a bootstrap can still be tried)
 /// with the token `tok_taken`; returns that token's secret hash.
 async fn service_with_a_token(store: &SqliteStore) -> [u8; 32] {
@@ -373,18 +387,7 @@ async fn failures_inside_a_group_commit_leave_no_trace_and_spare_the_others() {
     let orphan = create("tok_orphan".into(), "svc_missing", hash_secret("orphan"));
     let bootstrap = {
         let store = store.clone();
-        tokio::spawn(async move {
-            // The admin and its policy insert fine; the credential then clashes.
-            store
-                .bootstrap(
-                    user("usr_admin", "admin"),
-                    policy("pol_admin", "usr_admin", ADMIN_ROLE, "/"),
-                    credential("tok_admin", "usr_admin"),
-                    taken,
-                    event("bootstrap", "usr_admin"),
-                )
-                .await
-        })
+        tokio::spawn(async move { bootstrap_clashing_with(&store, taken).await })
     };
 
     // Nothing is acknowledged before it is committed.
@@ -481,16 +484,8 @@ async fn a_write_alone_that_fails_half_way_leaves_no_trace() {
     let (_dir, store) = temp_store();
     let taken = service_with_a_token(&store).await;
     // Nothing else is queued: the writer runs this job in a transaction of
-    // its own. The admin and its policy insert; the credential then clashes.
-    let bootstrapped = store
-        .bootstrap(
-            user("usr_admin", "admin"),
-            policy("pol_admin", "usr_admin", ADMIN_ROLE, "/"),
-            credential("tok_admin", "usr_admin"),
-            taken,
-            event("bootstrap", "usr_admin"),
-        )
-        .await;
+    // its own.
+    let bootstrapped = bootstrap_clashing_with(&store, taken).await;
     assert!(
         matches!(bootstrapped, Err(Error::Conflict(_))),
         "{bootstrapped:?}"
